@@ -1,0 +1,328 @@
+"""`PipelineConfig`: the one typed source of truth for the training pipeline.
+
+The same YAML text lives in `config/pipeline.yaml` and in the SSM parameter. Loading it either way
+reports every invalid field at once, each with its dotted path and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "pipeline.yaml"
+
+
+def _matches(regex: str, what: str) -> AfterValidator:
+    """A check by regular expression whose error says what was expected."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+InstanceType = Annotated[
+    str,
+    _matches(
+        r"ml\.[a-z][a-z0-9]*[0-9][a-z0-9]*(-[a-z0-9]+)?\.(nano|micro|small|medium|large|[0-9]*xlarge)",
+        "a SageMaker instance type such as ml.m5.xlarge",
+    ),
+]
+PipelineName = Annotated[
+    str, _matches(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", "a pipeline name (letters, digits, hyphens)")
+]
+PackageGroupName = Annotated[str, _matches(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")]
+FeatureGroupName = Annotated[str, _matches(r"[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}", "a feature group name")]
+BucketName = Annotated[str, _matches(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")]
+S3Prefix = Annotated[
+    str, _matches(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*", "an S3 key prefix without leading or trailing '/'")
+]
+S3Uri = Annotated[str, _matches(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?", "an s3:// URI")]
+RoleArn = Annotated[str, _matches(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+", "an IAM role ARN")]
+EcrImageUri = Annotated[
+    str,
+    _matches(
+        r"[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*"
+        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})?",
+        "an ECR image URI (account.dkr.ecr.region.amazonaws.com/repository[:tag|@sha256:digest])",
+    ),
+]
+Duration = Annotated[
+    str,
+    _matches(
+        r"P(?=[0-9T])([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?)?",
+        "an ISO 8601 duration such as P30D, PT12H or P1DT6H",
+    ),
+]
+MimeType = Annotated[str, _matches(r"[-\w]+/[-\w+.]+", "a MIME type")]
+SlackUserId = Annotated[str, _matches(r"[UW][A-Z0-9]{2,}", "a Slack user id such as U012AB3CD")]
+SlackChannelId = Annotated[str, _matches(r"[CDG][A-Z0-9]{2,}", "a Slack channel id such as C012AB3CD")]
+ClassName = Annotated[str, _matches(r"[A-Za-z0-9_-]{1,64}", "a class name (letters, digits, '_' and '-')")]
+TagKey = Annotated[
+    str, _matches(r"(?!aws:)[\w\s.:/=+@-]{1,128}", "a tag key (up to 128 characters, not starting with 'aws:')")
+]
+TagValue = Annotated[str, _matches(r"[\w\s.:/=+@-]{0,256}", "a tag value (up to 256 characters)")]
+ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
+Backbone = Literal["mobilenet1.0", "mobilenet0.25", "darknet53"]
+DAY = 86_400
+
+
+class ConfigError(ValueError):
+    """An invalid pipeline configuration, with one `(path, reason)` per problem."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
+        super().__init__(f"invalid pipeline config ({source}), {len(problems)} problem(s):\n{lines}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class PipelineSettings(_Strict):
+    name: PipelineName
+    display_name: str = Field(min_length=1, max_length=256)
+    description: str = Field(max_length=3072)
+    # MaxParallelExecutionSteps of the pipeline's ParallelismConfiguration
+    max_parallel_steps: int = Field(ge=1, le=256)
+
+
+class StorageSettings(_Strict):
+    bucket: BucketName
+    prefix: S3Prefix
+
+    @property
+    def root(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+class FeatureGroupSettings(_Strict):
+    name: FeatureGroupName
+    # The offline store's data prefix (DescribeFeatureGroup's ResolvedOutputS3Uri), read by Preprocess
+    offline_store_uri: S3Uri
+
+
+class JobResources(_Strict):
+    instance_type: InstanceType
+    instance_count: int = Field(ge=1, le=100)
+    volume_size_gb: int = Field(ge=1, le=16_384)
+    max_runtime_seconds: int = Field(ge=60, le=5 * DAY)
+
+
+class SplitRatios(_Strict):
+    train: float = Field(gt=0, lt=1)
+    validation: float = Field(gt=0, lt=1)
+    test: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitRatios:
+        total = self.train + self.validation + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(f"train + validation + test must sum to 1, got {total:g}")
+        return self
+
+
+class PreprocessSettings(JobResources):
+    split: SplitRatios
+    # boxes smaller than this on either side (pixels) are dropped and reported
+    min_box_size: int = Field(ge=1)
+
+
+class DataShape(_Strict):
+    width: int = Field(ge=32, le=2048, multiple_of=32)
+    height: int = Field(ge=32, le=2048, multiple_of=32)
+
+
+class Hyperparameters(_Strict):
+    backbone: Backbone
+    epochs: int = Field(gt=0, le=10_000)
+    batch_size: int = Field(gt=0, le=512)
+    learning_rate: float = Field(gt=0, le=1)
+    lr_mode: Literal["step", "cosine", "poly"]
+    lr_decay: float = Field(gt=0, le=1)
+    lr_decay_epochs: list[int] = Field(description="epochs at which a step schedule decays")
+    warmup_epochs: int = Field(ge=0)
+    momentum: float = Field(ge=0, lt=1)
+    weight_decay: float = Field(ge=0, lt=1)
+    data_shape: DataShape
+    mixup: bool
+    no_mixup_epochs: int = Field(ge=0)
+    label_smoothing: bool
+    random_expand: bool
+    val_interval: int = Field(gt=0)
+    seed: int = Field(ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _epochs_consistent(self) -> Hyperparameters:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be smaller than epochs ({self.epochs})")
+        late = [e for e in self.lr_decay_epochs if not 0 < e < self.epochs]
+        if late:
+            raise ValueError(f"lr_decay_epochs {late} must lie strictly between 0 and epochs ({self.epochs})")
+        return self
+
+
+class SpotSettings(_Strict):
+    enabled: bool
+    # MaxWaitTimeInSeconds: training time plus time spent waiting for spot capacity
+    max_wait_seconds: int = Field(ge=60, le=28 * DAY)
+
+
+class TrainingSettings(JobResources):
+    spot: SpotSettings
+    hyperparameters: Hyperparameters
+
+    @model_validator(mode="after")
+    def _spot_wait_covers_runtime(self) -> TrainingSettings:
+        if self.spot.enabled and self.spot.max_wait_seconds < self.max_runtime_seconds:
+            raise ValueError(
+                f"spot.max_wait_seconds ({self.spot.max_wait_seconds}) must be at least "
+                f"max_runtime_seconds ({self.max_runtime_seconds})"
+            )
+        return self
+
+
+class EvaluationSettings(JobResources):
+    # detections below this score do not count for precision and recall
+    score_threshold: float = Field(ge=0, le=1)
+    # the test mAP@0.5 a model needs to be registered
+    map_threshold: float = Field(ge=0, le=1)
+
+
+class ModelRegistrySettings(_Strict):
+    model_package_group: PackageGroupName
+    approval_status: ApprovalStatus
+    content_types: list[MimeType] = Field(min_length=1)
+    response_types: list[MimeType] = Field(min_length=1)
+    inference_instance_types: list[InstanceType] = Field(min_length=1)
+    transform_instance_types: list[InstanceType] = Field(min_length=1)
+
+
+class StepCache(_Strict):
+    preprocess: bool
+    train: bool
+    evaluate: bool
+    expire_after: Duration
+
+
+class RetryPolicy(_Strict):
+    max_attempts: int = Field(ge=1, le=20)
+    interval_seconds: int = Field(ge=1, le=43_200)
+    backoff_rate: float = Field(ge=1, le=10)
+
+
+class RetrySettings(_Strict):
+    # Step.SERVICE_FAULT and Step.THROTTLING, on every step that calls a service
+    service: RetryPolicy
+    # SageMaker.CAPACITY_ERROR and SageMaker.RESOURCE_LIMIT, on the job steps
+    capacity: RetryPolicy
+
+
+class SlackSettings(_Strict):
+    channel: SlackChannelId
+    # Slack user ids allowed to approve or reject; empty refuses everyone
+    approvers: list[SlackUserId]
+
+
+class PipelineConfig(_Strict):
+    pipeline: PipelineSettings
+    role_arn: RoleArn
+    image_uri: EcrImageUri
+    storage: StorageSettings
+    feature_group: FeatureGroupSettings
+    classes: list[ClassName] = Field(min_length=1)
+    preprocess: PreprocessSettings
+    training: TrainingSettings
+    evaluation: EvaluationSettings
+    model_registry: ModelRegistrySettings
+    cache: StepCache
+    retry: RetrySettings
+    slack: SlackSettings
+    tags: dict[TagKey, TagValue] = Field(max_length=40)
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_classes(cls, classes: list[str]) -> list[str]:
+        if len(set(classes)) != len(classes):
+            raise ValueError("class names must be unique")
+        return classes
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "<text>") -> PipelineConfig:
+        """Parse and validate YAML text (a file's or the SSM parameter's)."""
+        data = _load_yaml(text, source)
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_file(cls, path: Path | str = DEFAULT_CONFIG_PATH) -> PipelineConfig:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(str(path), [("<file>", exc.strerror or str(exc))]) from exc
+        return cls.from_yaml(text, str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<dict>") -> PipelineConfig:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(source, _problems(exc)) from None
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in error["loc"]) or "<root>"
+        reason = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            reason = "unknown field"
+        problems.append((path, reason))
+    return problems
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, which plain YAML silently overwrites."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<yaml>"
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [(where, str(reason))]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, [("<root>", "the config must be a YAML mapping")])
+    return data
