@@ -1,0 +1,415 @@
+"""`build_definition(config)`: the SageMaker pipeline definition JSON, pure Python and deterministic.
+
+Preprocess (Processing) -> Train (Training) -> Evaluate (Processing, property file evaluation.json)
+-> CheckMap (Condition: test mAP >= MapThreshold) -> Register (RegisterModel) else Fail.
+
+The same config always gives the same bytes: no timestamps, random ids or upload paths. Every S3 output
+path contains the execution id, so concurrent runs never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from pipeline_def import expressions as ex
+from pipeline_def.config import JobResources, PipelineConfig, RetryPolicy
+from pipeline_def.expressions import Json
+from pipeline_def.metrics import metric_definitions
+
+DEFINITION_VERSION = "2020-12-01"
+
+PREPROCESS, TRAIN, EVALUATE, CHECK_MAP, REGISTER, FAIL = (
+    "Preprocess",
+    "Train",
+    "Evaluate",
+    "CheckMap",
+    "Register",
+    "Fail",
+)
+EVALUATION_REPORT = "EvaluationReport"  # the property file over evaluation.json
+EVALUATION_FILE = "evaluation.json"
+MAP_PATH = "metrics.map.value"
+
+PROCESSING_ROOT = "/opt/ml/processing"
+CHECKPOINT_DIR = "/opt/ml/checkpoints"
+PREPROCESS_OUTPUTS = ("train", "validation", "test", "report")
+TRAINING_CHANNELS = ("train", "validation")
+RECORDIO = "application/x-recordio"
+
+SERVICE_ERRORS = ["Step.SERVICE_FAULT", "Step.THROTTLING"]
+CAPACITY_ERRORS = ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"]
+APPROVAL_STATUSES = ["PendingManualApproval", "Approved", "Rejected"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A pipeline parameter: what a caller may override for one run."""
+
+    name: str
+    type: Literal["String", "Integer", "Float", "Boolean"]
+    default: str | int | float | bool
+    enum: tuple[str, ...] = ()
+
+    def to_json(self) -> Json:
+        declared: Json = {"Name": self.name, "Type": self.type, "DefaultValue": self.default}
+        if self.enum:
+            declared["EnumValues"] = list(self.enum)
+        return declared
+
+    @property
+    def ref(self) -> Json:
+        return ex.parameter(self.name)
+
+    @property
+    def as_string(self) -> Json:
+        return self.ref if self.type == "String" else ex.as_string(self.ref)
+
+
+def parameters(config: PipelineConfig) -> dict[str, Parameter]:
+    """The run-time knobs, with the config's values as defaults."""
+    hp = config.training.hyperparameters
+    declared = [
+        Parameter("InputDataUri", "String", config.feature_group.offline_store_uri),
+        Parameter("ProcessingInstanceType", "String", config.preprocess.instance_type),
+        Parameter("TrainingInstanceType", "String", config.training.instance_type),
+        Parameter("EvaluationInstanceType", "String", config.evaluation.instance_type),
+        Parameter("Backbone", "String", hp.backbone, ("mobilenet1.0", "mobilenet0.25", "darknet53")),
+        Parameter("NumEpochs", "Integer", hp.epochs),
+        Parameter("BatchSize", "Integer", hp.batch_size),
+        Parameter("LearningRate", "Float", hp.learning_rate),
+        Parameter("WarmupEpochs", "Integer", hp.warmup_epochs),
+        Parameter("Seed", "Integer", hp.seed),
+        Parameter("MapThreshold", "Float", config.evaluation.map_threshold),
+        Parameter("ModelApprovalStatus", "String", config.model_registry.approval_status, tuple(APPROVAL_STATUSES)),
+    ]
+    return {p.name: p for p in declared}
+
+
+def build_definition(config: PipelineConfig) -> str:
+    """The pipeline definition as JSON text: the artefact deployed unchanged to SageMaker."""
+    return json.dumps(definition_document(config), indent=2, ensure_ascii=True)
+
+
+def definition_document(config: PipelineConfig) -> Json:
+    params = parameters(config)
+    builder = _Builder(config, params)
+    return {
+        "Version": DEFINITION_VERSION,
+        "Metadata": {},
+        "Parameters": [p.to_json() for p in params.values()],
+        "Steps": [builder.preprocess(), builder.train(), builder.evaluate(), builder.check_map()],
+    }
+
+
+class _Builder:
+    def __init__(self, config: PipelineConfig, params: dict[str, Parameter]) -> None:
+        self.config = config
+        self.p = params
+        self.tags = [{"Key": key, "Value": value} for key, value in sorted(config.tags.items())]
+
+    # --- shared pieces ---------------------------------------------------------------------------
+
+    def output_uri(self, step: str, name: str) -> Json:
+        """s3://bucket/prefix/<pipeline>/<execution id>/<step>/<name>: one folder per run."""
+        root = f"{self.config.storage.root}/{self.config.pipeline.name}"
+        return ex.join("/", root, ex.EXECUTION_ID, step, name)
+
+    @staticmethod
+    def _retry(exceptions: list[str], policy: RetryPolicy) -> Json:
+        return {
+            "ExceptionType": exceptions,
+            "IntervalSeconds": policy.interval_seconds,
+            "BackoffRate": policy.backoff_rate,
+            "MaxAttempts": policy.max_attempts,
+        }
+
+    def job_retries(self) -> list[Json]:
+        retry = self.config.retry
+        return [self._retry(SERVICE_ERRORS, retry.service), self._retry(CAPACITY_ERRORS, retry.capacity)]
+
+    def cache(self, enabled: bool) -> Json:
+        return {"Enabled": enabled, "ExpireAfter": self.config.cache.expire_after}
+
+    def processing_step(
+        self,
+        name: str,
+        description: str,
+        resources: JobResources,
+        instance_type: Parameter,
+        module: str,
+        arguments: list[str],
+        inputs: list[tuple[str, Json]],
+        outputs: tuple[str, ...],
+        cached: bool,
+    ) -> Json:
+        return {
+            "Name": name,
+            "Type": "Processing",
+            "Description": description,
+            "Arguments": {
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceType": instance_type.ref,
+                        "InstanceCount": resources.instance_count,
+                        "VolumeSizeInGB": resources.volume_size_gb,
+                    }
+                },
+                "AppSpecification": {
+                    "ImageUri": self.config.image_uri,
+                    "ContainerEntrypoint": ["python3", "-m", module],
+                    "ContainerArguments": arguments,
+                },
+                "RoleArn": self.config.role_arn,
+                "ProcessingInputs": [
+                    {
+                        "InputName": input_name,
+                        "AppManaged": False,
+                        "S3Input": {
+                            "S3Uri": uri,
+                            "LocalPath": f"{PROCESSING_ROOT}/input/{input_name}",
+                            "S3DataType": "S3Prefix",
+                            "S3InputMode": "File",
+                            "S3DataDistributionType": "FullyReplicated",
+                            "S3CompressionType": "None",
+                        },
+                    }
+                    for input_name, uri in inputs
+                ],
+                "ProcessingOutputConfig": {
+                    "Outputs": [
+                        {
+                            "OutputName": output,
+                            "AppManaged": False,
+                            "S3Output": {
+                                "S3Uri": self.output_uri(name, output),
+                                "LocalPath": f"{PROCESSING_ROOT}/output/{output}",
+                                "S3UploadMode": "EndOfJob",
+                            },
+                        }
+                        for output in outputs
+                    ]
+                },
+                "StoppingCondition": {"MaxRuntimeInSeconds": resources.max_runtime_seconds},
+                **({"Tags": self.tags} if self.tags else {}),
+            },
+            "CacheConfig": self.cache(cached),
+            "RetryPolicies": self.job_retries(),
+        }
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    def preprocess(self) -> Json:
+        cfg = self.config
+        split = cfg.preprocess.split
+        return self.processing_step(
+            PREPROCESS,
+            "Latest approved feature-store records to train/validation/test RecordIO files",
+            cfg.preprocess,
+            self.p["ProcessingInstanceType"],
+            "detector.preprocess",
+            _cli_args(
+                feature_group=cfg.feature_group.name,
+                classes=",".join(cfg.classes),
+                train_ratio=_number(split.train),
+                validation_ratio=_number(split.validation),
+                test_ratio=_number(split.test),
+                min_box_size=str(cfg.preprocess.min_box_size),
+            ),
+            [("offline-store", self.p["InputDataUri"].ref)],
+            PREPROCESS_OUTPUTS,
+            cfg.cache.preprocess,
+        )
+
+    def train(self) -> Json:
+        cfg = self.config
+        training = cfg.training
+        hp = training.hyperparameters
+        p = self.p
+        hyperparameters: dict[str, Json] = {
+            "backbone": p["Backbone"].as_string,
+            "epochs": p["NumEpochs"].as_string,
+            "batch_size": p["BatchSize"].as_string,
+            "learning_rate": p["LearningRate"].as_string,
+            "warmup_epochs": p["WarmupEpochs"].as_string,
+            "seed": p["Seed"].as_string,
+            "lr_mode": hp.lr_mode,
+            "lr_decay": _number(hp.lr_decay),
+            "lr_decay_epochs": ",".join(str(epoch) for epoch in hp.lr_decay_epochs),
+            "momentum": _number(hp.momentum),
+            "weight_decay": _number(hp.weight_decay),
+            "data_width": str(hp.data_shape.width),
+            "data_height": str(hp.data_shape.height),
+            "mixup": _flag(hp.mixup),
+            "no_mixup_epochs": str(hp.no_mixup_epochs),
+            "label_smoothing": _flag(hp.label_smoothing),
+            "random_expand": _flag(hp.random_expand),
+            "val_interval": str(hp.val_interval),
+            "classes": ",".join(cfg.classes),
+        }
+        stopping: Json = {"MaxRuntimeInSeconds": training.max_runtime_seconds}
+        if training.spot.enabled:
+            stopping["MaxWaitTimeInSeconds"] = training.spot.max_wait_seconds
+        arguments: Json = {
+            "AlgorithmSpecification": {
+                "TrainingImage": cfg.image_uri,
+                "TrainingInputMode": "File",
+                "MetricDefinitions": metric_definitions(),
+                "EnableSageMakerMetricsTimeSeries": True,
+            },
+            "HyperParameters": hyperparameters,
+            "InputDataConfig": [
+                {
+                    "ChannelName": channel,
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": ex.processing_output_uri(PREPROCESS, channel),
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                    "ContentType": RECORDIO,
+                    "InputMode": "File",
+                }
+                for channel in TRAINING_CHANNELS
+            ],
+            "OutputDataConfig": {"S3OutputPath": self.output_uri(TRAIN, "model"), "CompressionType": "GZIP"},
+            "ResourceConfig": {
+                "InstanceType": p["TrainingInstanceType"].ref,
+                "InstanceCount": training.instance_count,
+                "VolumeSizeInGB": training.volume_size_gb,
+            },
+            "RoleArn": cfg.role_arn,
+            "StoppingCondition": stopping,
+            "EnableManagedSpotTraining": training.spot.enabled,
+            # a retried or spot-interrupted job of the same run resumes from here
+            "CheckpointConfig": {"S3Uri": self.output_uri(TRAIN, "checkpoints"), "LocalPath": CHECKPOINT_DIR},
+            **({"Tags": self.tags} if self.tags else {}),
+        }
+        return {
+            "Name": TRAIN,
+            "Type": "Training",
+            "Description": "YOLOv3 (GluonCV) on the train split, best epoch by validation mAP",
+            "Arguments": arguments,
+            "CacheConfig": self.cache(cfg.cache.train),
+            "RetryPolicies": self.job_retries(),
+        }
+
+    def evaluate(self) -> Json:
+        cfg = self.config
+        step = self.processing_step(
+            EVALUATE,
+            "Test-split mAP@0.5 (VOC07), per-class AP, precision and recall",
+            cfg.evaluation,
+            self.p["EvaluationInstanceType"],
+            "detector.evaluate",
+            _cli_args(score_threshold=_number(cfg.evaluation.score_threshold)),
+            [
+                ("model", ex.step_property(TRAIN, "ModelArtifacts.S3ModelArtifacts")),
+                ("test", ex.processing_output_uri(PREPROCESS, "test")),
+            ],
+            ("evaluation",),
+            cfg.cache.evaluate,
+        )
+        step["PropertyFiles"] = [
+            {"PropertyFileName": EVALUATION_REPORT, "OutputName": "evaluation", "FilePath": EVALUATION_FILE}
+        ]
+        return step
+
+    def test_map(self) -> Json:
+        return ex.json_get(EVALUATE, EVALUATION_REPORT, MAP_PATH)
+
+    def check_map(self) -> Json:
+        return {
+            "Name": CHECK_MAP,
+            "Type": "Condition",
+            "Description": "Register the model only if its test mAP reaches MapThreshold",
+            "Arguments": {
+                "Conditions": [
+                    {
+                        "Type": "GreaterThanOrEqualTo",
+                        "LeftValue": self.test_map(),
+                        "RightValue": self.p["MapThreshold"].ref,
+                    }
+                ],
+                "IfSteps": [self.register()],
+                "ElseSteps": [self.fail()],
+            },
+        }
+
+    def register(self) -> Json:
+        cfg = self.config
+        registry = cfg.model_registry
+        evaluation_uri = ex.join("/", ex.processing_output_uri(EVALUATE, "evaluation"), EVALUATION_FILE)
+        arguments: Json = {
+            "ModelPackageGroupName": registry.model_package_group,
+            "ModelPackageDescription": f"YOLOv3 scratch detector trained by the {cfg.pipeline.name} pipeline",
+            "ModelApprovalStatus": self.p["ModelApprovalStatus"].ref,
+            "InferenceSpecification": {
+                "Containers": [
+                    {
+                        "Image": cfg.image_uri,
+                        "ModelDataUrl": ex.step_property(TRAIN, "ModelArtifacts.S3ModelArtifacts"),
+                        "Framework": "MXNET",
+                        "FrameworkVersion": "1.9.1",
+                    }
+                ],
+                "SupportedContentTypes": list(registry.content_types),
+                "SupportedResponseMIMETypes": list(registry.response_types),
+                "SupportedRealtimeInferenceInstanceTypes": list(registry.inference_instance_types),
+                "SupportedTransformInstanceTypes": list(registry.transform_instance_types),
+            },
+            "ModelMetrics": {
+                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation_uri}}
+            },
+            "MetadataProperties": {"GeneratedBy": ex.EXECUTION_ARN},
+            "CustomerMetadataProperties": {
+                "PipelineExecutionArn": ex.EXECUTION_ARN,
+                "TestMap": ex.as_string(self.test_map()),
+                "MapThreshold": self.p["MapThreshold"].as_string,
+                "Backbone": self.p["Backbone"].as_string,
+                "NumEpochs": self.p["NumEpochs"].as_string,
+                "TrainingJobName": ex.step_property(TRAIN, "TrainingJobName"),
+            },
+            "Domain": "COMPUTER_VISION",
+            "Task": "OBJECT_DETECTION",
+            **({"Tags": self.tags} if self.tags else {}),
+        }
+        return {
+            "Name": REGISTER,
+            "Type": "RegisterModel",
+            "Description": "Version the model in the model package group, awaiting approval",
+            "Arguments": arguments,
+            "RetryPolicies": [self._retry(SERVICE_ERRORS, self.config.retry.service)],
+        }
+
+    def fail(self) -> Json:
+        message = ex.join(
+            "",
+            "Test mAP ",
+            self.test_map(),
+            " is below the threshold ",
+            self.p["MapThreshold"].ref,
+            ": the model was not registered",
+        )
+        return {
+            "Name": FAIL,
+            "Type": "Fail",
+            "Description": "The model's test mAP is below MapThreshold",
+            "Arguments": {"ErrorMessage": message},
+        }
+
+
+def _cli_args(**options: str) -> list[str]:
+    """ContainerArguments: `--option value` pairs, in the given order."""
+    return [item for key, value in options.items() for item in (f"--{key.replace('_', '-')}", value)]
+
+
+def _number(value: float) -> str:
+    """Shortest exact text of a number, the same on every platform (repr of a float)."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
