@@ -1,0 +1,85 @@
+"""`python -m pipeline_def build|diff|upsert [--config FILE | --ssm-parameter NAME]`.
+
+build   prints the definition JSON (exit 0; 2 for an invalid config)
+diff    shows what would change in the deployed pipeline (exit 0 unchanged, 1 changes, 2 invalid config)
+upsert  creates or updates the pipeline only when it differs (exit 0; 2 for an invalid config)
+
+AWS access (diff, upsert, --ssm-parameter) uses boto3's usual credentials, region and endpoint settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline_def.config import DEFAULT_CONFIG_PATH, ConfigError, PipelineConfig
+from pipeline_def.definition import build_definition
+
+EXIT_CHANGES, EXIT_INVALID_CONFIG, EXIT_AWS_ERROR = 1, 2, 3
+_DONE = {"create": "created", "update": "updated", "none": "unchanged"}
+_PLANNED = {"create": "would be created", "update": "would be updated", "none": "unchanged"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline_def", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("build", "print the pipeline definition JSON"),
+        ("diff", "show what would change in the deployed pipeline"),
+        ("upsert", "create or update the pipeline only when it differs"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        source = command.add_mutually_exclusive_group()
+        source.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="pipeline config YAML file")
+        source.add_argument("--ssm-parameter", metavar="NAME", help="read the config text from this SSM parameter")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> PipelineConfig:
+    if args.ssm_parameter:
+        import boto3
+
+        text = boto3.client("ssm").get_parameter(Name=args.ssm_parameter)["Parameter"]["Value"]
+        return PipelineConfig.from_yaml(text, source=f"ssm:{args.ssm_parameter}")
+    return PipelineConfig.from_file(args.config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    aws_errors: tuple[type[Exception], ...] = ()
+    if args.ssm_parameter or args.command != "build":  # botocore only where AWS is called: build stays fast
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        aws_errors = (BotoCoreError, ClientError)
+    try:
+        config = _load(args)
+        if args.command == "build":
+            sys.stdout.write(build_definition(config) + "\n")
+            return 0
+        return _deploy(args.command, config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID_CONFIG
+    except aws_errors as exc:
+        print(f"AWS error: {exc}", file=sys.stderr)
+        return EXIT_AWS_ERROR
+
+
+def _deploy(command: str, config: PipelineConfig) -> int:
+    import boto3
+
+    from pipeline_def import deploy
+
+    client = boto3.client("sagemaker")
+    planned = deploy.plan(client, config) if command == "diff" else deploy.upsert(client, config)
+    verb = (_PLANNED if command == "diff" else _DONE)[planned.action]
+    sys.stdout.write(planned.definition_diff)
+    for setting in planned.changed_settings:
+        print(f"setting changed: {setting}")
+    print(f"pipeline {planned.pipeline_name}: {verb}")
+    return EXIT_CHANGES if command == "diff" and planned.action != "none" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from pipeline_def.config import DEFAULT_CONFIG_PATH, ConfigError, PipelineConfig
+from tests.conftest import set_path
+
+
+def problems_of(data: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        PipelineConfig.from_dict(data, source="test")
+    return dict(caught.value.problems)
+
+
+def test_default_file_is_valid_and_matches_its_text(default_config: PipelineConfig) -> None:
+    # Given the repository's defaults, When loaded from the file and from the same text (as SSM holds it)
+    from_text = PipelineConfig.from_yaml(DEFAULT_CONFIG_PATH.read_text(), source="ssm:/scratch/config")
+    # Then both agree, and the defaults are what the issue fixes: a person approves every model
+    assert from_text == default_config
+    assert default_config.model_registry.approval_status == "PendingManualApproval"
+    assert default_config.training.hyperparameters.backbone == "mobilenet1.0"
+
+
+def test_round_trips_through_yaml(default_config: PipelineConfig) -> None:
+    assert PipelineConfig.from_yaml(default_config.to_yaml()) == default_config
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "expected_path", "reason_part"),
+    [
+        ("training.hyperparameters.epochs", -3, "training.hyperparameters.epochs", "greater than 0"),
+        ("training.hyperparameters.epochs", 0, "training.hyperparameters.epochs", "greater than 0"),
+        ("evaluation.map_threshold", 1.2, "evaluation.map_threshold", "less than or equal to 1"),
+        ("evaluation.map_threshold", -0.1, "evaluation.map_threshold", "greater than or equal to 0"),
+        ("training.instance_type", "m5.xlarge", "training.instance_type", "SageMaker instance type"),
+        ("preprocess.instance_type", "ml.m5.huge", "preprocess.instance_type", "SageMaker instance type"),
+        ("image_uri", "", "image_uri", "ECR image URI"),
+        ("image_uri", "docker.io/library/python:3.11", "image_uri", "ECR image URI"),
+        ("preprocess.split.train", 0.5, "preprocess.split", "must sum to 1, got 0.8"),
+        ("role_arn", "scratch-role", "role_arn", "IAM role ARN"),
+        ("training.hyperparameters.backbone", "resnet50", "training.hyperparameters.backbone", "mobilenet1.0"),
+        ("training.hyperparameters.data_shape.width", 450, "training.hyperparameters.data_shape.width", "multiple"),
+        ("training.hyperparameters.warmup_epochs", 40, "training.hyperparameters", "warmup_epochs (40)"),
+        ("training.spot.max_wait_seconds", 600, "training", "max_wait_seconds (600)"),
+        ("cache.expire_after", "30 days", "cache.expire_after", "ISO 8601 duration"),
+        ("model_registry.approval_status", "Yes", "model_registry.approval_status", "PendingManualApproval"),
+        ("slack.approvers", ["alice"], "slack.approvers.0", "Slack user id"),
+        ("classes", ["scratch", "scratch"], "classes", "unique"),
+        ("storage.prefix", "/pipeline/", "storage.prefix", "without leading or trailing"),
+    ],
+)
+def test_bad_value_names_field_and_reason(
+    config_dict: dict[str, Any], dotted: str, value: Any, expected_path: str, reason_part: str
+) -> None:
+    # Given one bad value, When validated, Then the error names its path and says why
+    problems = problems_of(set_path(config_dict, dotted, value))
+    assert expected_path in problems, problems
+    assert reason_part in problems[expected_path]
+
+
+def test_unknown_field_is_reported_with_its_path(config_dict: dict[str, Any]) -> None:
+    config_dict["training"]["hyperparameters"]["epoch"] = 3
+    config_dict["colour"] = "red"
+    problems = problems_of(config_dict)
+    assert problems == {"training.hyperparameters.epoch": "unknown field", "colour": "unknown field"}
+
+
+def test_missing_field_is_reported(config_dict: dict[str, Any]) -> None:
+    del config_dict["evaluation"]["map_threshold"]
+    assert problems_of(config_dict) == {"evaluation.map_threshold": "Field required"}
+
+
+def test_every_problem_is_reported_at_once(config_dict: dict[str, Any]) -> None:
+    # Given five independent mistakes
+    set_path(config_dict, "training.hyperparameters.epochs", -1)
+    set_path(config_dict, "evaluation.map_threshold", 2)
+    set_path(config_dict, "image_uri", "")
+    set_path(config_dict, "training.instance_type", "big")
+    config_dict["surprise"] = True
+    # When validated once
+    with pytest.raises(ConfigError) as caught:
+        PipelineConfig.from_dict(config_dict, source="ssm:/scratch/config")
+    # Then all five are listed, and the message names the source and each path
+    paths = {path for path, _ in caught.value.problems}
+    assert paths == {
+        "training.hyperparameters.epochs",
+        "evaluation.map_threshold",
+        "image_uri",
+        "training.instance_type",
+        "surprise",
+    }
+    message = str(caught.value)
+    assert "ssm:/scratch/config" in message
+    assert "5 problem(s)" in message
+    assert all(path in message for path in paths)
+
+
+def test_yaml_syntax_error_names_line(config_dict: dict[str, Any]) -> None:
+    text = yaml.safe_dump(config_dict) + "tags: [unclosed\n"
+    with pytest.raises(ConfigError) as caught:
+        PipelineConfig.from_yaml(text)
+    (where, _), *_ = caught.value.problems
+    assert where.startswith("line ")
+
+
+def test_duplicate_yaml_key_is_refused(config_dict: dict[str, Any]) -> None:
+    # YAML would silently keep the last of two keys; a typo'd copy must not pass unseen
+    text = yaml.safe_dump(config_dict) + "role_arn: arn:aws:iam::123456789012:role/other\n"
+    with pytest.raises(ConfigError, match="duplicate key 'role_arn'"):
+        PipelineConfig.from_yaml(text)
+
+
+@pytest.mark.parametrize("text", ["", "- a\n- b\n", "just text"])
+def test_non_mapping_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError, match="must be a YAML mapping"):
+        PipelineConfig.from_yaml(text)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match="No such file"):
+        PipelineConfig.from_file(tmp_path / "absent.yaml")
+
+
+def test_config_is_immutable(default_config: PipelineConfig) -> None:
+    with pytest.raises(ValueError, match="frozen"):
+        default_config.training.hyperparameters.epochs = 3  # type: ignore[misc]
