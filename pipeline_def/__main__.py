@@ -1,6 +1,7 @@
 """`python -m pipeline_def build|diff|upsert [--config FILE | --ssm-parameter NAME]`.
 
 build   prints the definition JSON (exit 0; 2 for an invalid config)
+show    prints the steps, their order and the run-time parameters with their defaults
 diff    shows what would change in the deployed pipeline (exit 0 unchanged, 1 changes, 2 invalid config)
 upsert  creates or updates the pipeline only when it differs (exit 0; 2 for an invalid config)
 
@@ -10,8 +11,10 @@ AWS access (diff, upsert, --ssm-parameter) uses boto3's usual credentials, regio
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from pipeline_def.config import DEFAULT_CONFIG_PATH, ConfigError, PipelineConfig
 from pipeline_def.definition import build_definition
@@ -26,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("build", "print the pipeline definition JSON"),
+        ("show", "print the steps and the run-time parameters"),
         ("diff", "show what would change in the deployed pipeline"),
         ("upsert", "create or update the pipeline only when it differs"),
     ):
@@ -57,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             sys.stdout.write(build_definition(config) + "\n")
             return 0
+        if args.command == "show":
+            sys.stdout.write(_summary(config))
+            return 0
         return _deploy(args.command, config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
@@ -64,6 +71,27 @@ def main(argv: list[str] | None = None) -> int:
     except aws_errors as exc:
         print(f"AWS error: {exc}", file=sys.stderr)
         return EXIT_AWS_ERROR
+
+
+def _summary(config: PipelineConfig) -> str:
+    text = build_definition(config)
+    document = json.loads(text)
+    lines = [f"pipeline {config.pipeline.name}: {len(text)} bytes of definition JSON", "steps:"]
+
+    def walk(steps: list[dict[str, Any]], indent: str) -> None:
+        for step in steps:
+            lines.append(f"{indent}{step['Name']} ({step['Type']}): {step.get('Description', '')}")
+            if step["Type"] == "Condition":
+                lines.append(f"{indent}  if mAP >= MapThreshold:")
+                walk(step["Arguments"]["IfSteps"], indent + "    ")
+                lines.append(f"{indent}  else:")
+                walk(step["Arguments"]["ElseSteps"], indent + "    ")
+
+    walk(document["Steps"], "  ")
+    lines.append("run-time parameters (override per run):")
+    lines.extend(f"  {p['Name']} = {p['DefaultValue']!r} ({p['Type']})" for p in document["Parameters"])
+    lines.append(f"outputs: {config.storage.root}/{config.pipeline.name}/<execution id>/<step>/<output>")
+    return "\n".join(lines) + "\n"
 
 
 def _deploy(command: str, config: PipelineConfig) -> int:

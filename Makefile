@@ -1,0 +1,49 @@
+# The one interface to the project: CI calls these targets and nothing else.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_VERSION := 25.3
+CONFIG ?= config/pipeline.yaml
+
+.PHONY: help run test lint unit integration bench-definition definition clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+# .venv: control plane, pipeline_def, tests and linters, from the pinned requirements
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+run: $(VENV)/.installed ## the main job, offline (so far: validate the config, build and show the pipeline)
+	$(PY) -m pipeline_def show --config $(CONFIG)
+
+definition: $(VENV)/.installed ## print the pipeline definition JSON built from CONFIG
+	@$(PY) -m pipeline_def build --config $(CONFIG)
+
+test: lint unit integration ## lint, then every test tier
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest tests/integration
+
+lint: $(VENV)/.installed ## ruff (lint + format) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+bench-definition: $(VENV)/.installed ## definition build + validation time vs the SageMaker SDK's definition()
+	$(PY) -m bench.definition
+
+clean: ## remove caches (keeps the environments)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +
