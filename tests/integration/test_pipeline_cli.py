@@ -108,6 +108,7 @@ def test_formatting_alone_is_not_a_change(config_file: Path, aws_env: dict[str, 
         PipelineDisplayName=config.pipeline.display_name,
         PipelineDescription=config.pipeline.description,
         PipelineDefinition=compact,
+        ClientRequestToken=uuid.uuid4().hex,
         RoleArn=config.role_arn,
         ParallelismConfiguration={"MaxParallelExecutionSteps": config.pipeline.max_parallel_steps},
     )
