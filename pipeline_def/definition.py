@@ -165,7 +165,6 @@ class _Builder:
                 "ProcessingInputs": [
                     {
                         "InputName": input_name,
-                        "AppManaged": False,
                         "S3Input": {
                             "S3Uri": uri,
                             "LocalPath": f"{PROCESSING_ROOT}/input/{input_name}",
@@ -181,7 +180,6 @@ class _Builder:
                     "Outputs": [
                         {
                             "OutputName": output,
-                            "AppManaged": False,
                             "S3Output": {
                                 "S3Uri": self.output_uri(name, output),
                                 "LocalPath": f"{PROCESSING_ROOT}/output/{output}",

@@ -1,0 +1,299 @@
+"""The same pipeline built with the SageMaker Python SDK (v3): the cross-check and the benchmark's baseline.
+
+Dev only: the product never imports the SDK. Offline, the SDK needs a region, SAGEMAKER_VALIDATE_ROLE=false,
+an explicit role ARN and an explicit default bucket on its session (otherwise it asks S3 and STS).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pipeline_def import definition as ours
+from pipeline_def.config import PipelineConfig
+from pipeline_def.metrics import metric_definitions
+
+REGION = "us-east-1"
+
+
+def prepare_environment() -> None:
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+    # no SDK defaults file: each one read costs seconds and makes the result depend on the machine
+    os.environ["SAGEMAKER_ADMIN_CONFIG_OVERRIDE"] = os.devnull
+    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = os.devnull
+
+
+def sdk_definition(config: PipelineConfig) -> str:
+    """`Pipeline.definition()` of the SDK-built equivalent of `pipeline_def.build_definition(config)`."""
+    prepare_environment()
+    import boto3
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.processing import Processor
+    from sagemaker.core.shapes import (
+        CheckpointConfig,
+        MetricDefinition,
+        OutputDataConfig,
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+        Tag,
+    )
+    from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.fail_step import FailStep
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
+    from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+    from sagemaker.serve.model_builder import ModelBuilder
+    from sagemaker.train.configs import Compute, InputData, StoppingCondition
+    from sagemaker.train.model_trainer import ModelTrainer
+
+    session = PipelineSession(boto_session=boto3.Session(region_name=REGION))
+    session._default_bucket = config.storage.bucket  # an explicit bucket: the SDK does not look for one
+
+    declared = ours.parameters(config)
+    kinds = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat}
+    params: dict[str, Any] = {}
+    for name, p in declared.items():
+        extra = {"enum_values": list(p.enum)} if p.enum else {}
+        params[name] = kinds[p.type](name=name, default_value=p.default, **extra)
+
+    def out(step: str, name: str) -> Any:
+        root = f"{config.storage.root}/{config.pipeline.name}"
+        return Join(on="/", values=[root, ExecutionVariables.PIPELINE_EXECUTION_ID, step, name])
+
+    retry = config.retry
+    service = StepRetryPolicy(
+        exception_types=[StepExceptionTypeEnum.SERVICE_FAULT, StepExceptionTypeEnum.THROTTLING],
+        interval_seconds=retry.service.interval_seconds,
+        backoff_rate=retry.service.backoff_rate,
+        max_attempts=retry.service.max_attempts,
+    )
+    capacity = SageMakerJobStepRetryPolicy(
+        exception_types=[SageMakerJobExceptionTypeEnum.CAPACITY_ERROR, SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT],
+        failure_reason_types=[SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
+        interval_seconds=retry.capacity.interval_seconds,
+        backoff_rate=retry.capacity.backoff_rate,
+        max_attempts=retry.capacity.max_attempts,
+    )
+    tags = [{"Key": key, "Value": value} for key, value in sorted(config.tags.items())]
+
+    def cache(enabled: bool) -> Any:
+        return CacheConfig(enable_caching=enabled, expire_after=config.cache.expire_after)
+
+    def processing(
+        name: str, settings: Any, instance_type: str, module: str, arguments: list[str], inputs: Any, outputs: Any
+    ) -> Any:
+        processor = Processor(
+            role=config.role_arn,
+            image_uri=config.image_uri,
+            instance_count=settings.instance_count,
+            instance_type=params[instance_type],
+            entrypoint=["python3", "-m", module],
+            volume_size_in_gb=settings.volume_size_gb,
+            max_runtime_in_seconds=settings.max_runtime_seconds,
+            sagemaker_session=session,
+            tags=tags,
+        )
+        return processor.run(
+            inputs=[
+                ProcessingInput(
+                    input_name=input_name,
+                    s3_input=ProcessingS3Input(
+                        s3_uri=uri,
+                        local_path=f"{ours.PROCESSING_ROOT}/input/{input_name}",
+                        s3_data_type="S3Prefix",
+                        s3_input_mode="File",
+                    ),
+                )
+                for input_name, uri in inputs
+            ],
+            outputs=[
+                ProcessingOutput(
+                    output_name=output,
+                    s3_output=ProcessingS3Output(
+                        s3_uri=out(name, output),
+                        local_path=f"{ours.PROCESSING_ROOT}/output/{output}",
+                        s3_upload_mode="EndOfJob",
+                    ),
+                )
+                for output in outputs
+            ],
+            arguments=arguments,
+        )
+
+    split = config.preprocess.split
+    preprocess = ProcessingStep(
+        name=ours.PREPROCESS,
+        step_args=processing(
+            ours.PREPROCESS,
+            config.preprocess,
+            "ProcessingInstanceType",
+            "detector.preprocess",
+            [
+                "--feature-group",
+                config.feature_group.name,
+                "--classes",
+                ",".join(config.classes),
+                "--train-ratio",
+                repr(split.train),
+                "--validation-ratio",
+                repr(split.validation),
+                "--test-ratio",
+                repr(split.test),
+                "--min-box-size",
+                str(config.preprocess.min_box_size),
+            ],
+            [("offline-store", params["InputDataUri"])],
+            ours.PREPROCESS_OUTPUTS,
+        ),
+        cache_config=cache(config.cache.preprocess),
+        retry_policies=[service, capacity],
+    )
+
+    training = config.training
+    hp = training.hyperparameters
+    trainer = ModelTrainer(
+        sagemaker_session=session,
+        role=config.role_arn,
+        training_image=config.image_uri,
+        compute=Compute(
+            instance_type=params["TrainingInstanceType"],
+            instance_count=training.instance_count,
+            volume_size_in_gb=training.volume_size_gb,
+            enable_managed_spot_training=training.spot.enabled,
+        ),
+        stopping_condition=StoppingCondition(
+            max_runtime_in_seconds=training.max_runtime_seconds,
+            max_wait_time_in_seconds=training.spot.max_wait_seconds if training.spot.enabled else None,
+        ),
+        output_data_config=OutputDataConfig(s3_output_path=out(ours.TRAIN, "model"), compression_type="GZIP"),
+        checkpoint_config=CheckpointConfig(s3_uri=out(ours.TRAIN, "checkpoints"), local_path=ours.CHECKPOINT_DIR),
+        hyperparameters={
+            "backbone": params["Backbone"],
+            "epochs": params["NumEpochs"],
+            "batch_size": params["BatchSize"],
+            "learning_rate": params["LearningRate"],
+            "warmup_epochs": params["WarmupEpochs"],
+            "seed": params["Seed"],
+            "lr_mode": hp.lr_mode,
+            "data_width": str(hp.data_shape.width),
+            "data_height": str(hp.data_shape.height),
+        },
+        tags=[Tag(key=t["Key"], value=t["Value"]) for t in tags],
+    ).with_metric_definitions([MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in metric_definitions()])
+    train = TrainingStep(
+        name=ours.TRAIN,
+        step_args=trainer.train(
+            input_data_config=[
+                InputData(
+                    channel_name=channel,
+                    data_source=preprocess.properties.ProcessingOutputConfig.Outputs[channel].S3Output.S3Uri,
+                    content_type=ours.RECORDIO,
+                )
+                for channel in ours.TRAINING_CHANNELS
+            ]
+        ),
+        cache_config=cache(config.cache.train),
+        retry_policies=[service, capacity],
+    )
+
+    report = PropertyFile(name=ours.EVALUATION_REPORT, output_name="evaluation", path=ours.EVALUATION_FILE)
+    evaluate = ProcessingStep(
+        name=ours.EVALUATE,
+        step_args=processing(
+            ours.EVALUATE,
+            config.evaluation,
+            "EvaluationInstanceType",
+            "detector.evaluate",
+            ["--score-threshold", repr(config.evaluation.score_threshold)],
+            [
+                ("model", train.properties.ModelArtifacts.S3ModelArtifacts),
+                ("test", preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri),
+            ],
+            ("evaluation",),
+        ),
+        property_files=[report],
+        cache_config=cache(config.cache.evaluate),
+        retry_policies=[service, capacity],
+    )
+    test_map = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.MAP_PATH)
+
+    registry = config.model_registry
+    builder = ModelBuilder(
+        image_uri=config.image_uri,
+        s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
+        role_arn=config.role_arn,
+        sagemaker_session=session,
+    )
+    register = ModelStep(
+        name=ours.REGISTER,
+        step_args=builder.register(
+            model_package_group_name=registry.model_package_group,
+            content_types=list(registry.content_types),
+            response_types=list(registry.response_types),
+            inference_instances=list(registry.inference_instance_types),
+            transform_instances=list(registry.transform_instance_types),
+            approval_status=params["ModelApprovalStatus"],
+            model_metrics=ModelMetrics(
+                model_statistics=MetricsSource(
+                    content_type="application/json",
+                    s3_uri=Join(
+                        on="/",
+                        values=[
+                            evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
+                            ours.EVALUATION_FILE,
+                        ],
+                    ),
+                )
+            ),
+            customer_metadata_properties={
+                "TestMap": Join(on="", values=[test_map]),
+                "TrainingJobName": train.properties.TrainingJobName,
+            },
+            domain="COMPUTER_VISION",
+            task="OBJECT_DETECTION",
+        ),
+        retry_policies=[service],
+    )
+    fail = FailStep(
+        name=ours.FAIL,
+        error_message=Join(
+            on="",
+            values=[
+                "Test mAP ",
+                test_map,
+                " is below the threshold ",
+                params["MapThreshold"],
+                ": the model was not registered",
+            ],
+        ),
+    )
+    check = ConditionStep(
+        name=ours.CHECK_MAP,
+        conditions=[ConditionGreaterThanOrEqualTo(left=test_map, right=params["MapThreshold"])],
+        if_steps=[register],
+        else_steps=[fail],
+    )
+    pipeline = Pipeline(
+        name=config.pipeline.name,
+        parameters=list(params.values()),
+        steps=[preprocess, train, evaluate, check],
+        sagemaker_session=session,
+        pipeline_experiment_config=None,
+    )
+    definition: str = pipeline.definition()
+    return definition
