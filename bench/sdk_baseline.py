@@ -19,6 +19,19 @@ REGION = "us-east-1"
 def prepare_environment() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+    # Without credentials botocore asks the instance metadata service (a link-local address): give it
+    # throwaway ones and switch that lookup off, so building a definition never leaves the process.
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        os.environ.setdefault(key, "offline")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+def without_network() -> None:
+    """Refuse every socket but Unix ones in this process: the SDK's telemetry calls then fail at once
+    (it ignores their errors), as they do under the unit tests' socket guard."""
+    import pytest_socket
+
+    pytest_socket.disable_socket(allow_unix_socket=True)
     # no SDK defaults file: each one read costs seconds and makes the result depend on the machine
     os.environ["SAGEMAKER_ADMIN_CONFIG_OVERRIDE"] = os.devnull
     os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = os.devnull
