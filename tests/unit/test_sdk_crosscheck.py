@@ -20,7 +20,11 @@ from pipeline_def.config import PipelineConfig
 from pipeline_def.expressions import references
 from tests.unit.definition_tools import all_steps, load_schema, step_dependencies, steps_by_name
 
-pytestmark = pytest.mark.sdk
+pytestmark = [
+    pytest.mark.sdk,
+    # the SDK's telemetry thread meets the unit tests' socket guard: it ignores the error, and so do we
+    pytest.mark.filterwarnings("ignore:A test tried to use socket:UserWarning"),
+]
 Json = Any
 
 
