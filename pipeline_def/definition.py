@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from pipeline_def import expressions as ex
-from pipeline_def.config import JobResources, PipelineConfig, RetryPolicy
+from pipeline_def.config import ApprovalStatus, Backbone, JobResources, PipelineConfig, RetryPolicy
 from pipeline_def.expressions import Json
 from pipeline_def.metrics import metric_definitions
 
@@ -40,7 +40,6 @@ RECORDIO = "application/x-recordio"
 
 SERVICE_ERRORS = ["Step.SERVICE_FAULT", "Step.THROTTLING"]
 CAPACITY_ERRORS = ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"]
-APPROVAL_STATUSES = ["PendingManualApproval", "Approved", "Rejected"]
 
 
 @dataclass(frozen=True)
@@ -75,14 +74,14 @@ def parameters(config: PipelineConfig) -> dict[str, Parameter]:
         Parameter("ProcessingInstanceType", "String", config.preprocess.instance_type),
         Parameter("TrainingInstanceType", "String", config.training.instance_type),
         Parameter("EvaluationInstanceType", "String", config.evaluation.instance_type),
-        Parameter("Backbone", "String", hp.backbone, ("mobilenet1.0", "mobilenet0.25", "darknet53")),
+        Parameter("Backbone", "String", hp.backbone, get_args(Backbone)),
         Parameter("NumEpochs", "Integer", hp.epochs),
         Parameter("BatchSize", "Integer", hp.batch_size),
         Parameter("LearningRate", "Float", hp.learning_rate),
         Parameter("WarmupEpochs", "Integer", hp.warmup_epochs),
         Parameter("Seed", "Integer", hp.seed),
         Parameter("MapThreshold", "Float", config.evaluation.map_threshold),
-        Parameter("ModelApprovalStatus", "String", config.model_registry.approval_status, tuple(APPROVAL_STATUSES)),
+        Parameter("ModelApprovalStatus", "String", config.model_registry.approval_status, get_args(ApprovalStatus)),
     ]
     return {p.name: p for p in declared}
 
