@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 25.3
 CONFIG ?= config/pipeline.yaml
 
-.PHONY: help run test lint unit integration bench-definition definition clean
+.PHONY: help venv container-venv run test lint unit integration bench-definition definition clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -21,6 +21,17 @@ $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# container/.venv: what the training image holds (MXNet + GluonCV), from the same requirements files
+CONTAINER_VENV := container/.venv
+$(CONTAINER_VENV)/.installed: container/requirements.txt container/requirements-nodeps.txt
+	@test -x $(CONTAINER_VENV)/bin/python || $(PYTHON) -m venv $(CONTAINER_VENV)
+	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r container/requirements.txt
+	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r container/requirements-nodeps.txt
+	@touch $@
+
+container-venv: $(CONTAINER_VENV)/.installed ## create container/.venv (MXNet 1.9.1, GluonCV)
 
 run: $(VENV)/.installed ## the main job, offline (so far: validate the config, build and show the pipeline)
 	$(PY) -m pipeline_def show --config $(CONFIG)
