@@ -102,7 +102,7 @@ def sdk_definition(config: PipelineConfig) -> str:
         backoff_rate=retry.capacity.backoff_rate,
         max_attempts=retry.capacity.max_attempts,
     )
-    tags = [{"Key": key, "Value": value} for key, value in sorted(config.tags.items())]
+    tags = config.api_tags()
 
     def cache(enabled: bool) -> Any:
         return CacheConfig(enable_caching=enabled, expire_after=config.cache.expire_after)

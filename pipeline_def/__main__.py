@@ -1,4 +1,4 @@
-"""`python -m pipeline_def build|diff|upsert [--config FILE | --ssm-parameter NAME]`.
+"""`python -m pipeline_def build|show|diff|upsert [--config FILE | --ssm-parameter NAME]`.
 
 build   prints the definition JSON (exit 0; 2 for an invalid config)
 show    prints the steps, their order and the run-time parameters with their defaults

@@ -287,6 +287,10 @@ class PipelineConfig(_Strict):
         except ValidationError as exc:
             raise ConfigError(source, _problems(exc)) from None
 
+    def api_tags(self) -> list[dict[str, str]]:
+        """The tags in the form SageMaker's APIs take, in a stable order."""
+        return [{"Key": key, "Value": value} for key, value in sorted(self.tags.items())]
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 

@@ -106,7 +106,8 @@ class _Builder:
     def __init__(self, config: PipelineConfig, params: dict[str, Parameter]) -> None:
         self.config = config
         self.p = params
-        self.tags = [{"Key": key, "Value": value} for key, value in sorted(config.tags.items())]
+        tags = config.api_tags()
+        self.tagged: Json = {"Tags": tags} if tags else {}  # no Tags key without tags, as the SDK writes it
 
     # --- shared pieces ---------------------------------------------------------------------------
 
@@ -189,7 +190,7 @@ class _Builder:
                     ]
                 },
                 "StoppingCondition": {"MaxRuntimeInSeconds": resources.max_runtime_seconds},
-                **({"Tags": self.tags} if self.tags else {}),
+                **self.tagged,
             },
             "CacheConfig": self.cache(cached),
             "RetryPolicies": self.job_retries(),
@@ -282,7 +283,7 @@ class _Builder:
             "EnableManagedSpotTraining": training.spot.enabled,
             # a retried or spot-interrupted job of the same run resumes from here
             "CheckpointConfig": {"S3Uri": self.output_uri(TRAIN, "checkpoints"), "LocalPath": CHECKPOINT_DIR},
-            **({"Tags": self.tags} if self.tags else {}),
+            **self.tagged,
         }
         return {
             "Name": TRAIN,
@@ -371,7 +372,7 @@ class _Builder:
             },
             "Domain": "COMPUTER_VISION",
             "Task": "OBJECT_DETECTION",
-            **({"Tags": self.tags} if self.tags else {}),
+            **self.tagged,
         }
         return {
             "Name": REGISTER,

@@ -71,13 +71,12 @@ def upsert(client: SageMakerClient, config: PipelineConfig) -> Plan:
     planned = plan(client, config)
     settings = _settings(config)
     if planned.action == "create":
-        tags = [{"Key": key, "Value": value} for key, value in sorted(config.tags.items())]
         client.create_pipeline(
             PipelineName=planned.pipeline_name,
             PipelineDefinition=planned.definition,
             # the same create retried (a redelivered deploy event) creates one pipeline
             ClientRequestToken=hashlib.sha256(planned.definition.encode()).hexdigest(),
-            Tags=tags,  # type: ignore[arg-type]
+            Tags=config.api_tags(),  # type: ignore[arg-type]
             **settings,
         )
     elif planned.action == "update":
