@@ -1,0 +1,224 @@
+"""Processing step: test-split mAP@0.5 (VOC07) of the trained model, with per-class AP, precision and recall.
+
+    python3 -m detector.evaluate --score-threshold 0.5
+
+Reads `/opt/ml/processing/input/model/model.tar.gz` (extracted safely: members that escape the folder, links and
+devices are refused) and the test `.rec` in `/opt/ml/processing/input/test`; runs the test images at the data
+shape the model was trained at; writes `evaluation.json` (`metrics.map.value` is what the pipeline's condition
+and the model package's ModelMetrics read) and `predictions.png` to `/opt/ml/processing/output/evaluation`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from detector import jobs, paths
+
+jobs.cpu_threads()  # before mxnet is imported
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from gluoncv.data.batchify import Pad, Stack, Tuple  # noqa: E402
+from gluoncv.utils.bbox import bbox_iou  # noqa: E402
+from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
+from mxnet import gluon  # noqa: E402
+
+from detector import model, plots  # noqa: E402
+
+log = logging.getLogger("detector.evaluate")
+
+EVALUATION_FILE = "evaluation.json"
+PREDICTIONS_FILE = "predictions.png"
+IOU = 0.5
+
+
+@dataclass(frozen=True)
+class Options:
+    score_threshold: float
+    model: Path
+    test: Path
+    output: Path
+    grid: int
+    batch_size: int
+
+
+def safe_extract(archive: Path, destination: Path) -> None:
+    """Extract a model archive, refusing any member that is a link or device or would land outside `destination`."""
+    if not archive.is_file():
+        raise jobs.JobError(f"model: {archive} not found")
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                name = PurePosixPath(member.name)
+                if member.issym() or member.islnk():
+                    raise jobs.JobError(f"model archive: member {member.name!r} is a link; refused")
+                if not (member.isfile() or member.isdir()):
+                    raise jobs.JobError(f"model archive: member {member.name!r} is not a regular file; refused")
+                target = (destination / name).resolve()
+                if name.is_absolute() or ".." in name.parts or not target.is_relative_to(destination.resolve()):
+                    raise jobs.JobError(f"model archive: member {member.name!r} escapes the extraction folder; refused")
+            tar.extractall(destination, members=members, filter="data")
+    except tarfile.TarError as error:
+        raise jobs.JobError(f"model archive {archive.name}: not a readable tar file ({error})") from None
+
+
+def _model_folder(extracted: Path) -> Path:
+    """The folder of model-meta.json: the archive root, or the one folder it holds."""
+    found = sorted(extracted.rglob(model.META_FILE))
+    return found[0].parent if found else extracted
+
+
+def matches(detections: np.ndarray, truths: np.ndarray) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) of one image and class, greedy by score at IoU 0.5.
+
+    detections: (M, 5) corners + score; truths: (N, 4) corners.
+    """
+    if not len(detections):
+        return 0, 0, len(truths)
+    if not len(truths):
+        return 0, len(detections), 0
+    order = np.argsort(-detections[:, 4])
+    overlaps = bbox_iou(detections[order, :4], truths)
+    taken = np.zeros(len(truths), bool)
+    hits = 0
+    for row in overlaps:
+        row = np.where(taken, -1.0, row)
+        best = int(row.argmax())
+        if row[best] >= IOU:
+            taken[best] = True
+            hits += 1
+    return hits, len(detections) - hits, len(truths) - hits
+
+
+def evaluate(options: Options) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as temporary:
+        extracted = Path(temporary)
+        safe_extract(options.model, extracted)
+        net, meta = model.load_exported(_model_folder(extracted))
+    test_rec = model.find_rec(options.test, "test input")
+    if test_rec is None:
+        raise jobs.JobError(f"test input: no .rec file in {options.test}")
+    test_set = model.records(test_rec)
+    if len(test_set) == 0:
+        raise jobs.JobError("test split is empty: nothing to evaluate")
+    classes = tuple(meta["classes"])
+    width, height = int(meta["data_width"]), int(meta["data_height"])
+    net.hybridize(static_alloc=True, static_shape=True)
+    loader = gluon.data.DataLoader(
+        test_set.transform(model.val_transform(width, height)),
+        options.batch_size,
+        shuffle=False,
+        batchify_fn=Tuple(Stack(), Pad(pad_val=-1)),
+        last_batch="keep",
+    )
+    metric = VOC07MApMetric(iou_thresh=IOU, class_names=list(classes))
+    counts = {name: {"true_positives": 0, "false_positives": 0, "false_negatives": 0, "boxes": 0} for name in classes}
+    shown: list[tuple[int, np.ndarray]] = []
+    index = 0
+    for data, label in loader:
+        ids, scores, boxes = net(data.as_in_context(mx.cpu()))
+        boxes = boxes.clip(0, width)
+        metric.update(boxes, ids, scores, label.slice_axis(axis=-1, begin=0, end=4), label.slice_axis(axis=-1, begin=4, end=5))
+        for ids_i, scores_i, boxes_i, label_i in zip(ids.asnumpy(), scores.asnumpy(), boxes.asnumpy(), label.asnumpy(), strict=True):
+            keep = (ids_i[:, 0] >= 0) & (scores_i[:, 0] >= options.score_threshold)
+            found = np.hstack([boxes_i[keep], scores_i[keep]])
+            found_ids = ids_i[keep, 0]
+            for class_id, name in enumerate(classes):
+                truths = label_i[label_i[:, 4] == class_id, :4]
+                hit, false, missed = matches(found[found_ids == class_id], truths)
+                entry = counts[name]
+                entry["true_positives"] += hit
+                entry["false_positives"] += false
+                entry["false_negatives"] += missed
+                entry["boxes"] += len(truths)
+            if len(shown) < options.grid:
+                shown.append((index, found))
+            index += 1
+
+    names, values = metric.get()
+    average_precision = {name: _number(value) for name, value in zip(names[:-1], values[:-1], strict=True)}
+    per_class = {}
+    for name in classes:
+        entry = counts[name]
+        detected = entry["true_positives"] + entry["false_positives"]
+        per_class[name] = {
+            "ap": average_precision.get(name, 0.0),
+            "precision": entry["true_positives"] / detected if detected else 0.0,
+            "recall": entry["true_positives"] / entry["boxes"] if entry["boxes"] else 0.0,
+            **entry,
+        }
+    total_boxes = sum(entry["boxes"] for entry in counts.values())
+    report = {
+        "metrics": {"map": {"value": _number(values[-1]), "standard_deviation": "NaN"}},
+        "per_class": per_class,
+        "counts": {
+            "images": len(test_set),
+            "boxes": total_boxes,
+            "detections": sum(entry["true_positives"] + entry["false_positives"] for entry in counts.values()),
+        },
+        "iou_threshold": IOU,
+        "score_threshold": options.score_threshold,
+        "data_shape": {"width": width, "height": height},
+        "model": {key: meta.get(key) for key in ("backbone", "best_epoch", "best_val_map", "epochs")},
+    }
+    options.output.mkdir(parents=True, exist_ok=True)
+    (options.output / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    _draw(test_set, shown, width, height, options.output / PREDICTIONS_FILE)
+    jobs.event(log, "evaluated", map=report["metrics"]["map"]["value"], images=len(test_set), boxes=total_boxes)
+    return report
+
+
+def _number(value: float) -> float:
+    """mAP of a set without boxes is undefined (NaN): reported as 0, the value no threshold accepts."""
+    value = float(value)
+    return 0.0 if math.isnan(value) else round(value, 6)
+
+
+def _draw(test_set: Any, shown: list[tuple[int, np.ndarray]], width: int, height: int, path: Path) -> None:
+    images, truths, predicted = [], [], []
+    for index, found in shown:
+        image, label = test_set[index]
+        rows, columns = image.shape[:2]
+        scale = np.array([columns / width, rows / height, columns / width, rows / height])
+        images.append(image.asnumpy())
+        truths.append(label[label[:, 4] >= 0, :4])
+        predicted.append(np.hstack([found[:, :4] * scale, found[:, 4:5]]) if len(found) else np.zeros((0, 5)))
+    plots.predictions(images, truths, predicted, path)
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python3 -m detector.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--score-threshold", type=float, required=True, help="detections below it are not counted")
+    parser.add_argument("--model", type=Path, default=None, help="model.tar.gz (default: the job's model input)")
+    parser.add_argument("--test", type=Path, default=None, help="test .rec folder (default: the job's test input)")
+    parser.add_argument("--output", type=Path, default=None, help="output folder (default: the job's evaluation output)")
+    parser.add_argument("--grid", type=int, default=12, help="test images drawn in predictions.png")
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args(argv)
+    if not 0 <= args.score_threshold <= 1:
+        parser.error("--score-threshold must be between 0 and 1")
+    return Options(
+        score_threshold=args.score_threshold,
+        model=args.model or paths.processing_input("model") / "model.tar.gz",
+        test=args.test or paths.processing_input("test"),
+        output=args.output or paths.processing_output("evaluation"),
+        grid=max(0, args.grid),
+        batch_size=max(1, args.batch_size),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    jobs.run(lambda: evaluate(parse_args(argv)), jobs.processing_failure)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The two pictures a person looks at: training curves and test predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+LOSS_NAMES = ("obj_loss", "center_loss", "scale_loss", "cls_loss")
+TRUTH_COLOUR = "#2ca02c"
+PREDICTION_COLOUR = "#d62728"
+
+
+def training_curves(history: list[dict[str, Any]], path: Path) -> None:
+    figure, (losses, quality) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = [entry["epoch"] for entry in history]
+    for name in LOSS_NAMES:
+        losses.plot(epochs, [entry[name] for entry in history], label=name)
+    losses.set(title="training losses", xlabel="epoch", yscale="log")
+    losses.legend()
+    validated = [(entry["epoch"], entry["val_map"]) for entry in history if entry.get("val_map") is not None]
+    if validated:
+        quality.plot(*zip(*validated, strict=True), marker="o")
+    quality.set(title="validation mAP@0.5", xlabel="epoch", ylim=(0, 1))
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def predictions(
+    images: list[np.ndarray], truths: list[np.ndarray], predicted: list[np.ndarray], path: Path, columns: int = 4
+) -> None:
+    """A grid of RGB images with ground truth (green) and predicted boxes with scores (red).
+
+    truths: (N, 4) corners per image; predicted: (M, 5) corners + score per image.
+    """
+    rows = max(1, -(-len(images) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.8 * rows), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, image, truth, found in zip(axes.ravel(), images, truths, predicted, strict=False):
+        axis.imshow(image)
+        for x0, y0, x1, y1 in truth:
+            axis.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=TRUTH_COLOUR, linewidth=1.5))
+        for x0, y0, x1, y1, score in found:
+            axis.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=PREDICTION_COLOUR, linewidth=1))
+            axis.text(x0, y0, f"{score:.2f}", color=PREDICTION_COLOUR, fontsize=7, va="bottom")
+    figure.suptitle("test predictions: ground truth green, predicted red")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)

@@ -1,0 +1,276 @@
+"""Processing step: the feature group's offline store to train/validation/test RecordIO files.
+
+    python3 -m detector.preprocess --feature-group NAME --classes scratch \
+        --train-ratio 0.7 --validation-ratio 0.15 --test-ratio 0.15 --min-box-size 2
+
+Reads `/opt/ml/processing/input/offline-store`, keeps the latest record per source_ref when it is APPROVED and
+not deleted, fetches the images concurrently (S3 URIs, or paths under --image-root) and packs each into its split
+while the rest download. Writes `output/<split>/<split>.{lst,rec,idx}` and `output/report/dataset_report.json`,
+which lists every dropped record with its reason. No usable training image ends the job with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import cv2
+import numpy as np
+
+from detector import jobs, paths
+from detector.offline_store import StoreRow, latest, read_rows
+from detector.records import Record, RecordError, parse_record
+from detector.recordio import Writer, pack_label
+
+log = logging.getLogger("detector.preprocess")
+
+SPLITS = ("train", "validation", "test")
+REPORT_FILE = "dataset_report.json"
+# Labelling tools round box edges; a box may overhang the image by this much and is clipped.
+EDGE_TOLERANCE = 1.0
+
+
+@dataclass(frozen=True)
+class Options:
+    feature_group: str
+    classes: tuple[str, ...]
+    ratios: tuple[float, float, float]
+    min_box_size: float
+    input: Path
+    output: Path
+    image_root: Path
+    workers: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    record: Record
+    objects: tuple[tuple[int, float, float, float, float], ...]
+    split: str
+
+
+def split_of(source_ref: str, ratios: tuple[float, float, float]) -> str:
+    """Hash-based split: depends on the image's id alone, so it never moves when other data is added."""
+    position = int.from_bytes(hashlib.sha256(source_ref.encode("utf-8")).digest()[:8], "big") / 2**64
+    train, validation, _ = ratios
+    if position < train:
+        return "train"
+    if position < train + validation:
+        return "validation"
+    return "test"
+
+
+def check_boxes(record: Record, classes: int, min_size: float) -> tuple[tuple[int, float, float, float, float], ...]:
+    """The record's boxes as (cls, xmin, ymin, xmax, ymax), clipped within the tolerance; RecordError otherwise."""
+    width, height = record.image_width, record.image_height
+    objects = []
+    for index, box in enumerate(record.annotations):
+        where = f"annotations[{index}]"
+        if box.class_id >= classes:
+            raise RecordError(f"{where}.class_id: {box.class_id} but there are {classes} classes")
+        if box.width <= 0 or box.height <= 0:
+            raise RecordError(f"{where}: box has no area ({box.width}x{box.height})")
+        if box.width < min_size or box.height < min_size:
+            raise RecordError(f"{where}: box {box.width}x{box.height} is below the minimum size {min_size:g}")
+        x0, y0, x1, y1 = box.corners
+        if x0 < -EDGE_TOLERANCE or y0 < -EDGE_TOLERANCE or x1 > width + EDGE_TOLERANCE or y1 > height + EDGE_TOLERANCE:
+            raise RecordError(f"{where}: box ({x0:g},{y0:g})-({x1:g},{y1:g}) lies outside the {width}x{height} image")
+        objects.append((box.class_id, max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height))))
+    return tuple(objects)
+
+
+def select(rows: list[StoreRow], options: Options) -> tuple[list[Candidate], list[dict[str, Any]]]:
+    """The usable latest records, ordered by source_ref, and the dropped ones with their reasons."""
+    dropped: list[dict[str, Any]] = []
+    candidates = []
+    for row in rows:
+        if not row.source_ref:
+            dropped.append({"source_ref": None, "file": row.file, "row": row.row, "reason": "source_ref: missing"})
+    chosen = latest([row for row in rows if row.source_ref])
+    for source_ref in sorted(chosen):
+        row = chosen[source_ref]
+        if row.deleted:
+            dropped.append({"source_ref": source_ref, "reason": "deleted"})
+            continue
+        try:
+            record = parse_record(row.values)
+            if record.status != "APPROVED":
+                dropped.append({"source_ref": source_ref, "reason": f"status {record.status}"})
+                continue
+            objects = check_boxes(record, len(options.classes), options.min_box_size)
+        except RecordError as error:
+            dropped.append({"source_ref": source_ref, "reason": str(error)})
+            continue
+        candidates.append(Candidate(record, objects, split_of(source_ref, options.ratios)))
+    return candidates, dropped
+
+
+class ImageSource:
+    """Fetches image bytes by URI: `s3://bucket/key` through one shared client, anything else as a local path."""
+
+    def __init__(self, image_root: Path, workers: int) -> None:
+        self.image_root = image_root
+        self.workers = workers
+        self._s3: Any = None
+
+    def _client(self) -> Any:
+        if self._s3 is None:
+            import boto3  # noqa: PLC0415 - only S3 sources need it
+            from botocore.config import Config  # noqa: PLC0415
+
+            self._s3 = boto3.client("s3", config=Config(max_pool_connections=self.workers, retries={"mode": "standard"}))
+        return self._s3
+
+    def prepare(self, uris: list[str]) -> None:
+        if any(uri.startswith("s3://") for uri in uris):
+            self._client()  # created once, before the threads share it
+
+    def fetch(self, uri: str) -> bytes:
+        if uri.startswith("s3://"):
+            from botocore.exceptions import ClientError  # noqa: PLC0415
+
+            location = urlparse(uri)
+            try:
+                response = self._client().get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "error")
+                raise RecordError(f"image {uri}: {code}") from None
+            return bytes(response["Body"].read())
+        path = Path(uri) if Path(uri).is_absolute() else self.image_root / uri
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise RecordError(f"image {uri}: {error.strerror or 'unreadable'}") from None
+
+
+def check_image(data: bytes, record: Record) -> None:
+    """A whole, decodable image of the labelled size (a truncated JPEG lacks its end marker)."""
+    array = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(array, cv2.IMREAD_GRAYSCALE) if data else None
+    if image is None or (data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]):
+        raise RecordError(f"image {record.source_ref}: not a decodable image (corrupt or truncated)")
+    height, width = image.shape[:2]
+    if (width, height) != (record.image_width, record.image_height):
+        raise RecordError(
+            f"image {record.source_ref}: is {width}x{height} but the record says {record.image_width}x{record.image_height}"
+        )
+
+
+def _load(source: ImageSource, candidate: Candidate) -> tuple[Candidate, bytes | None, str | None]:
+    try:
+        data = source.fetch(candidate.record.source_ref)
+        check_image(data, candidate.record)
+    except RecordError as error:
+        return candidate, None, str(error)
+    return candidate, data, None
+
+
+def fetch_all(source: ImageSource, candidates: list[Candidate]) -> Iterator[tuple[Candidate, bytes | None, str | None]]:
+    """Results in the candidates' order while up to `workers` downloads (and decodes) run ahead."""
+    source.prepare([candidate.record.source_ref for candidate in candidates])
+    with ThreadPoolExecutor(max_workers=source.workers, thread_name_prefix="fetch") as pool:
+        yield from pool.map(lambda candidate: _load(source, candidate), candidates)
+
+
+def run(options: Options) -> dict[str, Any]:
+    started = time.monotonic()
+    if not options.input.is_dir():
+        raise jobs.JobError(f"no offline-store input at {options.input}")
+    rows = read_rows(options.input)
+    if not rows:
+        raise jobs.JobError(f"feature group {options.feature_group}: the offline store holds no records")
+    candidates, dropped = select(rows, options)
+    jobs.event(log, "records selected", rows=len(rows), usable=len(candidates), dropped=len(dropped))
+
+    counts = {split: {"images": 0, "boxes": 0, "negatives": 0} for split in SPLITS}
+    writers = {split: Writer(options.output / split, split) for split in SPLITS}
+    try:
+        for candidate, data, problem in fetch_all(ImageSource(options.image_root, options.workers), candidates):
+            if data is None:
+                dropped.append({"source_ref": candidate.record.source_ref, "reason": problem})
+                continue
+            record = candidate.record
+            writers[candidate.split].write(data, pack_label(candidate.objects, record.image_width, record.image_height), record.source_ref)
+            counts[candidate.split]["images"] += 1
+            counts[candidate.split]["boxes"] += len(candidate.objects)
+            counts[candidate.split]["negatives"] += not candidate.objects
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+    report = {
+        "feature_group": options.feature_group,
+        "classes": list(options.classes),
+        "ratios": dict(zip(SPLITS, options.ratios, strict=True)),
+        "records_read": len(rows),
+        "source_refs": len({row.source_ref for row in rows if row.source_ref}),
+        "splits": counts,
+        "images": sum(split["images"] for split in counts.values()),
+        "boxes": sum(split["boxes"] for split in counts.values()),
+        "dropped": dropped,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    report_dir = options.output / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if report["images"] == 0:
+        raise jobs.JobError(f"feature group {options.feature_group}: no usable image ({len(dropped)} records dropped, see {REPORT_FILE})")
+    if counts["train"]["images"] == 0:
+        raise jobs.JobError(f"feature group {options.feature_group}: the train split is empty ({report['images']} usable images)")
+    jobs.event(log, "dataset written", images=report["images"], dropped=len(dropped), seconds=report["seconds"])
+    return report
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python3 -m detector.preprocess", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feature-group", required=True)
+    parser.add_argument("--classes", required=True, help="comma-separated class names, in class_id order")
+    parser.add_argument("--train-ratio", type=_ratio, required=True)
+    parser.add_argument("--validation-ratio", type=_ratio, required=True)
+    parser.add_argument("--test-ratio", type=_ratio, required=True)
+    parser.add_argument("--min-box-size", type=float, default=1.0, help="smallest box side in pixels")
+    parser.add_argument("--input", type=Path, default=None, help="offline-store folder (default: the job's input)")
+    parser.add_argument("--output", type=Path, default=None, help="output root (default: the job's output)")
+    parser.add_argument("--image-root", type=Path, default=Path.cwd(), help="base of source_refs that are not S3 URIs")
+    parser.add_argument("--workers", type=int, default=16, help="concurrent image downloads")
+    args = parser.parse_args(argv)
+    classes = tuple(name.strip() for name in args.classes.split(",") if name.strip())
+    if not classes:
+        parser.error("--classes: at least one class name")
+    ratios = (args.train_ratio, args.validation_ratio, args.test_ratio)
+    if abs(sum(ratios) - 1.0) > 1e-6:
+        parser.error(f"--train-ratio, --validation-ratio and --test-ratio must add up to 1, not {sum(ratios):g}")
+    return Options(
+        feature_group=args.feature_group,
+        classes=classes,
+        ratios=ratios,
+        min_box_size=args.min_box_size,
+        input=args.input or paths.processing_input("offline-store"),
+        output=args.output or paths.processing_output(""),
+        image_root=args.image_root,
+        workers=max(1, args.workers),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    jobs.run(lambda: run(parse_args(argv)), jobs.processing_failure)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Training job: GluonCV YOLOv3 on the `train` channel, the best epoch by validation mAP exported.
+
+The image's `train` command runs this (SageMaker's bring-your-own-container contract). It reads
+`/opt/ml/input/config/hyperparameters.json` and the `train` and `validation` channels (one `.rec` each; an
+optional `pretrained` channel with a `.params` file starts from those weights), logs one line per epoch for the
+metric regexes, checkpoints to `/opt/ml/checkpoints` every epoch and resumes from there, and writes to
+`/opt/ml/model`: `model-symbol.json`, `model-0000.params`, `model-meta.json`, `training_curves.{json,png}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detector import jobs, paths
+
+jobs.cpu_threads()  # before mxnet is imported
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from gluoncv.data import MixupDetection  # noqa: E402
+from gluoncv.data.batchify import Pad, Stack, Tuple  # noqa: E402
+from gluoncv.utils import LRScheduler, LRSequential  # noqa: E402
+from gluoncv.utils import random as gcv_random  # noqa: E402
+from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
+from mxnet import autograd, gluon  # noqa: E402
+
+from detector import hyperparameters, model, plots  # noqa: E402
+
+log = logging.getLogger("detector.train")
+
+STATE_FILE = "state.json"
+LOSSES = ("obj_loss", "center_loss", "scale_loss", "cls_loss")
+
+
+@dataclass
+class Progress:
+    """What a checkpoint restores: the epochs done, the best so far and the curves."""
+
+    epochs_done: int = 0
+    best_map: float | None = None
+    best_epoch: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Locations:
+    train: Path
+    validation: Path | None
+    pretrained: Path | None
+    model: Path
+    checkpoints: Path
+
+
+def epoch_line(epoch: int, losses: dict[str, float], lr: float, speed: float, val_map: float | None) -> str:
+    """The per-epoch line that pipeline_def.metrics' regexes read."""
+    parts = [f"epoch={epoch}", *(f"{name}={losses[name]:.4f}" for name in LOSSES), f"lr={lr:.6g}", f"speed={speed:.2f}"]
+    if val_map is not None:
+        parts.append(f"val_map={val_map:.4f}")
+    return " ".join(parts)
+
+
+def locate() -> Locations:
+    train = model.find_rec(paths.channel("train"), "train channel")
+    if train is None:
+        raise jobs.JobError(f"train channel: no .rec file in {paths.channel('train')}")
+    pretrained_dir = paths.channel("pretrained")
+    pretrained = sorted(pretrained_dir.rglob("*.params")) if pretrained_dir.is_dir() else []
+    return Locations(
+        train=train,
+        validation=model.find_rec(paths.channel("validation"), "validation channel"),
+        pretrained=pretrained[0] if pretrained else None,
+        model=paths.model_dir(),
+        checkpoints=paths.checkpoint_dir(),
+    )
+
+
+def _fingerprint(hp: hyperparameters.Hyperparameters, where: Locations) -> str:
+    """Checkpoints resume only the same training: same hyperparameters and training data size."""
+    text = json.dumps({"hp": hp.to_json(), "train_bytes": where.train.stat().st_size}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Checkpoints:
+    def __init__(self, folder: Path, fingerprint: str) -> None:
+        self.folder = folder
+        self.fingerprint = fingerprint
+        self.params = folder / "latest.params"
+        self.states = folder / "latest.states"
+        self.best = folder / "best.params"
+        self.state = folder / STATE_FILE
+
+    def restore(self, net: Any, trainer: gluon.Trainer) -> Progress:
+        if not self.state.is_file():
+            return Progress()
+        state = json.loads(self.state.read_text(encoding="utf-8"))
+        if state.get("fingerprint") != self.fingerprint:
+            jobs.event(log, "checkpoint ignored", reason="different hyperparameters or data")
+            return Progress()
+        net.load_parameters(str(self.params))
+        trainer.load_states(str(self.states))
+        progress = Progress(state["epochs_done"], state["best_map"], state["best_epoch"], state["history"])
+        jobs.event(log, "resumed from checkpoint", epochs_done=progress.epochs_done, best_map=progress.best_map)
+        return progress
+
+    def save(self, net: Any, trainer: gluon.Trainer, progress: Progress, improved: bool) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        net.save_parameters(str(self.params))
+        trainer.save_states(str(self.states))
+        if improved:
+            net.save_parameters(str(self.best))
+        state = {"fingerprint": self.fingerprint, **progress.__dict__}
+        temporary = self.state.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(temporary, self.state)  # a spot interruption never leaves half a state file
+
+
+def lr_schedule(hp: hyperparameters.Hyperparameters, batches: int) -> LRSequential:
+    """Warm-up, then lr_mode over the remaining epochs: `epochs` drives the loop and the schedule alike."""
+    main_epochs = hp.epochs - hp.warmup_epochs
+    mode = "step" if hp.lr_mode == "constant" else hp.lr_mode
+    return LRSequential(
+        [
+            LRScheduler("linear", base_lr=0, target_lr=hp.learning_rate, nepochs=hp.warmup_epochs, iters_per_epoch=batches),
+            LRScheduler(
+                mode,
+                base_lr=hp.learning_rate,
+                nepochs=main_epochs,
+                iters_per_epoch=batches,
+                step_epoch=[epoch - hp.warmup_epochs for epoch in hp.lr_decay_epochs if epoch > hp.warmup_epochs],
+                step_factor=1.0 if hp.lr_mode == "constant" else hp.lr_decay,
+                power=2,
+            ),
+        ]
+    )
+
+
+def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], ctx: mx.Context) -> float:
+    metric = VOC07MApMetric(iou_thresh=0.5, class_names=list(classes))
+    model.set_inference(net)
+    net.hybridize(static_alloc=True, static_shape=True)
+    for data, label in loader:
+        ids, scores, boxes = net(data.as_in_context(ctx))
+        label = label.as_in_context(ctx)
+        metric.update(boxes.clip(0, data.shape[3]), ids, scores, label.slice_axis(axis=-1, begin=0, end=4), label.slice_axis(axis=-1, begin=4, end=5))
+    _, values = metric.get()
+    value = float(values[-1])
+    return 0.0 if math.isnan(value) else value
+
+
+def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
+    gcv_random.seed(hp.seed)
+    ctx = mx.cpu()
+    train_set = model.records(where.train)
+    if len(train_set) == 0:
+        raise jobs.JobError(f"train channel: {where.train.name} holds no images")
+    val_set = model.records(where.validation) if where.validation else None
+    if val_set is not None and len(val_set) == 0:
+        val_set = None
+    batch_size = min(hp.batch_size, len(train_set))
+    if batch_size < hp.batch_size:
+        jobs.event(log, "batch size reduced to the dataset size", batch_size=batch_size, images=len(train_set))
+    width, height = hp.data_width, hp.data_height
+
+    net = model.build(hp.backbone, hp.classes)
+    if where.pretrained:
+        net.load_parameters(str(where.pretrained), allow_missing=True, ignore_extra=True)
+        jobs.event(log, "starting from pretrained weights", file=where.pretrained.name)
+    if hp.label_smoothing:
+        net._target_generator._label_smooth = True  # noqa: SLF001 - GluonCV exposes no setter
+    dataset = MixupDetection(train_set) if hp.mixup else train_set
+    transform = model.TrainTransform(width, height, net, mixup=hp.mixup, random_expand=hp.random_expand)
+    batchify = Tuple(*([Stack() for _ in range(6)] + [Pad(axis=0, pad_val=-1)]))
+    train_loader = gluon.data.DataLoader(dataset.transform(transform), batch_size, shuffle=True, batchify_fn=batchify, last_batch="rollover", num_workers=0)
+    val_loader = None
+    if val_set is not None:
+        val_loader = gluon.data.DataLoader(
+            val_set.transform(model.val_transform(width, height)), batch_size, shuffle=False, batchify_fn=Tuple(Stack(), Pad(pad_val=-1)), last_batch="keep", num_workers=0
+        )
+    batches = len(train_set) // batch_size
+    trainer = gluon.Trainer(
+        net.collect_params(),
+        "sgd",
+        {"wd": hp.weight_decay, "momentum": hp.momentum, "lr_scheduler": lr_schedule(hp, batches)},
+        kvstore="local",
+    )
+    checkpoints = Checkpoints(where.checkpoints, _fingerprint(hp, where))
+    progress = checkpoints.restore(net, trainer)
+
+    for epoch in range(progress.epochs_done, hp.epochs):
+        if hp.mixup:
+            use_mixup = epoch < hp.epochs - hp.no_mixup_epochs
+            dataset.set_mixup(np.random.beta if use_mixup else None, 1.5, 1.5)
+        started = time.monotonic()
+        totals = {name: 0.0 for name in LOSSES}
+        net.hybridize(static_alloc=True, static_shape=True)
+        seen = 0
+        for batch in train_loader:
+            data = batch[0].as_in_context(ctx)
+            targets = [item.as_in_context(ctx) for item in batch[1:6]]
+            gt_boxes = batch[6].as_in_context(ctx)
+            with autograd.record():
+                parts = net(data, gt_boxes, *targets)
+                total = parts[0] + parts[1] + parts[2] + parts[3]
+            total.backward()
+            trainer.step(data.shape[0])
+            for name, part in zip(LOSSES, parts, strict=True):
+                totals[name] += float(part.mean().asscalar())
+            seen += data.shape[0]
+        seconds = time.monotonic() - started
+        losses = {name: value / max(batches, 1) for name, value in totals.items()}
+        if any(math.isnan(value) or math.isinf(value) for value in losses.values()):
+            raise jobs.JobError(f"training diverged at epoch {epoch + 1} (loss is not finite); lower learning_rate")
+        number = epoch + 1
+        validating = val_loader is not None and (number % hp.val_interval == 0 or number == hp.epochs)
+        val_map = validate(net, val_loader, hp.classes, ctx) if validating and val_loader is not None else None
+        # ties go to the later epoch: with equal mAP the longer-trained weights are kept
+        improved = val_map is not None and (progress.best_map is None or val_map >= progress.best_map)
+        if improved:
+            progress.best_map, progress.best_epoch = val_map, number
+        lr = trainer.learning_rate
+        speed = seen / seconds if seconds > 0 else 0.0
+        print(epoch_line(number, losses, lr, speed, val_map), flush=True)
+        progress.history.append({"epoch": number, **losses, "lr": lr, "speed": speed, "val_map": val_map, "seconds": seconds})
+        progress.epochs_done = number
+        checkpoints.save(net, trainer, progress, improved)
+
+    if progress.best_epoch is not None and checkpoints.best.is_file():
+        net.load_parameters(str(checkpoints.best))
+    else:
+        jobs.event(log, "no validation mAP: exporting the last epoch")
+    meta = {
+        "classes": list(hp.classes),
+        "backbone": hp.backbone,
+        "data_width": width,
+        "data_height": height,
+        "mean": list(model.MEAN),
+        "std": list(model.STD),
+        "best_epoch": progress.best_epoch or progress.epochs_done,
+        "best_val_map": progress.best_map,
+        "epochs": hp.epochs,
+        "hyperparameters": hp.to_json(),
+    }
+    model.export(net, where.model, width, height, meta)
+    curves = {"epochs": progress.history, "best_epoch": meta["best_epoch"], "best_val_map": progress.best_map}
+    (where.model / "training_curves.json").write_text(json.dumps(curves, indent=2) + "\n", encoding="utf-8")
+    plots.training_curves(progress.history, where.model / "training_curves.png")
+    jobs.event(log, "model exported", best_epoch=meta["best_epoch"], best_val_map=progress.best_map)
+    return progress
+
+
+def main() -> None:
+    jobs.run(lambda: train(hyperparameters.load(paths.hyperparameters_file()), locate()), paths.failure_file)
+
+
+if __name__ == "__main__":
+    main()
