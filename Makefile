@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 25.3
 CONFIG ?= config/pipeline.yaml
 
-.PHONY: help venv container-venv run test lint unit integration bench-definition definition clean
+.PHONY: help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition definition clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -24,11 +24,12 @@ venv: $(VENV)/.installed
 
 # container/.venv: what the training image holds (MXNet + GluonCV), from the same requirements files
 CONTAINER_VENV := container/.venv
-$(CONTAINER_VENV)/.installed: container/requirements.txt container/requirements-nodeps.txt
+$(CONTAINER_VENV)/.installed: container/requirements.txt container/requirements-nodeps.txt container/requirements-test.txt
 	@test -x $(CONTAINER_VENV)/bin/python || $(PYTHON) -m venv $(CONTAINER_VENV)
 	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r container/requirements.txt
 	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r container/requirements-nodeps.txt
+	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r container/requirements-test.txt
 	@touch $@
 
 container-venv: $(CONTAINER_VENV)/.installed ## create container/.venv (MXNet 1.9.1, GluonCV)
@@ -39,7 +40,7 @@ run: $(VENV)/.installed ## the main job, offline (so far: validate the config, b
 definition: $(VENV)/.installed ## print the pipeline definition JSON built from CONFIG
 	@$(PY) -m pipeline_def build --config $(CONFIG)
 
-test: lint unit integration ## lint, then every test tier
+test: lint unit integration container-test ## lint, then every test tier
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
@@ -47,10 +48,22 @@ unit: $(VENV)/.installed
 integration: $(VENV)/.installed
 	$(PY) -m pytest tests/integration
 
-lint: $(VENV)/.installed ## ruff (lint + format) and mypy
+container-test: $(CONTAINER_VENV)/.installed ## the container's entry points end to end, in container/.venv
+	cd container && .venv/bin/python -m pytest
+
+lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## ruff (lint + format), mypy (both environments), hadolint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	cd container && .venv/bin/mypy
+	$(VENV)/bin/hadolint container/Dockerfile
+
+bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessing and training speed, peak memory, vs the sample's way
+	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container
+
+DATASET ?= ../shared/datasets/metal-tags
+bench-quality: $(CONTAINER_VENV)/.installed ## train on DATASET (preprocess, train, evaluate) and print the test mAP@0.5
+	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.quality --dataset $(DATASET)
 
 bench-definition: $(VENV)/.installed ## definition build + validation time vs the SageMaker SDK's definition()
 	$(PY) -m bench.definition

@@ -32,6 +32,7 @@ from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
 from detector import model, plots  # noqa: E402
+from detector.arrays import Array  # noqa: E402
 
 log = logging.getLogger("detector.evaluate")
 
@@ -77,7 +78,7 @@ def _model_folder(extracted: Path) -> Path:
     return found[0].parent if found else extracted
 
 
-def matches(detections: np.ndarray, truths: np.ndarray) -> tuple[int, int, int]:
+def matches(detections: Array, truths: Array) -> tuple[int, int, int]:
     """(true positives, false positives, false negatives) of one image and class, greedy by score at IoU 0.5.
 
     detections: (M, 5) corners + score; truths: (N, 4) corners.
@@ -122,13 +123,17 @@ def evaluate(options: Options) -> dict[str, Any]:
     )
     metric = VOC07MApMetric(iou_thresh=IOU, class_names=list(classes))
     counts = {name: {"true_positives": 0, "false_positives": 0, "false_negatives": 0, "boxes": 0} for name in classes}
-    shown: list[tuple[int, np.ndarray]] = []
+    shown: list[tuple[int, Array]] = []
     index = 0
     for data, label in loader:
         ids, scores, boxes = net(data.as_in_context(mx.cpu()))
         boxes = boxes.clip(0, width)
-        metric.update(boxes, ids, scores, label.slice_axis(axis=-1, begin=0, end=4), label.slice_axis(axis=-1, begin=4, end=5))
-        for ids_i, scores_i, boxes_i, label_i in zip(ids.asnumpy(), scores.asnumpy(), boxes.asnumpy(), label.asnumpy(), strict=True):
+        metric.update(
+            boxes, ids, scores, label.slice_axis(axis=-1, begin=0, end=4), label.slice_axis(axis=-1, begin=4, end=5)
+        )
+        for ids_i, scores_i, boxes_i, label_i in zip(
+            ids.asnumpy(), scores.asnumpy(), boxes.asnumpy(), label.asnumpy(), strict=True
+        ):
             keep = (ids_i[:, 0] >= 0) & (scores_i[:, 0] >= options.score_threshold)
             found = np.hstack([boxes_i[keep], scores_i[keep]])
             found_ids = ids_i[keep, 0]
@@ -157,8 +162,9 @@ def evaluate(options: Options) -> dict[str, Any]:
             **entry,
         }
     total_boxes = sum(entry["boxes"] for entry in counts.values())
-    report = {
-        "metrics": {"map": {"value": _number(values[-1]), "standard_deviation": "NaN"}},
+    test_map = _number(values[-1])
+    report: dict[str, Any] = {
+        "metrics": {"map": {"value": test_map, "standard_deviation": "NaN"}},
         "per_class": per_class,
         "counts": {
             "images": len(test_set),
@@ -173,7 +179,7 @@ def evaluate(options: Options) -> dict[str, Any]:
     options.output.mkdir(parents=True, exist_ok=True)
     (options.output / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _draw(test_set, shown, width, height, options.output / PREDICTIONS_FILE)
-    jobs.event(log, "evaluated", map=report["metrics"]["map"]["value"], images=len(test_set), boxes=total_boxes)
+    jobs.event(log, "evaluated", map=test_map, images=len(test_set), boxes=total_boxes)
     return report
 
 
@@ -183,7 +189,7 @@ def _number(value: float) -> float:
     return 0.0 if math.isnan(value) else round(value, 6)
 
 
-def _draw(test_set: Any, shown: list[tuple[int, np.ndarray]], width: int, height: int, path: Path) -> None:
+def _draw(test_set: Any, shown: list[tuple[int, Array]], width: int, height: int, path: Path) -> None:
     images, truths, predicted = [], [], []
     for index, found in shown:
         image, label = test_set[index]
@@ -200,7 +206,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--score-threshold", type=float, required=True, help="detections below it are not counted")
     parser.add_argument("--model", type=Path, default=None, help="model.tar.gz (default: the job's model input)")
     parser.add_argument("--test", type=Path, default=None, help="test .rec folder (default: the job's test input)")
-    parser.add_argument("--output", type=Path, default=None, help="output folder (default: the job's evaluation output)")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="output folder (default: the job's evaluation output)"
+    )
     parser.add_argument("--grid", type=int, default=12, help="test images drawn in predictions.png")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,20 +62,17 @@ def _convert(name: str, kind: Any, text: str) -> Any:
 
 def parse(values: dict[str, Any]) -> Hyperparameters:
     """Hyperparameters from SageMaker's string map; every problem is named in one JobError."""
-    fields = {f.name: f for f in dataclasses.fields(Hyperparameters)}
-    kinds = {"epochs": int, "batch_size": int, "warmup_epochs": int, "seed": int, "data_width": int, "data_height": int}
-    kinds |= {"no_mixup_epochs": int, "val_interval": int, "learning_rate": float, "lr_decay": float}
-    kinds |= {"momentum": float, "weight_decay": float, "mixup": bool, "label_smoothing": bool, "random_expand": bool}
+    kinds = typing.get_type_hints(Hyperparameters)
     problems = []
     converted: dict[str, Any] = {}
     for name, raw in values.items():
         if name.startswith("sagemaker_"):
             continue  # the SDK's own entries
-        if name not in fields:
+        if name not in kinds:
             problems.append(f"{name}: unknown hyperparameter")
             continue
         try:
-            converted[name] = _convert(name, kinds.get(name, str), str(raw))
+            converted[name] = _convert(name, kinds[name], str(raw))
         except ValueError as error:
             problems.append(f"{name}: {raw!r} ({error})")
     if not problems:

@@ -44,7 +44,7 @@ def run(main: Callable[[], object], failure_path: Callable[[], Path]) -> None:
     except JobError as error:
         write_failure(failure_path(), str(error))
         sys.exit(1)
-    except Exception as error:  # noqa: BLE001 - the job's last word: anything unexpected is reported, then exit 2
+    except Exception as error:
         traceback.print_exc()
         write_failure(failure_path(), f"{type(error).__name__}: {error}")
         sys.exit(2)

@@ -17,6 +17,7 @@ from gluoncv.data.transforms import image as timage
 from gluoncv.data.transforms.presets.yolo import YOLO3DefaultTrainTransform, YOLO3DefaultValTransform
 
 from detector import jobs
+from detector.arrays import Array
 
 BACKBONES = ("mobilenet1.0", "mobilenet0.25", "darknet53")
 STRIDE = 32  # the coarsest YOLOv3 feature map: data shapes are multiples of it
@@ -60,8 +61,9 @@ def records(path: Path) -> RecordFileDetection:
     return RecordFileDetection(str(path), coord_normalized=True)
 
 
-def objects_in(label: np.ndarray) -> np.ndarray:
-    return label[label[:, 4] >= 0]
+def objects_in(label: Array) -> Array:
+    rows: Array = label[label[:, 4] >= 0]
+    return rows
 
 
 class TrainTransform(YOLO3DefaultTrainTransform):  # type: ignore[misc]
@@ -75,7 +77,7 @@ class TrainTransform(YOLO3DefaultTrainTransform):  # type: ignore[misc]
         super().__init__(width, height, net, mean=MEAN, std=STD, mixup=mixup)
         self._random_expand = random_expand
 
-    def __call__(self, src: mx.nd.NDArray, label: np.ndarray) -> tuple[mx.nd.NDArray, ...]:
+    def __call__(self, src: mx.nd.NDArray, label: Array) -> tuple[mx.nd.NDArray, ...]:
         bbox = objects_in(label)
         img = experimental.image.random_color_distort(src)
         if self._random_expand and np.random.uniform(0, 1) > 0.5:

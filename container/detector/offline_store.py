@@ -31,7 +31,11 @@ class StoreRow:
         return str(self.values.get("source_ref") or "")
 
     def order(self) -> tuple[float, float, float]:
-        return (_seconds(self.values.get("event_time")), _seconds(self.values.get("write_time")), _seconds(self.values.get("api_invocation_time")))
+        return (
+            _seconds(self.values.get("event_time")),
+            _seconds(self.values.get("write_time")),
+            _seconds(self.values.get("api_invocation_time")),
+        )
 
     @property
     def deleted(self) -> bool:
@@ -75,7 +79,7 @@ def write_rows(folder: Path, records: list[dict[str, Any]], written: datetime, d
 
     `records` hold the feature values (strings are accepted for numbers, as PutRecord sends them).
     """
-    import pyarrow as pa  # noqa: PLC0415 - only writers (tests, benchmarks, the local stack) need it
+    import pyarrow as pa
 
     written = written.astimezone(UTC)
     columns: dict[str, list[Any]] = {name: [] for name in FEATURES}

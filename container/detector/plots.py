@@ -9,8 +9,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.patches import Rectangle
+
+from detector.arrays import Array
 
 LOSS_NAMES = ("obj_loss", "center_loss", "scale_loss", "cls_loss")
 TRUTH_COLOUR = "#2ca02c"
@@ -33,9 +35,7 @@ def training_curves(history: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def predictions(
-    images: list[np.ndarray], truths: list[np.ndarray], predicted: list[np.ndarray], path: Path, columns: int = 4
-) -> None:
+def predictions(images: list[Array], truths: list[Array], predicted: list[Array], path: Path, columns: int = 4) -> None:
     """A grid of RGB images with ground truth (green) and predicted boxes with scores (red).
 
     truths: (N, 4) corners per image; predicted: (M, 5) corners + score per image.
@@ -47,9 +47,9 @@ def predictions(
     for axis, image, truth, found in zip(axes.ravel(), images, truths, predicted, strict=False):
         axis.imshow(image)
         for x0, y0, x1, y1 in truth:
-            axis.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=TRUTH_COLOUR, linewidth=1.5))
+            axis.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=TRUTH_COLOUR, linewidth=1.5))
         for x0, y0, x1, y1, score in found:
-            axis.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=PREDICTION_COLOUR, linewidth=1))
+            axis.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=PREDICTION_COLOUR, linewidth=1))
             axis.text(x0, y0, f"{score:.2f}", color=PREDICTION_COLOUR, fontsize=7, va="bottom")
     figure.suptitle("test predictions: ground truth green, predicted red")
     figure.tight_layout()

@@ -28,8 +28,8 @@ import numpy as np
 
 from detector import jobs, paths
 from detector.offline_store import StoreRow, latest, read_rows
-from detector.records import Record, RecordError, parse_record
 from detector.recordio import Writer, pack_label
+from detector.records import Record, RecordError, parse_record
 
 log = logging.getLogger("detector.preprocess")
 
@@ -124,10 +124,12 @@ class ImageSource:
 
     def _client(self) -> Any:
         if self._s3 is None:
-            import boto3  # noqa: PLC0415 - only S3 sources need it
-            from botocore.config import Config  # noqa: PLC0415
+            import boto3
+            from botocore.config import Config
 
-            self._s3 = boto3.client("s3", config=Config(max_pool_connections=self.workers, retries={"mode": "standard"}))
+            self._s3 = boto3.client(
+                "s3", config=Config(max_pool_connections=self.workers, retries={"mode": "standard"})
+            )
         return self._s3
 
     def prepare(self, uris: list[str]) -> None:
@@ -136,7 +138,7 @@ class ImageSource:
 
     def fetch(self, uri: str) -> bytes:
         if uri.startswith("s3://"):
-            from botocore.exceptions import ClientError  # noqa: PLC0415
+            from botocore.exceptions import ClientError
 
             location = urlparse(uri)
             try:
@@ -161,7 +163,8 @@ def check_image(data: bytes, record: Record) -> None:
     height, width = image.shape[:2]
     if (width, height) != (record.image_width, record.image_height):
         raise RecordError(
-            f"image {record.source_ref}: is {width}x{height} but the record says {record.image_width}x{record.image_height}"
+            f"image {record.source_ref}: is {width}x{height}"
+            f" but the record says {record.image_width}x{record.image_height}"
         )
 
 
@@ -199,7 +202,9 @@ def run(options: Options) -> dict[str, Any]:
                 dropped.append({"source_ref": candidate.record.source_ref, "reason": problem})
                 continue
             record = candidate.record
-            writers[candidate.split].write(data, pack_label(candidate.objects, record.image_width, record.image_height), record.source_ref)
+            writers[candidate.split].write(
+                data, pack_label(candidate.objects, record.image_width, record.image_height), record.source_ref
+            )
             counts[candidate.split]["images"] += 1
             counts[candidate.split]["boxes"] += len(candidate.objects)
             counts[candidate.split]["negatives"] += not candidate.objects
@@ -223,9 +228,14 @@ def run(options: Options) -> dict[str, Any]:
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if report["images"] == 0:
-        raise jobs.JobError(f"feature group {options.feature_group}: no usable image ({len(dropped)} records dropped, see {REPORT_FILE})")
+        raise jobs.JobError(
+            f"feature group {options.feature_group}: no usable image"
+            f" ({len(dropped)} records dropped, see {REPORT_FILE})"
+        )
     if counts["train"]["images"] == 0:
-        raise jobs.JobError(f"feature group {options.feature_group}: the train split is empty ({report['images']} usable images)")
+        raise jobs.JobError(
+            f"feature group {options.feature_group}: the train split is empty ({report['images']} usable images)"
+        )
     jobs.event(log, "dataset written", images=report["images"], dropped=len(dropped), seconds=report["seconds"])
     return report
 

@@ -14,33 +14,29 @@ from types import TracebackType
 
 import numpy as np
 
+from detector.arrays import Array
+
 HEADER_WIDTH = 2
 OBJECT_WIDTH = 5
 PADDING = (-1.0, 0.0, 0.0, 0.0, 0.0)
 
 
-def pack_label(objects: Sequence[tuple[int, float, float, float, float]], width: int, height: int) -> np.ndarray:
+def pack_label(objects: Sequence[tuple[int, float, float, float, float]], width: int, height: int) -> Array:
     """objects: (class_id, xmin, ymin, xmax, ymax) in pixels -> the packed, normalised label."""
     rows = [(float(c), x0 / width, y0 / height, x1 / width, y1 / height) for c, x0, y0, x1, y1 in objects] or [PADDING]
     return np.array([HEADER_WIDTH, OBJECT_WIDTH, *[v for row in rows for v in row]], dtype=np.float32)
 
 
-def lst_line(index: int, label: np.ndarray, path: str) -> str:
+def lst_line(index: int, label: Array, path: str) -> str:
     values = "\t".join(f"{value:.6g}" for value in label)
     return f"{index}\t{values}\t{path}\n"
-
-
-def objects(label: np.ndarray) -> np.ndarray:
-    """(N, 5) rows [xmin, ymin, xmax, ymax, cls] from a RecordFileDetection label, padding removed."""
-    label = np.asarray(label)
-    return label[label[:, 4] >= 0]
 
 
 class Writer:
     """One split's `.lst`, `.rec` and `.idx`, written in index order."""
 
     def __init__(self, folder: Path, name: str) -> None:
-        from mxnet import recordio  # noqa: PLC0415 - mxnet's import is slow; only writers need it
+        from mxnet import recordio
 
         self._recordio = recordio
         folder.mkdir(parents=True, exist_ok=True)
@@ -49,7 +45,7 @@ class Writer:
         self._lst = (folder / f"{name}.lst").open("w", encoding="utf-8")
         self.count = 0
 
-    def write(self, image: bytes, label: np.ndarray, path: str) -> None:
+    def write(self, image: bytes, label: Array, path: str) -> None:
         header = self._recordio.IRHeader(0, label, self.count, 0)
         self._record.write_idx(self.count, self._recordio.pack(header, image))
         self._lst.write(lst_line(self.count, label, path))
@@ -62,5 +58,7 @@ class Writer:
     def __enter__(self) -> Writer:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()

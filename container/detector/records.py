@@ -46,7 +46,13 @@ class Box:
         return self.left, self.top, self.left + self.width, self.top + self.height
 
     def to_json(self) -> dict[str, Any]:
-        return {"class_id": self.class_id, "top": self.top, "left": self.left, "height": self.height, "width": self.width}
+        return {
+            "class_id": self.class_id,
+            "top": self.top,
+            "left": self.left,
+            "height": self.height,
+            "width": self.width,
+        }
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from detector.arrays import Array
 from detector.records import FEATURES
 
 WIDTH, HEIGHT = 450, 300
@@ -25,7 +26,7 @@ SCRATCH_WEIGHTS = (0.1, 0.3, 0.3, 0.2, 0.1)
 EPOCH_BASE = 1_700_000_000.0
 
 
-def _curve(rng: np.random.Generator, plate: tuple[int, int, int, int]) -> np.ndarray:
+def _curve(rng: np.random.Generator, plate: tuple[int, int, int, int]) -> Array:
     """Points of a straight or gently bent scratch inside the plate."""
     x0, y0, x1, y1 = plate
     length = rng.uniform(35, 190)
@@ -38,18 +39,19 @@ def _curve(rng: np.random.Generator, plate: tuple[int, int, int, int]) -> np.nda
     bend = rng.uniform(-0.12, 0.12) * length if rng.random() < 0.6 else 0.0
     control = middle + bend * normal
     t = np.linspace(0.0, 1.0, 60)[:, None]
-    return (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end  # quadratic Bezier
+    curve: Array = (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end  # quadratic Bezier
+    return curve
 
 
-def _draw(canvas: np.ndarray, points: np.ndarray, thickness: int, broken: bool, rng: np.random.Generator) -> None:
+def _draw(canvas: Array, points: Array, thickness: int, broken: bool, rng: np.random.Generator) -> None:
     pieces = np.array_split(points, 12) if broken else [points]
     for piece in pieces:
         if broken and rng.random() < 0.3:
             continue
-        cv2.polylines(canvas, [np.round(piece * 16).astype(np.int32)], False, 1.0, thickness, cv2.LINE_AA, 4)
+        cv2.polylines(canvas, [np.round(piece * 16).astype(np.int32)], False, (1.0,), thickness, cv2.LINE_AA, 4)
 
 
-def render(seed: int, index: int, width: int = WIDTH, height: int = HEIGHT) -> tuple[np.ndarray, list[dict[str, int]]]:
+def render(seed: int, index: int, width: int = WIDTH, height: int = HEIGHT) -> tuple[Array, list[dict[str, int]]]:
     """One grey photograph (uint8, HxWx3) and its boxes in the feature-group form."""
     rng = np.random.default_rng([seed, index])
     image = np.full((height, width), rng.uniform(190, 245), np.float32)
@@ -62,13 +64,13 @@ def render(seed: int, index: int, width: int = WIDTH, height: int = HEIGHT) -> t
     image = np.where(plate > 0, plate_level + gradient, image)
     image[y0:y1, x0 : x0 + int(rng.integers(4, 14))] *= 0.4  # the tag's dark edge
     hole = (x0 + int(rng.integers(14, 30)), y0 + int(rng.integers(14, 30)))
-    cv2.circle(image, hole, int(rng.integers(6, 11)), float(rng.uniform(225, 255)), -1, cv2.LINE_AA)
+    cv2.circle(image, hole, int(rng.integers(6, 11)), (float(rng.uniform(225, 255)),), -1, cv2.LINE_AA)
 
     smudges = np.zeros_like(image)
     for _ in range(int(rng.integers(0, 6))):
         centre = (int(rng.integers(x0, x1)), int(rng.integers(y0, y1)))
         axes = (int(rng.integers(5, 30)), int(rng.integers(5, 20)))
-        cv2.ellipse(smudges, centre, axes, float(rng.uniform(0, 180)), 0, 360, float(rng.uniform(8, 25)), -1)
+        cv2.ellipse(smudges, centre, axes, float(rng.uniform(0, 180)), 0, 360, (float(rng.uniform(8, 25)),), -1)
     image += cv2.GaussianBlur(smudges, (0, 0), 4) * plate
     hairlines = np.zeros_like(image)
     for _ in range(int(rng.integers(0, 4))):  # faint marks that are not scratches: the detector must ignore them
@@ -86,7 +88,9 @@ def render(seed: int, index: int, width: int = WIDTH, height: int = HEIGHT) -> t
         right, bottom = np.ceil(points.max(axis=0) + 3).astype(int)
         left, top = max(left, 0), max(top, 0)
         right, bottom = min(right, width - 1), min(bottom, height - 1)
-        boxes.append({"class_id": 0, "top": int(top), "left": int(left), "height": int(bottom - top), "width": int(right - left)})
+        boxes.append(
+            {"class_id": 0, "top": int(top), "left": int(left), "height": int(bottom - top), "width": int(right - left)}
+        )
     brightness = rng.uniform(200, 255)
     image = image * (1 - scratches) + brightness * scratches
 

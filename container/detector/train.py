@@ -37,6 +37,8 @@ from detector import hyperparameters, model, plots  # noqa: E402
 log = logging.getLogger("detector.train")
 
 STATE_FILE = "state.json"
+# Tests stand in for a spot interruption with this: the job ends after that epoch, checkpoints written.
+STOP_ENV = "DETECTOR_STOP_AFTER_EPOCHS"
 LOSSES = ("obj_loss", "center_loss", "scale_loss", "cls_loss")
 
 
@@ -119,7 +121,7 @@ class Checkpoints:
         state = {"fingerprint": self.fingerprint, **progress.__dict__}
         temporary = self.state.with_suffix(".tmp")
         temporary.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(temporary, self.state)  # a spot interruption never leaves half a state file
+        temporary.replace(self.state)  # a spot interruption never leaves half a state file
 
 
 def lr_schedule(hp: hyperparameters.Hyperparameters, batches: int) -> LRSequential:
@@ -128,7 +130,9 @@ def lr_schedule(hp: hyperparameters.Hyperparameters, batches: int) -> LRSequenti
     mode = "step" if hp.lr_mode == "constant" else hp.lr_mode
     return LRSequential(
         [
-            LRScheduler("linear", base_lr=0, target_lr=hp.learning_rate, nepochs=hp.warmup_epochs, iters_per_epoch=batches),
+            LRScheduler(
+                "linear", base_lr=0, target_lr=hp.learning_rate, nepochs=hp.warmup_epochs, iters_per_epoch=batches
+            ),
             LRScheduler(
                 mode,
                 base_lr=hp.learning_rate,
@@ -149,7 +153,13 @@ def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], 
     for data, label in loader:
         ids, scores, boxes = net(data.as_in_context(ctx))
         label = label.as_in_context(ctx)
-        metric.update(boxes.clip(0, data.shape[3]), ids, scores, label.slice_axis(axis=-1, begin=0, end=4), label.slice_axis(axis=-1, begin=4, end=5))
+        metric.update(
+            boxes.clip(0, data.shape[3]),
+            ids,
+            scores,
+            label.slice_axis(axis=-1, begin=0, end=4),
+            label.slice_axis(axis=-1, begin=4, end=5),
+        )
     _, values = metric.get()
     value = float(values[-1])
     return 0.0 if math.isnan(value) else value
@@ -174,15 +184,27 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
         net.load_parameters(str(where.pretrained), allow_missing=True, ignore_extra=True)
         jobs.event(log, "starting from pretrained weights", file=where.pretrained.name)
     if hp.label_smoothing:
-        net._target_generator._label_smooth = True  # noqa: SLF001 - GluonCV exposes no setter
+        net._target_generator._label_smooth = True
     dataset = MixupDetection(train_set) if hp.mixup else train_set
     transform = model.TrainTransform(width, height, net, mixup=hp.mixup, random_expand=hp.random_expand)
     batchify = Tuple(*([Stack() for _ in range(6)] + [Pad(axis=0, pad_val=-1)]))
-    train_loader = gluon.data.DataLoader(dataset.transform(transform), batch_size, shuffle=True, batchify_fn=batchify, last_batch="rollover", num_workers=0)
+    train_loader = gluon.data.DataLoader(
+        dataset.transform(transform),
+        batch_size,
+        shuffle=True,
+        batchify_fn=batchify,
+        last_batch="rollover",
+        num_workers=0,
+    )
     val_loader = None
     if val_set is not None:
         val_loader = gluon.data.DataLoader(
-            val_set.transform(model.val_transform(width, height)), batch_size, shuffle=False, batchify_fn=Tuple(Stack(), Pad(pad_val=-1)), last_batch="keep", num_workers=0
+            val_set.transform(model.val_transform(width, height)),
+            batch_size,
+            shuffle=False,
+            batchify_fn=Tuple(Stack(), Pad(pad_val=-1)),
+            last_batch="keep",
+            num_workers=0,
         )
     batches = len(train_set) // batch_size
     trainer = gluon.Trainer(
@@ -194,6 +216,7 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
     checkpoints = Checkpoints(where.checkpoints, _fingerprint(hp, where))
     progress = checkpoints.restore(net, trainer)
 
+    stop_after = int(os.environ.get(STOP_ENV, "0"))
     for epoch in range(progress.epochs_done, hp.epochs):
         if hp.mixup:
             use_mixup = epoch < hp.epochs - hp.no_mixup_epochs
@@ -228,9 +251,13 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
         lr = trainer.learning_rate
         speed = seen / seconds if seconds > 0 else 0.0
         print(epoch_line(number, losses, lr, speed, val_map), flush=True)
-        progress.history.append({"epoch": number, **losses, "lr": lr, "speed": speed, "val_map": val_map, "seconds": seconds})
+        progress.history.append(
+            {"epoch": number, **losses, "lr": lr, "speed": speed, "val_map": val_map, "seconds": seconds}
+        )
         progress.epochs_done = number
         checkpoints.save(net, trainer, progress, improved)
+        if number == stop_after:
+            raise jobs.JobError(f"stopped after epoch {number} ({STOP_ENV})")
 
     if progress.best_epoch is not None and checkpoints.best.is_file():
         net.load_parameters(str(checkpoints.best))

@@ -1,0 +1,109 @@
+"""Training job: tiny runs at 96x64 on the synthetic splits."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import mxnet as mx
+from detector import model
+
+from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, run_job, training_root
+
+EPOCH_LINE = re.compile(r"^epoch=\d+ ", re.MULTILINE)
+
+
+def metric_definitions() -> list[dict[str, str]]:
+    """pipeline_def.metrics, the regexes the training job's definition gives SageMaker (read from its file)."""
+    spec = importlib.util.spec_from_file_location("pipeline_metrics", REPO / "pipeline_def" / "metrics.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    definitions: list[dict[str, str]] = module.metric_definitions()
+    return definitions
+
+
+def epoch_lines(result: JobResult) -> list[str]:
+    return [line for line in result.stdout.splitlines() if EPOCH_LINE.match(line)]
+
+
+def test_exports_a_loadable_model_with_curves_and_meta(trained: JobResult) -> None:
+    folder = trained.root / "model"
+    for name in (
+        "model-symbol.json",
+        "model-0000.params",
+        "model-meta.json",
+        "training_curves.json",
+        "training_curves.png",
+    ):
+        assert (folder / name).is_file(), name
+    meta = json.loads((folder / "model-meta.json").read_text())
+    assert meta["classes"] == ["scratch"]
+    assert (meta["data_width"], meta["data_height"]) == (96, 64)
+    curves = json.loads((folder / "training_curves.json").read_text())
+    assert [entry["epoch"] for entry in curves["epochs"]] == [1, 2]
+    assert meta["best_epoch"] == curves["best_epoch"]
+    assert meta["best_val_map"] == max(e["val_map"] for e in curves["epochs"])
+    net, _ = model.load_exported(folder)
+    ids, _scores, boxes = net(mx.nd.zeros((1, 3, 64, 96)))
+    assert boxes.shape == (1, model.POST_NMS, 4)  # a head for the dataset's one class, NMS baked in
+    assert float(ids.max().asscalar()) <= 0
+
+
+def test_one_epoch_line_each_that_the_metric_regexes_read(trained: JobResult) -> None:
+    lines = epoch_lines(trained)
+    assert len(lines) == 2
+    definitions = metric_definitions()
+    for line in lines:
+        found = {d["Name"]: re.search(d["Regex"], line) for d in definitions}
+        assert all(match is not None for match in found.values()), (line, found)
+    values = {d["Name"]: float(re.search(d["Regex"], lines[-1]).group(1)) for d in definitions}  # type: ignore[union-attr]
+    curves = json.loads((trained.root / "model" / "training_curves.json").read_text())["epochs"][-1]
+    assert values["validation:map"] == round(curves["val_map"], 4)
+    assert values["train:obj_loss"] == round(curves["obj_loss"], 4)
+
+
+def test_resumes_from_checkpoints_after_an_interruption(trained: JobResult, splits: Path, tmp_path: Path) -> None:
+    # Given the checkpoints of a job that stopped after epoch 1 (a spot interruption)
+    root = training_root(tmp_path, splits, TINY_HYPERPARAMETERS)
+    first = run_job("detector.train", root, env={"DETECTOR_STOP_AFTER_EPOCHS": "1"})
+    assert first.returncode != 0
+    assert len(epoch_lines(first)) == 1
+    assert not (root / "model" / "model-symbol.json").exists()
+    # When the job restarts with the same checkpoint folder
+    second = run_job("detector.train", root)
+    # Then it continues at epoch 2 and the curves hold both epochs
+    assert second.returncode == 0, second.stderr
+    assert [line.split()[0] for line in epoch_lines(second)] == ["epoch=2"]
+    curves = json.loads((root / "model" / "training_curves.json").read_text())
+    assert [entry["epoch"] for entry in curves["epochs"]] == [1, 2]
+
+
+def test_without_validation_the_last_epoch_is_exported(splits: Path, tmp_path: Path) -> None:
+    root = training_root(tmp_path, splits, {**TINY_HYPERPARAMETERS, "epochs": "1", "warmup_epochs": "0"}, ("train",))
+    result = run_job("detector.train", root)
+    assert result.returncode == 0, result.stderr
+    assert "val_map" not in epoch_lines(result)[0]
+    meta = json.loads((root / "model" / "model-meta.json").read_text())
+    assert meta["best_epoch"] == 1
+    assert meta["best_val_map"] is None
+
+
+def test_bad_hyperparameters_fail_naming_each(splits: Path, tmp_path: Path) -> None:
+    bad = {**TINY_HYPERPARAMETERS, "epochs": "many", "data_width": "100", "backbone": "resnet", "colour": "red"}
+    root = training_root(tmp_path, splits, bad)
+    result = run_job("detector.train", root)
+    assert result.returncode == 1
+    failure = result.failure("failure")
+    for expected in ("epochs: 'many'", "colour: unknown hyperparameter"):
+        assert expected in failure
+    assert "\n" not in failure
+
+
+def test_missing_train_channel_fails_clearly(tmp_path: Path) -> None:
+    result = run_job("detector.train", tmp_path)
+    assert result.returncode == 1
+    assert result.failure("failure").startswith("train channel: no .rec file in")
