@@ -45,7 +45,7 @@ test: lint unit integration container-test ## lint, then every test tier
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
 
-integration: $(VENV)/.installed
+integration: $(VENV)/.installed $(CONTAINER_VENV)/.installed
 	$(PY) -m pytest tests/integration
 
 container-test: $(CONTAINER_VENV)/.installed ## the container's entry points end to end, in container/.venv

@@ -1,0 +1,154 @@
+"""Images and a labels CSV into S3 and the feature group (PutRecord), row by row.
+
+    python -m detector.ingest --labels DIR/labels.csv --images DIR --bucket BUCKET [--prefix images] \
+        --feature-group NAME
+
+The CSV has the feature-group columns (the metal-tags `labels.csv` layout); annotations may be JSON or the
+Python-literal form. Each image goes to `s3://BUCKET/PREFIX/<source_ref>` (a source_ref that already is an S3
+URI is kept) and its record, with that URI as source_ref and JSON annotations, goes to the feature group.
+A bad row is reported with its row number (the CSV's line, header = 1) and reason; the good rows still go in;
+the exit code is 1 when any row was refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from detector import jobs
+from detector.records import FEATURES, Record, RecordError, parse_record
+
+log = logging.getLogger("detector.ingest")
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int
+    record: Record
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int
+    source_ref: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row} ({self.source_ref or 'no source_ref'}): {self.reason}"
+
+
+def read_rows(labels: Path) -> tuple[list[Row], list[Problem]]:
+    """Parsed rows and the refused ones; a file without the feature columns is refused whole."""
+    rows, problems = [], []
+    with labels.open(newline="", encoding="utf-8-sig") as file:
+        reader = csv.DictReader(file)
+        missing = [name for name in FEATURES if name not in (reader.fieldnames or [])]
+        if missing:
+            raise jobs.JobError(f"{labels}: missing columns {', '.join(missing)}")
+        for values in reader:
+            number = reader.line_num
+            try:
+                rows.append(Row(number, parse_record(values)))
+            except RecordError as error:
+                problems.append(Problem(number, values.get("source_ref") or "", str(error)))
+    return rows, problems
+
+
+def object_key(prefix: str, source_ref: str) -> str:
+    path = PurePosixPath(source_ref)
+    if path.is_absolute() or ".." in path.parts:
+        raise RecordError("source_ref: must be a relative path inside --images (or an s3:// URI)")
+    return str(PurePosixPath(prefix) / path) if prefix else str(path)
+
+
+class Ingest:
+    def __init__(self, images: Path, bucket: str, prefix: str, feature_group: str, workers: int) -> None:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(max_pool_connections=workers, retries={"mode": "standard"})
+        self.s3 = boto3.client("s3", config=config)
+        self.store = boto3.client("sagemaker-featurestore-runtime", config=config)
+        self.images, self.bucket, self.prefix, self.feature_group = images, bucket, prefix.strip("/"), feature_group
+        self.workers = workers
+
+    def one(self, row: Row) -> Problem | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        record = row.record
+        try:
+            if not record.source_ref.startswith("s3://"):
+                key = object_key(self.prefix, record.source_ref)
+                image = self.images / record.source_ref
+                if not image.is_file():
+                    raise RecordError(f"image {image} not found")
+                self.s3.upload_file(str(image), self.bucket, key)
+                record = replace(record, source_ref=f"s3://{self.bucket}/{key}")
+            values = record.feature_values()
+            self.store.put_record(
+                FeatureGroupName=self.feature_group,
+                Record=[{"FeatureName": name, "ValueAsString": values[name]} for name in FEATURES],
+            )
+        except RecordError as error:
+            return Problem(row.number, row.record.source_ref, str(error))
+        except ClientError as error:
+            detail = error.response.get("Error", {})
+            return Problem(row.number, row.record.source_ref, f"{detail.get('Code')}: {detail.get('Message')}")
+        except BotoCoreError as error:
+            return Problem(row.number, row.record.source_ref, str(error))
+        return None
+
+    def all(self, rows: list[Row]) -> list[Problem]:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ingest") as pool:
+            return [problem for problem in pool.map(self.one, rows) if problem is not None]
+
+
+def run(args: argparse.Namespace) -> int:
+    rows, problems = read_rows(args.labels)
+    ingest = Ingest(args.images, args.bucket, args.prefix, args.feature_group, args.workers)
+    problems = sorted(problems + ingest.all(rows), key=lambda problem: problem.row)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    refused_rows = {problem.row for problem in problems}
+    ingested = sum(1 for row in rows if row.number not in refused_rows)
+    summary: dict[str, Any] = {
+        "feature_group": args.feature_group,
+        "ingested": ingested,
+        "refused": [{"row": p.row, "source_ref": p.source_ref, "reason": p.reason} for p in problems],
+    }
+    if args.report:
+        args.report.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    jobs.event(log, "ingested", feature_group=args.feature_group, records=ingested, refused=len(problems))
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m detector.ingest", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labels", type=Path, required=True, help="labels CSV in the feature-group schema")
+    parser.add_argument("--images", type=Path, default=None, help="folder the source_refs are relative to")
+    parser.add_argument("--bucket", required=True, help="S3 bucket for the images")
+    parser.add_argument("--prefix", default="images", help="key prefix for the images (default images)")
+    parser.add_argument("--feature-group", required=True)
+    parser.add_argument("--workers", type=int, default=8, help="concurrent uploads and PutRecord calls")
+    parser.add_argument("--report", type=Path, default=None, help="write the summary as JSON here")
+    args = parser.parse_args(argv)
+    args.images = args.images or args.labels.parent
+    args.workers = max(1, args.workers)
+    jobs.setup_logging()
+    try:
+        code = run(args)
+    except jobs.JobError as error:
+        print(error, file=sys.stderr)
+        code = 2
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The SageMaker Feature Store runtime that moto lacks: PutRecord, GetRecord and DeleteRecord over HTTP.
+
+Feature groups themselves live in moto's SageMaker (CreateFeatureGroup, DescribeFeatureGroup); this server
+reads their definitions from there, keeps the online store in memory and writes every record to the offline
+store in moto's S3 as AWS does: one parquet file per write under
+`<ResolvedOutputS3Uri>/year=YYYY/month=MM/day=DD/hour=HH/`, with `write_time`, `api_invocation_time` and
+`is_deleted` beside the features. boto3 reaches it through `AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME"
+TYPES = {"String": pa.string(), "Integral": pa.int64(), "Fractional": pa.float64()}
+STORE_COLUMNS = [
+    ("write_time", pa.timestamp("ms", tz="UTC")),
+    ("api_invocation_time", pa.timestamp("ms", tz="UTC")),
+    ("is_deleted", pa.bool_()),
+]
+
+
+class ServiceError(Exception):
+    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Group:
+    name: str
+    identifier: str
+    event_time: str
+    types: dict[str, str]
+    offline_uri: str | None
+    online: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def convert(self, name: str, value: str) -> Any:
+        kind = self.types[name]
+        try:
+            return int(value) if kind == "Integral" else float(value) if kind == "Fractional" else value
+        except ValueError:
+            raise ServiceError(HTTPStatus.BAD_REQUEST, "ValidationError", f"{name}: {value!r} is not {kind}") from None
+
+
+class FeatureStore:
+    """The runtime's state and logic, independent of HTTP."""
+
+    def __init__(self, endpoint_url: str | None = None, region: str | None = None) -> None:
+        single_try = Config(retries={"max_attempts": 1})
+        self.sagemaker = boto3.client("sagemaker", endpoint_url=endpoint_url, region_name=region, config=single_try)
+        self.s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+        self.groups: dict[str, Group] = {}
+        self.lock = threading.Lock()
+
+    def group(self, name: str) -> Group:
+        with self.lock:
+            if name in self.groups:
+                return self.groups[name]
+        try:
+            described = self.sagemaker.describe_feature_group(FeatureGroupName=name)
+        except ClientError as error:
+            # AWS says ResourceNotFound; moto 5.2 fails an unknown name with a bare 500 (and has no
+            # ListFeatureGroups to look it up first), so both mean "no such group" here
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if (
+                error.response.get("Error", {}).get("Code") != "ResourceNotFound"
+                and status != HTTPStatus.INTERNAL_SERVER_ERROR
+            ):
+                raise
+            raise ServiceError(HTTPStatus.NOT_FOUND, "ResourceNotFound", f"Feature group {name} not found") from None
+        storage = described.get("OfflineStoreConfig", {}).get("S3StorageConfig", {})
+        group = Group(
+            name=name,
+            identifier=described["RecordIdentifierFeatureName"],
+            event_time=described["EventTimeFeatureName"],
+            types={item["FeatureName"]: item["FeatureType"] for item in described["FeatureDefinitions"]},
+            offline_uri=storage.get("ResolvedOutputS3Uri") or storage.get("S3Uri"),
+        )
+        with self.lock:
+            return self.groups.setdefault(name, group)
+
+    def put(self, name: str, record: list[dict[str, str]], target_stores: list[str] | None) -> None:
+        group = self.group(name)
+        values = {item["FeatureName"]: item["ValueAsString"] for item in record}
+        unknown = sorted(set(values) - set(group.types))
+        if unknown:
+            raise ServiceError(HTTPStatus.BAD_REQUEST, "ValidationError", f"Unknown features: {', '.join(unknown)}")
+        for required in (group.identifier, group.event_time):
+            if not values.get(required):
+                raise ServiceError(HTTPStatus.BAD_REQUEST, "ValidationError", f"Missing feature {required}")
+        typed = {feature: group.convert(feature, value) for feature, value in values.items()}
+        stores = target_stores or ["OnlineStore", "OfflineStore"]
+        if "OnlineStore" in stores:
+            with self.lock:
+                current = group.online.get(values[group.identifier])
+                if current is None or float(current[group.event_time]) <= float(values[group.event_time]):
+                    group.online[values[group.identifier]] = values
+        if "OfflineStore" in stores and group.offline_uri:
+            self._offline(group, typed, deleted=False)
+
+    def get(self, name: str, identifier: str, features: list[str]) -> list[dict[str, str]] | None:
+        group = self.group(name)
+        with self.lock:
+            values = group.online.get(identifier)
+        if values is None:
+            return None
+        wanted = features or list(values)
+        return [{"FeatureName": key, "ValueAsString": values[key]} for key in wanted if key in values]
+
+    def delete(self, name: str, identifier: str, event_time: str) -> None:
+        group = self.group(name)
+        with self.lock:
+            values = group.online.pop(identifier, None)
+        if group.offline_uri:
+            typed = {group.identifier: identifier, group.event_time: group.convert(group.event_time, event_time)}
+            if values:
+                typed = {**{k: group.convert(k, v) for k, v in values.items()}, **typed}
+            self._offline(group, typed, deleted=True)
+
+    def _offline(self, group: Group, typed: dict[str, Any], deleted: bool) -> None:
+        now = datetime.now(UTC)
+        schema = pa.schema([(name, TYPES[kind]) for name, kind in group.types.items()] + STORE_COLUMNS)
+        row = {name: typed.get(name) for name in group.types} | {
+            "write_time": now,
+            "api_invocation_time": now,
+            "is_deleted": deleted,
+        }
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist([row], schema=schema), buffer)
+        location = urlparse(group.offline_uri or "")
+        partition = f"year={now:%Y}/month={now:%m}/day={now:%d}/hour={now:%H}"
+        key = f"{location.path.strip('/')}/{partition}/{now:%Y%m%dT%H%M%S}Z_{uuid.uuid4().hex}.parquet"
+        self.s3.put_object(Bucket=location.netloc, Key=key, Body=buffer.getvalue())
+
+
+class Handler(BaseHTTPRequestHandler):
+    store: FeatureStore  # set on the server's handler subclass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: requests are not news
+
+    def _route(self) -> tuple[str, dict[str, list[str]]]:
+        url = urlparse(self.path)
+        parts = url.path.strip("/").split("/")
+        if len(parts) != 2 or parts[0] != "FeatureGroup":
+            raise ServiceError(HTTPStatus.NOT_FOUND, "UnknownOperation", f"no route for {url.path}")
+        return unquote(parts[1]), parse_qs(url.query)
+
+    def _answer(self, status: HTTPStatus, body: dict[str, Any] | None = None, error: str | None = None) -> None:
+        data = json.dumps(body or {}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        if error:
+            self.send_header("x-amzn-ErrorType", error)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self, action: str) -> None:
+        try:
+            name, query = self._route()
+            if action == "PUT":
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                self.store.put(name, body.get("Record") or [], body.get("TargetStores"))
+                self._answer(HTTPStatus.OK)
+            elif action == "GET":
+                identifier = query.get("RecordIdentifierValueAsString", [""])[0]
+                record = self.store.get(name, identifier, query.get("FeatureName", []))
+                self._answer(HTTPStatus.OK, {"Record": record} if record else {})
+            else:
+                identifier = query.get("RecordIdentifierValueAsString", [""])[0]
+                self.store.delete(name, identifier, query.get("EventTime", [""])[0])
+                self._answer(HTTPStatus.OK)
+        except ServiceError as error:
+            self._answer(error.status, {"message": error.message}, error.code)
+        except Exception as error:
+            self._answer(
+                HTTPStatus.INTERNAL_SERVER_ERROR, {"message": f"{type(error).__name__}: {error}"}, "InternalFailure"
+            )
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+
+class FeatureStoreServer:
+    """The runtime on 127.0.0.1 (port 0: any free port), served from a background thread."""
+
+    def __init__(self, store: FeatureStore, port: int = 0) -> None:
+        handler = type("BoundHandler", (Handler,), {"store": store})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="featurestore", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FeatureStoreServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,175 @@
+"""Ingest into S3 and the feature group, then preprocess from the offline store it wrote: the data path end to end.
+
+Services: moto on loopback (S3, the feature group's definition) and the local feature-store runtime
+(PutRecord, GetRecord, offline-store parquet). The container's entry points run in container/.venv, as in a job.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+
+from local.featurestore import ENDPOINT_ENV, FeatureStore, FeatureStoreServer
+from tests.conftest import REPO
+
+CONTAINER_PYTHON = REPO / "container" / ".venv" / "bin" / "python"
+BUCKET = "scratch-data"
+GROUP = "scratch-labels"
+FeatureType = Literal["String", "Integral", "Fractional"]
+FEATURES: list[tuple[str, FeatureType]] = [
+    ("source_ref", "String"),
+    ("image_width", "Integral"),
+    ("image_height", "Integral"),
+    ("image_depth", "Integral"),
+    ("annotations", "String"),
+    ("event_time", "Fractional"),
+    ("labeling_job", "String"),
+    ("status", "String"),
+]
+
+
+def container(
+    module: str, *args: str, env: dict[str, str], root: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, **env, "PYTHONPATH": str(REPO / "container"), "PYTHONWARNINGS": "ignore"}
+    if root is not None:
+        environment["OPT_ML_ROOT"] = str(root)
+    return subprocess.run(
+        [str(CONTAINER_PYTHON), "-m", module, *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def feature_store(aws_env: dict[str, str], moto_endpoint: str) -> Iterator[dict[str, str]]:
+    """The bucket and feature group in moto, the runtime on loopback; yields the environment that reaches both."""
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.client("sagemaker").create_feature_group(
+        FeatureGroupName=GROUP,
+        RecordIdentifierFeatureName="source_ref",
+        EventTimeFeatureName="event_time",
+        FeatureDefinitions=[{"FeatureName": name, "FeatureType": kind} for name, kind in FEATURES],
+        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/offline-store"}},
+        RoleArn="arn:aws:iam::123456789012:role/feature-store",
+    )
+    server = FeatureStoreServer(FeatureStore(moto_endpoint)).start()
+    yield {**aws_env, ENDPOINT_ENV: server.endpoint}
+    server.stop()
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+
+
+def test_good_rows_go_in_bad_rows_are_named_and_preprocess_reads_the_result(
+    feature_store: dict[str, str], tmp_path: Path
+) -> None:
+    # Given 6 synthetic images and a CSV with 3 bad rows among them
+    data = tmp_path / "data"
+    made = container("detector.synth", "--output", str(data), "--count", "6", env=feature_store)
+    assert made.returncode == 0, made.stderr
+    rows = list(csv.DictReader((data / "labels.csv").open()))
+    rows[1]["annotations"] = json.dumps(json.loads(rows[1]["annotations"])).replace('"', "'")  # Python-literal form
+    bad = [
+        {**rows[0], "source_ref": "images/nowhere.jpg"},
+        {**rows[2], "annotations": "[{'class_id': 0, 'top'"},
+        {**rows[3], "status": "PENDING"},
+    ]
+    labels = tmp_path / "labels.csv"
+    with labels.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([rows[0], bad[0], rows[1], bad[1], rows[2], bad[2], rows[3], rows[4], rows[5]])
+
+    # When ingest runs
+    result = container(
+        "detector.ingest", "--labels", str(labels), "--images", str(data), "--bucket", BUCKET,
+        "--feature-group", GROUP, "--report", str(tmp_path / "ingest.json"), env=feature_store,
+    )  # fmt: skip
+
+    # Then the three bad rows are named by row number and reason, and the six good ones went in
+    assert result.returncode == 1
+    refused = [line for line in result.stderr.splitlines() if line.startswith("row ")]
+    assert refused == [
+        f"row 3 (images/nowhere.jpg): image {data / 'images/nowhere.jpg'} not found",
+        f"row 5 ({rows[2]['source_ref']}): annotations: neither JSON nor a Python literal (SyntaxError)",
+        f"row 7 ({rows[3]['source_ref']}): status: expected one of APPROVED, REJECTED, got 'PENDING'",
+    ]
+    assert json.loads((tmp_path / "ingest.json").read_text())["ingested"] == 6
+    s3 = boto3.client("s3")
+    keys = {item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="images/")["Contents"]}
+    assert keys == {f"images/{row['source_ref']}" for row in rows}
+    runtime = boto3.client("sagemaker-featurestore-runtime", endpoint_url=feature_store[ENDPOINT_ENV])
+    uri = f"s3://{BUCKET}/images/{rows[1]['source_ref']}"
+    record = {
+        f["FeatureName"]: f["ValueAsString"]
+        for f in runtime.get_record(FeatureGroupName=GROUP, RecordIdentifierValueAsString=uri)["Record"]
+    }
+    assert json.loads(record["annotations"]) == json.loads(rows[1]["annotations"].replace("'", '"'))  # stored as JSON
+
+    # And the offline store holds one parquet row per record, in AWS's partition layout
+    resolved = boto3.client("sagemaker").describe_feature_group(FeatureGroupName=GROUP)["OfflineStoreConfig"][
+        "S3StorageConfig"
+    ]["ResolvedOutputS3Uri"]
+    prefix = resolved.split(f"s3://{BUCKET}/", 1)[1]
+    objects = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]
+    assert len(objects) == 6
+    assert all(
+        "/year=" in item["Key"] and "/hour=" in item["Key"] and item["Key"].endswith(".parquet") for item in objects
+    )
+    store = tmp_path / "job" / "processing" / "input" / "offline-store"
+    for item in objects:
+        target = store / item["Key"][len(prefix) :].lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(BUCKET, item["Key"], str(target))
+    table = pq.read_table(next(store.rglob("*.parquet")))
+    assert {"write_time", "api_invocation_time", "is_deleted", "source_ref", "image_width"} <= set(table.column_names)
+
+    # When preprocess runs on that offline store (images fetched from S3)
+    processed = container(
+        "detector.preprocess", "--feature-group", GROUP, "--classes", "scratch", "--train-ratio", "1",
+        "--validation-ratio", "0", "--test-ratio", "0", env=feature_store, root=tmp_path / "job",
+    )  # fmt: skip
+    # Then all six images are packed
+    assert processed.returncode == 0, processed.stderr
+    report = json.loads((tmp_path / "job/processing/output/report/dataset_report.json").read_text())
+    assert report["images"] == 6
+    assert report["dropped"] == []
+
+
+def test_unknown_feature_group_is_reported_per_row(feature_store: dict[str, str], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert container("detector.synth", "--output", str(data), "--count", "2", env=feature_store).returncode == 0
+    result = container(
+        "detector.ingest",
+        "--labels",
+        str(data / "labels.csv"),
+        "--bucket",
+        BUCKET,
+        "--feature-group",
+        "nope",
+        env=feature_store,
+    )
+    assert result.returncode == 1
+    assert "row 2 (images/synth-7-00000.jpg): ResourceNotFound: Feature group nope not found" in result.stderr
+
+
+def test_a_csv_without_the_feature_columns_is_refused_whole(feature_store: dict[str, str], tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,boxes\na.jpg,[]\n")
+    result = container(
+        "detector.ingest", "--labels", str(labels), "--bucket", BUCKET, "--feature-group", GROUP, env=feature_store
+    )
+    assert result.returncode == 2
+    assert "missing columns source_ref, image_width" in result.stderr
