@@ -63,7 +63,7 @@ bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessin
 
 DATASET ?= ../shared/datasets/metal-tags
 bench-quality: $(CONTAINER_VENV)/.installed ## train on DATASET (preprocess, train, evaluate) and print the test mAP@0.5
-	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.quality --dataset $(DATASET)
+	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.quality --dataset $(DATASET)
 
 bench-definition: $(VENV)/.installed ## definition build + validation time vs the SageMaker SDK's definition()
 	$(PY) -m bench.definition

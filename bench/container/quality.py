@@ -12,13 +12,13 @@ import argparse
 import time
 from pathlib import Path
 
-from bench import container_jobs as jobs
+from bench.container import jobs
 
 WORK = jobs.REPO / "work" / "quality"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.container.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, default=jobs.REPO.parent / "shared" / "datasets" / "metal-tags")
     parser.add_argument("--backbone", default="mobilenet1.0")
     parser.add_argument("--epochs", type=int, default=60)

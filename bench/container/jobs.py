@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CONTAINER = REPO / "container"
 CONTAINER_PYTHON = CONTAINER / ".venv" / "bin" / "python"
 

@@ -1,0 +1,1 @@
+"""Benchmarks and recipes of the training container; they run in container/.venv."""

@@ -1,0 +1,250 @@
+"""`make bench-container`: the container's preprocessing and training speed against the sample's ways, and peak memory.
+
+(a) Preprocessing, offline-store records to `.rec`, with the images in S3 (a moto server on loopback, its own
+    process): ours (concurrent downloads, packing while downloading) against the sample's way (one
+    `download_file` after another, then `im2rec.py --pass-through --pack-label`). Target: >= 3x.
+(b) Training images/s at the same model, shape and batch: our training job against GluonCV's reference loop
+    (bench.container.baselines.reference_yolo3), as shipped and with OMP_NUM_THREADS set like ours. Target: >= 1.2x.
+(c) Peak RSS of each process (with its children).
+
+    make bench-container [RECORDS=5000] [TRAIN_IMAGES=240]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from bench.container import jobs
+
+WORK = jobs.REPO / "work" / "bench-container"
+BUCKET = "bench-images"
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_mb: float
+    stdout: str
+
+
+def measure(command: list[str], env: dict[str, str]) -> Measured:
+    """Wall time and peak RSS (the process and the children it waited for) of one command."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    stdout = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{command[2:4]} failed with exit code {process.returncode}")
+    return Measured(seconds, usage.ru_maxrss / 1024, stdout)
+
+
+def line(label: str, value: float, unit: str, measured: Measured) -> None:
+    print(f"    {label:<52} {value:8.2f} {unit}  {measured.seconds:7.1f} s  peak RSS {measured.peak_mb:6.0f} MB")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def aws_environment(endpoint: str, root: Path) -> dict[str, str]:
+    return {
+        **jobs.environment(root),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def start_moto(port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        [str(jobs.CONTAINER_PYTHON), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("moto server did not start")
+
+
+def records_in(folder: Path) -> int:
+    return sum(len(idx.read_text().splitlines()) for idx in folder.rglob("*.idx"))
+
+
+def bench_preprocess(records: int) -> None:
+    from detector import synth
+    from detector.offline_store import write_rows
+
+    distinct = 200
+    data = WORK / "synth-preprocess"
+    if not (data / "labels.csv").is_file():
+        synth.generate(data, distinct, seed=3)
+    rows = list(csv.DictReader((data / "labels.csv").open()))
+    port = free_port()
+    server = start_moto(port)
+    endpoint = f"http://127.0.0.1:{port}"
+    env = aws_environment(endpoint, WORK)
+    try:
+        os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+        s3 = boto3.client("s3", config=Config(max_pool_connections=16))
+        s3.create_bucket(Bucket=BUCKET)
+        bodies = {row["source_ref"]: (data / row["source_ref"]).read_bytes() for row in rows}
+        store_rows = []
+        for index in range(records):
+            row = rows[index % distinct]
+            store_rows.append({**row, "source_ref": f"s3://{BUCKET}/images/{index // distinct}/{row['source_ref']}"})
+
+        def upload(row: dict[str, str]) -> None:
+            key = row["source_ref"].split(f"s3://{BUCKET}/", 1)[1]
+            s3.put_object(Bucket=BUCKET, Key=key, Body=bodies[key.split("/", 2)[2]])
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(upload, store_rows))
+        store = WORK / "store"
+        shutil.rmtree(store, ignore_errors=True)
+        write_rows(store, store_rows, datetime.now(UTC))
+        jobs.say(f"(a) {records} records, images in S3 at {endpoint}")
+
+        baseline_dir = WORK / "baseline-preprocess"
+        shutil.rmtree(baseline_dir, ignore_errors=True)
+        baseline_dir.mkdir(parents=True)
+        command = [
+            str(jobs.CONTAINER_PYTHON),
+            "-m",
+            "bench.container.baselines.sample_preprocess",
+            str(store),
+            str(baseline_dir),
+        ]
+        baseline = measure(command, {**env, "PYTHONPATH": f"{jobs.CONTAINER}:{jobs.REPO}"})
+        assert records_in(baseline_dir) == records, records_in(baseline_dir)
+
+        ours_root = WORK / "ours-preprocess"
+        shutil.rmtree(ours_root, ignore_errors=True)
+        shutil.copytree(store, ours_root / "processing" / "input" / "offline-store")
+        args = ["--feature-group", "bench", "--classes", "scratch", "--min-box-size", "1"]
+        args += ["--train-ratio", "0.7", "--validation-ratio", "0.15", "--test-ratio", "0.15"]
+        ours = measure(
+            [str(jobs.CONTAINER_PYTHON), "-m", "detector.preprocess", *args], aws_environment(endpoint, ours_root)
+        )
+        assert records_in(ours_root / "processing" / "output") == records
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"(a) preprocessing, {records} offline-store records -> .rec, images in S3 (moto on loopback)")
+    line("sample's way (sequential download_file + im2rec)", records / baseline.seconds, "records/s", baseline)
+    line("ours (concurrent fetch, packing while fetching)", records / ours.seconds, "records/s", ours)
+    print(f"    ratio: {baseline.seconds / ours.seconds:.2f}x (target >= 3x)")
+
+
+def bench_training(images: int, backbone: str, width: int, height: int, batch_size: int) -> None:
+    data = WORK / "synth-training"
+    if not (data / "labels.csv").is_file():
+        jobs.run_module("detector.synth", ["--output", str(data), "--count", str(images), "--seed", "5"], WORK)
+    store = WORK / "training-store"
+    shutil.rmtree(store, ignore_errors=True)
+    jobs.offline_store_from_csv(data / "labels.csv", store)
+    splits = WORK / "training-splits"
+    jobs.preprocess(splits, store, data, (1.0, 0.0, 0.0))
+    train_rec = splits / "processing" / "output" / "train" / "train.rec"
+    clean = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+
+    root = WORK / "ours-training"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "input" / "data").mkdir(parents=True)
+    shutil.copytree(train_rec.parent, root / "input" / "data" / "train")
+    (root / "input" / "config").mkdir(parents=True)
+    hyperparameters = {"backbone": backbone, "epochs": "2", "warmup_epochs": "1", "batch_size": str(batch_size)}
+    hyperparameters |= {"data_width": str(width), "data_height": str(height)}
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    job_env = {"OPT_ML_ROOT": str(root), "PYTHONPATH": str(jobs.CONTAINER), "PYTHONWARNINGS": "ignore"}
+    ours = measure([str(jobs.CONTAINER_PYTHON), "-m", "detector.train"], clean | job_env)
+    speeds = [float(match) for match in re.findall(r"^epoch=\d+ .*\bspeed=([0-9.]+)", ours.stdout, re.MULTILINE)]
+    ours_speed = speeds[-1]  # the first epoch includes graph building
+
+    batches = max(10, images // batch_size - 3)
+    reference = [
+        str(jobs.CONTAINER_PYTHON),
+        "-m",
+        "bench.container.baselines.reference_yolo3",
+        str(train_rec),
+        "--backbone",
+        backbone,
+    ]
+    reference += [
+        "--width",
+        str(width),
+        "--height",
+        str(height),
+        "--batch-size",
+        str(batch_size),
+        "--batches",
+        str(batches),
+    ]
+    pythonpath = {"PYTHONPATH": f"{jobs.CONTAINER}:{jobs.REPO}", "PYTHONWARNINGS": "ignore"}
+    shipped = measure(reference, clean | pythonpath)
+    threads = measure(reference, clean | pythonpath | {"OMP_NUM_THREADS": str(os.cpu_count() or 1)})
+
+    def speed(result: Measured) -> float:
+        found = re.search(r"images_per_second=([0-9.]+)", result.stdout)
+        assert found is not None
+        return float(found.group(1))
+
+    print(
+        f"(b) training, YOLOv3 {backbone} {width}x{height} batch {batch_size}, {images} images, {os.cpu_count()} CPUs"
+    )
+    line("GluonCV reference loop, as shipped (4 workers)", speed(shipped), "images/s", shipped)
+    line("GluonCV reference loop, OMP_NUM_THREADS set", speed(threads), "images/s", threads)
+    line("ours (detector.train, second epoch)", ours_speed, "images/s", ours)
+    print(f"    ratio: {ours_speed / speed(shipped):.2f}x the reference as shipped (target >= 1.2x)")
+    print(f"           {ours_speed / speed(threads):.2f}x the reference with its OpenMP threads set")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.container", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=int(os.environ.get("RECORDS", "5000")))
+    parser.add_argument("--train-images", type=int, default=int(os.environ.get("TRAIN_IMAGES", "240")))
+    parser.add_argument("--backbone", default="mobilenet1.0")
+    parser.add_argument("--width", type=int, default=480)
+    parser.add_argument("--height", type=int, default=320)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--skip", choices=("preprocess", "training"), default=None)
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(jobs.CONTAINER))
+    if args.skip != "preprocess":
+        bench_preprocess(args.records)
+    if args.skip != "training":
+        bench_training(args.train_images, args.backbone, args.width, args.height, args.batch_size)
+
+
+if __name__ == "__main__":
+    main()
