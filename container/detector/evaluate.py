@@ -127,7 +127,7 @@ def evaluate(options: Options) -> dict[str, Any]:
     index = 0
     for data, label in loader:
         ids, scores, boxes = net(data.as_in_context(mx.cpu()))
-        boxes = boxes.clip(0, width)
+        boxes = model.clip_boxes(boxes, width, height)
         metric.update(
             boxes, ids, scores, label.slice_axis(axis=-1, begin=0, end=4), label.slice_axis(axis=-1, begin=4, end=5)
         )

@@ -46,6 +46,12 @@ def set_inference(net: Any) -> None:
     net.set_nms(nms_thresh=NMS_THRESHOLD, nms_topk=NMS_TOPK, post_nms=POST_NMS)
 
 
+def clip_boxes(boxes: mx.nd.NDArray, width: int, height: int) -> mx.nd.NDArray:
+    """Predicted corners clipped to the image: x to its width, y to its height."""
+    limits = mx.nd.array([width, height, width, height], ctx=boxes.context).reshape((1, 1, 4))
+    return mx.nd.broadcast_minimum(mx.nd.maximum(boxes, 0), limits)
+
+
 def find_rec(folder: Path, what: str) -> Path | None:
     """The one `.rec` file of a channel or input folder (None when the folder is absent or empty)."""
     if not folder.is_dir():

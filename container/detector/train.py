@@ -124,6 +124,12 @@ class Checkpoints:
         temporary.replace(self.state)  # a spot interruption never leaves half a state file
 
 
+def is_better(val_map: float | None, best_map: float | None) -> bool:
+    """Whether this epoch becomes the exported one. Ties go to the later epoch, so a run whose mAP never
+    rises above zero still exports its longest-trained weights rather than nothing."""
+    return val_map is not None and (best_map is None or val_map >= best_map)
+
+
 def lr_schedule(hp: hyperparameters.Hyperparameters, batches: int) -> LRSequential:
     """Warm-up, then lr_mode over the remaining epochs: `epochs` drives the loop and the schedule alike."""
     main_epochs = hp.epochs - hp.warmup_epochs
@@ -154,7 +160,7 @@ def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], 
         ids, scores, boxes = net(data.as_in_context(ctx))
         label = label.as_in_context(ctx)
         metric.update(
-            boxes.clip(0, data.shape[3]),
+            model.clip_boxes(boxes, data.shape[3], data.shape[2]),
             ids,
             scores,
             label.slice_axis(axis=-1, begin=0, end=4),
@@ -244,8 +250,7 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
         number = epoch + 1
         validating = val_loader is not None and (number % hp.val_interval == 0 or number == hp.epochs)
         val_map = validate(net, val_loader, hp.classes, ctx) if validating and val_loader is not None else None
-        # ties go to the later epoch: with equal mAP the longer-trained weights are kept
-        improved = val_map is not None and (progress.best_map is None or val_map >= progress.best_map)
+        improved = is_better(val_map, progress.best_map)
         if improved:
             progress.best_map, progress.best_epoch = val_map, number
         lr = trainer.learning_rate

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import mxnet as mx
-from detector import model
+import pytest
+from detector import model, train
 
 from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, run_job, training_root
 
@@ -53,6 +54,21 @@ def test_exports_a_loadable_model_with_curves_and_meta(trained: JobResult) -> No
     assert float(ids.max().asscalar()) <= 0
 
 
+def test_the_head_predicts_the_dataset_classes_not_voc(trained: JobResult) -> None:
+    symbol = json.loads((trained.root / "model" / "model-symbol.json").read_text())
+    filters = {node["attrs"]["num_filter"] for node in symbol["nodes"] if node["op"] == "Convolution"}
+    assert "18" in filters  # 3 anchors x (4 box + 1 objectness + 1 class)
+    assert "75" not in filters  # what a 20-class VOC head would have
+
+
+@pytest.mark.parametrize(
+    ("val_map", "best", "expected"),
+    [(0.0, 0.0, True), (0.3, 0.2, True), (0.1, 0.2, False), (None, 0.2, False), (0.0, None, True), (None, None, False)],
+)
+def test_best_epoch_choice(val_map: float | None, best: float | None, expected: bool) -> None:
+    assert train.is_better(val_map, best) is expected
+
+
 def test_one_epoch_line_each_that_the_metric_regexes_read(trained: JobResult) -> None:
     lines = epoch_lines(trained)
     assert len(lines) == 2
@@ -90,6 +106,15 @@ def test_without_validation_the_last_epoch_is_exported(splits: Path, tmp_path: P
     meta = json.loads((root / "model" / "model-meta.json").read_text())
     assert meta["best_epoch"] == 1
     assert meta["best_val_map"] is None
+
+
+def test_mixup_and_label_smoothing_train(splits: Path, tmp_path: Path) -> None:
+    options = {"mixup": "true", "no_mixup_epochs": "1", "label_smoothing": "true", "random_expand": "true"}
+    root = training_root(tmp_path, splits, {**TINY_HYPERPARAMETERS, **options})
+    result = run_job("detector.train", root)
+    assert result.returncode == 0, result.stderr
+    assert len(epoch_lines(result)) == 2
+    assert (root / "model" / "model-symbol.json").is_file()
 
 
 def test_bad_hyperparameters_fail_naming_each(splits: Path, tmp_path: Path) -> None:
