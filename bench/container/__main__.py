@@ -20,7 +20,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -239,7 +238,6 @@ def main() -> None:
     parser.add_argument("--skip", choices=("preprocess", "training"), default=None)
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(jobs.CONTAINER))
     if args.skip != "preprocess":
         bench_preprocess(args.records)
     if args.skip != "training":

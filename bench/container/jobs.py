@@ -21,6 +21,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 CONTAINER = REPO / "container"
 CONTAINER_PYTHON = CONTAINER / ".venv" / "bin" / "python"
+sys.path.insert(0, str(CONTAINER))  # these benchmarks run in container/.venv, beside the detector package
+
+from detector.offline_store import write_rows  # noqa: E402
 
 
 def environment(root: Path) -> dict[str, str]:
@@ -43,18 +46,7 @@ def offline_store_from_csv(labels: Path, store: Path, source_prefix: str = "") -
     rows = list(csv.DictReader(labels.open(encoding="utf-8")))
     for row in rows:
         row["source_ref"] = source_prefix + row["source_ref"]
-    code = (
-        "import json, sys; from datetime import datetime, UTC; from pathlib import Path;"
-        "from detector.offline_store import write_rows;"
-        "write_rows(Path(sys.argv[1]), json.load(sys.stdin), datetime.fromisoformat(sys.argv[2]))"
-    )
-    subprocess.run(
-        [str(CONTAINER_PYTHON), "-c", code, str(store), datetime.now(UTC).isoformat()],
-        input=json.dumps(rows),
-        text=True,
-        env=environment(store),
-        check=True,
-    )
+    write_rows(store, rows, datetime.now(UTC))
     return len(rows)
 
 

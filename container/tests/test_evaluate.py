@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from detector.evaluate import matches
+from detector.recordio import Writer
 
 from .conftest import JobResult, run_job
 
@@ -41,6 +42,19 @@ def test_writes_the_report_the_pipeline_reads(trained: JobResult, splits: Path, 
     assert scratch["true_positives"] + scratch["false_negatives"] == test_report["boxes"]
     assert report["data_shape"] == {"width": 96, "height": 64}  # the shape it was trained at
     assert (output / "predictions.png").stat().st_size > 10_000
+
+
+def test_an_empty_test_split_is_a_clear_failure(trained: JobResult, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    Writer(empty, "test").close()
+    root = tmp_path / "job"
+    (root / INPUT / "model").mkdir(parents=True)
+    with tarfile.open(root / INPUT / "model" / "model.tar.gz", "w:gz") as tar:
+        tar.add(trained.root / "model", arcname="model")  # a folder inside the archive is fine too
+    (root / INPUT / "test").symlink_to(empty)
+    result = run_job("detector.evaluate", root, "--score-threshold", "0.5")
+    assert result.returncode == 1
+    assert result.failure() == "test split is empty: nothing to evaluate"
 
 
 def _archive(path: Path, member: tarfile.TarInfo, data: bytes = b"x") -> None:
