@@ -130,26 +130,27 @@ def is_better(val_map: float | None, best_map: float | None) -> bool:
     return val_map is not None and (best_map is None or val_map >= best_map)
 
 
-def lr_schedule(hp: hyperparameters.Hyperparameters, batches: int) -> LRSequential:
-    """Warm-up, then lr_mode over the remaining epochs: `epochs` drives the loop and the schedule alike."""
-    main_epochs = hp.epochs - hp.warmup_epochs
-    mode = "step" if hp.lr_mode == "constant" else hp.lr_mode
-    return LRSequential(
-        [
-            LRScheduler(
-                "linear", base_lr=0, target_lr=hp.learning_rate, nepochs=hp.warmup_epochs, iters_per_epoch=batches
-            ),
-            LRScheduler(
-                mode,
-                base_lr=hp.learning_rate,
-                nepochs=main_epochs,
-                iters_per_epoch=batches,
-                step_epoch=[epoch - hp.warmup_epochs for epoch in hp.lr_decay_epochs if epoch > hp.warmup_epochs],
-                step_factor=1.0 if hp.lr_mode == "constant" else hp.lr_decay,
-                power=2,
-            ),
-        ]
+def lr_schedule(hp: hyperparameters.Hyperparameters, images: int, batch_size: int) -> LRSequential:
+    """Warm-up, then lr_mode, ending exactly with the last epoch: `epochs` drives the loop and the schedule alike.
+
+    With last_batch="rollover" an epoch holds images / batch_size updates on average (17 or 18 for 140 images
+    in batches of 8), so the schedule counts updates, not whole batches per epoch.
+    """
+    per_epoch = images / batch_size
+    warmup = round(hp.warmup_epochs * per_epoch)
+    total = math.ceil(hp.epochs * per_epoch)
+    steps = [round(epoch * per_epoch) - warmup for epoch in hp.lr_decay_epochs if epoch > hp.warmup_epochs]
+    main = LRScheduler(
+        hp.lr_mode,
+        base_lr=hp.learning_rate,
+        niters=total - warmup,
+        step_iter=steps,
+        step_factor=hp.lr_decay,
+        power=2,
     )
+    if not warmup:
+        return LRSequential([main])
+    return LRSequential([LRScheduler("linear", base_lr=0, target_lr=hp.learning_rate, niters=warmup), main])
 
 
 def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], ctx: mx.Context) -> float:
@@ -212,11 +213,10 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
             last_batch="keep",
             num_workers=0,
         )
-    batches = len(train_set) // batch_size
     trainer = gluon.Trainer(
         net.collect_params(),
         "sgd",
-        {"wd": hp.weight_decay, "momentum": hp.momentum, "lr_scheduler": lr_schedule(hp, batches)},
+        {"wd": hp.weight_decay, "momentum": hp.momentum, "lr_scheduler": lr_schedule(hp, len(train_set), batch_size)},
         kvstore="local",
     )
     checkpoints = Checkpoints(where.checkpoints, _fingerprint(hp, where))
@@ -230,7 +230,7 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
         started = time.monotonic()
         totals = {name: 0.0 for name in LOSSES}
         net.hybridize(static_alloc=True, static_shape=True)
-        seen = 0
+        seen = updates = 0
         for batch in train_loader:
             data = batch[0].as_in_context(ctx)
             targets = [item.as_in_context(ctx) for item in batch[1:6]]
@@ -243,8 +243,9 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
             for name, part in zip(LOSSES, parts, strict=True):
                 totals[name] += float(part.mean().asscalar())
             seen += data.shape[0]
+            updates += 1
         seconds = time.monotonic() - started
-        losses = {name: value / max(batches, 1) for name, value in totals.items()}
+        losses = {name: value / max(updates, 1) for name, value in totals.items()}
         if any(math.isnan(value) or math.isinf(value) for value in losses.values()):
             raise jobs.JobError(f"training diverged at epoch {epoch + 1} (loss is not finite); lower learning_rate")
         number = epoch + 1

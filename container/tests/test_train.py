@@ -9,7 +9,7 @@ from pathlib import Path
 
 import mxnet as mx
 import pytest
-from detector import model, train
+from detector import hyperparameters, model, train
 
 from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, run_job, training_root
 
@@ -132,3 +132,17 @@ def test_missing_train_channel_fails_clearly(tmp_path: Path) -> None:
     result = run_job("detector.train", tmp_path)
     assert result.returncode == 1
     assert result.failure("failure").startswith("train channel: no .rec file in")
+
+
+def test_the_learning_rate_schedule_ends_with_the_last_epoch() -> None:
+    hp = hyperparameters.parse({"epochs": "10", "warmup_epochs": "2", "learning_rate": "0.01", "lr_mode": "cosine"})
+    schedule = train.lr_schedule(hp, images=140, batch_size=8)  # 17.5 updates per epoch with rollover
+    total = 175
+    assert schedule(0) == 0.0
+    assert schedule(35) == pytest.approx(0.01)  # warm-up done after 2 epochs
+    assert 0 < schedule(total - 2) < 0.0001  # still decaying in the last epoch
+    assert schedule(total - 1) == pytest.approx(0.0, abs=1e-12)
+    step = hyperparameters.parse({"epochs": "10", "warmup_epochs": "0", "lr_mode": "step", "lr_decay_epochs": "5"})
+    stepped = train.lr_schedule(step, images=140, batch_size=8)
+    assert stepped(87) == pytest.approx(0.001)
+    assert stepped(88) == pytest.approx(0.0001)
