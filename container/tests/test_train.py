@@ -98,6 +98,19 @@ def test_resumes_from_checkpoints_after_an_interruption(trained: JobResult, spli
     assert [entry["epoch"] for entry in curves["epochs"]] == [1, 2]
 
 
+def test_starts_from_the_weights_of_a_pretrained_channel(trained: JobResult, splits: Path, tmp_path: Path) -> None:
+    # Given the weights of an earlier run (for example pre-training on synthetic images) as channel `pretrained`
+    root = training_root(tmp_path, splits, {**TINY_HYPERPARAMETERS, "epochs": "1", "warmup_epochs": "0"})
+    pretrained = root / "input" / "data" / "pretrained"
+    pretrained.mkdir()
+    (pretrained / "init.params").symlink_to(trained.root / "checkpoints" / "best.params")
+    # When the job trains
+    result = run_job("detector.train", root)
+    # Then it started from them
+    assert result.returncode == 0, result.stderr
+    assert "starting from pretrained weights file=init.params" in result.stdout
+
+
 def test_without_validation_the_last_epoch_is_exported(splits: Path, tmp_path: Path) -> None:
     root = training_root(tmp_path, splits, {**TINY_HYPERPARAMETERS, "epochs": "1", "warmup_epochs": "0"}, ("train",))
     result = run_job("detector.train", root)
