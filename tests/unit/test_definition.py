@@ -238,7 +238,7 @@ def test_hyperparameters_reach_the_training_job(steps: dict[str, Json], default_
     hyper = resolve(steps["Train"]["Arguments"]["HyperParameters"], defaults, {})
     assert hyper == {
         "backbone": "mobilenet1.0",
-        "epochs": "56",
+        "epochs": "48",
         "batch_size": "8",
         "learning_rate": "0.002",
         "warmup_epochs": "2",
