@@ -155,7 +155,9 @@ def test_the_learning_rate_schedule_ends_with_the_last_epoch() -> None:
     assert schedule(35) == pytest.approx(0.01)  # warm-up done after 2 epochs
     assert 0 < schedule(total - 2) < 0.0001  # still decaying in the last epoch
     assert schedule(total - 1) == pytest.approx(0.0, abs=1e-12)
-    step = hyperparameters.parse({"epochs": "10", "warmup_epochs": "0", "lr_mode": "step", "lr_decay_epochs": "5"})
+    step = hyperparameters.parse(
+        {"epochs": "10", "warmup_epochs": "0", "learning_rate": "0.001", "lr_mode": "step", "lr_decay_epochs": "5"}
+    )
     stepped = train.lr_schedule(step, images=140, batch_size=8)
     assert stepped(87) == pytest.approx(0.001)
     assert stepped(88) == pytest.approx(0.0001)
