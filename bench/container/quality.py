@@ -20,8 +20,8 @@ WORK = jobs.REPO / "work" / "quality"
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.container.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, default=jobs.REPO.parent / "shared" / "datasets" / "metal-tags")
-    parser.add_argument("--backbone", default="mobilenet1.0")
-    parser.add_argument("--epochs", type=int, default=48)
+    parser.add_argument("--backbone", default="mobilenet0.25")
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=8)

@@ -17,8 +17,8 @@ LR_MODES = ("step", "cosine", "poly", "constant")
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    backbone: str = "mobilenet1.0"
-    epochs: int = 48
+    backbone: str = "mobilenet0.25"
+    epochs: int = 100
     batch_size: int = 8
     learning_rate: float = 0.002
     warmup_epochs: int = 2

@@ -90,7 +90,7 @@ def test_upsert_creates_then_updates_only_on_change(config_file: Path, aws_env: 
     edit(config_file, "training.hyperparameters.epochs", 12)
     changed = cli("diff", "--config", str(config_file), env=aws_env)
     assert changed.returncode == 1
-    assert '-      "DefaultValue": 48,' in changed.stdout
+    assert '-      "DefaultValue": 100,' in changed.stdout
     assert '+      "DefaultValue": 12,' in changed.stdout
     updated = cli("upsert", "--config", str(config_file), env=aws_env)
     assert f"pipeline {name}: updated" in updated.stdout

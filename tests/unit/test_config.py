@@ -21,7 +21,7 @@ def test_default_file_is_valid_and_matches_its_text(default_config: PipelineConf
     # Then both agree, and the defaults are what the issue fixes: a person approves every model
     assert from_text == default_config
     assert default_config.model_registry.approval_status == "PendingManualApproval"
-    assert default_config.training.hyperparameters.backbone == "mobilenet1.0"
+    assert default_config.training.hyperparameters.backbone == "mobilenet0.25"
 
 
 def test_round_trips_through_yaml(default_config: PipelineConfig) -> None:
@@ -43,7 +43,7 @@ def test_round_trips_through_yaml(default_config: PipelineConfig) -> None:
         ("role_arn", "scratch-role", "role_arn", "IAM role ARN"),
         ("training.hyperparameters.backbone", "resnet50", "training.hyperparameters.backbone", "mobilenet1.0"),
         ("training.hyperparameters.data_shape.width", 450, "training.hyperparameters.data_shape.width", "multiple"),
-        ("training.hyperparameters.warmup_epochs", 48, "training.hyperparameters", "warmup_epochs (48)"),
+        ("training.hyperparameters.warmup_epochs", 100, "training.hyperparameters", "warmup_epochs (100)"),
         ("training.spot.max_wait_seconds", 600, "training", "max_wait_seconds (600)"),
         ("cache.expire_after", "30 days", "cache.expire_after", "ISO 8601 duration"),
         ("model_registry.approval_status", "Yes", "model_registry.approval_status", "PendingManualApproval"),

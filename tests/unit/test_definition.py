@@ -237,8 +237,8 @@ def test_hyperparameters_reach_the_training_job(steps: dict[str, Json], default_
     defaults = {name: p.default for name, p in parameters(default_config).items()}
     hyper = resolve(steps["Train"]["Arguments"]["HyperParameters"], defaults, {})
     assert hyper == {
-        "backbone": "mobilenet1.0",
-        "epochs": "48",
+        "backbone": "mobilenet0.25",
+        "epochs": "100",
         "batch_size": "8",
         "learning_rate": "0.002",
         "warmup_epochs": "2",
