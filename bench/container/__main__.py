@@ -30,6 +30,7 @@ import boto3
 from botocore.config import Config
 
 from bench.container import jobs
+from local import emulator
 
 WORK = jobs.REPO / "work" / "bench-container"
 BUCKET = "bench-images"
@@ -67,16 +68,7 @@ def free_port() -> int:
 
 
 def aws_environment(endpoint: str, root: Path) -> dict[str, str]:
-    return {
-        **jobs.environment(root),
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    return {**jobs.environment(root), **emulator.aws_environment(endpoint)}
 
 
 def start_moto(port: int) -> subprocess.Popen[bytes]:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from detector import synth
 from detector.offline_store import write_rows
-from moto.server import ThreadedMotoServer
+
+from local.emulator import aws_environment, start_moto
 
 CONTAINER = Path(__file__).resolve().parent.parent
 REPO = CONTAINER.parent
@@ -126,23 +127,16 @@ def trained(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> JobResult
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server, endpoint = start_moto()
+    yield endpoint
     server.stop()
 
 
 @pytest.fixture
 def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    env = {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
+    """Environment that points boto3 at the moto server, with throwaway credentials."""
+    env = aws_environment(moto_endpoint)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
     return env
