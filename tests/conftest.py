@@ -12,6 +12,8 @@ import yaml
 
 from pipeline_def.config import DEFAULT_CONFIG_PATH, PipelineConfig
 
+pytest_plugins = ["local.pytest_aws"]  # moto_endpoint, aws_env
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from detector import synth
 from detector.offline_store import write_rows
 
-from local.emulator import aws_environment, start_moto
+pytest_plugins = ["local.pytest_aws"]  # moto_endpoint, aws_env
 
 CONTAINER = Path(__file__).resolve().parent.parent
 REPO = CONTAINER.parent
@@ -123,20 +122,3 @@ def trained(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> JobResult
     result = run_job("detector.train", root)
     assert result.returncode == 0, result.stderr + result.failure("failure")
     return result
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server, endpoint = start_moto()
-    yield endpoint
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment that points boto3 at the moto server, with throwaway credentials."""
-    env = aws_environment(moto_endpoint)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return env
