@@ -34,6 +34,14 @@ $(CONTAINER_VENV)/.installed: container/requirements.txt container/requirements-
 
 container-venv: $(CONTAINER_VENV)/.installed ## create container/.venv (MXNet 1.9.1, GluonCV)
 
+# .tools/<tool>: linters that pin their own boto3 (SAM CLI, checkov), one environment each
+TOOLS := .tools
+$(TOOLS)/%/.installed: tools/requirements-%.txt
+	@test -x $(TOOLS)/$*/bin/python || $(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
 run: $(VENV)/.installed ## the main job, offline (so far: validate the config, build and show the pipeline)
 	$(PY) -m pipeline_def show --config $(CONFIG)
 
@@ -51,12 +59,15 @@ integration: $(VENV)/.installed $(CONTAINER_VENV)/.installed
 container-test: $(CONTAINER_VENV)/.installed ## the container's entry points end to end, in container/.venv
 	cd container && .venv/bin/python -m pytest
 
-lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## ruff (lint + format), mypy (both environments), hadolint
+lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed ## ruff, mypy (both environments), hadolint, cfn-lint, sam validate, checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	cd container && .venv/bin/mypy
 	$(VENV)/bin/hadolint container/Dockerfile
+	$(TOOLS)/sam/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam validate --lint --template template.yaml
+	$(TOOLS)/checkov/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
 bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessing and training speed, peak memory, vs the sample's way
 	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container

@@ -1,0 +1,163 @@
+"""The REST API (every route but /slack/actions): parse, one use-case call, typed response."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from control_plane import pipeline_config, registry, runs
+from control_plane.aws.dynamodb import AuditTrail
+from control_plane.aws.s3 import read_json
+from control_plane.aws.sagemaker import Pipelines, Registry
+from control_plane.aws.ssm import ConfigParameter
+from control_plane.models import (
+    RUN_ID_PATTERN,
+    ActiveConfig,
+    Decision,
+    DecisionRequest,
+    DecisionResult,
+    ModelDetail,
+    ModelPage,
+    RunDetail,
+    RunPage,
+    RunStarted,
+    RunStatus,
+    RunSummary,
+    StartRunRequest,
+)
+from control_plane.models import ApprovalStatus as ApprovalFilter
+from control_plane.observability import logger, metrics, tracer
+from control_plane.rest import caller_of, resolver
+from control_plane.settings import ApiEnv, load_env
+
+ENV = load_env(ApiEnv)
+app = resolver()
+app.enable_swagger(path="/swagger", title="Scratch detector control plane", version="1")
+
+PIPELINES = Pipelines(ENV.pipeline_name)
+REGISTRY = Registry(ENV.model_package_group)
+AUDIT = AuditTrail(ENV.audit_table)
+CONFIG = ConfigParameter(ENV.config_parameter)
+IDEMPOTENCY = IdempotencyConfig(
+    # no key, no de-duplication; a key counts per caller, so two people cannot collide
+    event_key_jmespath="idempotency_key && [caller, idempotency_key]",
+    payload_validation_jmespath="request",
+    expires_after_seconds=24 * 3600,
+)
+start_once = idempotent_function(
+    data_keyword_argument="command",
+    persistence_store=DynamoDBPersistenceLayer(table_name=ENV.idempotency_table),
+    config=IDEMPOTENCY,
+    output_serializer=PydanticSerializer,
+)(runs.start_run)
+
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="the execution id, the last part of its ARN")]
+Version = Annotated[int, Path(ge=1, description="the model package version")]
+Limit = Annotated[int, Query(ge=1, le=100)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        description="a retried request with the same key starts one run",
+    ),
+]
+
+
+@app.post("/runs", summary="Start a run", responses={201: {"description": "started"}})
+@tracer.capture_method
+def start_run(
+    request: Annotated[StartRunRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> tuple[RunStarted, int]:
+    command = runs.StartCommand(caller=caller_of(app.current_event), idempotency_key=idempotency_key, request=request)
+    started = start_once(command=command, pipelines=PIPELINES, audit=AUDIT)
+    metrics.add_metric(name="RunsStarted", unit="Count", value=1)
+    logger.info("run started", run_id=started.run_id, caller=command.caller)
+    return started, 201
+
+
+@app.get("/runs", summary="List runs, newest first")
+@tracer.capture_method
+def list_runs(
+    status: Annotated[RunStatus | None, Query()] = None, next_token: str | None = None, limit: Limit = 20
+) -> RunPage:
+    return runs.list_runs(PIPELINES, status, next_token, limit)
+
+
+@app.get("/runs/<run_id>", summary="A run, step by step")
+@tracer.capture_method
+def get_run(run_id: RunId) -> RunDetail:
+    return runs.get_run(run_id, PIPELINES, REGISTRY, read_json, ENV.region)
+
+
+@app.post("/runs/<run_id>/stop", summary="Stop an executing run")
+@tracer.capture_method
+def stop_run(run_id: RunId) -> RunSummary:
+    return runs.stop_run(run_id, caller_of(app.current_event), PIPELINES, AUDIT)
+
+
+@app.post("/runs/<run_id>/retry", summary="Retry a failed or stopped run")
+@tracer.capture_method
+def retry_run(run_id: RunId) -> RunSummary:
+    return runs.retry_run(run_id, caller_of(app.current_event), PIPELINES, AUDIT)
+
+
+@app.get("/models", summary="Model packages, newest first, with their mAP")
+@tracer.capture_method
+def list_models(
+    status: Annotated[ApprovalFilter | None, Query()] = None, next_token: str | None = None, limit: Limit = 20
+) -> ModelPage:
+    return registry.list_models(REGISTRY, status, next_token, limit)
+
+
+@app.get("/models/<version>", summary="One model package")
+@tracer.capture_method
+def get_model(version: Version) -> ModelDetail:
+    return registry.get_model(REGISTRY, version)
+
+
+@app.post("/models/<version>/approve", summary="Approve a model package")
+@tracer.capture_method
+def approve(version: Version, request: Annotated[DecisionRequest, Body()]) -> DecisionResult:
+    return _decide(version, "approve", request)
+
+
+@app.post("/models/<version>/reject", summary="Reject a model package")
+@tracer.capture_method
+def reject(version: Version, request: Annotated[DecisionRequest, Body()]) -> DecisionResult:
+    return _decide(version, "reject", request)
+
+
+def _decide(version: int, decision: Decision, request: DecisionRequest) -> DecisionResult:
+    command = registry.DecideCommand(
+        version=version, decision=decision, actor=caller_of(app.current_event), comment=request.comment, source="api"
+    )
+    result = registry.decide(command, REGISTRY, AUDIT)
+    logger.info("model decided", version=version, decision=decision, changed=result.changed, actor=command.actor)
+    return result
+
+
+@app.get("/config", summary="The active pipeline config and its SSM version")
+@tracer.capture_method
+def get_config() -> ActiveConfig:
+    return pipeline_config.active_config(CONFIG)
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
+def openapi() -> dict[str, Any]:
+    return app.get_openapi_schema(title="Scratch detector control plane", version="1").model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY.register_lambda_context(context)
+    return app.resolve(event, context)

@@ -1,0 +1,137 @@
+"""SageMaker Pipelines and the model registry, behind the small interfaces the use cases need."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+from control_plane.aws.clients import client
+from control_plane.aws.errors import not_found_as
+
+
+class Pipelines:
+    """One pipeline and its executions."""
+
+    def __init__(self, pipeline_name: str, sagemaker: Any = None) -> None:
+        self.name = pipeline_name
+        self._sm = sagemaker or client("sagemaker")
+
+    @cached_property
+    def arn(self) -> str:
+        with not_found_as(f"pipeline {self.name} does not exist"):
+            return str(self._sm.describe_pipeline(PipelineName=self.name)["PipelineArn"])
+
+    def execution_arn(self, run_id: str) -> str:
+        return f"{self.arn}/execution/{run_id}"
+
+    def declared_parameters(self) -> list[dict[str, Any]]:
+        """The `Parameters` of the deployed definition: what a run may override, with types and enums."""
+        with not_found_as(f"pipeline {self.name} does not exist"):
+            described = self._sm.describe_pipeline(PipelineName=self.name)
+        return list(json.loads(described["PipelineDefinition"]).get("Parameters", []))
+
+    def start(self, parameters: dict[str, str], display_name: str | None, description: str, token: str) -> str:
+        request: dict[str, Any] = {
+            "PipelineName": self.name,
+            "PipelineParameters": [{"Name": k, "Value": v} for k, v in sorted(parameters.items())],
+            "PipelineExecutionDescription": description,
+            "ClientRequestToken": token,
+        }
+        if display_name:
+            request["PipelineExecutionDisplayName"] = display_name
+        return str(self._sm.start_pipeline_execution(**request)["PipelineExecutionArn"])
+
+    def list_executions(self, next_token: str | None, page_size: int) -> tuple[list[dict[str, Any]], str | None]:
+        request: dict[str, Any] = {
+            "PipelineName": self.name,
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": page_size,
+        }
+        if next_token:
+            request["NextToken"] = next_token
+        with not_found_as(f"pipeline {self.name} does not exist"):
+            page = self._sm.list_pipeline_executions(**request)
+        return list(page.get("PipelineExecutionSummaries", [])), page.get("NextToken")
+
+    def describe_execution(self, execution_arn: str) -> dict[str, Any]:
+        with not_found_as(f"run {execution_arn.rsplit('/', 1)[-1]} does not exist"):
+            return dict(self._sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn))
+
+    def execution_parameters(self, execution_arn: str) -> dict[str, str]:
+        pages = self._sm.get_paginator("list_pipeline_parameters_for_execution").paginate(
+            PipelineExecutionArn=execution_arn
+        )
+        return {p["Name"]: p["Value"] for page in pages for p in page.get("PipelineParameters", [])}
+
+    def steps(self, execution_arn: str) -> list[dict[str, Any]]:
+        pages = self._sm.get_paginator("list_pipeline_execution_steps").paginate(
+            PipelineExecutionArn=execution_arn, SortOrder="Ascending"
+        )
+        return [step for page in pages for step in page.get("PipelineExecutionSteps", [])]
+
+    def stop(self, execution_arn: str, token: str) -> None:
+        self._sm.stop_pipeline_execution(PipelineExecutionArn=execution_arn, ClientRequestToken=token)
+
+    def retry(self, execution_arn: str, token: str) -> None:
+        self._sm.retry_pipeline_execution(PipelineExecutionArn=execution_arn, ClientRequestToken=token)
+
+    def training_metrics(self, job_name: str) -> dict[str, float]:
+        with not_found_as(f"training job {job_name} does not exist"):
+            job = self._sm.describe_training_job(TrainingJobName=job_name)
+        return {m["MetricName"]: float(m["Value"]) for m in job.get("FinalMetricDataList", [])}
+
+    def processing_output(self, job_name: str, output_name: str) -> str | None:
+        with not_found_as(f"processing job {job_name} does not exist"):
+            job = self._sm.describe_processing_job(ProcessingJobName=job_name)
+        for output in job.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            if output["OutputName"] == output_name and "S3Output" in output:
+                return str(output["S3Output"]["S3Uri"])
+        return None
+
+
+class Registry:
+    """The model package group the pipeline registers into."""
+
+    def __init__(self, group_name: str, sagemaker: Any = None) -> None:
+        self.group = group_name
+        self._sm = sagemaker or client("sagemaker")
+
+    @cached_property
+    def group_arn(self) -> str:
+        with not_found_as(f"model package group {self.group} does not exist"):
+            described = self._sm.describe_model_package_group(ModelPackageGroupName=self.group)
+        return str(described["ModelPackageGroupArn"])
+
+    def package_arn(self, version: int) -> str:
+        # arn:...:model-package-group/<group> -> arn:...:model-package/<group>/<version>
+        return f"{self.group_arn.replace(':model-package-group/', ':model-package/')}/{version}"
+
+    def list_packages(
+        self, status: str | None, next_token: str | None, page_size: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        request: dict[str, Any] = {
+            "ModelPackageGroupName": self.group,
+            "ModelPackageType": "Versioned",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": page_size,
+        }
+        if status:
+            request["ModelApprovalStatus"] = status
+        if next_token:
+            request["NextToken"] = next_token
+        page = self._sm.list_model_packages(**request)
+        return list(page.get("ModelPackageSummaryList", [])), page.get("NextToken")
+
+    def describe(self, version: int) -> dict[str, Any]:
+        with not_found_as(f"model version {version} does not exist in {self.group}"):
+            return dict(self._sm.describe_model_package(ModelPackageName=self.package_arn(version)))
+
+    def describe_arn(self, arn: str) -> dict[str, Any]:
+        with not_found_as(f"model package {arn} does not exist"):
+            return dict(self._sm.describe_model_package(ModelPackageName=arn))
+
+    def set_approval(self, arn: str, status: str, description: str) -> None:
+        self._sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=description)

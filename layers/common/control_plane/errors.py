@@ -1,0 +1,50 @@
+"""Typed domain errors. `control_plane.rest` maps each to one HTTP status, in one place."""
+
+from __future__ import annotations
+
+
+class ControlPlaneError(Exception):
+    """An error the caller can fix or must know about; `code` is stable, `message` is for people."""
+
+    code = "Error"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(ControlPlaneError):
+    code = "InvalidRequest"
+    status = 400
+
+
+class Unauthorized(ControlPlaneError):
+    code = "Unauthorized"
+    status = 401
+
+
+class Forbidden(ControlPlaneError):
+    code = "Forbidden"
+    status = 403
+
+
+class NotFound(ControlPlaneError):
+    code = "NotFound"
+    status = 404
+
+
+class Conflict(ControlPlaneError):
+    code = "Conflict"
+    status = 409
+
+
+class Replayed(Conflict):
+    code = "Replayed"
+
+
+class ConfigInvalid(ControlPlaneError):
+    """The pipeline config in SSM does not validate; the deployed pipeline stays as it was."""
+
+    code = "ConfigInvalid"
+    status = 500

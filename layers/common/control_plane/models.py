@@ -1,0 +1,147 @@
+"""The API's request and response models and the records the use cases exchange.
+
+Requests forbid unknown fields, so a misspelt field is a 400 that names it rather than a silent default.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+RunStatus = Literal["Executing", "Stopping", "Stopped", "Failed", "Succeeded"]
+ApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
+Decision = Literal["approve", "reject"]
+ParameterValue = str | int | float | bool
+
+# SageMaker's own patterns: an execution id is 12 lowercase letters or digits, a display name is
+# alphanumerics and inner hyphens
+RUN_ID_PATTERN = r"^[a-z0-9]{12}$"
+DisplayName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class StartRunRequest(_Request):
+    """Body of POST /runs: run-time parameter overrides, checked against the pipeline's declared parameters."""
+
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict, max_length=200)
+    display_name: DisplayName | None = None
+    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+
+
+class DecisionRequest(_Request):
+    """Body of POST /models/{version}/approve and /reject."""
+
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+
+
+class RunStarted(_Response):
+    run_id: str
+    execution_arn: str
+    parameters: dict[str, str]
+
+
+class RunSummary(_Response):
+    run_id: str
+    execution_arn: str
+    status: str
+    display_name: str | None = None
+    started: datetime | None = None
+
+
+class RunPage(_Response):
+    runs: list[RunSummary]
+    next_token: str | None = None
+
+
+class Step(_Response):
+    name: str
+    status: str
+    started: datetime | None = None
+    ended: datetime | None = None
+    attempts: int | None = None
+    cache_hit: bool = False
+    failure_reason: str | None = None
+    job_arn: str | None = None
+    logs_url: str | None = None
+
+
+class ModelSummary(_Response):
+    version: int
+    arn: str
+    approval_status: str
+    created: datetime | None = None
+    map: float | None = None
+    run_id: str | None = None
+
+
+class ModelDetail(ModelSummary):
+    approval_description: str | None = None
+    image_uri: str | None = None
+    model_data_url: str | None = None
+    evaluation_uri: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelPage(_Response):
+    models: list[ModelSummary]
+    next_token: str | None = None
+
+
+class RunDetail(_Response):
+    run_id: str
+    execution_arn: str
+    status: str
+    display_name: str | None = None
+    description: str | None = None
+    started: datetime | None = None
+    last_modified: datetime | None = None
+    failure_reason: str | None = None
+    parameters: dict[str, str]
+    steps: list[Step]
+    training_metrics: dict[str, float] = Field(default_factory=dict)
+    evaluation: dict[str, Any] | None = None
+    model: ModelSummary | None = None
+
+
+class DecisionResult(_Response):
+    version: int
+    approval_status: str
+    changed: bool
+    approval_description: str | None = None
+
+
+class ActiveConfig(_Response):
+    parameter: str
+    version: int
+    valid: bool
+    config: dict[str, Any] | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class AuditEntry(_Response):
+    """One line of the audit trail: who did what to which run or model, from where."""
+
+    subject: str
+    action: str
+    actor: str
+    source: Literal["api", "slack", "schedule"]
+    at: datetime
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorDetail(_Response):
+    code: str
+    message: str
+
+
+class ErrorBody(_Response):
+    error: ErrorDetail

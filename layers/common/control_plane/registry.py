@@ -1,0 +1,98 @@
+"""The model registry: list and show model packages, approve or reject them (from the API or Slack)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from control_plane.models import AuditEntry, Decision, DecisionResult, ModelDetail, ModelPage, ModelSummary
+from control_plane.ports import AuditPort, RegistryPort
+
+STATUS_OF: dict[Decision, str] = {"approve": "Approved", "reject": "Rejected"}
+MAX_DESCRIPTION = 1024
+
+
+def _map(metadata: dict[str, str]) -> float | None:
+    try:
+        return float(metadata["TestMap"])
+    except (KeyError, ValueError):
+        return None
+
+
+def model_summary(package: dict[str, Any]) -> ModelSummary:
+    metadata = package.get("CustomerMetadataProperties", {})
+    execution = metadata.get("PipelineExecutionArn")
+    return ModelSummary(
+        version=package["ModelPackageVersion"],
+        arn=package["ModelPackageArn"],
+        approval_status=package.get("ModelApprovalStatus", "Unknown"),
+        created=package.get("CreationTime"),
+        map=_map(metadata),
+        run_id=execution.rsplit("/", 1)[-1] if execution else None,
+    )
+
+
+def model_detail(package: dict[str, Any]) -> ModelDetail:
+    containers = package.get("InferenceSpecification", {}).get("Containers", [{}])
+    statistics = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
+    return ModelDetail(
+        **model_summary(package).model_dump(),
+        approval_description=package.get("ApprovalDescription"),
+        image_uri=containers[0].get("Image"),
+        model_data_url=containers[0].get("ModelDataUrl"),
+        evaluation_uri=statistics.get("S3Uri"),
+        metadata=package.get("CustomerMetadataProperties", {}),
+    )
+
+
+def list_models(registry: RegistryPort, status: str | None, next_token: str | None, limit: int) -> ModelPage:
+    """Newest first, with each package's test mAP (it lives in the package, not in the list summary)."""
+    summaries, following = registry.list_packages(status, next_token, limit)
+    models = [model_summary(registry.describe_arn(s["ModelPackageArn"])) for s in summaries]
+    return ModelPage(models=models, next_token=following)
+
+
+def get_model(registry: RegistryPort, version: int) -> ModelDetail:
+    return model_detail(registry.describe(version))
+
+
+class DecideCommand(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    decision: Decision
+    actor: str
+    comment: str
+    source: Literal["api", "slack"]
+
+
+def decide(command: DecideCommand, registry: RegistryPort, audit: AuditPort) -> DecisionResult:
+    """Approve or reject one version. Approving an approved package changes nothing; any other decision,
+    including rejecting an approved package, updates it and is audited."""
+    package = registry.describe(command.version)
+    current = package.get("ModelApprovalStatus", "Unknown")
+    wanted = STATUS_OF[command.decision]
+    if command.decision == "approve" and current == "Approved":
+        return DecisionResult(
+            version=command.version,
+            approval_status=current,
+            changed=False,
+            approval_description=package.get("ApprovalDescription"),
+        )
+    description = f"{wanted} by {command.actor} via {command.source}: {command.comment}"[:MAX_DESCRIPTION]
+    registry.set_approval(package["ModelPackageArn"], wanted, description)
+    audit.record(
+        AuditEntry(
+            subject=f"model#{registry.group}/{command.version}",
+            action=command.decision,
+            actor=command.actor,
+            source=command.source,
+            at=datetime.now(UTC),
+            details={"from": current, "to": wanted, "comment": command.comment, "arn": package["ModelPackageArn"]},
+        )
+    )
+    return DecisionResult(
+        version=command.version, approval_status=wanted, changed=True, approval_description=description
+    )

@@ -1,0 +1,260 @@
+"""Pipeline runs: start (with checked overrides), list, describe step by step, stop, retry."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict
+
+from control_plane.errors import Conflict, InvalidRequest
+from control_plane.models import (
+    AuditEntry,
+    ModelSummary,
+    ParameterValue,
+    RunDetail,
+    RunPage,
+    RunStarted,
+    RunStatus,
+    RunSummary,
+    StartRunRequest,
+    Step,
+)
+from control_plane.ports import AuditPort, PipelinesPort, RegistryPort, ReportReader
+from control_plane.registry import model_summary
+from pipeline_def.definition import EVALUATION_FILE
+
+AWS_PAGE = 100
+# how many service pages one GET /runs reads while filtering by status before it hands back a cursor
+MAX_PAGES_PER_REQUEST = 5
+STOPPABLE = {"Executing"}
+RETRYABLE = {"Failed", "Stopped"}
+
+
+class StartCommand(BaseModel):
+    """A start request with who asked and the key that makes a retried request start one run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    caller: str
+    idempotency_key: str | None = None
+    request: StartRunRequest
+
+
+def run_id_of(execution_arn: str) -> str:
+    return execution_arn.rsplit("/", 1)[-1]
+
+
+def token(*parts: str) -> str:
+    """A ClientRequestToken (32-128 characters) that is the same whenever the parts are."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def check_overrides(declared: list[dict[str, Any]], overrides: dict[str, ParameterValue]) -> dict[str, str]:
+    """Overrides as the strings SageMaker takes; every unknown or mistyped one is named at once."""
+    by_name = {p["Name"]: p for p in declared}
+    problems: list[str] = []
+    values: dict[str, str] = {}
+    for name, value in sorted(overrides.items()):
+        parameter = by_name.get(name)
+        if parameter is None:
+            problems.append(f"parameters.{name}: unknown parameter; the pipeline declares {', '.join(sorted(by_name))}")
+            continue
+        kind = parameter.get("Type", "String")
+        text = _as_text(kind, value)
+        if text is None:
+            problems.append(f"parameters.{name}: expected {kind}, got {type(value).__name__} {value!r}")
+            continue
+        allowed = parameter.get("EnumValues")
+        if allowed and text not in allowed:
+            problems.append(f"parameters.{name}: {text!r} is not one of {', '.join(allowed)}")
+            continue
+        values[name] = text
+    if problems:
+        raise InvalidRequest("; ".join(problems))
+    return values
+
+
+def _as_text(kind: str, value: ParameterValue) -> str | None:
+    # bool is an int in Python; JSON true is never a number here
+    if kind == "Integer" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if kind == "Float" and isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return repr(float(value))
+    if kind == "Boolean" and isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "String" and isinstance(value, str):
+        return value
+    return None
+
+
+def start_run(command: StartCommand, pipelines: PipelinesPort, audit: AuditPort) -> RunStarted:
+    request = command.request
+    parameters = check_overrides(pipelines.declared_parameters(), request.parameters)
+    description = f"{request.description or 'Started from the API'} (started by {command.caller})"
+    client_token = token(command.caller, command.idempotency_key) if command.idempotency_key else uuid.uuid4().hex
+    arn = pipelines.start(parameters, request.display_name, description, client_token)
+    audit.record(
+        AuditEntry(
+            subject=f"run#{run_id_of(arn)}",
+            action="start",
+            actor=command.caller,
+            source="api",
+            at=datetime.now(UTC),
+            details={"execution_arn": arn, "parameters": json.dumps(parameters, sort_keys=True)},
+        )
+    )
+    return RunStarted(run_id=run_id_of(arn), execution_arn=arn, parameters=parameters)
+
+
+def _summary(item: dict[str, Any]) -> RunSummary:
+    return RunSummary(
+        run_id=run_id_of(item["PipelineExecutionArn"]),
+        execution_arn=item["PipelineExecutionArn"],
+        status=item.get("PipelineExecutionStatus", "Unknown"),
+        display_name=item.get("PipelineExecutionDisplayName"),
+        started=item.get("StartTime"),
+    )
+
+
+def _encode_cursor(aws_token: str | None, skip: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([aws_token, skip]).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
+    if not cursor:
+        return None, 0
+    try:
+        aws_token, skip = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError, binascii.Error) as error:
+        raise InvalidRequest("next_token: not a token this API returned") from error
+    if not (aws_token is None or isinstance(aws_token, str)) or not isinstance(skip, int) or skip < 0:
+        raise InvalidRequest("next_token: not a token this API returned")
+    return aws_token, skip
+
+
+def list_runs(pipelines: PipelinesPort, status: RunStatus | None, next_token: str | None, limit: int) -> RunPage:
+    """Newest first. ListPipelineExecutions cannot filter by status, so this filters and keeps its own
+    cursor (the service's token and how far into that page it got), never skipping or repeating a run."""
+    aws_token, skip = _decode_cursor(next_token)
+    runs: list[RunSummary] = []
+    for _ in range(MAX_PAGES_PER_REQUEST):
+        page, following = pipelines.list_executions(aws_token, AWS_PAGE)
+        for index in range(skip, len(page)):
+            if status and page[index].get("PipelineExecutionStatus") != status:
+                continue
+            runs.append(_summary(page[index]))
+            if len(runs) == limit:
+                if index + 1 < len(page):
+                    return RunPage(runs=runs, next_token=_encode_cursor(aws_token, index + 1))
+                return RunPage(runs=runs, next_token=_encode_cursor(following, 0) if following else None)
+        if not following:
+            return RunPage(runs=runs)
+        aws_token, skip = following, 0
+    return RunPage(runs=runs, next_token=_encode_cursor(aws_token, 0))
+
+
+def logs_url(region: str, job_arn: str) -> str | None:
+    """The CloudWatch console page of a job's log streams."""
+    kind, _, name = job_arn.rpartition(":")[2].partition("/")
+    group = {"training-job": "/aws/sagemaker/TrainingJobs", "processing-job": "/aws/sagemaker/ProcessingJobs"}.get(kind)
+    if group is None:
+        return None
+    # the console's fragment escapes '%' as '$25'
+    fragment = quote(quote(group, safe=""), safe="").replace("%", "$")
+    stream = quote(quote(f"?logStreamNameFilter={name}", safe=""), safe="").replace("%", "$")
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{fragment}/log-events{stream}"
+    )
+
+
+def _job_arn(metadata: dict[str, Any]) -> str | None:
+    for kind in ("TrainingJob", "ProcessingJob", "TransformJob"):
+        if "Arn" in metadata.get(kind, {}):
+            return str(metadata[kind]["Arn"])
+    return None
+
+
+def _step(raw: dict[str, Any], region: str) -> Step:
+    job_arn = _job_arn(raw.get("Metadata", {}))
+    return Step(
+        name=raw["StepName"],
+        status=raw.get("StepStatus", "Unknown"),
+        started=raw.get("StartTime"),
+        ended=raw.get("EndTime"),
+        attempts=raw.get("AttemptCount"),
+        cache_hit="SourcePipelineExecutionArn" in raw.get("CacheHitResult", {}),
+        failure_reason=raw.get("FailureReason"),
+        job_arn=job_arn,
+        logs_url=logs_url(region, job_arn) if job_arn else None,
+    )
+
+
+def get_run(
+    run_id: str, pipelines: PipelinesPort, registry: RegistryPort, read_report: ReportReader, region: str
+) -> RunDetail:
+    arn = pipelines.execution_arn(run_id)
+    execution = pipelines.describe_execution(arn)
+    raw_steps = pipelines.steps(arn)
+    metrics: dict[str, float] = {}
+    evaluation: dict[str, Any] | None = None
+    model: ModelSummary | None = None
+    for raw in raw_steps:
+        metadata = raw.get("Metadata", {})
+        if "TrainingJob" in metadata and raw.get("StepStatus") == "Succeeded":
+            metrics = pipelines.training_metrics(metadata["TrainingJob"]["Arn"].rsplit("/", 1)[-1])
+        if raw.get("StepName") == "Evaluate" and "ProcessingJob" in metadata and raw.get("StepStatus") == "Succeeded":
+            folder = pipelines.processing_output(metadata["ProcessingJob"]["Arn"].rsplit("/", 1)[-1], "evaluation")
+            evaluation = read_report(f"{folder.rstrip('/')}/{EVALUATION_FILE}") if folder else None
+        if "Arn" in metadata.get("RegisterModel", {}):
+            model = model_summary(registry.describe_arn(metadata["RegisterModel"]["Arn"]))
+    return RunDetail(
+        run_id=run_id,
+        execution_arn=arn,
+        status=execution.get("PipelineExecutionStatus", "Unknown"),
+        display_name=execution.get("PipelineExecutionDisplayName"),
+        description=execution.get("PipelineExecutionDescription"),
+        started=execution.get("CreationTime"),
+        last_modified=execution.get("LastModifiedTime"),
+        failure_reason=execution.get("FailureReason"),
+        parameters=pipelines.execution_parameters(arn),
+        steps=[_step(raw, region) for raw in raw_steps],
+        training_metrics=metrics,
+        evaluation=evaluation,
+        model=model,
+    )
+
+
+def stop_run(run_id: str, caller: str, pipelines: PipelinesPort, audit: AuditPort) -> RunSummary:
+    return _transition(run_id, caller, pipelines, audit, "stop", STOPPABLE)
+
+
+def retry_run(run_id: str, caller: str, pipelines: PipelinesPort, audit: AuditPort) -> RunSummary:
+    return _transition(run_id, caller, pipelines, audit, "retry", RETRYABLE)
+
+
+def _transition(
+    run_id: str, caller: str, pipelines: PipelinesPort, audit: AuditPort, action: str, allowed: set[str]
+) -> RunSummary:
+    arn = pipelines.execution_arn(run_id)
+    execution = pipelines.describe_execution(arn)
+    status = execution.get("PipelineExecutionStatus", "Unknown")
+    if status not in allowed:
+        raise Conflict(f"run {run_id} is {status}; only a run that is {' or '.join(sorted(allowed))} can {action}")
+    # the same request retried against the same state asks once
+    client_token = token(arn, action, str(execution.get("LastModifiedTime", "")))
+    if action == "stop":
+        pipelines.stop(arn, client_token)
+    else:
+        pipelines.retry(arn, client_token)
+    audit.record(AuditEntry(subject=f"run#{run_id}", action=action, actor=caller, source="api", at=datetime.now(UTC)))
+    after = pipelines.describe_execution(arn)
+    return _summary({**after, "PipelineExecutionArn": arn, "StartTime": after.get("CreationTime")})

@@ -1,0 +1,71 @@
+"""Each function's environment as a pydantic model, validated once at cold start.
+
+Logic never reads os.environ: handlers pass these values in.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Env(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    region: str = Field(alias="AWS_REGION", min_length=1)
+
+
+class ApiEnv(_Env):
+    pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
+    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
+    config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+
+
+class ScheduleEnv(_Env):
+    pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    skip_if_running: bool = Field(alias="SKIP_IF_RUNNING", default=True)
+
+
+class SlackEnv(_Env):
+    slack_secret: str = Field(alias="SLACK_SECRET", min_length=1)
+    slack_channel: str = Field(alias="SLACK_CHANNEL", min_length=1)
+    # tests and the local stack point Slack's Web API elsewhere; unset means https://slack.com/api/
+    slack_api_url: str | None = Field(alias="SLACK_API_URL", default=None)
+
+
+class SyncEnv(SlackEnv):
+    config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
+
+
+class NotifyEnv(SlackEnv):
+    pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
+    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+
+
+class SlackActionsEnv(SlackEnv):
+    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
+    config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+
+
+E = TypeVar("E", bound=_Env)
+
+
+class MissingEnvironment(RuntimeError):
+    """A function deployed without the variables it needs: fail at cold start, naming them."""
+
+
+def load_env(model: type[E]) -> E:
+    try:
+        return model.model_validate(dict(os.environ))
+    except ValidationError as error:
+        names = ", ".join(str(e["loc"][0]) for e in error.errors(include_url=False))
+        raise MissingEnvironment(f"{model.__name__}: missing or invalid environment variables: {names}") from None

@@ -1,0 +1,164 @@
+"""template.yaml as the source of the local resources: the same table keys, parameter text, secret shape,
+model package group and function environments that a deployment gets, created in the emulated AWS.
+
+Only what the template states is used; values CloudFormation would compute (names, ARNs) take the local
+stack's fixed values below, which are also the ones config/pipeline.yaml carries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from local.emulator import REGION
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+ACCOUNT = "123456789012"
+STACK = "scratch-detector"
+
+# What CloudFormation would resolve, as the local stack names things
+LOCAL_VALUES: dict[str, str] = {
+    "AWS::StackName": STACK,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::Region": REGION,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "SageMakerExecutionRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-sagemaker",
+    "ImageRepository": STACK,
+    "ArtifactBucket": f"{STACK}-{ACCOUNT}",
+    "ConfigParameter": f"/{STACK}/pipeline-config",
+    "SlackSecret": f"{STACK}-slack",
+    "IdempotencyTable": f"{STACK}-idempotency",
+    "AuditTable": f"{STACK}-audit",
+    "ModelPackageGroup.ModelPackageGroupArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{STACK}",
+}
+# Parameter values of the local stack where they differ from the template's defaults
+LOCAL_PARAMETERS: dict[str, str] = {
+    "ImageTag": "latest",
+    "OfflineStoreUri": (
+        f"s3://{STACK}-{ACCOUNT}/feature-store/{ACCOUNT}/sagemaker/{REGION}/offline-store/scratch-labels/data"
+    ),
+}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as their long forms."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    key = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {key: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@dataclass(frozen=True)
+class Template:
+    body: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path = TEMPLATE) -> Template:
+        return cls(yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader))  # noqa: S506 (SafeLoader subclass)
+
+    def resource(self, logical_id: str) -> dict[str, Any]:
+        return dict(self.body["Resources"][logical_id])
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {name: r for name, r in self.body["Resources"].items() if r["Type"] == kind}
+
+    def parameters(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        values = {name: str(p.get("Default", "")) for name, p in self.body["Parameters"].items()}
+        values.update(LOCAL_PARAMETERS)
+        values.update(overrides or {})
+        return values
+
+    def values(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        return {**LOCAL_VALUES, **self.parameters(overrides)}
+
+    def resolve(self, value: Any, overrides: dict[str, str] | None = None) -> Any:
+        """A property value with Ref, GetAtt and Sub resolved to the local stack's values."""
+        values = self.values(overrides)
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Ref":
+                return values[argument]
+            if key == "Fn::GetAtt":
+                return values[".".join(argument)]
+            if key == "Fn::Sub":
+                return sub(argument, values)
+        if isinstance(value, dict):
+            return {k: self.resolve(v, overrides) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v, overrides) for v in value]
+        return value
+
+    def environment(self, function: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """A function's environment: Globals first, then its own variables, resolved."""
+        shared = self.body.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        own = self.resource(function)["Properties"].get("Environment", {}).get("Variables", {})
+        conditions = {"IsProd": self.parameters(overrides)["Environment"] == "prod"}
+        env = {}
+        for name, value in {**shared, **own}.items():
+            if isinstance(value, dict) and "Fn::If" in value:
+                condition, when_true, when_false = value["Fn::If"]
+                value = when_true if conditions[condition] else when_false
+            env[name] = str(self.resolve(value, overrides))
+        return env
+
+
+def sub(text: str, values: dict[str, str]) -> str:
+    """Fn::Sub over `values`; a name the template uses but `values` lacks is an error, not a blank."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"template.yaml: no local value for ${{{name}}}")
+        return values[name]
+
+    return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", replace, text)
+
+
+def provision(template: Template, clients: dict[str, Any], overrides: dict[str, str] | None = None) -> None:
+    """Create the template's tables, config parameter, Slack secret and model package group."""
+    values = template.values(overrides)
+    for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items():
+        props = resource["Properties"]
+        clients["dynamodb"].create_table(
+            TableName=values[logical_id],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+            BillingMode=props["BillingMode"],
+        )
+        if "TimeToLiveSpecification" in props:
+            clients["dynamodb"].update_time_to_live(
+                TableName=values[logical_id], TimeToLiveSpecification=props["TimeToLiveSpecification"]
+            )
+    parameter = template.resource("ConfigParameter")["Properties"]
+    clients["ssm"].put_parameter(
+        Name=values["ConfigParameter"],
+        Value=template.resolve(parameter["Value"], overrides),
+        Type=parameter["Type"],
+        Overwrite=True,
+    )
+    secret = template.resource("SlackSecret")["Properties"]
+    json.loads(secret["SecretString"])  # the template's placeholder must stay JSON
+    clients["secretsmanager"].create_secret(Name=values["SlackSecret"], SecretString=secret["SecretString"])
+    group = template.resource("ModelPackageGroup")["Properties"]
+    clients["sagemaker"].create_model_package_group(
+        ModelPackageGroupName=template.resolve(group["ModelPackageGroupName"], overrides),
+        ModelPackageGroupDescription=group["ModelPackageGroupDescription"],
+    )

@@ -1,0 +1,87 @@
+"""template.yaml against the code: the config parameter, the routes and the environments it gives."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from local.template import Template
+from pipeline_def.config import PipelineConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template.load()
+
+
+def test_config_parameter_is_config_pipeline_yaml_with_the_stacks_values(template: Template) -> None:
+    # Given the SSM parameter's text with the local stack's names put in
+    text = template.resolve(template.resource("ConfigParameter")["Properties"]["Value"])
+
+    # Then it is the same config as the repository's, field for field
+    assert PipelineConfig.from_yaml(text) == PipelineConfig.from_file(ROOT / "config" / "pipeline.yaml")
+
+
+def test_config_parameter_takes_the_slack_approvers_parameter(template: Template) -> None:
+    text = template.resolve(
+        template.resource("ConfigParameter")["Properties"]["Value"], {"SlackApprovers": "U012AB3CD,U045EF6GH"}
+    )
+
+    assert PipelineConfig.from_yaml(text).slack.approvers == ["U012AB3CD", "U045EF6GH"]
+
+
+def _routes_in_code(function: str) -> set[tuple[str, str]]:
+    tree = ast.parse((ROOT / "functions" / function / "app.py").read_text())
+    routes = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"get", "post"}
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "app"
+            and node.args
+        ):
+            path = re.sub(r"<(\w+)>", r"{\1}", ast.literal_eval(node.args[0]))
+            routes.add((node.func.attr.upper(), path))
+    return routes
+
+
+@pytest.mark.parametrize("function", ["ApiFunction", "SlackActionsFunction"])
+def test_every_route_in_the_code_is_in_the_template_and_back(template: Template, function: str) -> None:
+    # Given the Api events of the function and the resolver's routes
+    events = template.resource(function)["Properties"]["Events"]
+    declared = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events.values() if e["Type"] == "Api"}
+    folder = template.resource(function)["Properties"]["CodeUri"].split("/")[-1]
+    in_code = _routes_in_code(folder)
+    # Swagger UI is served by Powertools, not by a decorated route
+    if function == "ApiFunction":
+        in_code.add(("GET", "/swagger"))
+
+    assert declared == in_code
+
+
+def test_only_the_slack_route_is_open(template: Template) -> None:
+    open_routes = [
+        (name, e["Properties"]["Path"])
+        for name, resource in template.of_type("AWS::Serverless::Function").items()
+        for e in resource["Properties"].get("Events", {}).values()
+        if e["Type"] == "Api" and e["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
+    ]
+
+    assert open_routes == [("SlackActionsFunction", "/slack/actions")]
+    assert template.resource("RestApi")["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+
+
+def test_no_statement_grants_every_action(template: Template) -> None:
+    for name, resource in template.body["Resources"].items():
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            document = policy.get("PolicyDocument", policy)
+            for statement in document.get("Statement", []) if isinstance(document, dict) else []:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all(not a.endswith("*") for a in actions if statement["Effect"] == "Allow"), name
