@@ -1,6 +1,5 @@
 """The REST API (every route but /slack/actions): parse, one use-case call, typed response."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 
@@ -52,7 +51,7 @@ start_once = idempotent_function(
     data_keyword_argument="command",
     persistence_store=DynamoDBPersistenceLayer(table_name=ENV.idempotency_table),
     config=IDEMPOTENCY,
-    output_serializer=PydanticSerializer,
+    output_serializer=PydanticSerializer(model=RunStarted),
 )(runs.start_run)
 
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="the execution id, the last part of its ARN")]

@@ -1,0 +1,431 @@
+"""The REST API's routes in-process against moto: what each returns, refuses, and leaves unchanged."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.stub import ANY
+from control_plane.aws import clients
+
+from tests.integration.conftest import LambdaContext, Stack, event
+from tests.integration.stubs import PartialStubber
+
+
+@pytest.fixture
+def call(load_function: Callable[[str, str], ModuleType], context: LambdaContext) -> Callable[..., tuple[int, Any]]:
+    api = load_function("api", "ApiFunction")
+
+    def call(name: str, **changes: Any) -> tuple[int, Any]:
+        response = api.lambda_handler(event("api", name, **changes), context)
+        return response["statusCode"], json.loads(response["body"]) if response["body"] else None
+
+    return call
+
+
+def executions(stack: Stack) -> list[dict[str, Any]]:
+    name = stack.values["AWS::StackName"]
+    return list(stack.aws["sagemaker"].list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"])
+
+
+def test_start_run_with_overrides_records_who_started_it(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    # When the sample start request arrives
+    status, body = call("start_run")
+
+    # Then one execution runs with the overrides as SageMaker strings, and the caller is on record
+    assert status == 201
+    assert body["parameters"] == {"LearningRate": "0.001", "NumEpochs": "2"}
+    described = stack.aws["sagemaker"].describe_pipeline_execution(PipelineExecutionArn=body["execution_arn"])
+    assert "arn:aws:iam::123456789012:user/alice" in described["PipelineExecutionDescription"]
+    assert described["PipelineExecutionDisplayName"] == "nightly-retrain"
+    audit = stack.audit()
+    assert [(a["subject"]["S"], a["action"]["S"], a["actor"]["S"]) for a in audit] == [
+        (f"run#{body['run_id']}", "start", "arn:aws:iam::123456789012:user/alice")
+    ]
+
+
+def test_same_idempotency_key_starts_one_run(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    first = call("start_run")
+    second = call("start_run")
+
+    assert first == second
+    assert len(executions(stack)) == 1
+
+
+def test_same_key_with_another_body_is_refused(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    call("start_run")
+    status, body = call("start_run", body=json.dumps({"parameters": {"NumEpochs": 3}}))
+
+    assert status == 422
+    assert body["error"]["code"] == "IdempotencyKeyReused"
+    assert len(executions(stack)) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ('{"parameters": {"NumEpochs": 2', "body: not valid JSON"),
+        ('{"parameters": {"Epochs": 2}}', "parameters.Epochs: unknown parameter"),
+        ('{"parameters": {"NumEpochs": "two"}}', "parameters.NumEpochs: expected Integer"),
+        ('{"parameters": {"NumEpochs": true}}', "parameters.NumEpochs: expected Integer"),
+        ('{"parameters": {"Backbone": "resnet50"}}', "parameters.Backbone: 'resnet50' is not one of"),
+        ('{"parameters": {}, "colour": "red"}', "body.colour: unknown field"),
+        ('{"display_name": "has spaces"}', "body.display_name"),
+        ("[1, 2]", "body"),
+    ],
+)
+def test_bad_start_requests_name_the_problem_and_start_nothing(
+    stack: Stack, call: Callable[..., tuple[int, Any]], body: str, named: str
+) -> None:
+    status, answer = call("start_run", body=body, headers={"Content-Type": "application/json"})
+
+    assert status == 400, answer
+    assert answer["error"]["code"] == "InvalidRequest"
+    assert named in answer["error"]["message"]
+    assert executions(stack) == []
+    assert stack.audit() == []
+
+
+def test_unsigned_request_is_refused(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    sample = event("api", "start_run")
+    context = {**sample["requestContext"], "identity": {"sourceIp": "192.0.2.10"}}
+
+    status, _body = call("start_run", requestContext=context)
+
+    assert status == 401
+    assert executions(stack) == []
+
+
+def test_list_runs_filters_by_status_and_pages(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    # Given three runs (moto finishes an execution as soon as it starts)
+    started = [call("start_run", headers={"Idempotency-Key": f"k{i}"})[1]["run_id"] for i in range(3)]
+
+    # When they are listed two at a time
+    status, first = call("list_runs", queryStringParameters={"status": "Succeeded", "limit": "2"})
+    _, second = call(
+        "list_runs", queryStringParameters={"status": "Succeeded", "limit": "2", "next_token": first["next_token"]}
+    )
+    _, none = call("list_runs", queryStringParameters={"status": "Failed"})
+
+    # Then every run appears once, newest first
+    assert status == 200
+    listed = [r["run_id"] for r in first["runs"] + second["runs"]]
+    assert len(first["runs"]) == 2
+    assert sorted(listed) == sorted(started)
+    assert second["next_token"] is None
+    assert none == {"runs": [], "next_token": None}
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [({"status": "Running"}, "query.status"), ({"limit": "0"}, "query.limit"), ({"next_token": "bad"}, "next_token")],
+)
+def test_bad_list_queries_are_400(call: Callable[..., tuple[int, Any]], query: dict[str, str], named: str) -> None:
+    status, body = call("list_runs", queryStringParameters=query)
+
+    assert status == 400
+    assert named in body["error"]["message"]
+
+
+def test_unknown_route_is_json_404(call: Callable[..., tuple[int, Any]]) -> None:
+    status, body = call("get_config", path="/nowhere", resource="/nowhere")
+
+    assert status == 404
+    assert body["error"]["code"] == "NoSuchRoute"
+
+
+def test_config_shows_the_active_text_and_its_version(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    status, body = call("get_config")
+
+    assert status == 200
+    assert body["valid"] is True
+    assert body["version"] == 1
+    assert body["config"]["pipeline"]["name"] == stack.values["AWS::StackName"]
+
+
+def test_config_reports_an_invalid_parameter_without_failing(
+    stack: Stack, call: Callable[..., tuple[int, Any]]
+) -> None:
+    stack.aws["ssm"].put_parameter(
+        Name=stack.values["ConfigParameter"], Value="pipeline: {name: x}\n", Type="String", Overwrite=True
+    )
+
+    status, body = call("get_config")
+
+    assert status == 200
+    assert body["valid"] is False
+    assert body["version"] == 2
+    assert any(e.startswith("role_arn:") for e in body["errors"])
+
+
+def test_openapi_document_lists_the_routes(call: Callable[..., tuple[int, Any]]) -> None:
+    status, body = call("openapi")
+
+    assert status == 200
+    assert {"/runs", "/runs/{run_id}", "/models/{version}/approve", "/config"} <= set(body["paths"])
+
+
+# ---------- one run, step by step (ListPipelineExecutionSteps is stubbed: moto lacks it) ----------
+
+ACCOUNT_REGION = "us-east-1:123456789012"
+
+
+def training_job(stack: Stack, name: str) -> str:
+    return str(
+        stack.aws["sagemaker"].create_training_job(
+            TrainingJobName=name,
+            AlgorithmSpecification={
+                "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1",
+                "TrainingInputMode": "File",
+            },
+            RoleArn=stack.values["SageMakerExecutionRole.Arn"],
+            OutputDataConfig={"S3OutputPath": f"s3://{stack.values['ArtifactBucket']}/out"},
+            ResourceConfig={"InstanceType": "ml.c5.4xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+            StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        )["TrainingJobArn"]
+    )
+
+
+def evaluation_job(stack: Stack, name: str, report: dict[str, Any]) -> str:
+    folder = f"s3://{stack.values['ArtifactBucket']}/pipeline/run/Evaluate/evaluation"
+    stack.aws["s3"].put_object(
+        Bucket=stack.values["ArtifactBucket"],
+        Key="pipeline/run/Evaluate/evaluation/evaluation.json",
+        Body=json.dumps(report).encode(),
+    )
+    return str(
+        stack.aws["sagemaker"].create_processing_job(
+            ProcessingJobName=name,
+            ProcessingResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}
+            },
+            AppSpecification={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
+            RoleArn=stack.values["SageMakerExecutionRole.Arn"],
+            ProcessingOutputConfig={
+                "Outputs": [
+                    {
+                        "OutputName": "evaluation",
+                        "S3Output": {
+                            "S3Uri": folder,
+                            "LocalPath": "/opt/ml/processing/output/evaluation",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ]
+            },
+        )["ProcessingJobArn"]
+    )
+
+
+def register_model(stack: Stack, test_map: float, execution_arn: str) -> str:
+    return str(
+        stack.aws["sagemaker"].create_model_package(
+            ModelPackageGroupName=stack.values["AWS::StackName"],
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1",
+                        "ModelDataUrl": f"s3://{stack.values['ArtifactBucket']}/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["image/jpeg"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            CustomerMetadataProperties={"TestMap": str(test_map), "PipelineExecutionArn": execution_arn},
+        )["ModelPackageArn"]
+    )
+
+
+def test_a_run_step_by_step_with_metrics_report_and_model(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    # Given a finished run whose jobs, evaluation report and model package exist
+    run = call("start_run")[1]
+    train = training_job(stack, "pipelines-run-Train-abc")
+    evaluate = evaluation_job(stack, "pipelines-run-Evaluate-abc", {"metrics": {"map": {"value": 0.73}}})
+    package = register_model(stack, 0.73, run["execution_arn"])
+    steps = [
+        {
+            "StepName": "Train",
+            "StepStatus": "Succeeded",
+            "AttemptCount": 2,
+            "StartTime": "2026-11-26T10:00:00Z",
+            "EndTime": "2026-11-26T10:30:00Z",
+            "Metadata": {"TrainingJob": {"Arn": train}},
+        },
+        {
+            "StepName": "Evaluate",
+            "StepStatus": "Succeeded",
+            "Metadata": {"ProcessingJob": {"Arn": evaluate}},
+            "CacheHitResult": {"SourcePipelineExecutionArn": run["execution_arn"]},
+        },
+        {"StepName": "Register", "StepStatus": "Succeeded", "Metadata": {"RegisterModel": {"Arn": package}}},
+    ]
+    sagemaker = clients.client("sagemaker")
+    with PartialStubber(sagemaker, {"ListPipelineExecutionSteps"}) as stubber:
+        stubber.add_response(
+            "list_pipeline_execution_steps",
+            {"PipelineExecutionSteps": steps},
+            {"PipelineExecutionArn": run["execution_arn"], "SortOrder": "Ascending"},
+        )
+
+        # When the run is asked for
+        status, body = call("get_run", path=f"/runs/{run['run_id']}", pathParameters={"run_id": run["run_id"]})
+
+        stubber.assert_no_pending_responses()
+
+    # Then it shows each step, the training metrics, the report and the model
+    assert status == 200
+    assert body["parameters"]["NumEpochs"] == "2"
+    assert [s["name"] for s in body["steps"]] == ["Train", "Evaluate", "Register"]
+    train_step = body["steps"][0]
+    assert (train_step["attempts"], train_step["job_arn"], train_step["cache_hit"]) == (2, train, False)
+    assert "TrainingJobs" in train_step["logs_url"]
+    assert "pipelines-run-Train-abc" in train_step["logs_url"]
+    assert body["steps"][1]["cache_hit"] is True
+    assert body["training_metrics"] == {"train:progress": 100.0}
+    assert body["evaluation"] == {"metrics": {"map": {"value": 0.73}}}
+    assert body["model"]["map"] == 0.73
+    assert body["model"]["run_id"] == run["run_id"]
+
+
+def test_unknown_run_is_404_and_a_malformed_id_is_400(call: Callable[..., tuple[int, Any]]) -> None:
+    missing = call("get_run")
+    malformed = call("get_run", path="/runs/NOT-AN-ID", pathParameters={"run_id": "NOT-AN-ID"})
+
+    assert missing[0] == 404
+    assert missing[1]["error"]["code"] == "NotFound"
+    assert malformed[0] == 400
+    assert "path.run_id" in malformed[1]["error"]["message"]
+
+
+def test_stopping_a_finished_run_is_409_and_stops_nothing(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    run = call("start_run")[1]
+    with PartialStubber(clients.client("sagemaker"), {"StopPipelineExecution"}) as stubber:
+        status, body = call("stop_run", path=f"/runs/{run['run_id']}/stop", pathParameters={"run_id": run["run_id"]})
+        stubber.assert_no_pending_responses()
+
+    assert status == 409
+    assert "Succeeded" in body["error"]["message"]
+    assert [a["action"]["S"] for a in stack.audit()] == ["start"]
+
+
+def _executing(arn: str, status: str) -> dict[str, Any]:
+    return {
+        "PipelineExecutionArn": arn,
+        "PipelineExecutionStatus": status,
+        "LastModifiedTime": "2026-11-26T10:00:00Z",
+        "CreationTime": "2026-11-26T09:00:00Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("action", "before", "after", "operation"),
+    [
+        ("stop", "Executing", "Stopping", "stop_pipeline_execution"),
+        ("retry", "Failed", "Executing", "retry_pipeline_execution"),
+    ],
+)
+def test_stop_and_retry_ask_sagemaker_once_and_are_audited(
+    stack: Stack, call: Callable[..., tuple[int, Any]], action: str, before: str, after: str, operation: str
+) -> None:
+    run_id = "abcdef123456"
+    arn = f"arn:aws:sagemaker:{ACCOUNT_REGION}:pipeline/{stack.values['AWS::StackName']}/execution/{run_id}"
+    with PartialStubber(
+        clients.client("sagemaker"), {"DescribePipelineExecution", "StopPipelineExecution", "RetryPipelineExecution"}
+    ) as stubber:
+        stubber.add_response("describe_pipeline_execution", _executing(arn, before))
+        stubber.add_response(
+            operation, {"PipelineExecutionArn": arn}, {"PipelineExecutionArn": arn, "ClientRequestToken": ANY}
+        )
+        stubber.add_response("describe_pipeline_execution", _executing(arn, after))
+
+        status, body = call(f"{action}_run")
+
+        stubber.assert_no_pending_responses()
+    assert status == 200
+    assert body["status"] == after
+    assert [(a["subject"]["S"], a["action"]["S"]) for a in stack.audit()] == [(f"run#{run_id}", action)]
+
+
+# ---------- models ----------
+
+
+def test_models_list_newest_first_with_map(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    arn = f"arn:aws:sagemaker:{ACCOUNT_REGION}:pipeline/x/execution/abcdef123456"
+    register_model(stack, 0.41, arn)
+    register_model(stack, 0.73, arn)
+
+    status, body = call("list_models", queryStringParameters=None)
+
+    assert status == 200
+    assert [(m["version"], m["map"], m["approval_status"]) for m in body["models"]] == [
+        (2, 0.73, "PendingManualApproval"),
+        (1, 0.41, "PendingManualApproval"),
+    ]
+
+
+def test_approve_then_approve_again_then_reject(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    package = register_model(stack, 0.73, f"arn:aws:sagemaker:{ACCOUNT_REGION}:pipeline/x/execution/abcdef123456")
+
+    # When the model is approved
+    status, approved = call("approve_model")
+    # Then SageMaker holds the approver and the comment
+    described = stack.aws["sagemaker"].describe_model_package(ModelPackageName=package)
+    assert status == 200
+    assert approved["changed"] is True
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert "arn:aws:iam::123456789012:user/alice" in described["ApprovalDescription"]
+    assert "checked the predictions" in described["ApprovalDescription"]
+
+    # When it is approved again, nothing changes
+    status, again = call("approve_model", body=json.dumps({"comment": "again"}))
+    assert (status, again["changed"]) == (200, False)
+    assert (
+        stack.aws["sagemaker"].describe_model_package(ModelPackageName=package)["ApprovalDescription"]
+        == (described["ApprovalDescription"])
+    )
+
+    # When the approved model is rejected, it is, and both decisions are audited
+    status, rejected = call("reject_model")
+    assert (status, rejected["approval_status"]) == (200, "Rejected")
+    audit = sorted(stack.audit(), key=lambda a: a["at"]["S"])
+    assert [(a["action"]["S"], a["details"]["M"]["from"]["S"]) for a in audit] == [
+        ("approve", "PendingManualApproval"),
+        ("reject", "Approved"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "code"),
+    [
+        ({"body": '{"comment": ""}'}, 400, "InvalidRequest"),
+        ({"body": "{}"}, 400, "InvalidRequest"),
+        ({"body": '{"comment": "ok", "approver": "me"}'}, 400, "InvalidRequest"),
+        ({"path": "/models/x/approve", "pathParameters": {"version": "x"}}, 400, "InvalidRequest"),
+        ({"path": "/models/99/approve", "pathParameters": {"version": "99"}}, 404, "NotFound"),
+    ],
+)
+def test_bad_decisions_change_nothing(
+    stack: Stack, call: Callable[..., tuple[int, Any]], changes: dict[str, Any], status: int, code: str
+) -> None:
+    package = register_model(stack, 0.73, f"arn:aws:sagemaker:{ACCOUNT_REGION}:pipeline/x/execution/abcdef123456")
+
+    answer = call("approve_model", **changes)
+
+    assert (answer[0], answer[1]["error"]["code"]) == (status, code)
+    described = stack.aws["sagemaker"].describe_model_package(ModelPackageName=package)
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
+    assert stack.audit() == []
+
+
+def test_get_model_shows_where_it_came_from(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    register_model(stack, 0.73, f"arn:aws:sagemaker:{ACCOUNT_REGION}:pipeline/x/execution/abcdef123456")
+
+    status, body = call("get_model")
+
+    assert status == 200
+    assert (body["version"], body["map"], body["run_id"]) == (1, 0.73, "abcdef123456")
+    assert body["model_data_url"].endswith("model.tar.gz")
