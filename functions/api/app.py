@@ -1,6 +1,5 @@
 """The REST API (every route but /slack/actions): parse, one use-case call, typed response."""
 
-
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query

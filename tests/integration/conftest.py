@@ -13,7 +13,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from control_plane.aws import clients
@@ -50,17 +49,17 @@ def stack(aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.Monke
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"))
     monkeypatch.setenv("AWS_REGION", REGION)
     template = Template.load()
-    aws = {service: boto3.client(service, region_name=REGION) for service in SERVICES}
+    aws = {service: clients.client(service) for service in SERVICES}
     provision(template, aws)
     values = template.values()
     aws["s3"].create_bucket(Bucket=values["ArtifactBucket"])
     created = Stack(template, aws, values)
     upsert(aws["sagemaker"], created.config)
     clients.clear()
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
     yield created
     clients.clear()
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
 @dataclass

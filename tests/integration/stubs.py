@@ -16,9 +16,9 @@ class PartialStubber(Stubber):
 
     def _assert_expected_params(self, model: Any, params: Any, context: Any, **kwargs: Any) -> None:
         if model.name in self.operations:
-            super()._assert_expected_params(model, params, context, **kwargs)
+            super()._assert_expected_params(model, params, context, **kwargs)  # type: ignore[misc]
 
     def _get_response_handler(self, model: Any, params: Any, context: Any, **kwargs: Any) -> Any:
         if model.name in self.operations:
-            return super()._get_response_handler(model, params, context, **kwargs)
+            return super()._get_response_handler(model, params, context, **kwargs)  # type: ignore[misc]
         return None
