@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from control_plane.aws import clients
 
+from control_plane.aws import clients
 from local.emulator import REGION
 from local.template import Template, provision
 from pipeline_def.config import PipelineConfig

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from botocore.stub import ANY
-from control_plane.aws import clients
 
+from control_plane.aws import clients
 from tests.integration.conftest import LambdaContext, Stack, event
 from tests.integration.stubs import PartialStubber
 

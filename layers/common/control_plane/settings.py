@@ -37,6 +37,8 @@ class SlackEnv(_Env):
     slack_channel: str = Field(alias="SLACK_CHANNEL", min_length=1)
     # tests and the local stack point Slack's Web API elsewhere; unset means https://slack.com/api/
     slack_api_url: str | None = Field(alias="SLACK_API_URL", default=None)
+    # a button's reply goes only to Slack's own response URLs
+    slack_response_url_prefix: str = Field(alias="SLACK_RESPONSE_URL_PREFIX", default="https://hooks.slack.com/")
 
 
 class SyncEnv(SlackEnv):
