@@ -19,9 +19,11 @@ from aws_lambda_powertools.utilities import parameters
 from control_plane.aws import clients
 from local.emulator import REGION
 from local.template import Template, provision
+from local.webhooks import WebhookRecorder, start_recorder
 from pipeline_def.config import PipelineConfig
 from pipeline_def.deploy import upsert
 
+TEST_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example; events/README.md
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SERVICES = ("dynamodb", "ssm", "secretsmanager", "sagemaker", "s3", "events")
 
@@ -107,3 +109,23 @@ def event(folder: str, name: str, **changes: Any) -> dict[str, Any]:
 @pytest.fixture
 def context() -> LambdaContext:
     return LambdaContext()
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookRecorder]:
+    """A stand-in Slack (Web API and response URLs) that records what the functions send."""
+    recorder = start_recorder()
+    monkeypatch.setenv("SLACK_API_URL", recorder.api_url)
+    monkeypatch.setenv("SLACK_RESPONSE_URL_PREFIX", recorder.url)
+    yield recorder
+    recorder.stop()
+
+
+def configure_slack(stack: Stack, approvers: str = "U012AB3CD", secret: dict[str, str] | None = None) -> None:
+    """What an operator does after deploying: fill in the Slack secret and put approvers in the config."""
+    text = stack.template.resolve(
+        stack.template.resource("ConfigParameter")["Properties"]["Value"], {"SlackApprovers": approvers}
+    )
+    stack.aws["ssm"].put_parameter(Name=stack.values["ConfigParameter"], Value=text, Type="String", Overwrite=True)
+    value = secret if secret is not None else {"signing_secret": TEST_SECRET, "bot_token": "xoxb-test"}
+    stack.aws["secretsmanager"].put_secret_value(SecretId=stack.values["SlackSecret"], SecretString=json.dumps(value))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -13,34 +13,19 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from local.slack import FakeSlack, start_fake_slack
-from tests.integration.conftest import LambdaContext, Stack, event
+from local.webhooks import WebhookRecorder
+from tests.integration.conftest import TEST_SECRET, LambdaContext, Stack, configure_slack, event
 from tests.integration.test_api import register_model
 
-TEST_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # events/README.md
 APPROVER = "U012AB3CD"
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = start_fake_slack()
-    yield fake
-    fake.stop()
-
-
-def configure(stack: Stack, approvers: str = APPROVER, secret: dict[str, str] | None = None) -> None:
-    """The deployment an operator finishes: the Slack secret filled in and the allow-list in the config."""
-    text = stack.template.resolve(
-        stack.template.resource("ConfigParameter")["Properties"]["Value"], {"SlackApprovers": approvers}
-    )
-    stack.aws["ssm"].put_parameter(Name=stack.values["ConfigParameter"], Value=text, Type="String", Overwrite=True)
-    value = secret if secret is not None else {"signing_secret": TEST_SECRET, "bot_token": "xoxb-test"}
-    stack.aws["secretsmanager"].put_secret_value(SecretId=stack.values["SlackSecret"], SecretString=json.dumps(value))
-
-
-@pytest.fixture
 def handler(
-    stack: Stack, slack: FakeSlack, load_function: Callable[[str, str], ModuleType], monkeypatch: pytest.MonkeyPatch
+    stack: Stack,
+    slack: WebhookRecorder,
+    load_function: Callable[[str, str], ModuleType],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> ModuleType:
     monkeypatch.setenv("SLACK_RESPONSE_URL_PREFIX", slack.url)
     register_model(stack, 0.73, "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456")
@@ -48,7 +33,7 @@ def handler(
 
 
 def click(
-    slack: FakeSlack, name: str = "approve", at: int | None = None, secret: str = TEST_SECRET, **payload: Any
+    slack: WebhookRecorder, name: str = "approve", at: int | None = None, secret: str = TEST_SECRET, **payload: Any
 ) -> dict[str, Any]:
     """The sample click, pointed at the stand-in Slack and signed at `at` (now by default)."""
     sample = event("slack_actions", name)
@@ -88,9 +73,9 @@ def test_sample_events_are_signed_with_the_documented_secret() -> None:
     ("name", "status"), [("approve", "Approved"), ("reject", "Rejected"), ("approve_base64", "Approved")]
 )
 def test_an_allowed_click_decides_audits_and_updates_the_message(
-    stack: Stack, slack: FakeSlack, handler: ModuleType, name: str, status: str
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType, name: str, status: str
 ) -> None:
-    configure(stack)
+    configure_slack(stack)
 
     code, body = send(handler, click(slack, name))
 
@@ -105,8 +90,8 @@ def test_an_allowed_click_decides_audits_and_updates_the_message(
     assert f"<@{APPROVER}>" in reply.body["text"]
 
 
-def test_a_replayed_click_is_refused(stack: Stack, slack: FakeSlack, handler: ModuleType) -> None:
-    configure(stack)
+def test_a_replayed_click_is_refused(stack: Stack, slack: WebhookRecorder, handler: ModuleType) -> None:
+    configure_slack(stack)
     request = click(slack, "reject")
     send(handler, request)
 
@@ -136,9 +121,9 @@ def test_a_replayed_click_is_refused(stack: Stack, slack: FakeSlack, handler: Mo
     ],
 )
 def test_forged_or_stale_requests_are_401_and_change_nothing(
-    stack: Stack, slack: FakeSlack, handler: ModuleType, forge: Callable[[FakeSlack], dict[str, Any]]
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType, forge: Callable[[WebhookRecorder], dict[str, Any]]
 ) -> None:
-    configure(stack)
+    configure_slack(stack)
 
     code, body = send(handler, forge(slack))
 
@@ -158,9 +143,9 @@ def test_forged_or_stale_requests_are_401_and_change_nothing(
     ],
 )
 def test_refused_without_an_allowed_user_or_a_secret(
-    stack: Stack, slack: FakeSlack, handler: ModuleType, approvers: str, secret: dict[str, str] | None
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType, approvers: str, secret: dict[str, str] | None
 ) -> None:
-    configure(stack, approvers, secret)
+    configure_slack(stack, approvers, secret)
 
     code, body = send(handler, click(slack))
 
@@ -169,8 +154,8 @@ def test_refused_without_an_allowed_user_or_a_secret(
     assert stack.audit() == []
 
 
-def test_a_deleted_secret_refuses_everything(stack: Stack, slack: FakeSlack, handler: ModuleType) -> None:
-    configure(stack)
+def test_a_deleted_secret_refuses_everything(stack: Stack, slack: WebhookRecorder, handler: ModuleType) -> None:
+    configure_slack(stack)
     stack.aws["secretsmanager"].delete_secret(SecretId=stack.values["SlackSecret"], ForceDeleteWithoutRecovery=True)
 
     code, _ = send(handler, click(slack))
@@ -180,9 +165,9 @@ def test_a_deleted_secret_refuses_everything(stack: Stack, slack: FakeSlack, han
 
 
 def test_a_button_for_another_group_or_a_foreign_response_url_is_400(
-    stack: Stack, slack: FakeSlack, handler: ModuleType
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType
 ) -> None:
-    configure(stack)
+    configure_slack(stack)
     other = click(
         slack, actions=[{"action_id": "approve", "value": '{"group": "other", "version": 1}', "action_ts": "1.2"}]
     )

@@ -8,6 +8,9 @@ from typing import Any
 
 from control_plane.aws.clients import client
 from control_plane.aws.errors import not_found_as
+from control_plane.errors import NotFound
+from pipeline_def import deploy
+from pipeline_def.config import PipelineConfig
 
 
 class Pipelines:
@@ -135,3 +138,22 @@ class Registry:
 
     def set_approval(self, arn: str, status: str, description: str) -> None:
         self._sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=description)
+
+
+class PipelineDeployer:
+    """Creates, updates (only on change) and deletes the pipeline; see pipeline_def.deploy."""
+
+    def __init__(self, sagemaker: Any = None) -> None:
+        self._sm = sagemaker or client("sagemaker")
+
+    def upsert(self, config: PipelineConfig) -> deploy.Plan:
+        return deploy.upsert(self._sm, config)
+
+    def delete(self, name: str) -> bool:
+        """Delete the pipeline; False when there was none to delete."""
+        try:
+            with not_found_as(f"pipeline {name} does not exist"):
+                self._sm.delete_pipeline(PipelineName=name, ClientRequestToken=f"delete-{name}"[:128].ljust(32, "-"))
+        except NotFound:
+            return False
+        return True

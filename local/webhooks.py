@@ -1,7 +1,8 @@
-"""A stand-in for Slack on loopback: the Web API's chat.postMessage and the response URLs of button clicks.
+"""A recorder of outgoing HTTP calls on loopback: Slack's Web API (chat.postMessage), the response URLs of
+Slack button clicks, and CloudFormation's custom-resource ResponseURL.
 
-It records what it receives, so tests and the local stack can show what Slack would have been sent.
-Point the functions at it with SLACK_API_URL (Web API) and SLACK_RESPONSE_URL_PREFIX (response URLs).
+It records what it receives, so tests and the local stack can show what would have been sent. Point the
+functions at it with SLACK_API_URL (Web API), SLACK_RESPONSE_URL_PREFIX (response URLs) or a ResponseURL.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from urllib.parse import parse_qs
 
 @dataclass
 class Received:
+    method: str
     path: str
     body: dict[str, Any]
     authorization: str | None
 
 
 @dataclass
-class FakeSlack:
+class WebhookRecorder:
     server: ThreadingHTTPServer
     received: list[Received] = field(default_factory=list)
 
@@ -47,17 +49,17 @@ class FakeSlack:
         self.server.server_close()
 
 
-def start_fake_slack() -> FakeSlack:
-    fake: FakeSlack
+def start_recorder() -> WebhookRecorder:
+    fake: WebhookRecorder
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-            if self.headers.get("Content-Type", "").startswith("application/json"):
+            if raw.lstrip().startswith("{"):
                 body = json.loads(raw or "{}")
             else:
                 body = {k: v[0] for k, v in parse_qs(raw).items()}
-            fake.received.append(Received(self.path, body, self.headers.get("Authorization")))
+            fake.received.append(Received(self.command, self.path, body, self.headers.get("Authorization")))
             answer = {"ok": True, "ts": f"1795000000.{len(fake.received):06d}", "channel": body.get("channel")}
             data = json.dumps(answer).encode() if self.path.startswith("/api/") else b"ok"
             self.send_response(200)
@@ -66,9 +68,11 @@ def start_fake_slack() -> FakeSlack:
             self.end_headers()
             self.wfile.write(data)
 
+        do_PUT = do_POST
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    fake = FakeSlack(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+    fake = WebhookRecorder(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
     threading.Thread(target=fake.server.serve_forever, daemon=True).start()
     return fake

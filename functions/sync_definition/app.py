@@ -1,0 +1,82 @@
+"""Rebuild the pipeline from the SSM config on every change of the parameter and on every deployment
+(custom resource). An invalid config leaves the pipeline as it was, logs every problem and alerts Slack;
+on a deployment it fails the custom resource, so CloudFormation rolls the config back."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from slack_sdk.errors import SlackClientError
+
+from control_plane import definition_sync, slack_messages
+from control_plane.aws.cloudformation import reply
+from control_plane.aws.sagemaker import PipelineDeployer
+from control_plane.aws.secrets import slack_secret
+from control_plane.aws.slack import SlackPoster
+from control_plane.aws.ssm import ConfigParameter
+from control_plane.errors import ControlPlaneError
+from control_plane.observability import logger, metrics, tracer
+from control_plane.settings import SyncEnv, load_env
+from pipeline_def.config import ConfigError
+
+ENV = load_env(SyncEnv)
+CONFIG = ConfigParameter(ENV.config_parameter)
+DEPLOYER = PipelineDeployer()
+
+
+def alert(error: ConfigError) -> None:
+    problems = [f"{path}: {reason}" for path, reason in error.problems]
+    logger.error("pipeline config invalid; pipeline left as it was", parameter=CONFIG.name, problems=problems)
+    metrics.add_metric(name="InvalidConfigs", unit="Count", value=1)
+    text, blocks = slack_messages.config_invalid(CONFIG.name, None, problems)
+    try:
+        SlackPoster(slack_secret(ENV.slack_secret).bot_token, ENV.slack_api_url).post(ENV.slack_channel, text, blocks)
+    except (ControlPlaneError, OSError, SlackClientError) as failure:
+        logger.warning("Slack alert not posted", error=type(failure).__name__)
+
+
+def on_parameter_change() -> dict[str, Any]:
+    try:
+        outcome = definition_sync.sync(CONFIG, DEPLOYER)
+    except ConfigError as error:
+        alert(error)
+        return {"action": "rejected", "problems": len(error.problems)}
+    logger.info("pipeline synced", action=outcome.action, pipeline=outcome.pipeline, version=outcome.config_version)
+    return outcome.model_dump(mode="json")
+
+
+def on_deployment(event: dict[str, Any]) -> dict[str, Any]:
+    """Always answers CloudFormation, whatever happens: a custom resource that never answers holds the stack
+    for an hour."""
+    physical_id = event.get("PhysicalResourceId", "pipeline-not-created")
+    try:
+        if event["RequestType"] == "Delete":
+            deleted = DEPLOYER.delete(physical_id) if physical_id != "pipeline-not-created" else False
+            logger.info("pipeline deleted", pipeline=physical_id, existed=deleted)
+            reply(event, "SUCCESS", physical_id)
+            return {"action": "delete", "pipeline": physical_id}
+        outcome = definition_sync.sync(CONFIG, DEPLOYER)
+    except ConfigError as error:
+        alert(error)
+        reply(event, "FAILED", physical_id, reason=str(error))
+        return {"action": "rejected", "problems": len(error.problems)}
+    except Exception as error:  # the stack must hear of any failure, then Lambda records it
+        logger.exception("pipeline sync failed")
+        reply(event, "FAILED", physical_id, reason=f"{type(error).__name__}: {error}")
+        raise
+    logger.info("pipeline synced", action=outcome.action, pipeline=outcome.pipeline, version=outcome.config_version)
+    reply(event, "SUCCESS", outcome.pipeline, data={"PipelineName": outcome.pipeline, "Action": outcome.action})
+    return outcome.model_dump(mode="json")
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "RequestType" in event:
+        return on_deployment(event)
+    change = parse(event=event, model=EventBridgeModel)
+    detail = change.detail if isinstance(change.detail, dict) else {}
+    logger.append_keys(event_id=change.id, parameter=detail.get("name"))
+    return on_parameter_change()

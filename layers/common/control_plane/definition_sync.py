@@ -1,0 +1,36 @@
+"""Keep the deployed pipeline equal to the config: build the definition, update only what changed.
+
+An invalid config raises ConfigError and touches nothing; callers alert and keep the pipeline as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from control_plane.pipeline_config import ConfigSource, load_config
+from pipeline_def.config import PipelineConfig
+from pipeline_def.deploy import Plan
+
+
+class PipelineDeployer(Protocol):
+    def upsert(self, config: PipelineConfig) -> Plan: ...
+    def delete(self, name: str) -> bool: ...
+
+
+class SyncOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["create", "update", "none", "delete"]
+    pipeline: str
+    config_version: int | None = None
+    changed_settings: list[str] = []
+
+
+def sync(source: ConfigSource, deployer: PipelineDeployer) -> SyncOutcome:
+    config, version = load_config(source)
+    plan = deployer.upsert(config)
+    return SyncOutcome(
+        action=plan.action, pipeline=plan.pipeline_name, config_version=version, changed_settings=plan.changed_settings
+    )

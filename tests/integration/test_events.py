@@ -1,0 +1,259 @@
+"""The event-driven functions in-process against moto: the schedule, notifications and the definition sync."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from control_plane.aws import clients
+from local.webhooks import WebhookRecorder
+from tests.integration.conftest import LambdaContext, Stack, configure_slack, event
+from tests.integration.stubs import PartialStubber
+from tests.integration.test_api import register_model
+
+Load = Callable[[str, str], ModuleType]
+PIPELINE = "scratch-detector"
+
+
+def runs(stack: Stack) -> list[dict[str, Any]]:
+    name = stack.values["AWS::StackName"]
+    return list(stack.aws["sagemaker"].list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"])
+
+
+def definition(stack: Stack) -> dict[str, Any]:
+    described = stack.aws["sagemaker"].describe_pipeline(PipelineName=stack.values["AWS::StackName"])
+    return dict(json.loads(described["PipelineDefinition"]))
+
+
+# ---------- scheduled_start ----------
+
+
+def test_the_schedule_starts_one_run_per_scheduled_time(stack: Stack, load_function: Load) -> None:
+    handler = load_function("scheduled_start", "ScheduledStartFunction")
+
+    # When the same tick is delivered twice, and then the next one arrives
+    first = handler.lambda_handler(event("scheduled_start", "scheduled"), LambdaContext())
+    again = handler.lambda_handler(event("scheduled_start", "scheduled"), LambdaContext())
+    later = handler.lambda_handler(event("scheduled_start", "scheduled", time="2026-12-07T03:00:00Z"), LambdaContext())
+
+    # Then two runs started, one per scheduled time, each audited as the schedule's
+    assert first == again
+    assert first["started"] is True
+    assert later["run_id"] != first["run_id"]
+    assert len(runs(stack)) == 2
+    assert sorted(a["actor"]["S"] for a in stack.audit()) == ["schedule", "schedule"]
+    described = stack.aws["sagemaker"].describe_pipeline_execution(
+        PipelineExecutionArn=next(
+            r["PipelineExecutionArn"] for r in runs(stack) if first["run_id"] in r["PipelineExecutionArn"]
+        )
+    )
+    assert described["PipelineExecutionDisplayName"] == "scheduled-20261130-0300"
+
+
+def test_the_schedule_skips_while_a_run_is_executing(stack: Stack, load_function: Load) -> None:
+    handler = load_function("scheduled_start", "ScheduledStartFunction")
+    executing = {
+        "PipelineExecutionArn": f"arn:aws:sagemaker:us-east-1:123456789012:pipeline/{PIPELINE}/execution/abcdef123456",
+        "PipelineExecutionStatus": "Executing",
+    }
+    with PartialStubber(clients.client("sagemaker"), {"ListPipelineExecutions"}) as stubber:
+        stubber.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [executing]})
+
+        outcome = handler.lambda_handler(event("scheduled_start", "scheduled"), LambdaContext())
+
+    assert outcome == {"started": False, "run_id": None, "reason": "run abcdef123456 is still executing"}
+    assert runs(stack) == []
+    assert stack.audit() == []
+
+
+def test_a_malformed_schedule_event_starts_nothing(stack: Stack, load_function: Load) -> None:
+    handler = load_function("scheduled_start", "ScheduledStartFunction")
+
+    with pytest.raises(Exception, match="time"):
+        handler.lambda_handler(event("scheduled_start", "scheduled", time="next monday"), LambdaContext())
+
+    assert runs(stack) == []
+
+
+# ---------- notify ----------
+
+
+def test_a_registered_model_is_posted_once_with_buttons(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    configure_slack(stack)
+    arn = register_model(stack, 0.73, "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456")
+    handler = load_function("notify", "NotifyFunction")
+    sample = event("notify", "model_pending")
+    sample["detail"]["ModelPackageArn"] = arn
+
+    first = handler.lambda_handler(sample, LambdaContext())
+    second = handler.lambda_handler(sample, LambdaContext())
+
+    assert first == second
+    [post] = slack.posts("/api/chat.postMessage")
+    assert post.authorization == "Bearer xoxb-test"
+    assert post.body["channel"] == "C0SCRATCHES"
+    assert "0.730" in post.body["text"]
+    buttons = post.body["blocks"][1]["elements"]
+    assert [b["action_id"] for b in buttons] == ["approve", "reject"]
+    assert json.loads(buttons[0]["value"]) == {"group": "scratch-detector", "version": 1}
+
+
+def test_a_failed_run_is_posted_with_its_failing_step(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    configure_slack(stack)
+    handler = load_function("notify", "NotifyFunction")
+    sample = event("notify", "run_failed")
+    steps = [
+        {"StepName": "Preprocess", "StepStatus": "Succeeded"},
+        {"StepName": "Train", "StepStatus": "Failed", "FailureReason": "ClientError: AlgorithmError: out of memory"},
+    ]
+    with PartialStubber(clients.client("sagemaker"), {"ListPipelineExecutionSteps"}) as stubber:
+        stubber.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": steps})
+
+        handler.lambda_handler(sample, LambdaContext())
+        handler.lambda_handler(sample, LambdaContext())  # SageMaker said it twice
+
+        stubber.assert_no_pending_responses()
+    [post] = slack.posts("/api/chat.postMessage")
+    assert "Train" in post.body["text"]
+    assert "out of memory" in post.body["text"]
+
+
+@pytest.mark.parametrize(
+    ("name", "detail"),
+    [
+        ("model_pending", {"ModelPackageGroupName": "someone-else"}),
+        ("model_pending", {"ModelApprovalStatus": "Approved"}),
+        ("run_failed", {"currentPipelineExecutionStatus": "Succeeded"}),
+        ("run_failed", {"pipelineExecutionArn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/other/execution/x"}),
+    ],
+)
+def test_events_not_for_us_post_nothing(
+    stack: Stack, slack: WebhookRecorder, load_function: Load, name: str, detail: dict[str, str]
+) -> None:
+    configure_slack(stack)
+    handler = load_function("notify", "NotifyFunction")
+    sample = event("notify", name)
+    sample["detail"].update(detail)
+
+    assert handler.lambda_handler(sample, LambdaContext()) == {"posted": False}
+    assert slack.received == []
+
+
+def test_without_a_slack_secret_nothing_is_posted_and_the_event_can_be_retried(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    arn = register_model(stack, 0.73, "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456")
+    handler = load_function("notify", "NotifyFunction")
+    sample = event("notify", "model_pending")
+    sample["detail"]["ModelPackageArn"] = arn
+
+    # the secret still holds the deployed empty values
+    with pytest.raises(Exception, match="Slack is not configured"):
+        handler.lambda_handler(sample, LambdaContext())
+    assert slack.received == []
+
+    # once it is filled in, the retried event posts
+    configure_slack(stack)
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    handler.lambda_handler(sample, LambdaContext())
+    assert len(slack.posts("/api/chat.postMessage")) == 1
+
+
+# ---------- sync_definition ----------
+
+
+def set_config(stack: Stack, text: str) -> None:
+    stack.aws["ssm"].put_parameter(Name=stack.values["ConfigParameter"], Value=text, Type="String", Overwrite=True)
+
+
+def config_text(stack: Stack) -> str:
+    return str(stack.aws["ssm"].get_parameter(Name=stack.values["ConfigParameter"])["Parameter"]["Value"])
+
+
+def test_a_config_change_rebuilds_the_pipeline_and_an_unchanged_one_does_not(stack: Stack, load_function: Load) -> None:
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+    set_config(stack, config_text(stack).replace("epochs: 100", "epochs: 60"))
+
+    changed = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
+    unchanged = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
+
+    assert changed["action"] == "update"
+    assert unchanged["action"] == "none"
+    epochs = next(p for p in definition(stack)["Parameters"] if p["Name"] == "NumEpochs")
+    assert epochs["DefaultValue"] == 60
+
+
+def test_an_invalid_config_leaves_the_pipeline_and_alerts_slack(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    configure_slack(stack)
+    before = definition(stack)
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+    set_config(stack, config_text(stack).replace("epochs: 100", "epochs: -1").replace("batch_size: 8", "batch_size: x"))
+
+    outcome = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
+
+    assert outcome == {"action": "rejected", "problems": 2}
+    assert definition(stack) == before
+    [alert] = slack.posts("/api/chat.postMessage")
+    blocks = json.dumps(alert.body["blocks"])
+    assert "training.hyperparameters.epochs" in blocks
+    assert "training.hyperparameters.batch_size" in blocks
+
+
+def test_a_deployment_creates_the_pipeline_and_answers_cloudformation(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    stack.aws["sagemaker"].delete_pipeline(PipelineName=stack.values["AWS::StackName"], ClientRequestToken="x" * 32)
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+
+    outcome = handler.lambda_handler(
+        event("sync_definition", "deploy_create", ResponseURL=f"{slack.url}cfn/create"), LambdaContext()
+    )
+
+    assert outcome["action"] == "create"
+    assert definition(stack)["Version"] == "2020-12-01"
+    [answer] = slack.posts("/cfn/")
+    assert answer.method == "PUT"
+    assert (answer.body["Status"], answer.body["PhysicalResourceId"]) == ("SUCCESS", "scratch-detector")
+    assert answer.body["Data"] == {"PipelineName": "scratch-detector", "Action": "create"}
+
+
+def test_a_deployment_with_an_invalid_config_fails_the_resource(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    before = definition(stack)
+    set_config(stack, config_text(stack).replace("map_threshold: 0.3", "map_threshold: 3"))
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+
+    handler.lambda_handler(
+        event("sync_definition", "deploy_update", ResponseURL=f"{slack.url}cfn/update"), LambdaContext()
+    )
+
+    [answer] = slack.posts("/cfn/")
+    assert answer.body["Status"] == "FAILED"
+    assert "evaluation.map_threshold" in answer.body["Reason"]
+    assert definition(stack) == before
+
+
+def test_deleting_the_stack_deletes_the_pipeline_once(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+    delete = event("sync_definition", "deploy_delete", ResponseURL=f"{slack.url}cfn/delete")
+
+    handler.lambda_handler(delete, LambdaContext())
+    handler.lambda_handler(delete, LambdaContext())
+
+    assert [a.body["Status"] for a in slack.posts("/cfn/")] == ["SUCCESS", "SUCCESS"]
+    names = stack.aws["sagemaker"].list_pipelines()["PipelineSummaries"]
+    assert names == []
