@@ -7,7 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft4Validator
+from pydantic import BaseModel, ValidationError
 
+from control_plane.models import DecisionRequest, StartRunRequest
 from local.template import Template
 from pipeline_def.config import PipelineConfig
 
@@ -85,3 +88,46 @@ def test_no_statement_grants_every_action(template: Template) -> None:
             for statement in document.get("Statement", []) if isinstance(document, dict) else []:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert all(not a.endswith("*") for a in actions if statement["Effect"] == "Allow"), name
+
+
+BODIES = {
+    "StartRun": [
+        {},
+        {"parameters": {"NumEpochs": 2, "LearningRate": 0.001, "Backbone": "darknet53", "Flag": True}},
+        {"display_name": "nightly-retrain", "description": "x" * 1024},
+        {"display_name": "has spaces"},
+        {"display_name": "-leading"},
+        {"description": "x" * 1025},
+        {"parameters": {"NumEpochs": [2]}},
+        {"parameters": {"NumEpochs": None}},
+        {"parameters": "NumEpochs=2"},
+        {"colour": "red"},
+    ],
+    "Decision": [
+        {"comment": "looks good"},
+        {"comment": ""},
+        {"comment": "   "},
+        {"comment": "x" * 513},
+        {},
+        {"comment": "ok", "approver": "me"},
+        {"comment": 5},
+    ],
+}
+
+
+@pytest.mark.parametrize("model", sorted(BODIES))
+def test_api_gateway_models_agree_with_the_pydantic_requests(template: Template, model: str) -> None:
+    # Given the schema API Gateway checks and the model the function checks
+    schema = template.resource("RestApi")["Properties"]["Models"][model]
+    pydantic_model: type[BaseModel] = {"StartRun": StartRunRequest, "Decision": DecisionRequest}[model]
+    Draft4Validator.check_schema(schema)
+
+    for body in BODIES[model]:
+        gateway_accepts = Draft4Validator(schema).is_valid(body)
+        try:
+            pydantic_model.model_validate(body)
+            function_accepts = True
+        except ValidationError:
+            function_accepts = False
+        # Then both accept and refuse the same bodies
+        assert gateway_accepts == function_accepts, body

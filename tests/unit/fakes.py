@@ -1,0 +1,161 @@
+"""In-memory stand-ins for the adapters (control_plane.ports), for tests with no network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from control_plane.errors import NotFound
+from control_plane.models import AuditEntry
+
+ARN = "arn:aws:sagemaker:us-east-1:123456789012"
+DECLARED: list[dict[str, Any]] = [
+    {"Name": "NumEpochs", "Type": "Integer", "DefaultValue": 100},
+    {"Name": "LearningRate", "Type": "Float", "DefaultValue": 0.002},
+    {
+        "Name": "Backbone",
+        "Type": "String",
+        "DefaultValue": "mobilenet0.25",
+        "EnumValues": ["mobilenet0.25", "darknet53"],
+    },
+    {"Name": "InputDataUri", "Type": "String", "DefaultValue": "s3://b/p"},
+]
+
+
+@dataclass
+class FakePipelines:
+    name: str = "scratch-detector"
+    executions: list[dict[str, Any]] = field(default_factory=list)
+    started: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+    step_list: list[dict[str, Any]] = field(default_factory=list)
+    page_size_seen: list[int] = field(default_factory=list)
+
+    def execution_arn(self, run_id: str) -> str:
+        return f"{ARN}:pipeline/{self.name}/execution/{run_id}"
+
+    def add(self, run_id: str, status: str, minutes_ago: int = 0) -> None:
+        self.executions.insert(
+            0,
+            {
+                "PipelineExecutionArn": self.execution_arn(run_id),
+                "PipelineExecutionStatus": status,
+                "StartTime": datetime(2026, 11, 26, tzinfo=UTC) - timedelta(minutes=minutes_ago),
+                "CreationTime": datetime(2026, 11, 26, tzinfo=UTC) - timedelta(minutes=minutes_ago),
+                "LastModifiedTime": datetime(2026, 11, 26, tzinfo=UTC),
+            },
+        )
+
+    def declared_parameters(self) -> list[dict[str, Any]]:
+        return DECLARED
+
+    def start(self, parameters: dict[str, str], display_name: str | None, description: str, token: str) -> str:
+        run_id = f"run{len(self.started):09d}"
+        self.started.append(
+            {
+                "parameters": parameters,
+                "display_name": display_name,
+                "description": description,
+                "token": token,
+                "run_id": run_id,
+            }
+        )
+        self.add(run_id, "Executing")
+        return self.execution_arn(run_id)
+
+    def list_executions(self, next_token: str | None, page_size: int) -> tuple[list[dict[str, Any]], str | None]:
+        # pages of three, whatever is asked, to exercise the cursor across service pages
+        self.page_size_seen.append(page_size)
+        start = int(next_token or 0)
+        page = self.executions[start : start + 3]
+        return page, str(start + 3) if start + 3 < len(self.executions) else None
+
+    def describe_execution(self, execution_arn: str) -> dict[str, Any]:
+        for execution in self.executions:
+            if execution["PipelineExecutionArn"] == execution_arn:
+                return dict(execution)
+        raise NotFound(f"run {execution_arn.rsplit('/', 1)[-1]} does not exist")
+
+    def execution_parameters(self, execution_arn: str) -> dict[str, str]:
+        return {"NumEpochs": "100"}
+
+    def steps(self, execution_arn: str) -> list[dict[str, Any]]:
+        return self.step_list
+
+    def stop(self, execution_arn: str, token: str) -> None:
+        self.calls.append(("stop", execution_arn, token))
+
+    def retry(self, execution_arn: str, token: str) -> None:
+        self.calls.append(("retry", execution_arn, token))
+
+    def training_metrics(self, job_name: str) -> dict[str, float]:
+        return {"train:map": 0.7}
+
+    def processing_output(self, job_name: str, output_name: str) -> str | None:
+        return "s3://bucket/evaluation"
+
+
+@dataclass
+class FakeRegistry:
+    group: str = "scratch-detector"
+    packages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    updates: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, version: int, status: str = "PendingManualApproval", test_map: str = "0.73") -> None:
+        self.packages[version] = {
+            "ModelPackageVersion": version,
+            "ModelPackageArn": f"{ARN}:model-package/{self.group}/{version}",
+            "ModelApprovalStatus": status,
+            "CustomerMetadataProperties": {
+                "TestMap": test_map,
+                "MapThreshold": "0.3",
+                "PipelineExecutionArn": f"{ARN}:pipeline/p/execution/abcdef123456",
+            },
+        }
+
+    def list_packages(
+        self, status: str | None, next_token: str | None, page_size: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        chosen = [
+            p
+            for _, p in sorted(self.packages.items(), reverse=True)
+            if not status or p["ModelApprovalStatus"] == status
+        ]
+        return chosen[:page_size], None
+
+    def describe(self, version: int) -> dict[str, Any]:
+        if version not in self.packages:
+            raise NotFound(f"model version {version} does not exist in {self.group}")
+        return dict(self.packages[version])
+
+    def describe_arn(self, arn: str) -> dict[str, Any]:
+        return self.describe(int(arn.rsplit("/", 1)[-1]))
+
+    def set_approval(self, arn: str, status: str, description: str) -> None:
+        self.updates.append((arn, status, description))
+        version = int(arn.rsplit("/", 1)[-1])
+        self.packages[version] = {
+            **self.packages[version],
+            "ModelApprovalStatus": status,
+            "ApprovalDescription": description,
+        }
+
+
+@dataclass
+class FakeAudit:
+    entries: list[AuditEntry] = field(default_factory=list)
+
+    def record(self, entry: AuditEntry) -> None:
+        self.entries.append(entry)
+
+
+@dataclass
+class FakeClaims:
+    taken: set[str] = field(default_factory=set)
+
+    def claim(self, key: str, ttl_seconds: int) -> bool:
+        if key in self.taken:
+            return False
+        self.taken.add(key)
+        return True

@@ -1,0 +1,413 @@
+"""The control plane's use cases over in-memory adapters: no AWS, no network."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from slack_sdk.signature import Clock, SignatureVerifier
+
+from control_plane import notifications, registry, runs, schedule, slack_approvals
+from control_plane.errors import Conflict, Forbidden, InvalidRequest, NotFound, Replayed, Unauthorized
+from control_plane.models import Decision, StartRunRequest
+from control_plane.rest import describe_validation
+from control_plane.settings import ApiEnv, MissingEnvironment, load_env
+from tests.unit.fakes import FakeAudit, FakeClaims, FakePipelines, FakeRegistry
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+# ---------- overrides ----------
+
+
+def test_overrides_become_sagemaker_strings() -> None:
+    values = runs.check_overrides(
+        runs_declared(), {"NumEpochs": 5, "LearningRate": 1, "Backbone": "darknet53", "InputDataUri": "s3://x/y"}
+    )
+
+    assert values == {"NumEpochs": "5", "LearningRate": "1.0", "Backbone": "darknet53", "InputDataUri": "s3://x/y"}
+
+
+def runs_declared() -> list[dict[str, Any]]:
+    return FakePipelines().declared_parameters()
+
+
+def test_every_bad_override_is_named_at_once() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        runs.check_overrides(
+            runs_declared(),
+            {"NumEpochs": 2.5, "LearningRate": float("nan"), "Backbone": "resnet", "Colour": "red", "InputDataUri": 3},
+        )
+
+    message = raised.value.message
+    for expected in (
+        "parameters.NumEpochs: expected Integer, got float 2.5",
+        "parameters.LearningRate: expected Float",
+        "parameters.Backbone: 'resnet' is not one of mobilenet0.25, darknet53",
+        "parameters.Colour: unknown parameter",
+        "parameters.InputDataUri: expected String, got int 3",
+    ):
+        assert expected in message
+
+
+def test_a_boolean_is_not_a_number() -> None:
+    with pytest.raises(InvalidRequest, match="NumEpochs: expected Integer, got bool True"):
+        runs.check_overrides(runs_declared(), {"NumEpochs": True})
+
+
+# ---------- start ----------
+
+
+def test_the_idempotency_key_gives_one_token_per_caller() -> None:
+    pipelines, audit = FakePipelines(), FakeAudit()
+    request = StartRunRequest(parameters={"NumEpochs": 3})
+
+    for caller in ("alice", "alice", "bob"):
+        runs.start_run(runs.StartCommand(caller=caller, idempotency_key="k1", request=request), pipelines, audit)
+
+    tokens = [s["token"] for s in pipelines.started]
+    assert tokens[0] == tokens[1] != tokens[2]
+    assert all(32 <= len(t) <= 128 for t in tokens)
+    assert "(started by alice)" in pipelines.started[0]["description"]
+    assert [e.actor for e in audit.entries] == ["alice", "alice", "bob"]
+
+
+def test_without_a_key_every_start_is_new() -> None:
+    pipelines = FakePipelines()
+    command = runs.StartCommand(caller="alice", request=StartRunRequest())
+
+    runs.start_run(command, pipelines, FakeAudit())
+    runs.start_run(command, pipelines, FakeAudit())
+
+    assert pipelines.started[0]["token"] != pipelines.started[1]["token"]
+
+
+def test_bad_overrides_start_nothing_and_audit_nothing() -> None:
+    pipelines, audit = FakePipelines(), FakeAudit()
+    command = runs.StartCommand(caller="alice", request=StartRunRequest(parameters={"Nope": 1}))
+
+    with pytest.raises(InvalidRequest):
+        runs.start_run(command, pipelines, audit)
+
+    assert pipelines.started == []
+    assert audit.entries == []
+
+
+# ---------- list ----------
+
+
+def test_filtered_listing_crosses_service_pages_without_losing_or_repeating_runs() -> None:
+    # Given eleven runs, every third one failed, served three per service page
+    pipelines = FakePipelines()
+    for i in range(11):
+        pipelines.add(f"r{i:011d}", "Failed" if i % 3 == 0 else "Succeeded", minutes_ago=11 - i)
+
+    seen: list[str] = []
+    token = None
+    while True:
+        page = runs.list_runs(pipelines, "Succeeded", token, 2)
+        seen += [r.run_id for r in page.runs]
+        token = page.next_token
+        if token is None:
+            break
+
+    expected = [
+        e["PipelineExecutionArn"].rsplit("/", 1)[-1]
+        for e in pipelines.executions
+        if e["PipelineExecutionStatus"] == "Succeeded"
+    ]
+    assert seen == expected
+
+
+def test_a_forged_cursor_is_a_400() -> None:
+    for cursor in ("not base64 !", "W10=", "WyJ4IiwgLTFd"):  # [] and ["x", -1]
+        with pytest.raises(InvalidRequest, match="next_token"):
+            runs.list_runs(FakePipelines(), None, cursor, 5)
+
+
+# ---------- stop / retry ----------
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "allowed"),
+    [
+        ("Executing", "stop", True),
+        ("Succeeded", "stop", False),
+        ("Stopping", "stop", False),
+        ("Failed", "retry", True),
+        ("Stopped", "retry", True),
+        ("Executing", "retry", False),
+        ("Succeeded", "retry", False),
+    ],
+)
+def test_stop_and_retry_only_from_their_states(status: str, action: str, allowed: bool) -> None:
+    pipelines, audit = FakePipelines(), FakeAudit()
+    pipelines.add("abcdef123456", status)
+    operation = runs.stop_run if action == "stop" else runs.retry_run
+
+    if allowed:
+        operation("abcdef123456", "alice", pipelines, audit)
+        assert [c[0] for c in pipelines.calls] == [action]
+        assert [e.action for e in audit.entries] == [action]
+    else:
+        with pytest.raises(Conflict, match=status):
+            operation("abcdef123456", "alice", pipelines, audit)
+        assert pipelines.calls == []
+        assert audit.entries == []
+
+
+def test_unknown_run_is_not_found() -> None:
+    with pytest.raises(NotFound):
+        runs.stop_run("abcdef123456", "alice", FakePipelines(), FakeAudit())
+
+
+def test_logs_link_points_at_the_jobs_log_streams() -> None:
+    url = runs.logs_url("eu-west-1", "arn:aws:sagemaker:eu-west-1:123456789012:training-job/pipelines-abc-Train-x")
+
+    assert url is not None
+    assert url.startswith("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:")
+    assert "$252Faws$252Fsagemaker$252FTrainingJobs" in url
+    assert url.endswith("pipelines-abc-Train-x")
+    assert runs.logs_url("eu-west-1", "arn:aws:sagemaker:eu-west-1:123456789012:model/x") is None
+
+
+# ---------- decisions ----------
+
+
+def decide(reg: FakeRegistry, audit: FakeAudit, decision: Decision) -> Any:
+    command = registry.DecideCommand(version=1, decision=decision, actor="alice", comment="fine", source="api")
+    return registry.decide(command, reg, audit)
+
+
+def test_approve_is_recorded_in_sagemaker_and_the_audit() -> None:
+    reg, audit = FakeRegistry(), FakeAudit()
+    reg.add(1)
+
+    result = decide(reg, audit, "approve")
+
+    assert result.changed is True
+    [(_arn, status, description)] = reg.updates
+    assert (status, description) == ("Approved", "Approved by alice via api: fine")
+    assert audit.entries[0].details["from"] == "PendingManualApproval"
+
+
+def test_approving_an_approved_model_is_a_no_op() -> None:
+    reg, audit = FakeRegistry(), FakeAudit()
+    reg.add(1, status="Approved")
+
+    result = decide(reg, audit, "approve")
+
+    assert result.changed is False
+    assert reg.updates == []
+    assert audit.entries == []
+
+
+def test_rejecting_an_approved_model_is_allowed_and_audited() -> None:
+    reg, audit = FakeRegistry(), FakeAudit()
+    reg.add(1, status="Approved")
+
+    result = decide(reg, audit, "reject")
+
+    assert (result.changed, result.approval_status) == (True, "Rejected")
+    assert audit.entries[0].details == {
+        "from": "Approved",
+        "to": "Rejected",
+        "comment": "fine",
+        "arn": reg.packages[1]["ModelPackageArn"],
+    }
+
+
+def test_a_long_comment_is_cut_to_what_sagemaker_takes() -> None:
+    reg = FakeRegistry()
+    reg.add(1)
+    command = registry.DecideCommand(version=1, decision="approve", actor="a", comment="x" * 2000, source="api")
+
+    registry.decide(command, reg, FakeAudit())
+
+    assert len(reg.updates[0][2]) == 1024
+
+
+def test_listing_models_reads_map_from_each_package() -> None:
+    reg = FakeRegistry()
+    reg.add(1, test_map="0.41")
+    reg.add(2, test_map="not a number")
+
+    page = registry.list_models(reg, None, None, 10)
+
+    assert [(m.version, m.map) for m in page.models] == [(2, None), (1, 0.41)]
+
+
+# ---------- Slack ----------
+
+
+def signed(body: str, at: int | None = None, secret: str = SECRET) -> tuple[str, str]:
+    timestamp = str(at if at is not None else int(time.time()))
+    return timestamp, str(SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body))
+
+
+class FrozenClock(Clock):
+    def __init__(self, now: float) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+
+def slack_body(**overrides: Any) -> str:
+    payload = {
+        "user": {"id": "U012AB3CD", "username": "alice"},
+        "trigger_id": "t1",
+        "response_url": "https://hooks.slack.com/actions/x",
+        "actions": [
+            {
+                "action_id": "approve",
+                "value": json.dumps({"group": "scratch-detector", "version": 1}),
+                "action_ts": "1.0",
+            }
+        ],
+        **overrides,
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def test_signature_window_is_five_minutes_either_way() -> None:
+    body = slack_body()
+    timestamp, signature = signed(body, at=1_795_000_000)
+
+    slack_approvals.verify(body, timestamp, signature, SECRET, FrozenClock(1_795_000_300))
+    for now in (1_795_000_301, 1_794_999_699):
+        with pytest.raises(Unauthorized):
+            slack_approvals.verify(body, timestamp, signature, SECRET, FrozenClock(now))
+
+
+@pytest.mark.parametrize(("timestamp", "signature"), [(None, "v0=x"), ("1795000000", None), ("soon", "v0=x")])
+def test_missing_or_odd_headers_are_unauthorised(timestamp: str | None, signature: str | None) -> None:
+    with pytest.raises(Unauthorized):
+        slack_approvals.verify("payload=x", timestamp, signature, SECRET, FrozenClock(1_795_000_000))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "payload=not-json",
+        "nothing=here",
+        slack_body(actions=[]),
+        slack_body(user={}),
+        slack_body(actions=[{"action_id": "delete", "value": "{}", "action_ts": "1"}]),
+        slack_body(actions=[{"action_id": "approve", "value": '{"group": "g"}', "action_ts": "1"}]),
+    ],
+)
+def test_payloads_we_did_not_send_are_invalid(body: str) -> None:
+    with pytest.raises(InvalidRequest):
+        slack_approvals.parse(body)
+
+
+def test_allow_list_and_group_and_response_url_are_checked() -> None:
+    action = slack_approvals.parse(slack_body())
+    prefix = "https://hooks.slack.com/"
+
+    slack_approvals.authorise(action, ["U012AB3CD"], "scratch-detector", prefix)
+    with pytest.raises(Forbidden, match="empty"):
+        slack_approvals.authorise(action, [], "scratch-detector", prefix)
+    with pytest.raises(Forbidden, match="U012AB3CD"):
+        slack_approvals.authorise(action, ["U999"], "scratch-detector", prefix)
+    with pytest.raises(InvalidRequest, match="group"):
+        slack_approvals.authorise(action, ["U012AB3CD"], "other", prefix)
+    with pytest.raises(InvalidRequest, match="response_url"):
+        slack_approvals.authorise(action, ["U012AB3CD"], "scratch-detector", "https://elsewhere/")
+
+
+def test_the_same_click_acts_once() -> None:
+    reg, audit, claims = FakeRegistry(), FakeAudit(), FakeClaims()
+    reg.add(1)
+    action = slack_approvals.parse(slack_body())
+
+    slack_approvals.act(action, claims, reg, audit)
+    with pytest.raises(Replayed):
+        slack_approvals.act(action, claims, reg, audit)
+
+    assert len(reg.updates) == 1
+    assert audit.entries[0].source == "slack"
+
+
+# ---------- schedule and notifications ----------
+
+
+def test_the_schedule_token_depends_on_the_scheduled_time_only() -> None:
+    pipelines = FakePipelines()
+    tick = schedule.ScheduledTick(time=datetime(2026, 11, 30, 3, tzinfo=UTC))
+
+    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
+    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
+
+    assert pipelines.started[0]["token"] == pipelines.started[1]["token"]
+    assert pipelines.started[0]["display_name"] == "scheduled-20261130-0300"
+
+
+def test_the_schedule_skips_an_executing_run_unless_told_not_to() -> None:
+    pipelines = FakePipelines()
+    pipelines.add("abcdef123456", "Executing")
+    tick = schedule.ScheduledTick(time=datetime(2026, 11, 30, 3, tzinfo=UTC))
+
+    skipped = schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=True)
+    forced = schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
+
+    assert (skipped.started, forced.started) == (False, True)
+    assert len(pipelines.started) == 1
+
+
+def test_a_failed_run_message_names_the_first_failed_step() -> None:
+    pipelines = FakePipelines(
+        step_list=[
+            {"StepName": "Preprocess", "StepStatus": "Succeeded"},
+            {"StepName": "Evaluate", "StepStatus": "Failed", "FailureReason": "no test images"},
+            {"StepName": "Register", "StepStatus": "Failed", "FailureReason": "later"},
+        ]
+    )
+    notice = notifications.Notice(kind="run-failed", arn=pipelines.execution_arn("abcdef123456"), status="Failed")
+
+    text, _ = notifications.message_for(notice, FakeRegistry(), pipelines)
+
+    assert text == "Run abcdef123456 of scratch-detector failed at Evaluate: no test images"
+
+
+def test_a_model_message_shows_map_and_threshold() -> None:
+    reg = FakeRegistry()
+    reg.add(1)
+    notice = notifications.Notice(kind="model-pending", arn=reg.packages[1]["ModelPackageArn"], status="Pending")
+
+    text, blocks = notifications.message_for(notice, reg, FakePipelines())
+
+    assert "test mAP@0.5 0.730 (threshold 0.3)" in text
+    assert blocks[1]["elements"][1]["confirm"]["title"]["text"] == "Reject this model?"
+
+
+# ---------- edges ----------
+
+
+def test_missing_environment_is_named_at_cold_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for name in ("PIPELINE_NAME", "MODEL_PACKAGE_GROUP", "CONFIG_PARAMETER", "AUDIT_TABLE", "IDEMPOTENCY_TABLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIPELINE_NAME", "p")
+
+    with pytest.raises(
+        MissingEnvironment, match="MODEL_PACKAGE_GROUP, CONFIG_PARAMETER, AUDIT_TABLE, IDEMPOTENCY_TABLE"
+    ):
+        load_env(ApiEnv)
+
+
+def test_validation_errors_read_as_field_paths() -> None:
+    message = describe_validation(
+        [
+            {"type": "json_invalid", "loc": ("body", 12)},
+            {"type": "extra_forbidden", "loc": ("body", "colour")},
+            {"type": "int_parsing", "loc": ("query", "limit"), "msg": "Input should be a valid integer"},
+        ]
+    )
+
+    assert message == "body: not valid JSON; body.colour: unknown field; query.limit: Input should be a valid integer"
