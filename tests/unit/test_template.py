@@ -119,7 +119,8 @@ BODIES = {
 def test_api_gateway_models_agree_with_the_pydantic_requests(template: Template, model: str) -> None:
     # Given the schema API Gateway checks and the model the function checks
     schema = template.resource("RestApi")["Properties"]["Models"][model]
-    pydantic_model: type[BaseModel] = {"StartRun": StartRunRequest, "Decision": DecisionRequest}[model]
+    models: dict[str, type[BaseModel]] = {"StartRun": StartRunRequest, "Decision": DecisionRequest}
+    pydantic_model = models[model]
     Draft4Validator.check_schema(schema)
 
     for body in BODIES[model]:
