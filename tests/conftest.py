@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,16 @@ from typing import Any
 import pytest
 import yaml
 
+from local.template import Template
 from pipeline_def.config import DEFAULT_CONFIG_PATH, PipelineConfig
 
 pytest_plugins = ["local.pytest_aws"]  # moto_endpoint, aws_env
+
+# Powertools reads its service name and metrics namespace when control_plane.observability is first
+# imported, which test collection does: take them from template.yaml's Globals, as a deployment would
+_GLOBALS = Template.load().body["Globals"]["Function"]["Environment"]["Variables"]
+for _name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
+    os.environ.setdefault(_name, _GLOBALS[_name])
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

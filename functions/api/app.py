@@ -1,5 +1,7 @@
 """The REST API (every route but /slack/actions): parse, one use-case call, typed response."""
 
+from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
@@ -47,12 +49,18 @@ IDEMPOTENCY = IdempotencyConfig(
     payload_validation_jmespath="request",
     expires_after_seconds=24 * 3600,
 )
-start_once = idempotent_function(
-    data_keyword_argument="command",
-    persistence_store=DynamoDBPersistenceLayer(table_name=ENV.idempotency_table),
-    config=IDEMPOTENCY,
-    output_serializer=PydanticSerializer(model=RunStarted),
-)(runs.start_run)
+
+
+@cache
+def start_once() -> Callable[..., RunStarted]:
+    """runs.start_run, once per key; built on the first start, so other routes never load DynamoDB's client."""
+    return idempotent_function(  # type: ignore[no-any-return]
+        data_keyword_argument="command",
+        persistence_store=DynamoDBPersistenceLayer(table_name=ENV.idempotency_table),
+        config=IDEMPOTENCY,
+        output_serializer=PydanticSerializer(model=RunStarted),
+    )(runs.start_run)
+
 
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="the execution id, the last part of its ARN")]
 Version = Annotated[int, Path(ge=1, description="the model package version")]
@@ -74,7 +82,7 @@ def start_run(
     request: Annotated[StartRunRequest, Body()], idempotency_key: IdempotencyKey = None
 ) -> tuple[RunStarted, int]:
     command = runs.StartCommand(caller=caller_of(app.current_event), idempotency_key=idempotency_key, request=request)
-    started = start_once(command=command, pipelines=PIPELINES, audit=AUDIT)
+    started = start_once()(command=command, pipelines=PIPELINES, audit=AUDIT)
     metrics.add_metric(name="RunsStarted", unit="Count", value=1)
     logger.info("run started", run_id=started.run_id, caller=command.caller)
     return started, 201

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from control_plane.models import ActiveConfig
-from pipeline_def.config import ConfigError, PipelineConfig
+
+if TYPE_CHECKING:
+    from pipeline_def.config import PipelineConfig
+
+# pipeline_def (the config's 90 pydantic models) is imported when a config is read, not at cold start:
+# most requests never read it
 
 
 class ConfigSource(Protocol):
@@ -15,6 +20,8 @@ class ConfigSource(Protocol):
 
 
 def active_config(source: ConfigSource) -> ActiveConfig:
+    from pipeline_def.config import ConfigError, PipelineConfig
+
     text, version = source.read()
     try:
         config = PipelineConfig.from_yaml(text, source.name)
@@ -26,5 +33,7 @@ def active_config(source: ConfigSource) -> ActiveConfig:
 
 def load_config(source: ConfigSource) -> tuple[PipelineConfig, int]:
     """The validated config and its version; ConfigError names every problem."""
+    from pipeline_def.config import PipelineConfig
+
     text, version = source.read()
     return PipelineConfig.from_yaml(text, source.name), version

@@ -29,7 +29,6 @@ from control_plane.models import (
 )
 from control_plane.ports import AuditPort, PipelinesPort, RegistryPort, ReportReader
 from control_plane.registry import model_summary
-from pipeline_def.definition import EVALUATION_FILE
 
 AWS_PAGE = 100
 # how many service pages one GET /runs reads while filtering by status before it hands back a cursor
@@ -201,6 +200,8 @@ def _step(raw: dict[str, Any], region: str) -> Step:
 def get_run(
     run_id: str, pipelines: PipelinesPort, registry: RegistryPort, read_report: ReportReader, region: str
 ) -> RunDetail:
+    from pipeline_def.definition import EVALUATION_FILE  # the report's name, from the definition that writes it
+
     arn = pipelines.execution_arn(run_id)
     execution = pipelines.describe_execution(arn)
     raw_steps = pipelines.steps(arn)

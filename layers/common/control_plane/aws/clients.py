@@ -24,3 +24,14 @@ def client(service: str) -> Any:
 def clear() -> None:
     """Forget cached clients (tests point a fresh client at a fresh endpoint)."""
     client.cache_clear()
+
+
+class LazyClient:
+    """An adapter's client: the one its constructor was given (tests), else the cached client of `service`,
+    created on first use so that a cold start loads only the service models a request needs."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __get__(self, adapter: object, owner: type | None = None) -> Any:
+        return getattr(adapter, "_client", None) or client(self.service)

@@ -8,16 +8,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from control_plane.aws.clients import client
+from control_plane.aws.clients import LazyClient
 from control_plane.models import AuditEntry
 
 
 class AuditTrail:
     """Append-only: one item per decision or action, keyed by subject and time."""
 
+    _db = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, dynamodb: Any = None) -> None:
         self.table = table_name
-        self._db = dynamodb or client("dynamodb")
+        self._client = dynamodb
 
     def record(self, entry: AuditEntry) -> None:
         item = {
@@ -56,9 +58,11 @@ class AuditTrail:
 class Claims:
     """First writer wins: `claim(key)` is true once per key until the claim expires (table TTL)."""
 
+    _db = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, dynamodb: Any = None) -> None:
         self.table = table_name
-        self._db = dynamodb or client("dynamodb")
+        self._client = dynamodb
 
     def claim(self, key: str, ttl_seconds: int) -> bool:
         try:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from control_plane.aws.clients import client
+from control_plane.aws.clients import LazyClient
 from control_plane.aws.errors import not_found_as
 from control_plane.errors import NotFound
-from pipeline_def import deploy
-from pipeline_def.config import PipelineConfig
+
+if TYPE_CHECKING:
+    from pipeline_def.config import PipelineConfig
+    from pipeline_def.deploy import Plan
 
 
 class Pipelines:
     """One pipeline and its executions."""
 
+    _sm = LazyClient("sagemaker")
+
     def __init__(self, pipeline_name: str, sagemaker: Any = None) -> None:
         self.name = pipeline_name
-        self._sm = sagemaker or client("sagemaker")
+        self._client = sagemaker
 
     @cached_property
     def arn(self) -> str:
@@ -97,9 +101,11 @@ class Pipelines:
 class Registry:
     """The model package group the pipeline registers into."""
 
+    _sm = LazyClient("sagemaker")
+
     def __init__(self, group_name: str, sagemaker: Any = None) -> None:
         self.group = group_name
-        self._sm = sagemaker or client("sagemaker")
+        self._client = sagemaker
 
     @cached_property
     def group_arn(self) -> str:
@@ -143,10 +149,14 @@ class Registry:
 class PipelineDeployer:
     """Creates, updates (only on change) and deletes the pipeline; see pipeline_def.deploy."""
 
-    def __init__(self, sagemaker: Any = None) -> None:
-        self._sm = sagemaker or client("sagemaker")
+    _sm = LazyClient("sagemaker")
 
-    def upsert(self, config: PipelineConfig) -> deploy.Plan:
+    def __init__(self, sagemaker: Any = None) -> None:
+        self._client = sagemaker
+
+    def upsert(self, config: PipelineConfig) -> Plan:
+        from pipeline_def import deploy  # only this function builds definitions; the API never imports it
+
         return deploy.upsert(self._sm, config)
 
     def delete(self, name: str) -> bool:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane.aws.clients import client
+from control_plane.aws.clients import LazyClient
 from control_plane.aws.errors import not_found_as
 
 
 class ConfigParameter:
+    _ssm = LazyClient("ssm")
+
     def __init__(self, name: str, ssm: Any = None) -> None:
         self.name = name
-        self._ssm = ssm or client("ssm")
+        self._client = ssm
 
     def read(self) -> tuple[str, int]:
         """The config text and its SSM version."""

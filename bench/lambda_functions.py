@@ -1,0 +1,123 @@
+"""`make bench-lambda`: each function as `sam build` packages it, with its layer.
+
+- Cold import: a fresh interpreter that sees only what Lambda would (the function's folder, the built layer,
+  and the runtime's own boto3/botocore) imports `app`, with the template's environment and tracing on.
+  Median of several starts. Target: under 300 ms. Baseline, measured in the same run: the runtime floor,
+  a fresh interpreter importing boto3 and creating one client, which any Python function that calls AWS pays.
+- Deployment size: the function's folder plus the layer, unzipped. Target: under 15 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from local.template import Template
+
+REPO = Path(__file__).resolve().parent.parent
+SAM = REPO / ".tools" / "sam" / "bin" / "sam"
+TARGET_MS, TARGET_MB = 300.0, 15.0
+# what the python3.11 Lambda runtime provides: the layer leaves these out (layers/common/Makefile)
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
+
+IMPORT_APP = "import time; t = time.perf_counter(); import app; print((time.perf_counter() - t) * 1000)"
+IMPORT_FLOOR = (
+    "import time; t = time.perf_counter(); import boto3; boto3.client('sts'); print((time.perf_counter() - t) * 1000)"
+)
+
+
+def build(build_dir: Path) -> None:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    subprocess.run(
+        [str(SAM), "build", "--template-file", str(REPO / "template.yaml"), "--build-dir", str(build_dir)],
+        check=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def runtime_dir(into: Path) -> Path:
+    """A folder holding only the runtime's packages, linked from .venv, as /var/runtime holds them in Lambda."""
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    into.mkdir()
+    for name in RUNTIME_PACKAGES:
+        (into / name).symlink_to(site / name)
+    return into
+
+
+def size_mb(*folders: Path) -> float:
+    return sum(f.stat().st_size for folder in folders for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def median_ms(code: str, cwd: Path, path: list[Path], env: dict[str, str], starts: int) -> float:
+    samples = []
+    for _ in range(starts):
+        done = subprocess.run(
+            # -S: no site-packages, so nothing outside `path` and the standard library can be imported
+            [sys.executable, "-S", "-c", code],
+            cwd=cwd,
+            env={**env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"import failed in {cwd.name}:\n{done.stderr}")
+        samples.append(float(done.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def lambda_like_env(function: str, template: Template) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        # /var/task and /opt are read-only in Lambda: nothing compiled at one start helps the next
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **template.environment(function),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--starts", type=int, default=7, help="fresh interpreters per function (median)")
+    args = parser.parse_args()
+    template = Template.load()
+    functions = sorted(template.of_type("AWS::Serverless::Function"))
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        build_dir = Path(tmp) / "build"
+        build(build_dir)
+        layer = build_dir / "CommonLayer" / "python"
+        runtime = runtime_dir(Path(tmp) / "runtime")
+        floor = median_ms(IMPORT_FLOOR, Path(tmp), [runtime], lambda_like_env(functions[0], template), args.starts)
+        print(f"baseline (runtime floor: import boto3 + one client): {floor:.0f} ms")
+        print(f"{'function':<26} {'cold import':>12} {'x floor':>8} {'vs 300 ms':>10} {'size':>9} {'vs 15 MB':>9}")
+        for function in functions:
+            code = build_dir / function
+            env = lambda_like_env(function, template)
+            ms = median_ms(IMPORT_APP, code, [code, layer, runtime], env, args.starts)
+            mb = size_mb(code, layer)
+            ok = ms < TARGET_MS and mb < TARGET_MB
+            failed |= not ok
+            print(
+                f"{function:<26} {ms:>9.0f} ms {ms / floor:>7.2f}x {ms / TARGET_MS:>9.2f}x "
+                f"{mb:>6.2f} MB {mb / TARGET_MB:>8.2f}x {'' if ok else ' OVER TARGET'}"
+            )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
