@@ -1,13 +1,9 @@
 """The REST API (every route but /slack/actions): parse, one use-case call, typed response."""
 
-from collections.abc import Callable
-from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from control_plane import pipeline_config, registry, runs
@@ -15,6 +11,7 @@ from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.s3 import read_json
 from control_plane.aws.sagemaker import Pipelines, Registry
 from control_plane.aws.ssm import ConfigParameter
+from control_plane.idempotency import Once
 from control_plane.models import (
     RUN_ID_PATTERN,
     ActiveConfig,
@@ -43,23 +40,16 @@ PIPELINES = Pipelines(ENV.pipeline_name)
 REGISTRY = Registry(ENV.model_package_group)
 AUDIT = AuditTrail(ENV.audit_table)
 CONFIG = ConfigParameter(ENV.config_parameter)
-IDEMPOTENCY = IdempotencyConfig(
+START_ONCE = Once(
+    runs.start_run,
+    RunStarted,
+    table=ENV.idempotency_table,
+    data="command",
     # no key, no de-duplication; a key counts per caller, so two people cannot collide
-    event_key_jmespath="idempotency_key && [caller, idempotency_key]",
-    payload_validation_jmespath="request",
+    key="idempotency_key && [caller, idempotency_key]",
+    payload="request",
     expires_after_seconds=24 * 3600,
 )
-
-
-@cache
-def start_once() -> Callable[..., RunStarted]:
-    """runs.start_run, once per key; built on the first start, so other routes never load DynamoDB's client."""
-    return idempotent_function(  # type: ignore[no-any-return]
-        data_keyword_argument="command",
-        persistence_store=DynamoDBPersistenceLayer(table_name=ENV.idempotency_table),
-        config=IDEMPOTENCY,
-        output_serializer=PydanticSerializer(model=RunStarted),
-    )(runs.start_run)
 
 
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="the execution id, the last part of its ARN")]
@@ -82,7 +72,7 @@ def start_run(
     request: Annotated[StartRunRequest, Body()], idempotency_key: IdempotencyKey = None
 ) -> tuple[RunStarted, int]:
     command = runs.StartCommand(caller=caller_of(app.current_event), idempotency_key=idempotency_key, request=request)
-    started = start_once()(command=command, pipelines=PIPELINES, audit=AUDIT)
+    started = START_ONCE(command=command, pipelines=PIPELINES, audit=AUDIT)
     metrics.add_metric(name="RunsStarted", unit="Count", value=1)
     logger.info("run started", run_id=started.run_id, caller=command.caller)
     return started, 201
@@ -166,5 +156,5 @@ def openapi() -> dict[str, Any]:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    IDEMPOTENCY.register_lambda_context(context)
+    START_ONCE.register(context)
     return app.resolve(event, context)

@@ -2,8 +2,6 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,6 +10,7 @@ from control_plane import notifications
 from control_plane.aws.sagemaker import Pipelines, Registry
 from control_plane.aws.secrets import slack_secret
 from control_plane.aws.slack import SlackPoster
+from control_plane.idempotency import Once
 from control_plane.notifications import Notice
 from control_plane.observability import logger, metrics, tracer
 from control_plane.settings import NotifyEnv, load_env
@@ -19,7 +18,6 @@ from control_plane.settings import NotifyEnv, load_env
 ENV = load_env(NotifyEnv)
 PIPELINES = Pipelines(ENV.pipeline_name)
 REGISTRY = Registry(ENV.model_package_group)
-IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="[kind, arn, status]", expires_after_seconds=7 * 24 * 3600)
 
 
 def post(notice: Notice) -> notifications.Posted:
@@ -27,12 +25,14 @@ def post(notice: Notice) -> notifications.Posted:
     return notifications.notify(notice, REGISTRY, PIPELINES, poster, ENV.slack_channel)
 
 
-post_once = idempotent_function(
-    data_keyword_argument="notice",
-    persistence_store=DynamoDBPersistenceLayer(table_name=ENV.idempotency_table),
-    config=IDEMPOTENCY,
-    output_serializer=PydanticSerializer(model=notifications.Posted),
-)(post)
+POST_ONCE = Once(
+    post,
+    notifications.Posted,
+    table=ENV.idempotency_table,
+    data="notice",
+    key="[kind, arn, status]",
+    expires_after_seconds=7 * 24 * 3600,
+)
 
 
 def notice_of(event: EventBridgeModel) -> Notice | None:
@@ -61,12 +61,12 @@ def notice_of(event: EventBridgeModel) -> Notice | None:
 @tracer.capture_lambda_handler
 @event_parser(model=EventBridgeModel)
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
-    IDEMPOTENCY.register_lambda_context(context)
+    POST_ONCE.register(context)
     notice = notice_of(event)
     if notice is None:
         logger.info("event ignored", detail_type=event.detail_type, event_id=event.id)
         return {"posted": False}
-    posted = post_once(notice=notice)
+    posted: notifications.Posted = POST_ONCE(notice=notice)
     metrics.add_metric(name="SlackNotifications", unit="Count", value=1)
     logger.info("notification posted", kind=notice.kind, arn=notice.arn, ts=posted.ts)
     return {"posted": True, **posted.model_dump()}

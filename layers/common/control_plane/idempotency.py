@@ -1,0 +1,55 @@
+"""Powertools idempotency for a use case, built on its first call.
+
+Every consumer of events and every start request runs at most once per key (SageMaker and EventBridge
+deliver twice, clients retry). The DynamoDB persistence layer is created on first use, so a cold start
+that never needs it does not load DynamoDB's client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class Once:
+    """`function(**kwargs)` once per key of `kwargs[data]`; repeats return the first result (a `result` model)."""
+
+    def __init__(
+        self,
+        function: Callable[..., R],
+        result: type[R],
+        *,
+        table: str,
+        data: str,
+        key: str,
+        expires_after_seconds: int,
+        payload: str | None = None,
+    ) -> None:
+        self.config = IdempotencyConfig(
+            event_key_jmespath=key,
+            payload_validation_jmespath=payload or "",
+            expires_after_seconds=expires_after_seconds,
+        )
+        self._build = cache(
+            lambda: idempotent_function(
+                data_keyword_argument=data,
+                persistence_store=DynamoDBPersistenceLayer(table_name=table),
+                config=self.config,
+                output_serializer=PydanticSerializer(model=result),
+            )(function)
+        )
+
+    def register(self, context: LambdaContext) -> None:
+        """Lets Powertools expire an in-progress record when the invocation times out."""
+        self.config.register_lambda_context(context)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self._build()(**kwargs)
