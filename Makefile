@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 25.3
 CONFIG ?= config/pipeline.yaml
 
-.PHONY: help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition definition clean
+.PHONY: help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -79,6 +79,18 @@ bench-quality: $(CONTAINER_VENV)/.installed ## train on DATASET (preprocess, tra
 bench-definition: $(VENV)/.installed ## definition build + validation time vs the SageMaker SDK's definition()
 	$(PY) -m bench.definition
 
+bench-lambda: $(VENV)/.installed $(TOOLS)/sam/.installed ## each function as sam builds it: cold import time and size, with its layer
+	$(PY) -m bench.lambda_functions
+
+# Deployment: `sam build` needs no Docker (the layer builds Linux wheels with pip); ENV picks samconfig.toml's
+# environment (default = dev, or prod)
+ENV ?= default
+build: $(TOOLS)/sam/.installed ## sam build: the functions and the layer into .aws-sam/
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam build --config-env $(ENV)
+
+deploy: build ## sam deploy to ENV (default dev; ENV=prod); see samconfig.toml for OfflineStoreUri
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam deploy --config-env $(ENV)
+
 clean: ## remove caches (keeps the environments)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .aws-sam
 	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +
