@@ -29,7 +29,7 @@ from control_plane.models import (
 )
 from control_plane.models import ApprovalStatus as ApprovalFilter
 from control_plane.observability import logger, metrics, tracer
-from control_plane.rest import caller_of, resolver
+from control_plane.rest import caller_of, errors, resolver
 from control_plane.settings import ApiEnv, load_env
 
 ENV = load_env(ApiEnv)
@@ -66,7 +66,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-@app.post("/runs", summary="Start a run", responses={201: {"description": "started"}})
+@app.post("/runs", summary="Start a run", responses={201: {"description": "started"}, **errors(400, 401, 409, 422)})
 @tracer.capture_method
 def start_run(
     request: Annotated[StartRunRequest, Body()], idempotency_key: IdempotencyKey = None
@@ -78,7 +78,7 @@ def start_run(
     return started, 201
 
 
-@app.get("/runs", summary="List runs, newest first")
+@app.get("/runs", summary="List runs, newest first", responses=errors(400))
 @tracer.capture_method
 def list_runs(
     status: Annotated[RunStatus | None, Query()] = None, next_token: str | None = None, limit: Limit = 20
@@ -86,25 +86,25 @@ def list_runs(
     return runs.list_runs(PIPELINES, status, next_token, limit)
 
 
-@app.get("/runs/<run_id>", summary="A run, step by step")
+@app.get("/runs/<run_id>", summary="A run, step by step", responses=errors(400, 404))
 @tracer.capture_method
 def get_run(run_id: RunId) -> RunDetail:
     return runs.get_run(run_id, PIPELINES, REGISTRY, read_json, ENV.region)
 
 
-@app.post("/runs/<run_id>/stop", summary="Stop an executing run")
+@app.post("/runs/<run_id>/stop", summary="Stop an executing run", responses=errors(400, 401, 404, 409))
 @tracer.capture_method
 def stop_run(run_id: RunId) -> RunSummary:
     return runs.stop_run(run_id, caller_of(app.current_event), PIPELINES, AUDIT)
 
 
-@app.post("/runs/<run_id>/retry", summary="Retry a failed or stopped run")
+@app.post("/runs/<run_id>/retry", summary="Retry a failed or stopped run", responses=errors(400, 401, 404, 409))
 @tracer.capture_method
 def retry_run(run_id: RunId) -> RunSummary:
     return runs.retry_run(run_id, caller_of(app.current_event), PIPELINES, AUDIT)
 
 
-@app.get("/models", summary="Model packages, newest first, with their mAP")
+@app.get("/models", summary="Model packages, newest first, with their mAP", responses=errors(400))
 @tracer.capture_method
 def list_models(
     status: Annotated[ApprovalFilter | None, Query()] = None, next_token: str | None = None, limit: Limit = 20
@@ -112,19 +112,19 @@ def list_models(
     return registry.list_models(REGISTRY, status, next_token, limit)
 
 
-@app.get("/models/<version>", summary="One model package")
+@app.get("/models/<version>", summary="One model package", responses=errors(400, 404))
 @tracer.capture_method
 def get_model(version: Version) -> ModelDetail:
     return registry.get_model(REGISTRY, version)
 
 
-@app.post("/models/<version>/approve", summary="Approve a model package")
+@app.post("/models/<version>/approve", summary="Approve a model package", responses=errors(400, 401, 404))
 @tracer.capture_method
 def approve(version: Version, request: Annotated[DecisionRequest, Body()]) -> DecisionResult:
     return _decide(version, "approve", request)
 
 
-@app.post("/models/<version>/reject", summary="Reject a model package")
+@app.post("/models/<version>/reject", summary="Reject a model package", responses=errors(400, 401, 404))
 @tracer.capture_method
 def reject(version: Version, request: Annotated[DecisionRequest, Body()]) -> DecisionResult:
     return _decide(version, "reject", request)

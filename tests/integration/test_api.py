@@ -166,6 +166,9 @@ def test_openapi_document_lists_the_routes(call: Callable[..., tuple[int, Any]])
 
     assert status == 200
     assert {"/runs", "/runs/{run_id}", "/models/{version}/approve", "/config"} <= set(body["paths"])
+    start = body["paths"]["/runs"]["post"]
+    assert {"201", "400", "422"} <= set(start["responses"])
+    assert start["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
 
 
 # ---------- one run, step by step (ListPipelineExecutionSteps is stubbed: moto lacks it) ----------

@@ -41,10 +41,3 @@ class Conflict(ControlPlaneError):
 
 class Replayed(Conflict):
     code = "Replayed"
-
-
-class ConfigInvalid(ControlPlaneError):
-    """The pipeline config in SSM does not validate; the deployed pipeline stays as it was."""
-
-    code = "ConfigInvalid"
-    status = 500

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -16,6 +17,23 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from control_plane.errors import ControlPlaneError, Unauthorized
 from control_plane.models import ErrorBody, ErrorDetail
 from control_plane.observability import logger
+
+ERROR_MEANINGS = {
+    400: "a field, parameter or body is invalid; the message names it",
+    401: "no authenticated identity, or a bad Slack signature",
+    403: "not allowed (Slack user not on the allow-list, Slack not configured)",
+    404: "no such run, model version or route",
+    409: "the run is not in a state that allows this, or the request is a replay",
+    422: "the Idempotency-Key was used with another body",
+}
+
+
+def errors(*statuses: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI responses for the error statuses a route can give, all in the one error shape."""
+    return {
+        status: {"description": ERROR_MEANINGS[status], "content": {"application/json": {"model": ErrorBody}}}
+        for status in statuses
+    }
 
 
 def error_response(status: int, code: str, message: str) -> Response[str]:

@@ -35,25 +35,6 @@ class AuditTrail:
             item["details"] = {"M": {k: {"S": v} for k, v in entry.details.items()}}
         self._db.put_item(TableName=self.table, Item=item)
 
-    def history(self, subject: str) -> list[AuditEntry]:
-        pages = self._db.get_paginator("query").paginate(
-            TableName=self.table,
-            KeyConditionExpression="subject = :s",
-            ExpressionAttributeValues={":s": {"S": subject}},
-        )
-        return [
-            AuditEntry(
-                subject=item["subject"]["S"],
-                action=item["action"]["S"],
-                actor=item["actor"]["S"],
-                source=item["source"]["S"],
-                at=item["at"]["S"].split("#", 1)[0],
-                details={k: v["S"] for k, v in item.get("details", {}).get("M", {}).items()},
-            )
-            for page in pages
-            for item in page.get("Items", [])
-        ]
-
 
 class Claims:
     """First writer wins: `claim(key)` is true once per key until the claim expires (table TTL)."""
