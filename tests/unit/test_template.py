@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft4Validator
@@ -81,13 +82,38 @@ def test_only_the_slack_route_is_open(template: Template) -> None:
     assert template.resource("RestApi")["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
 
 
-def test_no_statement_grants_every_action(template: Template) -> None:
+# actions that IAM cannot scope to a resource: the only ones a statement may grant on "*"
+NO_RESOURCE_LEVEL = {
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+    "sagemaker:ListModelPackages",
+    "sagemaker:ListPipelines",
+}
+
+
+def _allow_statements(template: Template) -> list[tuple[str, dict[str, Any]]]:
+    found = []
     for name, resource in template.body["Resources"].items():
-        for policy in resource.get("Properties", {}).get("Policies", []):
-            document = policy.get("PolicyDocument", policy)
+        properties = resource.get("Properties", {})
+        documents = [p.get("PolicyDocument", p) for p in properties.get("Policies", [])]
+        if "PolicyDocument" in properties:
+            documents.append(properties["PolicyDocument"])
+        for document in documents:
             for statement in document.get("Statement", []) if isinstance(document, dict) else []:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                assert all(not a.endswith("*") for a in actions if statement["Effect"] == "Allow"), name
+                if statement["Effect"] == "Allow":
+                    found.append((name, statement))
+    return found
+
+
+def test_no_statement_grants_every_action_or_every_resource_needlessly(template: Template) -> None:
+    statements = _allow_statements(template)
+    assert len(statements) > 20
+
+    for name, statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), (name, actions)
+        if statement["Resource"] == "*":
+            assert set(actions) <= NO_RESOURCE_LEVEL, (name, actions)
 
 
 BODIES = {
