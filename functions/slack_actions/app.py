@@ -46,8 +46,8 @@ def slack_action() -> DecisionResult:
     secret = slack_secret(ENV.slack_secret)
     slack_approvals.verify(
         body,
-        event.get_header_value("X-Slack-Request-Timestamp"),
-        event.get_header_value("X-Slack-Signature"),
+        event.headers.get("X-Slack-Request-Timestamp"),
+        event.headers.get("X-Slack-Signature"),
         secret.signing_secret,
         CLOCK,
     )

@@ -176,3 +176,15 @@ def test_a_button_for_another_group_or_a_foreign_response_url_is_400(
     assert send(handler, other)[0] == 400
     assert send(handler, foreign)[0] == 400
     assert approval(stack) == "PendingManualApproval"
+
+
+def test_header_names_in_any_case_are_read(stack: Stack, slack: WebhookRecorder, handler: ModuleType) -> None:
+    configure_slack(stack)
+    request = click(slack)
+    request["headers"] = {name.lower(): value for name, value in request["headers"].items()}
+    request["multiValueHeaders"] = {name: [value] for name, value in request["headers"].items()}
+
+    code, _ = send(handler, request)
+
+    assert code == 200
+    assert approval(stack) == "Approved"
