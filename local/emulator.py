@@ -6,13 +6,19 @@ boto3 finds the endpoint in `AWS_ENDPOINT_URL` and takes throwaway credentials.
 
 from __future__ import annotations
 
-from moto.server import ThreadedMotoServer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 
 
 def start_moto() -> tuple[ThreadedMotoServer, str]:
     """A moto server on 127.0.0.1 at a free port, in a background thread; returns it and its endpoint URL."""
+    # imported here: moto is slow to import, and what only needs REGION should not pay for it
+    from moto.server import ThreadedMotoServer
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
