@@ -1,0 +1,159 @@
+"""template.yaml's REST API on 127.0.0.1: each request becomes the API Gateway proxy event its route's
+function receives in AWS, and the function's answer becomes the response.
+
+Routes with AWS_IAM authorisation (the default) need a SigV4 `Authorization` header, as API Gateway does; the
+caller is the IAM user named by its access key. The local stack has one throwaway credential, so the signature
+itself is not verified. Routes with `Auth: {Authorizer: NONE}` (the Slack route) take any request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from local.functions import Functions
+from local.template import ACCOUNT, Template
+
+SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)/")
+STAGE = "local"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str
+    pattern: re.Pattern[str]
+    function: str
+    open: bool
+
+
+def routes(template: Template) -> list[Route]:
+    default_open = template.resource("RestApi")["Properties"].get("Auth", {}).get("DefaultAuthorizer") is None
+    found = []
+    for name, resource in template.of_type("AWS::Serverless::Function").items():
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "Api":
+                continue
+            path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
+            regex = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$"
+            auth = event["Properties"].get("Auth", {}).get("Authorizer")
+            found.append(Route(method, path, re.compile(regex), name, auth == "NONE" or default_open))
+    return found
+
+
+def proxy_event(
+    route: Route, method: str, url: str, headers: dict[str, str], body: bytes, caller: str | None
+) -> dict[str, Any]:
+    parts = urlsplit(url)
+    match = route.pattern.match(parts.path)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True)) or None
+    text = body.decode("utf-8", errors="strict") if body else None
+    identity = {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")}
+    if caller:
+        identity |= {"userArn": caller, "caller": caller.rsplit("/", 1)[-1], "accountId": ACCOUNT}
+    return {
+        "resource": route.resource,
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": match.groupdict() if match and match.groupdict() else None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "stage": STAGE,
+            "resourcePath": route.resource,
+            "httpMethod": method,
+            "path": f"/{STAGE}{parts.path}",
+            "protocol": "HTTP/1.1",
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": identity,
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+class ApiServer:
+    def __init__(self, template: Template, functions: Functions, port: int = 0) -> None:
+        self.routes = routes(template)
+        self.functions = functions
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> ApiServer:
+        threading.Thread(target=self.server.serve_forever, name="api", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        path = urlsplit(url).path
+        if path == "/_local/health":
+            return 200, {"Content-Type": "application/json"}, b'{"ok": true}'
+        candidates = [r for r in self.routes if r.pattern.match(path)]
+        route = next((r for r in candidates if r.method == method), None)
+        if route is None:
+            return _error(403 if not candidates else 405, "MissingAuthenticationToken", f"no route {method} {path}")
+        caller = None
+        if not route.open:
+            signed = SIGV4.match(headers.get("Authorization", ""))
+            if signed is None:
+                return _error(403, "MissingAuthenticationToken", "the request is not signed (AWS_IAM)")
+            caller = f"arn:aws:iam::{ACCOUNT}:user/{signed.group(1)}"
+        event = proxy_event(route, method, url, headers, body, caller)
+        result = self.functions.invoke(route.function, event)
+        answer = result.get("body") or ""
+        data = base64.b64decode(answer) if result.get("isBase64Encoded") else answer.encode()
+        response_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            response_headers[name] = ", ".join(str(v) for v in values)
+        return int(result.get("statusCode", 200)), response_headers, data
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, headers, data = outer.answer(self.command, self.path, dict(self.headers), body)
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in {"content-length", "connection"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        return Handler
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return status, {"Content-Type": "application/json"}, body

@@ -1,0 +1,82 @@
+"""Calling the stack as a user would: IAM-signed (SigV4) requests to the REST API, and a Slack button click
+signed with the Slack app's signing secret."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from slack_sdk.signature import SignatureVerifier
+
+from local.emulator import REGION
+
+
+@dataclass(frozen=True)
+class Api:
+    url: str
+    access_key: str = "LOCALUSER"
+    secret_key: str = "local-secret"  # noqa: S105 (the local stack's throwaway credential)
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else b""
+        request = AWSRequest(
+            method=method,
+            url=f"{self.url}{path}",
+            data=data,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        SigV4Auth(Credentials(self.access_key, self.secret_key), "execute-api", REGION).add_auth(request)
+        return send(method, str(request.url), dict(request.headers.items()), data)
+
+
+def send(method: str, url: str, headers: dict[str, str], data: bytes) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=data or None, headers=headers, method=method)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (the local API on loopback)
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return status, raw.decode(errors="replace")
+
+
+def click(
+    api_url: str,
+    message: dict[str, Any],
+    action: str,
+    user: str,
+    signing_secret: str,
+    response_url: str,
+) -> tuple[int, Any]:
+    """Press the `action` button (approve or reject) of a posted message, as Slack would send it."""
+    buttons = [b for block in message.get("blocks", []) for b in block.get("elements", []) if b.get("type") == "button"]
+    button = next(b for b in buttons if b["action_id"] == action)
+    now = time.time()
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower()},
+        "team": {"id": "TLOCAL"},
+        "channel": {"id": message.get("channel")},
+        "trigger_id": f"{now:.6f}.local",
+        "response_url": response_url,
+        "actions": [{"type": "button", "action_id": action, "value": button["value"], "action_ts": f"{now:.6f}"}],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    timestamp = str(int(now))
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=timestamp, body=body)
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": str(signature),
+    }
+    return send("POST", f"{api_url}/slack/actions", headers, body.encode())

@@ -1,0 +1,172 @@
+"""SageMaker's API on loopback: pipeline executions and their jobs are served by the executor; every other
+operation (pipelines, the model registry, feature groups) is passed to moto unchanged.
+
+boto3 reaches it through `AWS_ENDPOINT_URL_SAGEMAKER`; SageMaker speaks JSON over POST with the operation in
+`X-Amz-Target: SageMaker.<Operation>`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from local.executor.engine import Executor, ServiceError
+
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER"
+PAGE = 50
+
+
+def _page(items: list[dict[str, Any]], request: dict[str, Any], key: str) -> dict[str, Any]:
+    start = int(request.get("NextToken") or 0)
+    size = int(request.get("MaxResults") or PAGE)
+    answer: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        answer["NextToken"] = str(start + size)
+    return answer
+
+
+class SageMakerApi:
+    """The operations the executor answers, by name."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "StartPipelineExecution": self.start,
+            "DescribePipelineExecution": lambda r: self.executor.execution(r["PipelineExecutionArn"]).describe(),
+            "ListPipelineExecutions": self.list_executions,
+            "ListPipelineExecutionSteps": self.list_steps,
+            "ListPipelineParametersForExecution": self.list_parameters,
+            "DescribePipelineDefinitionForExecution": self.definition,
+            "StopPipelineExecution": self.stop,
+            "RetryPipelineExecution": self.retry,
+        }
+
+    def start(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"PipelineExecutionArn": self.executor.start(request)}
+
+    def list_executions(self, request: dict[str, Any]) -> dict[str, Any]:
+        ascending = request.get("SortOrder") == "Ascending"
+        items = [e.summary() for e in self.executor.executions_of(request["PipelineName"], ascending)]
+        return _page(items, request, "PipelineExecutionSummaries")
+
+    def list_steps(self, request: dict[str, Any]) -> dict[str, Any]:
+        execution = self.executor.execution(request["PipelineExecutionArn"])
+        runs = sorted(
+            execution.steps.values(), key=lambda s: s.started, reverse=request.get("SortOrder") != "Ascending"
+        )
+        return _page([s.summary() for s in runs], request, "PipelineExecutionSteps")
+
+    def list_parameters(self, request: dict[str, Any]) -> dict[str, Any]:
+        execution = self.executor.execution(request["PipelineExecutionArn"])
+        items = [{"Name": k, "Value": _text(v)} for k, v in sorted(execution.parameters.items())]
+        return _page(items, request, "PipelineParameters")
+
+    def definition(self, request: dict[str, Any]) -> dict[str, Any]:
+        execution = self.executor.execution(request["PipelineExecutionArn"])
+        return {"PipelineDefinition": json.dumps(execution.definition), "CreationTime": execution.created}
+
+    def stop(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.executor.stop(request["PipelineExecutionArn"])
+        return {"PipelineExecutionArn": request["PipelineExecutionArn"]}
+
+    def retry(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.executor.retry(request["PipelineExecutionArn"])
+        return {"PipelineExecutionArn": request["PipelineExecutionArn"]}
+
+    def job(self, operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        """DescribeTrainingJob / DescribeProcessingJob for the jobs the executor ran; None for any other."""
+        kinds = {
+            "DescribeTrainingJob": ("training", "TrainingJobName"),
+            "DescribeProcessingJob": ("processing", "ProcessingJobName"),
+        }
+        if operation not in kinds:
+            return None
+        kind, key = kinds[operation]
+        job = self.executor.job(kind, request[key])
+        return job.describe() if job else None
+
+
+def _text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, default=lambda v: v.timestamp() if isinstance(v, datetime) else str(v)).encode()
+
+
+class SageMakerServer:
+    def __init__(self, api: SageMakerApi, moto_endpoint: str, port: int = 0) -> None:
+        self.api, self.moto = api, moto_endpoint.rstrip("/")
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.server.daemon_threads = True
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> SageMakerServer:
+        threading.Thread(target=self.server.serve_forever, name="sagemaker-api", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                operation = self.headers.get("X-Amz-Target", "").removeprefix("SageMaker.")
+                try:
+                    answer = outer._ours(operation, body)
+                except ServiceError as error:
+                    self._send(400, _json({"__type": error.code, "message": error.message}))
+                    return
+                if answer is None:
+                    status, data = outer._forward(self.path, dict(self.headers), body, operation)
+                    self._send(status, data)
+                    return
+                self._send(200, _json(answer))
+
+            def _send(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+    def _ours(self, operation: str, body: bytes) -> dict[str, Any] | None:
+        request = json.loads(body or b"{}")
+        if operation in self.api.operations:
+            return self.api.operations[operation](request)
+        return self.api.job(operation, request)
+
+    def _forward(self, path: str, headers: dict[str, str], body: bytes, operation: str) -> tuple[int, bytes]:
+        keep = {k: v for k, v in headers.items() if k.lower() not in {"host", "content-length", "connection"}}
+        request = urllib.request.Request(f"{self.moto}{path}", data=body, headers=keep, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (moto on loopback)
+                status, data = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, data = error.code, error.read()
+        if operation == "UpdateModelPackage" and status == 200:
+            # SageMaker announces approvals and rejections as a state change of the package
+            arn = json.loads(body)["ModelPackageArn"]
+            self.api.executor.package_event(self.api.executor.sagemaker.describe_model_package(ModelPackageName=arn))
+        return status, data

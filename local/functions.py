@@ -1,0 +1,59 @@
+"""The template's functions, run in this process as Lambda would run them: one invocation at a time per
+function (a warm container), with a context object, from the same `functions/<name>/app.py`."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import uuid
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from local.template import Template
+
+
+@dataclass
+class Context:
+    function_name: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    timeout_seconds: int = 20
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_seconds * 1000
+
+
+class Functions:
+    """Every AWS::Serverless::Function of the template, imported on first use."""
+
+    def __init__(self, template: Template) -> None:
+        self.template = template
+        self.resources = template.of_type("AWS::Serverless::Function")
+        self._modules: dict[str, ModuleType] = {}
+        self._locks = {name: threading.Lock() for name in self.resources}
+
+    def environment(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """Every function's variables together (they agree: all come from one stack)."""
+        merged: dict[str, str] = {}
+        for name in self.resources:
+            merged.update(self.template.environment(name, overrides))
+        return merged
+
+    def module(self, name: str) -> ModuleType:
+        if name not in self._modules:
+            folder = self.resources[name]["Properties"]["CodeUri"].rstrip("/").split("/")[-1]
+            self._modules[name] = importlib.import_module(f"functions.{folder}.app")
+        return self._modules[name]
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        timeout = int(self.resources[name]["Properties"].get("Timeout", 20))
+        with self._locks[name]:
+            return self.module(name).lambda_handler(event, Context(function_name=name, timeout_seconds=timeout))

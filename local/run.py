@@ -1,0 +1,194 @@
+"""`make run`: a labelled dataset in, an approved model out, on the local stack, through the real handlers.
+
+Steps: start the stack; generate the synthetic dataset (or take DATASET) and ingest it into S3 and the feature
+group; the deployment's custom resource has built the pipeline; `POST /runs` over HTTP; follow the run (steps,
+epochs, loss, validation mAP); wait for the notify function's Slack message; press Approve through the signed
+Slack route; print the summary. A failed run exits 1 naming the failing step and its reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.client import Api, click
+from local.executor.jobs import CONTAINER, CONTAINER_BIN, Job
+from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+
+# The built-in defaults: about 8 minutes on 2 cores, and a model that clears the 0.3 mAP threshold
+DEFAULT_IMAGES = 160
+DEFAULT_PARAMETERS: dict[str, Any] = {"NumEpochs": 12, "BatchSize": 8, "LearningRate": 0.004, "WarmupEpochs": 1}
+
+
+@dataclass
+class Progress:
+    """Prints step changes and one line per training epoch, as they happen."""
+
+    steps: dict[str, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.0f}s] {text}", flush=True)
+
+    def job_line(self, job: Job, line: str) -> None:
+        if " epoch=" in f" {line}" and "obj_loss=" in line:
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            loss = sum(float(fields.get(k, 0)) for k in ("obj_loss", "center_loss", "scale_loss", "cls_loss"))
+            val = f"  val mAP {float(fields['val_map']):.3f}" if "val_map" in fields else ""
+            self.say(f"  Train  epoch {fields['epoch']}  loss {loss:.3f}{val}  ({fields.get('speed', '?')} img/s)")
+
+    def run(self, detail: dict[str, Any]) -> None:
+        for step in detail.get("steps", []):
+            if self.steps.get(step["name"]) != step["status"]:
+                self.steps[step["name"]] = step["status"]
+                reason = f": {step['failure_reason']}" if step.get("failure_reason") else ""
+                self.say(f"{step['name']} {step['status']}{reason}")
+
+
+def container(module: str, *args: str, env: dict[str, str]) -> None:
+    environment = {**os.environ, **env, "PYTHONPATH": str(CONTAINER), "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(  # noqa: S603 (our own entry points in container/.venv)
+        [str(CONTAINER_BIN / "python"), "-m", module, *args], env=environment, capture_output=True, text=True
+    )
+    if done.returncode not in (0, 1):  # ingest exits 1 when some rows were refused, and names them
+        raise SystemExit(f"{module} failed:\n{done.stderr or done.stdout}")
+    if done.returncode == 1:
+        print(done.stdout.strip(), file=sys.stderr)
+
+
+def prepare_dataset(stack: LocalStack, dataset: Path | None, images: int, progress: Progress) -> None:
+    if dataset is None:
+        dataset = stack.work / "dataset"
+        shutil.rmtree(dataset, ignore_errors=True)
+        progress.say(f"generating {images} synthetic labelled images")
+        container("detector.synth", "--output", str(dataset), "--count", str(images), env=stack.endpoints)
+    progress.say(f"ingesting {dataset} into s3://{stack.bucket}/images and feature group {FEATURE_GROUP}")
+    labels = dataset / "labels.csv"
+    container(
+        "detector.ingest",
+        "--labels",
+        str(labels),
+        "--images",
+        str(dataset),
+        "--bucket",
+        stack.bucket,
+        "--feature-group",
+        FEATURE_GROUP,
+        env=stack.endpoints,
+    )
+
+
+def wait_for_run(api: Api, run_id: str, progress: Progress, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, detail = api.call("GET", f"/runs/{run_id}")
+        if status != 200:
+            raise SystemExit(f"GET /runs/{run_id}: {status} {detail}")
+        progress.run(detail)
+        if detail["status"] in {"Succeeded", "Failed", "Stopped"}:
+            return dict(detail)
+        time.sleep(2)
+    raise SystemExit(f"run {run_id} did not finish within {timeout:.0f} s")
+
+
+def wait_for_message(stack: LocalStack, version: int, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for post in stack.slack.posts("/api/chat.postMessage"):
+            if f"v{version} " in post.body.get("text", ""):
+                return post.body
+        time.sleep(0.5)
+    raise SystemExit(f"no Slack message for model version {version} within {timeout:.0f} s")
+
+
+def run(dataset: Path | None, images: int, parameters: dict[str, Any], timeout: float) -> int:
+    progress = Progress()
+    progress.say("starting the local stack (moto, executor, feature store, functions, Slack)")
+    stack = LocalStack(on_job_line=progress.job_line).start()
+    try:
+        api = Api(stack.api.url, LOCAL_USER_KEY)
+        progress.say(f"API at {stack.api.url}; pipeline built from the config in SSM")
+        prepare_dataset(stack, dataset, images, progress)
+
+        status, started = api.call(
+            "POST",
+            "/runs",
+            {"parameters": parameters, "display_name": "make-run", "description": "make run"},
+            headers={"Idempotency-Key": f"make-run-{int(time.time())}"},
+        )
+        if status != 201:
+            raise SystemExit(f"POST /runs: {status} {started}")
+        run_id = started["run_id"]
+        progress.say(f"POST /runs -> run {run_id} with {started['parameters']}")
+        detail = wait_for_run(api, run_id, progress, timeout)
+        if detail["status"] != "Succeeded":
+            failed = [s for s in detail["steps"] if s["status"] == "Failed"]
+            where = failed[0]["name"] if failed else "the run"
+            reason = (failed[0].get("failure_reason") if failed else None) or detail.get("failure_reason")
+            print(f"\nRun {run_id} {detail['status']} at {where}: {reason}", file=sys.stderr)
+            return 1
+
+        model = detail["model"]
+        message = wait_for_message(stack, model["version"])
+        progress.say(f"Slack: {message['text']}")
+        code, answer = click(
+            stack.api.url, message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}actions/local"
+        )
+        if code != 200:
+            raise SystemExit(f"the Approve click was refused: {code} {answer}")
+        _, approved = api.call("GET", f"/models/{model['version']}")
+        progress.say(f"approved through Slack by {SLACK_APPROVER}: {approved['approval_status']}")
+        summary(stack, detail, approved)
+        return 0
+    finally:
+        stack.stop()
+
+
+def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any]) -> None:
+    results = stack.work / "results"
+    shutil.rmtree(results, ignore_errors=True)
+    results.mkdir(parents=True)
+    pictures = []
+    for step in detail["steps"]:
+        job = stack.executor.jobs.get(str(step.get("job_arn", "")).rsplit("/", 1)[-1])
+        if job is None:
+            continue
+        for picture in sorted(job.folder.rglob("*.png")):
+            target = results / picture.name
+            shutil.copyfile(picture, target)
+            pictures.append(target)
+    evaluation = detail.get("evaluation") or {}
+    test_map = evaluation.get("metrics", {}).get("map", {}).get("value")
+    print()
+    print(f"run            {detail['run_id']} ({detail['status']})")
+    print(f"test mAP@0.5   {test_map:.3f}" if test_map is not None else "test mAP@0.5   unknown")
+    print(f"model package  {model['arn']}")
+    print(f"approval       {model['approval_status']}: {model.get('approval_description')}")
+    print(f"model          {model.get('model_data_url')}")
+    print(f"evaluation     {model.get('evaluation_uri')}")
+    for picture in pictures:
+        print(f"picture        {picture.relative_to(Path.cwd()) if picture.is_relative_to(Path.cwd()) else picture}")
+    print(f"job folders    {stack.work / 'jobs'}")
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m local run", description=__doc__)
+    parser.add_argument("--dataset", type=Path, default=None, help="a folder laid out like metal-tags (labels.csv)")
+    parser.add_argument("--images", type=int, default=DEFAULT_IMAGES, help="synthetic images when no --dataset")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_PARAMETERS["NumEpochs"])
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the run")
+    args = parser.parse_args(argv)
+    parameters = {**DEFAULT_PARAMETERS, "NumEpochs": args.epochs}
+    return run(args.dataset, args.images, parameters, args.timeout)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

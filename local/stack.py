@@ -1,0 +1,166 @@
+"""The whole product on one machine: emulated AWS, the pipeline executor, the functions behind the REST API
+and the event rules, and a stand-in Slack. Everything is created from template.yaml.
+
+    moto (S3, SSM, DynamoDB, Secrets Manager, EventBridge, SQS, SageMaker's registry)  AWS_ENDPOINT_URL
+    local.executor.server (pipeline executions and their jobs; the rest goes to moto) AWS_ENDPOINT_URL_SAGEMAKER
+    local.featurestore (PutRecord, GetRecord; offline-store parquet)   AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME
+    local.api (template.yaml's routes -> the functions), local.dispatch (rules -> SQS -> the functions)
+    local.webhooks (Slack's Web API and response URLs; CloudFormation's response URL)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local.api import ApiServer
+from local.dispatch import Dispatcher
+from local.emulator import REGION, aws_environment, start_moto
+from local.executor.engine import Executor
+from local.executor.jobs import Job, JobRunner
+from local.executor.server import ENDPOINT_ENV as SAGEMAKER_ENV
+from local.executor.server import SageMakerApi, SageMakerServer
+from local.featurestore import ENDPOINT_ENV as FEATURESTORE_ENV
+from local.featurestore import FeatureStore, FeatureStoreServer
+from local.functions import Functions
+from local.template import ACCOUNT, LOCAL_VALUES, Template, provision
+from local.webhooks import WebhookRecorder, start_recorder
+
+LOG = logging.getLogger("local.stack")
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "work" / "local"
+FEATURE_GROUP = "scratch-labels"
+# The feature group's schema (DESIGN.md): the labelling side creates it, so the template does not
+FEATURES = [
+    ("source_ref", "String"),
+    ("image_width", "Integral"),
+    ("image_height", "Integral"),
+    ("image_depth", "Integral"),
+    ("annotations", "String"),
+    ("event_time", "Fractional"),
+    ("labeling_job", "String"),
+    ("status", "String"),
+]
+# The local stack's Slack app: a documented throwaway signing secret, and the one approver
+SLACK_SIGNING_SECRET = "local-stack-signing-secret-not-for-production"  # noqa: S105 (documented, local only)
+SLACK_APPROVER = "ULOCALAPPROVER"
+LOCAL_USER_KEY = "LOCALUSER"
+
+
+@dataclass
+class LocalStack:
+    work: Path = WORK
+    api_port: int = 0
+    on_job_line: Any = None
+    template: Template = field(default_factory=Template.load)
+    parts: list[Any] = field(default_factory=list)
+
+    def start(self) -> LocalStack:
+        self.work.mkdir(parents=True, exist_ok=True)
+        moto, self.moto_endpoint = start_moto()
+        self.parts.append(moto)
+        environment = aws_environment(self.moto_endpoint)
+        os.environ.update(environment)
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ["AWS_REGION"] = REGION
+        self.aws = {
+            name: _client(name, self.moto_endpoint)
+            for name in ("s3", "sagemaker", "events", "sqs", "ssm", "secretsmanager", "dynamodb")
+        }
+
+        # the data side: the bucket and the feature group the labelling team would have
+        self.values = self.template.values()
+        self.bucket = self.values["ArtifactBucket"]
+        self.aws["s3"].create_bucket(Bucket=self.bucket)
+        self.offline_store_uri = self._feature_group()
+        self.overrides = {"OfflineStoreUri": self.offline_store_uri, "SlackApprovers": SLACK_APPROVER}
+
+        # the template's resources, and the operator's part: the Slack secret filled in
+        provision(self.template, self.aws, self.overrides)
+        self.aws["secretsmanager"].put_secret_value(
+            SecretId=self.values["SlackSecret"],
+            SecretString=json.dumps({"signing_secret": SLACK_SIGNING_SECRET, "bot_token": "xoxb-local"}),
+        )
+
+        # what moto lacks: pipeline executions, the feature-store runtime; and Slack
+        runner = JobRunner(self.aws["s3"], {**environment, "AWS_REGION": REGION})
+        self.executor = Executor(
+            self.aws["sagemaker"], self.aws["events"], self.aws["s3"], runner, self.work, self.on_job_line
+        )
+        sagemaker = SageMakerServer(SageMakerApi(self.executor), self.moto_endpoint).start()
+        featurestore = FeatureStoreServer(FeatureStore(self.moto_endpoint, REGION)).start()
+        self.slack: WebhookRecorder = start_recorder()
+        self.parts += [sagemaker, featurestore, self.slack]
+        os.environ[SAGEMAKER_ENV] = sagemaker.endpoint
+        os.environ[FEATURESTORE_ENV] = featurestore.endpoint
+        self.endpoints = {
+            "AWS_ENDPOINT_URL": self.moto_endpoint,
+            SAGEMAKER_ENV: sagemaker.endpoint,
+            FEATURESTORE_ENV: featurestore.endpoint,
+        }
+
+        # the functions, with the template's environment, behind the API and the rules
+        self.functions = Functions(self.template)
+        os.environ.update(self.functions.environment(self.overrides))
+        os.environ.update({"SLACK_API_URL": self.slack.api_url, "SLACK_RESPONSE_URL_PREFIX": self.slack.url})
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        self.dispatcher = Dispatcher(self.template, self.functions, self.aws["events"], self.aws["sqs"], self.overrides)
+        self.dispatcher.create_rules()
+        self.parts.append(self.dispatcher.start())
+        self.api = ApiServer(self.template, self.functions, self.api_port).start()
+        self.parts.append(self.api)
+
+        # what a deployment does last: the custom resource builds the pipeline from the config
+        self.deploy_definition()
+        return self
+
+    def stop(self) -> None:
+        for execution in list(self.executor.executions.values()):
+            if execution.status == "Executing":
+                self.executor.stop(execution.arn)
+        for part in reversed(self.parts):
+            part.stop()
+        self.parts.clear()
+
+    def _feature_group(self) -> str:
+        self.aws["sagemaker"].create_feature_group(
+            FeatureGroupName=FEATURE_GROUP,
+            RecordIdentifierFeatureName="source_ref",
+            EventTimeFeatureName="event_time",
+            FeatureDefinitions=[{"FeatureName": n, "FeatureType": t} for n, t in FEATURES],
+            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{self.bucket}/feature-store"}},
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/feature-store",
+        )
+        described = self.aws["sagemaker"].describe_feature_group(FeatureGroupName=FEATURE_GROUP)
+        return str(described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"])
+
+    def deploy_definition(self) -> dict[str, Any]:
+        """The PipelineDefinition custom resource's Create, as CloudFormation sends it."""
+        stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{LOCAL_VALUES['AWS::StackName']}/local"
+        event = {
+            "RequestType": "Create",
+            "ResponseURL": f"{self.slack.url}cloudformation/{uuid.uuid4()}",
+            "StackId": stack_id,
+            "RequestId": str(uuid.uuid4()),
+            "LogicalResourceId": "PipelineDefinition",
+            "ResourceType": "Custom::PipelineDefinition",
+            "ResourceProperties": {"ConfigParameter": self.values["ConfigParameter"]},
+        }
+        result: dict[str, Any] = self.functions.invoke("SyncDefinitionFunction", event)
+        return result
+
+    def job_folder(self, job: Job) -> Path:
+        return job.folder
+
+
+def _client(service: str, endpoint: str) -> Any:
+    # the stack's own clients talk to moto directly, not through the executor's front
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, config=Config(retries={"mode": "standard"}))  # type: ignore[call-overload]
