@@ -52,18 +52,19 @@ class Dispatcher:
                     continue
                 name = f"{function}-{event_name}"
                 queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-                queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-                    "Attributes"
-                ]["QueueArn"]
                 props = self.template.resolve(event["Properties"], self.overrides)
                 if event["Type"] == "EventBridgeRule":
                     self.events.put_rule(Name=name, EventPattern=json.dumps(props["Pattern"]), State="ENABLED")
                     rule = Rule(name, function, queue_url)
+                    attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+                    queue_arn = attributes["Attributes"]["QueueArn"]
+                    self.events.put_targets(Rule=name, Targets=[{"Id": "function", "Arn": queue_arn}])
                 else:
+                    # moto keeps the rule but never fires it (and would send it every event if it had a
+                    # target): the ticker below puts its Scheduled Events on the queue instead
                     state = props.get("State", "ENABLED" if props.get("Enabled", True) else "DISABLED")
                     self.events.put_rule(Name=name, ScheduleExpression=props["Schedule"], State=state)
                     rule = Rule(name, function, queue_url, props["Schedule"], state == "ENABLED")
-                self.events.put_targets(Rule=name, Targets=[{"Id": "function", "Arn": queue_arn}])
                 self.rules.append(rule)
 
     def start(self) -> Dispatcher:
@@ -101,6 +102,8 @@ class Dispatcher:
 
     def _deliver(self, rule: Rule, message: dict[str, Any]) -> None:
         event = json.loads(message["Body"])
+        # moto 5.2's default target input leaves out `account`, which EventBridge always sends
+        event.setdefault("account", ACCOUNT)
         attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         try:
             self.functions.invoke(rule.function, event)

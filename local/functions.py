@@ -4,13 +4,19 @@ function (a warm container), with a context object, from the same `functions/<na
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from local.template import Template
+from local.template import TEMPLATE, Template
+
+# Lambda puts a layer's python/ folder on the path; here the layer's source folder stands in for it
+LAYER = TEMPLATE.parent / "layers" / "common"
+if str(LAYER) not in sys.path:
+    sys.path.insert(0, str(LAYER))
 
 
 @dataclass

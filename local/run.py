@@ -8,6 +8,7 @@ Slack route; print the summary. A failed run exits 1 naming the failing step and
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,11 +16,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from local.client import Api, click
 from local.executor.jobs import CONTAINER, CONTAINER_BIN, Job
-from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, SLACK_APPROVER, SLACK_SIGNING_SECRET, WORK, LocalStack
 
 # The built-in defaults: about 8 minutes on 2 cores, and a model that clears the 0.3 mAP threshold
 DEFAULT_IMAGES = 160
@@ -28,13 +29,15 @@ DEFAULT_PARAMETERS: dict[str, Any] = {"NumEpochs": 12, "BatchSize": 8, "Learning
 
 @dataclass
 class Progress:
-    """Prints step changes and one line per training epoch, as they happen."""
+    """Prints step changes and one line per training epoch, as they happen (to the terminal: the functions'
+    own logs go to a file)."""
 
     steps: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    out: TextIO = field(default_factory=lambda: sys.stdout)
 
     def say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.started:6.0f}s] {text}", flush=True)
+        print(f"[{time.monotonic() - self.started:6.0f}s] {text}", file=self.out, flush=True)
 
     def job_line(self, job: Job, line: str) -> None:
         if " epoch=" in f" {line}" and "obj_loss=" in line:
@@ -110,7 +113,8 @@ def wait_for_message(stack: LocalStack, version: int, timeout: float = 60) -> di
 def run(dataset: Path | None, images: int, parameters: dict[str, Any], timeout: float) -> int:
     progress = Progress()
     progress.say("starting the local stack (moto, executor, feature store, functions, Slack)")
-    stack = LocalStack(on_job_line=progress.job_line).start()
+    stack = LocalStack(on_job_line=progress.job_line, function_log=WORK / "functions.log").start()
+    progress.say(f"the functions' logs: {WORK / 'functions.log'}")
     try:
         api = Api(stack.api.url, LOCAL_USER_KEY)
         progress.say(f"API at {stack.api.url}; pipeline built from the config in SSM")
@@ -131,7 +135,7 @@ def run(dataset: Path | None, images: int, parameters: dict[str, Any], timeout: 
             failed = [s for s in detail["steps"] if s["status"] == "Failed"]
             where = failed[0]["name"] if failed else "the run"
             reason = (failed[0].get("failure_reason") if failed else None) or detail.get("failure_reason")
-            print(f"\nRun {run_id} {detail['status']} at {where}: {reason}", file=sys.stderr)
+            print(f"\nRun {run_id} {detail['status']} at {where}: {reason}", file=progress.out)
             return 1
 
         model = detail["model"]
@@ -144,13 +148,13 @@ def run(dataset: Path | None, images: int, parameters: dict[str, Any], timeout: 
             raise SystemExit(f"the Approve click was refused: {code} {answer}")
         _, approved = api.call("GET", f"/models/{model['version']}")
         progress.say(f"approved through Slack by {SLACK_APPROVER}: {approved['approval_status']}")
-        summary(stack, detail, approved)
+        summary(stack, detail, approved, progress.out)
         return 0
     finally:
         stack.stop()
 
 
-def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any]) -> None:
+def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], out: TextIO) -> None:
     results = stack.work / "results"
     shutil.rmtree(results, ignore_errors=True)
     results.mkdir(parents=True)
@@ -165,16 +169,19 @@ def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any]) ->
             pictures.append(target)
     evaluation = detail.get("evaluation") or {}
     test_map = evaluation.get("metrics", {}).get("map", {}).get("value")
-    print()
-    print(f"run            {detail['run_id']} ({detail['status']})")
-    print(f"test mAP@0.5   {test_map:.3f}" if test_map is not None else "test mAP@0.5   unknown")
-    print(f"model package  {model['arn']}")
-    print(f"approval       {model['approval_status']}: {model.get('approval_description')}")
-    print(f"model          {model.get('model_data_url')}")
-    print(f"evaluation     {model.get('evaluation_uri')}")
+    print(file=out)
+    print(f"run            {detail['run_id']} ({detail['status']})", file=out)
+    print(f"test mAP@0.5   {test_map:.3f}" if test_map is not None else "test mAP@0.5   unknown", file=out)
+    print(f"model package  {model['arn']}", file=out)
+    print(f"approval       {model['approval_status']}: {model.get('approval_description')}", file=out)
+    print(f"model          {model.get('model_data_url')}", file=out)
+    print(f"evaluation     {model.get('evaluation_uri')}", file=out)
     for picture in pictures:
-        print(f"picture        {picture.relative_to(Path.cwd()) if picture.is_relative_to(Path.cwd()) else picture}")
-    print(f"job folders    {stack.work / 'jobs'}")
+        print(
+            f"picture        {picture.relative_to(Path.cwd()) if picture.is_relative_to(Path.cwd()) else picture}",
+            file=out,
+        )
+    print(f"job folders    {stack.work / 'jobs'}", file=out)
 
 
 def main(argv: list[str]) -> int:
@@ -185,8 +192,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--images", type=int, default=DEFAULT_IMAGES, help="synthetic images when no --dataset")
     parser.add_argument("--epochs", type=int, default=DEFAULT_PARAMETERS["NumEpochs"])
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the run")
+    parser.add_argument(
+        "--parameter", action="append", default=[], metavar="NAME=VALUE", help="another run-time override (JSON value)"
+    )
     args = parser.parse_args(argv)
     parameters = {**DEFAULT_PARAMETERS, "NumEpochs": args.epochs}
+    for item in args.parameter:
+        name, _, value = item.partition("=")
+        try:
+            parameters[name] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters[name] = value
     return run(args.dataset, args.images, parameters, args.timeout)
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,11 +62,20 @@ class LocalStack:
     work: Path = WORK
     api_port: int = 0
     on_job_line: Any = None
+    # where the functions' log lines (Powertools JSON, EMF metrics) go; None leaves them on stdout
+    function_log: Path | None = None
     template: Template = field(default_factory=Template.load)
     parts: list[Any] = field(default_factory=list)
 
     def start(self) -> LocalStack:
         self.work.mkdir(parents=True, exist_ok=True)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+        if self.function_log is not None:
+            # Powertools writes to the stdout it finds when the functions are first imported, after this
+            self._log = self.function_log.open("a", buffering=1)
+            self._stdout = sys.stdout
+            sys.stdout = self._log
+            warnings.filterwarnings("ignore", message="No application metrics to publish")
         moto, self.moto_endpoint = start_moto()
         self.parts.append(moto)
         environment = aws_environment(self.moto_endpoint)
@@ -129,6 +140,9 @@ class LocalStack:
         for part in reversed(self.parts):
             part.stop()
         self.parts.clear()
+        if self.function_log is not None:
+            sys.stdout = self._stdout
+            self._log.close()
 
     def _feature_group(self) -> str:
         self.aws["sagemaker"].create_feature_group(
