@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 25.3
 CONFIG ?= config/pipeline.yaml
 
-.PHONY: help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build deploy clean
+.PHONY: help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build deploy up down e2e clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,19 +42,28 @@ $(TOOLS)/%/.installed: tools/requirements-%.txt
 	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	@touch $@
 
-run: $(VENV)/.installed ## the main job, offline (so far: validate the config, build and show the pipeline)
-	$(PY) -m pipeline_def show --config $(CONFIG)
+run: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## the main job, offline: train, register and approve a model on the local stack [DATASET=dir]
+	$(PY) -m local run $(if $(DATASET),--dataset $(DATASET))
+
+up: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## start the local stack in the background (API on 127.0.0.1:8787)
+	$(PY) -m local up
+
+down: $(VENV)/.installed ## stop the local stack, leaving no process behind (its state is kept in work/local)
+	$(PY) -m local down
 
 definition: $(VENV)/.installed ## print the pipeline definition JSON built from CONFIG
 	@$(PY) -m pipeline_def build --config $(CONFIG)
 
-test: lint unit integration container-test ## lint, then every test tier
+test: lint unit integration container-test e2e ## lint, then every test tier
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
 
 integration: $(VENV)/.installed $(CONTAINER_VENV)/.installed
 	$(PY) -m pytest tests/integration
+
+e2e: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## the local stack over HTTP, tiny settings (a few seconds per step)
+	$(PY) -m pytest tests/e2e
 
 container-test: $(CONTAINER_VENV)/.installed ## the container's entry points end to end, in container/.venv
 	cd container && .venv/bin/python -m pytest
@@ -72,9 +81,8 @@ lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(
 bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessing and training speed, peak memory, vs the sample's way
 	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container
 
-DATASET ?= ../shared/datasets/metal-tags
-bench-quality: $(CONTAINER_VENV)/.installed ## train on DATASET (preprocess, train, evaluate) and print the test mAP@0.5
-	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.quality --dataset $(DATASET)
+bench-quality: $(CONTAINER_VENV)/.installed ## train on DATASET (default ../shared/datasets/metal-tags) and print the test mAP@0.5
+	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.quality --dataset $(or $(DATASET),../shared/datasets/metal-tags)
 
 bench-definition: $(VENV)/.installed ## definition build + validation time vs the SageMaker SDK's definition()
 	$(PY) -m bench.definition

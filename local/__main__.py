@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from local import run
+from local import daemon, run
 
 
 def main() -> int:
     command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("run", [])
     if command == "run":
         return run.main(args)
-    raise SystemExit(f"unknown command {command}: use run")
+    if command in {"up", "down", "serve"}:
+        return daemon.main(command, args)
+    raise SystemExit(f"unknown command {command}: use run, up, down or serve")
 
 
 if __name__ == "__main__":

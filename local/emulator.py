@@ -6,6 +6,7 @@ boto3 finds the endpoint in `AWS_ENDPOINT_URL` and takes throwaway credentials.
 
 from __future__ import annotations
 
+import urllib.request
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,6 +24,12 @@ def start_moto() -> tuple[ThreadedMotoServer, str]:
     server.start()
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"
+
+
+def reset_moto(endpoint: str) -> None:
+    """Forget every resource: moto's state belongs to the process, whichever server answers."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 (loopback)
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
 
 
 def aws_environment(endpoint: str) -> dict[str, str]:

@@ -41,6 +41,10 @@ class Functions:
     """Every AWS::Serverless::Function of the template, imported on first use."""
 
     def __init__(self, template: Template) -> None:
+        # a fresh import per stack, as a new deployment's cold starts: the modules hold clients bound to the
+        # endpoints they were imported with
+        for name in [m for m in sys.modules if m.startswith(("functions.", "control_plane"))]:
+            del sys.modules[name]
         self.template = template
         self.resources = template.of_type("AWS::Serverless::Function")
         self._modules: dict[str, ModuleType] = {}

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -23,16 +24,19 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local import snapshot
 from local.api import ApiServer
 from local.dispatch import Dispatcher
-from local.emulator import REGION, aws_environment, start_moto
-from local.executor.engine import Executor
-from local.executor.jobs import Job, JobRunner
+from local.emulator import REGION, aws_environment, reset_moto, start_moto
+from local.executor.engine import TERMINAL, Executor, load_state, save_state
+from local.executor.jobs import JobRunner
 from local.executor.server import ENDPOINT_ENV as SAGEMAKER_ENV
-from local.executor.server import SageMakerApi, SageMakerServer
+from local.executor.server import SageMakerApi, sagemaker_front
 from local.featurestore import ENDPOINT_ENV as FEATURESTORE_ENV
 from local.featurestore import FeatureStore, FeatureStoreServer
 from local.functions import Functions
+from local.ssm_events import ENDPOINT_ENV as SSM_ENV
+from local.ssm_events import ssm_front
 from local.template import ACCOUNT, LOCAL_VALUES, Template, provision
 from local.webhooks import WebhookRecorder, start_recorder
 
@@ -62,6 +66,8 @@ class LocalStack:
     work: Path = WORK
     api_port: int = 0
     on_job_line: Any = None
+    # keep state across restarts in work/ (moto holds everything in memory); tests start fresh
+    persist: bool = True
     # where the functions' log lines (Powertools JSON, EMF metrics) go; None leaves them on stdout
     function_log: Path | None = None
     template: Template = field(default_factory=Template.load)
@@ -78,6 +84,8 @@ class LocalStack:
             warnings.filterwarnings("ignore", message="No application metrics to publish")
         moto, self.moto_endpoint = start_moto()
         self.parts.append(moto)
+        # a stack started again in one process starts empty, as a new process would
+        reset_moto(self.moto_endpoint)
         environment = aws_environment(self.moto_endpoint)
         os.environ.update(environment)
         os.environ.pop("AWS_PROFILE", None)
@@ -100,23 +108,31 @@ class LocalStack:
             SecretId=self.values["SlackSecret"],
             SecretString=json.dumps({"signing_secret": SLACK_SIGNING_SECRET, "bot_token": "xoxb-local"}),
         )
+        self.group = self.template.resolve(
+            self.template.resource("ModelPackageGroup")["Properties"]["ModelPackageGroupName"]
+        )
+        if self.persist and snapshot.restore(self.work / "snapshot", self.aws, self.values, self.group):
+            LOG.info("state restored from %s", self.work / "snapshot")
 
         # what moto lacks: pipeline executions, the feature-store runtime; and Slack
         runner = JobRunner(self.aws["s3"], {**environment, "AWS_REGION": REGION})
         self.executor = Executor(
             self.aws["sagemaker"], self.aws["events"], self.aws["s3"], runner, self.work, self.on_job_line
         )
-        sagemaker = SageMakerServer(SageMakerApi(self.executor), self.moto_endpoint).start()
+        if self.persist:
+            load_state(self.executor, self.work / "executions.json")
+        sagemaker = sagemaker_front(SageMakerApi(self.executor), self.moto_endpoint).start()
+        ssm = ssm_front(self.moto_endpoint, self.aws["events"]).start()
         featurestore = FeatureStoreServer(FeatureStore(self.moto_endpoint, REGION)).start()
         self.slack: WebhookRecorder = start_recorder()
-        self.parts += [sagemaker, featurestore, self.slack]
-        os.environ[SAGEMAKER_ENV] = sagemaker.endpoint
-        os.environ[FEATURESTORE_ENV] = featurestore.endpoint
+        self.parts += [sagemaker, ssm, featurestore, self.slack]
         self.endpoints = {
             "AWS_ENDPOINT_URL": self.moto_endpoint,
             SAGEMAKER_ENV: sagemaker.endpoint,
+            SSM_ENV: ssm.endpoint,
             FEATURESTORE_ENV: featurestore.endpoint,
         }
+        os.environ.update(self.endpoints)
 
         # the functions, with the template's environment, behind the API and the rules
         self.functions = Functions(self.template)
@@ -134,9 +150,15 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        for execution in list(self.executor.executions.values()):
-            if execution.status == "Executing":
-                self.executor.stop(execution.arn)
+        running = [e for e in self.executor.executions.values() if e.status == "Executing"]
+        for execution in running:
+            self.executor.stop(execution.arn)
+        deadline = time.monotonic() + 30
+        while any(e.status not in TERMINAL for e in running) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self.persist:
+            save_state(self.executor, self.work / "executions.json")
+            snapshot.save(self.work / "snapshot", self.aws, self.values, self.group)
         for part in reversed(self.parts):
             part.stop()
         self.parts.clear()
@@ -154,7 +176,10 @@ class LocalStack:
             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/feature-store",
         )
         described = self.aws["sagemaker"].describe_feature_group(FeatureGroupName=FEATURE_GROUP)
-        return str(described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"])
+        resolved = str(described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"])
+        # `<name>-<creation time>/data`: the group is created again at every start, so the stack reads the prefix
+        # that covers every creation of it (S3 prefixes are plain key prefixes), and restarts keep their data
+        return resolved.rsplit("-", 1)[0] + "-"
 
     def deploy_definition(self) -> dict[str, Any]:
         """The PipelineDefinition custom resource's Create, as CloudFormation sends it."""
@@ -171,8 +196,10 @@ class LocalStack:
         result: dict[str, Any] = self.functions.invoke("SyncDefinitionFunction", event)
         return result
 
-    def job_folder(self, job: Job) -> Path:
-        return job.folder
+    def client(self, service: str) -> Any:
+        """A client as the product's code gets one: through the endpoint variables, so SSM changes raise
+        their events and SageMaker calls reach the executor."""
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
 
 def _client(service: str, endpoint: str) -> Any:

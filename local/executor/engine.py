@@ -498,3 +498,99 @@ def _retry_wait(policies: list[dict[str, Any]], error: str, attempt: int) -> flo
         if error in policy.get("ExceptionType", []) and attempt < policy.get("MaxAttempts", 1):
             return float(policy.get("IntervalSeconds", 1)) * float(policy.get("BackoffRate", 2.0)) ** (attempt - 1)
     return None
+
+
+# ---------- state across restarts ----------
+
+_INTERRUPTED = "Stopped: the local stack stopped during the run"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def save_state(executor: Executor, path: Path) -> None:
+    """Executions and the jobs they ran, as JSON (a restarted stack still answers for them)."""
+    with executor.lock:
+        executions = [
+            {
+                "arn": e.arn,
+                "pipeline_name": e.pipeline_name,
+                "pipeline_arn": e.pipeline_arn,
+                "definition": e.definition,
+                "parameters": e.parameters,
+                "display_name": e.display_name,
+                "description": e.description,
+                "token": e.token,
+                "status": e.status,
+                "created": _iso(e.created),
+                "modified": _iso(e.modified),
+                "failure_reason": e.failure_reason,
+                "steps": [
+                    {
+                        **{k: v for k, v in vars(s).items() if k not in {"started", "ended"}},
+                        "started": _iso(s.started),
+                        "ended": _iso(s.ended),
+                    }
+                    for s in e.steps.values()
+                ],
+            }
+            for e in executor.executions.values()
+        ]
+        jobs = [
+            {
+                "kind": j.kind,
+                "name": j.name,
+                "arn": j.arn,
+                "request": j.request,
+                "folder": str(j.folder),
+                "status": j.status,
+                "failure_reason": j.failure_reason,
+                "exit_message": j.exit_message,
+                "created": _iso(j.created),
+                "started": _iso(j.started),
+                "ended": _iso(j.ended),
+                "metrics": {k: [v, _iso(t)] for k, (v, t) in j.metrics.items()},
+            }
+            for j in executor.jobs.values()
+        ]
+    path.write_text(json.dumps({"executions": executions, "jobs": jobs}, default=str, indent=1))
+
+
+def load_state(executor: Executor, path: Path) -> None:
+    if not path.exists():
+        return
+    state = json.loads(path.read_text())
+    for raw in state["jobs"]:
+        job = Job(
+            kind=raw["kind"],
+            name=raw["name"],
+            arn=raw["arn"],
+            request=raw["request"],
+            folder=Path(raw["folder"]),
+            status=raw["status"] if raw["status"] != "InProgress" else "Stopped",
+            failure_reason=raw["failure_reason"],
+            exit_message=raw["exit_message"],
+            created=_time(raw["created"]) or datetime.now(UTC),
+            started=_time(raw["started"]),
+            ended=_time(raw["ended"]),
+            metrics={k: (float(v), _time(t) or datetime.now(UTC)) for k, (v, t) in raw["metrics"].items()},
+        )
+        executor.jobs[job.name] = job
+    for raw in state["executions"]:
+        steps = {}
+        for s in raw.pop("steps"):
+            run = StepRun(**{**s, "started": _time(s["started"]), "ended": _time(s["ended"])})
+            if run.status not in TERMINAL:
+                run.status, run.failure_reason = "Stopped", _INTERRUPTED
+            steps[run.name] = run
+        execution = Execution(
+            **{**raw, "created": _time(raw["created"]), "modified": _time(raw["modified"]), "steps": steps}
+        )
+        if execution.status not in TERMINAL:
+            execution.status, execution.failure_reason = "Stopped", _INTERRUPTED
+        executor.executions[execution.arn] = execution

@@ -192,6 +192,8 @@ class JobRunner:
                 start_new_session=True,
                 cwd=job.folder,
             )
+            # `make down` finds and ends a job that outlived its stack by this file
+            (job.folder / "pid").write_text(str(process.pid))
             reader = threading.Thread(target=self._read, args=(job, process, log, on_line), daemon=True)
             reader.start()
             while process.poll() is None:
@@ -201,6 +203,7 @@ class JobRunner:
                 time.sleep(0.2)
             reader.join(timeout=10)
             code = process.wait()
+            (job.folder / "pid").unlink(missing_ok=True)
         if job.stop.is_set():
             raise JobFailed("Stopped: the job was stopped")
         if time.monotonic() > deadline:

@@ -100,10 +100,18 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, default=lambda v: v.timestamp() if isinstance(v, datetime) else str(v)).encode()
 
 
-class SageMakerServer:
-    def __init__(self, api: SageMakerApi, moto_endpoint: str, port: int = 0) -> None:
-        self.api, self.moto = api, moto_endpoint.rstrip("/")
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+Answer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+After = Callable[[str, dict[str, Any], int, bytes], None]
+
+
+class JsonFront:
+    """An AWS JSON-protocol service on loopback: `answer` serves the operations it knows (None passes the
+    request on to moto unchanged); `after` sees each forwarded call and moto's answer (to emit events)."""
+
+    def __init__(self, moto_endpoint: str, target_prefix: str, answer: Answer, after: After | None = None) -> None:
+        self.moto, self.prefix = moto_endpoint.rstrip("/"), target_prefix
+        self.answer, self.after = answer, after
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
 
     @property
@@ -111,8 +119,8 @@ class SageMakerServer:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> SageMakerServer:
-        threading.Thread(target=self.server.serve_forever, name="sagemaker-api", daemon=True).start()
+    def start(self) -> JsonFront:
+        threading.Thread(target=self.server.serve_forever, name=f"front-{self.prefix}", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -130,17 +138,20 @@ class SageMakerServer:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                operation = self.headers.get("X-Amz-Target", "").removeprefix("SageMaker.")
+                operation = self.headers.get("X-Amz-Target", "").removeprefix(f"{outer.prefix}.")
+                request = json.loads(body or b"{}")
                 try:
-                    answer = outer._ours(operation, body)
+                    answer = outer.answer(operation, request)
                 except ServiceError as error:
                     self._send(400, _json({"__type": error.code, "message": error.message}))
                     return
-                if answer is None:
-                    status, data = outer._forward(self.path, dict(self.headers), body, operation)
-                    self._send(status, data)
+                if answer is not None:
+                    self._send(200, _json(answer))
                     return
-                self._send(200, _json(answer))
+                status, data = outer._forward(self.path, dict(self.headers), body)
+                if outer.after is not None:
+                    outer.after(operation, request, status, data)
+                self._send(status, data)
 
             def _send(self, status: int, data: bytes) -> None:
                 self.send_response(status)
@@ -151,22 +162,26 @@ class SageMakerServer:
 
         return Handler
 
-    def _ours(self, operation: str, body: bytes) -> dict[str, Any] | None:
-        request = json.loads(body or b"{}")
-        if operation in self.api.operations:
-            return self.api.operations[operation](request)
-        return self.api.job(operation, request)
-
-    def _forward(self, path: str, headers: dict[str, str], body: bytes, operation: str) -> tuple[int, bytes]:
+    def _forward(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         keep = {k: v for k, v in headers.items() if k.lower() not in {"host", "content-length", "connection"}}
         request = urllib.request.Request(f"{self.moto}{path}", data=body, headers=keep, method="POST")  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (moto on loopback)
-                status, data = response.status, response.read()
+                return response.status, response.read()
         except urllib.error.HTTPError as error:
-            status, data = error.code, error.read()
+            return error.code, error.read()
+
+
+def sagemaker_front(api: SageMakerApi, moto_endpoint: str) -> JsonFront:
+    def answer(operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        if operation in api.operations:
+            return api.operations[operation](request)
+        return api.job(operation, request)
+
+    def after(operation: str, request: dict[str, Any], status: int, _: bytes) -> None:
         if operation == "UpdateModelPackage" and status == 200:
             # SageMaker announces approvals and rejections as a state change of the package
-            arn = json.loads(body)["ModelPackageArn"]
-            self.api.executor.package_event(self.api.executor.sagemaker.describe_model_package(ModelPackageName=arn))
-        return status, data
+            arn = request["ModelPackageArn"]
+            api.executor.package_event(api.executor.sagemaker.describe_model_package(ModelPackageName=arn))
+
+    return JsonFront(moto_endpoint, "SageMaker", answer, after)

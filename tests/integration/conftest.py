@@ -6,7 +6,6 @@ import copy
 import importlib
 import json
 import sys
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from control_plane.aws import clients
-from local.emulator import REGION
+from local.emulator import REGION, reset_moto
 from local.template import Template, provision
 from local.webhooks import WebhookRecorder, start_recorder
 from pipeline_def.config import PipelineConfig
@@ -48,7 +47,7 @@ class Stack:
 @pytest.fixture
 def stack(aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     # Given a fresh emulated account with the template's resources and the pipeline built from its config
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"))
+    reset_moto(moto_endpoint)
     monkeypatch.setenv("AWS_REGION", REGION)
     template = Template.load()
     aws = {service: clients.client(service) for service in SERVICES}

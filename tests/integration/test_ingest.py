@@ -10,7 +10,6 @@ import csv
 import json
 import os
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -19,6 +18,7 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
+from local.emulator import reset_moto
 from local.featurestore import ENDPOINT_ENV, FeatureStore, FeatureStoreServer
 from tests.conftest import REPO
 
@@ -69,7 +69,7 @@ def feature_store(aws_env: dict[str, str], moto_endpoint: str) -> Iterator[dict[
     server = FeatureStoreServer(FeatureStore(moto_endpoint)).start()
     yield {**aws_env, ENDPOINT_ENV: server.endpoint}
     server.stop()
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+    reset_moto(moto_endpoint)
 
 
 def test_good_rows_go_in_bad_rows_are_named_and_preprocess_reads_the_result(

@@ -1,0 +1,144 @@
+"""The product end to end on the local stack: HTTP in, SageMaker-like executions, Slack out and back in."""
+
+from __future__ import annotations
+
+import time
+
+from local.client import Api, click
+from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from tests.e2e.conftest import declared_default, set_config, start_run, tiny_config, wait_for
+
+
+def approval_message(stack: LocalStack, version: int, timeout: float = 30) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for post in stack.slack.posts("/api/chat.postMessage"):
+            if f" v{version} " in post.body.get("text", ""):
+                return dict(post.body)
+        time.sleep(0.5)
+    raise AssertionError(f"notify posted nothing for v{version}: {[p.body.get('text') for p in stack.slack.received]}")
+
+
+def test_a_run_registers_a_model_that_is_approved_through_slack(stack: LocalStack, api: Api) -> None:
+    # When a run starts over HTTP (the threshold lowered: one tiny epoch learns little)
+    run_id = start_run(api, {"MapThreshold": 0.0})
+    detail = wait_for(api, run_id)
+
+    # Then every step ran, and the run shows its metrics, its report and its model
+    assert detail["status"] == "Succeeded", detail
+    assert [s["name"] for s in detail["steps"]] == ["Preprocess", "Train", "Evaluate", "CheckMap", "Register"]
+    assert all(s["status"] == "Succeeded" for s in detail["steps"])
+    assert "validation:map" in detail["training_metrics"]
+    assert "map" in detail["evaluation"]["metrics"]
+    model = detail["model"]
+    assert model["run_id"] == run_id
+    assert model["approval_status"] == "PendingManualApproval"
+
+    # When the notify function's message is answered with Approve, signed as Slack signs it
+    message = approval_message(stack, model["version"])
+    code, _ = click(
+        stack.api.url, message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}actions/1"
+    )
+
+    # Then the model is approved, by the Slack user, and the message was updated
+    assert code == 200
+    status, approved = api.call("GET", f"/models/{model['version']}")
+    assert (status, approved["approval_status"]) == (200, "Approved")
+    assert SLACK_APPROVER in approved["approval_description"]
+    assert any("approved" in p.body.get("text", "") for p in stack.slack.posts("/actions/"))
+
+
+def test_a_run_below_the_threshold_fails_naming_the_map_and_the_threshold(stack: LocalStack, api: Api) -> None:
+    run_id = start_run(api, {"MapThreshold": 1.5})
+
+    detail = wait_for(api, run_id)
+
+    assert detail["status"] == "Failed"
+    assert "is below the threshold 1.5" in detail["failure_reason"]
+    assert detail["failure_reason"].startswith("Test mAP ")
+    assert detail["model"] is None
+    assert [s["name"] for s in detail["steps"]][-1] == "Fail"
+
+
+def test_a_failing_step_reports_its_reason(stack: LocalStack, api: Api) -> None:
+    run_id = start_run(api, {"BatchSize": 0})
+
+    detail = wait_for(api, run_id)
+
+    assert detail["status"] == "Failed"
+    train = next(s for s in detail["steps"] if s["name"] == "Train")
+    assert train["status"] == "Failed"
+    assert "batch_size" in train["failure_reason"]
+    assert train["job_arn"].split("/")[-1].startswith(f"pipelines-{run_id}-train-")
+    # and Slack heard of it, with the step and the reason
+    deadline = time.monotonic() + 20
+    while not any(run_id in p.body.get("text", "") for p in stack.slack.posts("/api/chat.postMessage")):
+        assert time.monotonic() < deadline, "notify did not post the failure"
+        time.sleep(0.5)
+    [post] = [p for p in stack.slack.posts("/api/chat.postMessage") if run_id in p.body.get("text", "")]
+    assert "Train" in post.body["text"]
+    assert "batch_size" in post.body["text"]
+
+
+def test_a_running_execution_stops(stack: LocalStack, api: Api) -> None:
+    run_id = start_run(api, {"NumEpochs": 500, "MapThreshold": 0.0})
+    detail = wait_for(api, run_id, until={"Executing"})
+    deadline = time.monotonic() + 60
+    while not any(s["name"] == "Train" and s["status"] == "Executing" for s in detail["steps"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+        detail = wait_for(api, run_id, until={"Executing", "Succeeded", "Failed", "Stopped"})
+
+    status, stopped = api.call("POST", f"/runs/{run_id}/stop")
+    detail = wait_for(api, run_id, until={"Stopped", "Failed", "Succeeded"}, timeout=60)
+
+    assert status == 200
+    assert stopped["status"] in {"Stopping", "Stopped"}
+    assert detail["status"] == "Stopped"
+    train = next(s for s in detail["steps"] if s["name"] == "Train")
+    assert train["status"] == "Stopped"
+    job = stack.executor.jobs[train["job_arn"].rsplit("/", 1)[-1]]
+    assert not (job.folder / "pid").exists()
+    # stopping again is refused: the run is no longer executing
+    assert api.call("POST", f"/runs/{run_id}/stop")[0] == 409
+
+
+def test_two_concurrent_runs_keep_their_outputs_apart(stack: LocalStack, api: Api) -> None:
+    first, second = start_run(api, {"MapThreshold": 0.0}), start_run(api, {"MapThreshold": 0.0, "Seed": 7})
+
+    one, two = wait_for(api, first), wait_for(api, second)
+
+    assert (one["status"], two["status"]) == ("Succeeded", "Succeeded")
+    assert f"/{first}/" in one["model"]["arn"] or one["model"]["run_id"] == first
+    urls = [api.call("GET", f"/models/{d['model']['version']}")[1]["model_data_url"] for d in (one, two)]
+    assert f"/{first}/Train/" in urls[0]
+    assert f"/{second}/Train/" in urls[1]
+    prefix = f"pipeline/{stack.values['AWS::StackName']}/"
+    keys = [o["Key"] for o in stack.aws["s3"].list_objects_v2(Bucket=stack.bucket, Prefix=prefix)["Contents"]]
+    assert {k for k in keys if f"/{first}/" in k}.isdisjoint({k for k in keys if f"/{second}/" in k})
+    assert any(k.endswith(f"{first}/Evaluate/evaluation/evaluation.json") for k in keys)
+    assert any(k.endswith(f"{second}/Evaluate/evaluation/evaluation.json") for k in keys)
+
+
+def test_a_repeated_start_with_the_same_key_starts_one_execution(stack: LocalStack, api: Api) -> None:
+    before = len(stack.executor.executions)
+
+    first = start_run(api, {"MapThreshold": 0.0}, key="retry-me")
+    second = start_run(api, {"MapThreshold": 0.0}, key="retry-me")
+
+    assert first == second
+    assert len(stack.executor.executions) == before + 1
+    wait_for(api, first)
+
+
+def test_a_config_change_resyncs_the_definition_and_the_next_run_uses_it(stack: LocalStack, api: Api) -> None:
+    # When the config in SSM changes (the rule delivers the change to sync_definition)
+    set_config(stack, tiny_config(stack, epochs=2), epochs=2)
+
+    # Then the next run, without overrides, trains with the new default
+    run_id = start_run(api, {"MapThreshold": 0.0})
+    detail = wait_for(api, run_id)
+    assert detail["parameters"]["NumEpochs"] == "2"
+    assert detail["status"] == "Succeeded"
+    set_config(stack, tiny_config(stack), epochs=1)
+    assert declared_default(stack, "NumEpochs") == 1

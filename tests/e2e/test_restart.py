@@ -1,0 +1,37 @@
+"""A restarted local stack keeps what a user registered: its own module, so that no other stack is running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from local.client import Api
+from local.stack import LOCAL_USER_KEY, LocalStack
+from tests.e2e.conftest import ingest, start_run, start_stack, wait_for
+
+
+def test_a_restarted_stack_keeps_its_registered_models(tmp_path: Path) -> None:
+    # Given a stack that registered and approved a model, then stopped
+    first = start_stack(tmp_path, persist=True)
+    try:
+        ingest(first, tmp_path / "dataset")
+        api = Api(first.api.url, LOCAL_USER_KEY)
+        run_id = start_run(api, {"MapThreshold": 0.0})
+        model = wait_for(api, run_id)["model"]
+        api.call("POST", f"/models/{model['version']}/approve", {"comment": "before the restart"})
+    finally:
+        first.stop()
+
+    # When it starts again
+    second = LocalStack(work=tmp_path, persist=True, function_log=tmp_path / "functions.log").start()
+    try:
+        api = Api(second.api.url, LOCAL_USER_KEY)
+        status, models = api.call("GET", "/models")
+        _, run = api.call("GET", f"/runs/{run_id}")
+    finally:
+        second.stop()
+
+    # Then the model is there, still approved, and so is the run that made it
+    assert status == 200
+    assert [(m["version"], m["approval_status"]) for m in models["models"]] == [(1, "Approved")]
+    assert run["status"] == "Succeeded"
+    assert run["model"]["version"] == 1
