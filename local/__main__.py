@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from local import daemon, run
+from local import daemon, run, slack_cli
 
 
 def main() -> int:
@@ -13,7 +13,9 @@ def main() -> int:
         return run.main(args)
     if command in {"up", "down", "serve"}:
         return daemon.main(command, args)
-    raise SystemExit(f"unknown command {command}: use run, up, down or serve")
+    if command in {"slack", "click"}:
+        return slack_cli.main(command, args)
+    raise SystemExit(f"unknown command {command}: use run, up, down, serve, slack or click")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -87,9 +88,17 @@ def proxy_event(
 
 
 class ApiServer:
-    def __init__(self, template: Template, functions: Functions, port: int = 0) -> None:
+    def __init__(
+        self,
+        template: Template,
+        functions: Functions,
+        port: int = 0,
+        local_routes: dict[str, Callable[[], Any]] | None = None,
+    ) -> None:
         self.routes = routes(template)
         self.functions = functions
+        # the stack's own GET pages under /_local/ (health, what Slack was sent); not part of the product's API
+        self.local_routes = {"/_local/health": lambda: {"ok": True}, **(local_routes or {})}
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
 
@@ -108,8 +117,9 @@ class ApiServer:
 
     def answer(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         path = urlsplit(url).path
-        if path == "/_local/health":
-            return 200, {"Content-Type": "application/json"}, b'{"ok": true}'
+        if method == "GET" and path in self.local_routes:
+            data = json.dumps(self.local_routes[path](), default=str).encode()
+            return 200, {"Content-Type": "application/json"}, data
         candidates = [r for r in self.routes if r.pattern.match(path)]
         route = next((r for r in candidates if r.method == method), None)
         if route is None:

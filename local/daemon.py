@@ -40,7 +40,8 @@ def serve(port: int) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack = LocalStack(api_port=port, function_log=WORK / "functions.log").start()
     try:
-        STATE.write_text(json.dumps({"pid": os.getpid(), "api": stack.api.url, "endpoints": stack.endpoints}))
+        state = {"pid": os.getpid(), "api": stack.api.url, "slack": stack.slack.url, "endpoints": stack.endpoints}
+        STATE.write_text(json.dumps(state))
         while not stop.wait(1):
             pass
     finally:

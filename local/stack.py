@@ -142,7 +142,8 @@ class LocalStack:
         self.dispatcher = Dispatcher(self.template, self.functions, self.aws["events"], self.aws["sqs"], self.overrides)
         self.dispatcher.create_rules()
         self.parts.append(self.dispatcher.start())
-        self.api = ApiServer(self.template, self.functions, self.api_port).start()
+        slack_messages = {"/_local/slack/messages": lambda: [p.body for p in self.slack.posts("/api/chat.postMessage")]}
+        self.api = ApiServer(self.template, self.functions, self.api_port, slack_messages).start()
         self.parts.append(self.api)
 
         # what a deployment does last: the custom resource builds the pipeline from the config
