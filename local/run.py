@@ -24,7 +24,7 @@ from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, SLACK_APPROVER, SLACK_SIG
 
 # The built-in defaults: about 8 minutes on 2 cores, and a model that clears the 0.3 mAP threshold
 DEFAULT_IMAGES = 160
-DEFAULT_PARAMETERS: dict[str, Any] = {"NumEpochs": 12, "BatchSize": 8, "LearningRate": 0.004, "WarmupEpochs": 1}
+DEFAULT_PARAMETERS: dict[str, Any] = {"NumEpochs": 30}
 
 
 @dataclass
@@ -70,7 +70,9 @@ def prepare_dataset(stack: LocalStack, dataset: Path | None, images: int, progre
         dataset = stack.work / "dataset"
         shutil.rmtree(dataset, ignore_errors=True)
         progress.say(f"generating {images} synthetic labelled images")
-        container("detector.synth", "--output", str(dataset), "--count", str(images), env=stack.endpoints)
+        container(
+            "detector.synth", "--output", str(dataset), "--count", str(images), "--style", "bold", env=stack.endpoints
+        )
     progress.say(f"ingesting {dataset} into s3://{stack.bucket}/images and feature group {FEATURE_GROUP}")
     labels = dataset / "labels.csv"
     container(

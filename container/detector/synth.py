@@ -4,7 +4,11 @@ A light background, a dark-grey tag with a punched hole and a dark edge, faint s
 then 0 to 4 bright thin scratches (straight or slightly curved, sometimes broken), varied light, blur and noise.
 Image i depends only on (seed, i), so a larger set starts with the smaller one.
 
-    python -m detector.synth --output DIR [--count 200] [--seed 7]
+    python -m detector.synth --output DIR [--count 200] [--seed 7] [--style realistic|bold]
+
+The `bold` style (`make run`'s demonstration set) draws the scratches 3 to 5 px wide and in full contrast, with no
+unlabelled hairlines and no breaks: a detector trained from scratch for a few minutes on 2 cores can find them,
+which it cannot on the realistic style's 1 to 2 px marks.
 """
 
 from __future__ import annotations
@@ -51,8 +55,14 @@ def _draw(canvas: Array, points: Array, thickness: int, broken: bool, rng: np.ra
         cv2.polylines(canvas, [np.round(piece * 16).astype(np.int32)], False, (1.0,), thickness, cv2.LINE_AA, 4)
 
 
-def render(seed: int, index: int, width: int = WIDTH, height: int = HEIGHT) -> tuple[Array, list[dict[str, int]]]:
+STYLES = ("realistic", "bold")
+
+
+def render(
+    seed: int, index: int, width: int = WIDTH, height: int = HEIGHT, style: str = "realistic"
+) -> tuple[Array, list[dict[str, int]]]:
     """One grey photograph (uint8, HxWx3) and its boxes in the feature-group form."""
+    bold = style == "bold"
     rng = np.random.default_rng([seed, index])
     image = np.full((height, width), rng.uniform(190, 245), np.float32)
     x0, y0 = int(rng.integers(10, 30)), int(rng.integers(20, 40))
@@ -73,7 +83,7 @@ def render(seed: int, index: int, width: int = WIDTH, height: int = HEIGHT) -> t
         cv2.ellipse(smudges, centre, axes, float(rng.uniform(0, 180)), 0, 360, (float(rng.uniform(8, 25)),), -1)
     image += cv2.GaussianBlur(smudges, (0, 0), 4) * plate
     hairlines = np.zeros_like(image)
-    for _ in range(int(rng.integers(0, 4))):  # faint marks that are not scratches: the detector must ignore them
+    for _ in range(0 if bold else int(rng.integers(0, 4))):  # faint marks that are not scratches: to be ignored
         _draw(hairlines, _curve(rng, (x0, y0, x1, y1)), 1, False, rng)
     image += hairlines * rng.uniform(10, 30)
 
@@ -82,8 +92,9 @@ def render(seed: int, index: int, width: int = WIDTH, height: int = HEIGHT) -> t
     for _ in range(int(rng.choice(SCRATCH_COUNTS, p=SCRATCH_WEIGHTS))):
         points = _curve(rng, (x0, y0, x1, y1))
         layer = np.zeros_like(image)
-        _draw(layer, points, int(rng.integers(1, 3)), rng.random() < 0.35, rng)
-        scratches = np.maximum(scratches, layer * rng.uniform(0.6, 1.0))
+        thickness = int(rng.integers(3, 6)) if bold else int(rng.integers(1, 3))
+        _draw(layer, points, thickness, not bold and rng.random() < 0.35, rng)
+        scratches = np.maximum(scratches, layer * (1.0 if bold else rng.uniform(0.6, 1.0)))
         left, top = np.floor(points.min(axis=0) - 3).astype(int)
         right, bottom = np.ceil(points.max(axis=0) + 3).astype(int)
         left, top = max(left, 0), max(top, 0)
@@ -103,7 +114,7 @@ def render(seed: int, index: int, width: int = WIDTH, height: int = HEIGHT) -> t
     return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), boxes
 
 
-def generate(output: Path, count: int, seed: int, quality: int = 92) -> Path:
+def generate(output: Path, count: int, seed: int, quality: int = 92, style: str = "realistic") -> Path:
     """Write `images/synth-<seed>-<i>.jpg` and `labels.csv` under `output`; returns the CSV's path."""
     images = output / "images"
     images.mkdir(parents=True, exist_ok=True)
@@ -112,7 +123,7 @@ def generate(output: Path, count: int, seed: int, quality: int = 92) -> Path:
         writer = csv.DictWriter(file, fieldnames=FEATURES)
         writer.writeheader()
         for index in range(count):
-            image, boxes = render(seed, index)
+            image, boxes = render(seed, index, style=style)
             name = f"images/synth-{seed}-{index:05d}.jpg"
             if not cv2.imwrite(str(output / name), image, [cv2.IMWRITE_JPEG_QUALITY, quality]):
                 raise OSError(f"could not write {output / name}")
@@ -136,10 +147,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, required=True, help="folder for images/ and labels.csv")
     parser.add_argument("--count", type=int, default=200, help="number of images (default 200)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--style", choices=STYLES, default="realistic", help="realistic (default) or bold")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("--count must be at least 1")
-    labels = generate(args.output, args.count, args.seed)
+    labels = generate(args.output, args.count, args.seed, style=args.style)
     print(f"wrote {args.count} images and {labels}")
 
 

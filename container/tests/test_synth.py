@@ -44,3 +44,18 @@ def test_rows_follow_the_schema_and_boxes_hold_bright_scratches(synthetic: Path)
     assert set(counts) <= set(synth.SCRATCH_COUNTS)
     assert len(set(counts)) > 2  # varied, including some with several scratches
     assert json.loads(rows[0]["annotations"]) is not None  # JSON, the form the feature group stores
+
+
+def test_the_bold_style_draws_wider_marks() -> None:
+    def lit(style: str) -> float:
+        """The share of each box's pixels that belong to a bright mark, averaged over ten images."""
+        shares = []
+        for index in range(10):
+            image, boxes = synth.render(3, index, style=style)
+            grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            for box in boxes:
+                window = grey[box["top"] : box["top"] + box["height"], box["left"] : box["left"] + box["width"]]
+                shares.append(float((window > 170).mean()))
+        return float(np.mean(shares))
+
+    assert lit("bold") > 1.8 * lit("realistic")
