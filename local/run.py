@@ -20,8 +20,9 @@ from typing import Any, TextIO
 
 from local.client import Api, click
 from local.executor.jobs import CONTAINER, CONTAINER_BIN, Job
-from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, SLACK_APPROVER, SLACK_SIGNING_SECRET, WORK, LocalStack
+from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, REPO, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
 
+RUN_WORK = REPO / "work" / "run"
 # The built-in defaults: about 8 minutes on 2 cores, and a model that clears the 0.3 mAP threshold
 DEFAULT_IMAGES = 160
 DEFAULT_PARAMETERS: dict[str, Any] = {"NumEpochs": 30}
@@ -115,8 +116,12 @@ def wait_for_message(stack: LocalStack, version: int, timeout: float = 60) -> di
 def run(dataset: Path | None, images: int, parameters: dict[str, Any], timeout: float) -> int:
     progress = Progress()
     progress.say("starting the local stack (moto, executor, feature store, functions, Slack)")
-    stack = LocalStack(on_job_line=progress.job_line, function_log=WORK / "functions.log").start()
-    progress.say(f"the functions' logs: {WORK / 'functions.log'}")
+    # a folder of its own, so that `make run` and a stack started with `make up` never share jobs or state
+    work = RUN_WORK
+    shutil.rmtree(work, ignore_errors=True)
+    stack = LocalStack(work=work, persist=False, on_job_line=progress.job_line, function_log=work / "functions.log")
+    stack.start()
+    progress.say(f"the functions' logs: {work / 'functions.log'}")
     try:
         api = Api(stack.api.url, LOCAL_USER_KEY)
         progress.say(f"API at {stack.api.url}; pipeline built from the config in SSM")

@@ -29,6 +29,7 @@ def _json(value: Any) -> str:
 
 def save(folder: Path, aws: dict[str, Any], values: dict[str, str], group: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     objects = folder / "s3"
     for bucket in aws["s3"].list_buckets()["Buckets"]:
         pages = aws["s3"].get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"])

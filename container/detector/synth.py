@@ -6,7 +6,7 @@ Image i depends only on (seed, i), so a larger set starts with the smaller one.
 
     python -m detector.synth --output DIR [--count 200] [--seed 7] [--style realistic|bold]
 
-The `bold` style (`make run`'s demonstration set) draws the scratches 3 to 5 px wide and in full contrast, with no
+The `bold` style (`make run`'s demonstration set) draws the scratches 5 to 8 px wide and in full contrast, with no
 unlabelled hairlines and no breaks: a detector trained from scratch for a few minutes on 2 cores can find them,
 which it cannot on the realistic style's 1 to 2 px marks.
 """
@@ -92,7 +92,7 @@ def render(
     for _ in range(int(rng.choice(SCRATCH_COUNTS, p=SCRATCH_WEIGHTS))):
         points = _curve(rng, (x0, y0, x1, y1))
         layer = np.zeros_like(image)
-        thickness = int(rng.integers(3, 6)) if bold else int(rng.integers(1, 3))
+        thickness = int(rng.integers(5, 9)) if bold else int(rng.integers(1, 3))
         _draw(layer, points, thickness, not bold and rng.random() < 0.35, rng)
         scratches = np.maximum(scratches, layer * (1.0 if bold else rng.uniform(0.6, 1.0)))
         left, top = np.floor(points.min(axis=0) - 3).astype(int)
