@@ -11,16 +11,15 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.functions import Functions
+from local.loopback import Loopback
 from local.template import ACCOUNT, Template
 
 SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)/")
@@ -99,21 +98,18 @@ class ApiServer:
         self.functions = functions
         # the stack's own GET pages under /_local/ (health, what Slack was sent); not part of the product's API
         self.local_routes = {"/_local/health": lambda: {"ok": True}, **(local_routes or {})}
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.server.daemon_threads = True
+        self.loopback = Loopback(self.answer, port, "api")
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.loopback.url
 
     def start(self) -> ApiServer:
-        threading.Thread(target=self.server.serve_forever, name="api", daemon=True).start()
+        self.loopback.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.stop()
 
     def answer(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         path = urlsplit(url).path
@@ -138,30 +134,6 @@ class ApiServer:
         for name, values in (result.get("multiValueHeaders") or {}).items():
             response_headers[name] = ", ".join(str(v) for v in values)
         return int(result.get("statusCode", 200)), response_headers, data
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, headers, data = outer.answer(self.command, self.path, dict(self.headers), body)
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in {"content-length", "connection"}:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        return Handler
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:

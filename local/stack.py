@@ -19,7 +19,7 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "work" / "local"
 FEATURE_GROUP = "scratch-labels"
 # The feature group's schema (DESIGN.md): the labelling side creates it, so the template does not
-FEATURES = [
+FEATURES: list[tuple[str, Literal["String", "Integral", "Fractional"]]] = [
     ("source_ref", "String"),
     ("image_width", "Integral"),
     ("image_height", "Integral"),

@@ -8,11 +8,11 @@ functions at it with SLACK_API_URL (Web API), SLACK_RESPONSE_URL_PREFIX (respons
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
+
+from local.loopback import Loopback
 
 
 @dataclass
@@ -23,15 +23,14 @@ class Received:
     authorization: str | None
 
 
-@dataclass
 class WebhookRecorder:
-    server: ThreadingHTTPServer
-    received: list[Received] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.loopback = Loopback(self._record, name="webhooks")
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        return f"{self.loopback.url}/"
 
     @property
     def api_url(self) -> str:
@@ -45,34 +44,21 @@ class WebhookRecorder:
         return [r for r in self.received if r.path.startswith(path_prefix)]
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.stop()
+
+    def _record(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        text = raw.decode()
+        body = (
+            json.loads(text or "{}") if text.lstrip().startswith("{") else {k: v[0] for k, v in parse_qs(text).items()}
+        )
+        self.received.append(Received(method, path, body, headers.get("Authorization")))
+        if path.startswith("/api/"):  # Slack's Web API answers JSON with the message's timestamp
+            answer = {"ok": True, "ts": f"1795000000.{len(self.received):06d}", "channel": body.get("channel")}
+            return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
+        return 200, {"Content-Type": "text/plain"}, b"ok"
 
 
 def start_recorder() -> WebhookRecorder:
-    fake: WebhookRecorder
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-            if raw.lstrip().startswith("{"):
-                body = json.loads(raw or "{}")
-            else:
-                body = {k: v[0] for k, v in parse_qs(raw).items()}
-            fake.received.append(Received(self.command, self.path, body, self.headers.get("Authorization")))
-            answer = {"ok": True, "ts": f"1795000000.{len(fake.received):06d}", "channel": body.get("channel")}
-            data = json.dumps(answer).encode() if self.path.startswith("/api/") else b"ok"
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json" if self.path.startswith("/api/") else "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_PUT = do_POST
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    fake = WebhookRecorder(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
-    threading.Thread(target=fake.server.serve_forever, daemon=True).start()
-    return fake
+    recorder = WebhookRecorder()
+    recorder.loopback.start()
+    return recorder

@@ -8,15 +8,14 @@ boto3 reaches it through `AWS_ENDPOINT_URL_SAGEMAKER`; SageMaker speaks JSON ove
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.executor.engine import Executor, ServiceError
+from local.loopback import Loopback
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER"
 PAGE = 50
@@ -111,56 +110,35 @@ class JsonFront:
     def __init__(self, moto_endpoint: str, target_prefix: str, answer: Answer, after: After | None = None) -> None:
         self.moto, self.prefix = moto_endpoint.rstrip("/"), target_prefix
         self.answer, self.after = answer, after
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.loopback = Loopback(self._respond, name=f"front-{target_prefix}")
 
     @property
     def endpoint(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.loopback.url
 
     def start(self) -> JsonFront:
-        threading.Thread(target=self.server.serve_forever, name=f"front-{self.prefix}", daemon=True).start()
+        self.loopback.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.stop()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                operation = self.headers.get("X-Amz-Target", "").removeprefix(f"{outer.prefix}.")
-                request = json.loads(body or b"{}")
-                try:
-                    answer = outer.answer(operation, request)
-                except ServiceError as error:
-                    self._send(400, _json({"__type": error.code, "message": error.message}))
-                    return
-                if answer is not None:
-                    self._send(200, _json(answer))
-                    return
-                status, data = outer._forward(self.path, dict(self.headers), body)
-                if outer.after is not None:
-                    outer.after(operation, request, status, data)
-                self._send(status, data)
-
-            def _send(self, status: int, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
+    def _respond(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        kind = {"Content-Type": "application/x-amz-json-1.1"}
+        operation = headers.get("X-Amz-Target", "").removeprefix(f"{self.prefix}.")
+        request = json.loads(body or b"{}")
+        try:
+            answer = self.answer(operation, request)
+        except ServiceError as error:
+            return 400, kind, _json({"__type": error.code, "message": error.message})
+        if answer is not None:
+            return 200, kind, _json(answer)
+        status, data = self._forward(path, headers, body)
+        if self.after is not None:
+            self.after(operation, request, status, data)
+        return status, kind, data
 
     def _forward(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         keep = {k: v for k, v in headers.items() if k.lower() not in {"host", "content-length", "connection"}}

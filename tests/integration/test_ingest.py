@@ -12,7 +12,6 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import boto3
 import pyarrow.parquet as pq
@@ -20,22 +19,12 @@ import pytest
 
 from local.emulator import reset_moto
 from local.featurestore import ENDPOINT_ENV, FeatureStore, FeatureStoreServer
+from local.stack import FEATURES
 from tests.conftest import REPO
 
 CONTAINER_PYTHON = REPO / "container" / ".venv" / "bin" / "python"
 BUCKET = "scratch-data"
 GROUP = "scratch-labels"
-FeatureType = Literal["String", "Integral", "Fractional"]
-FEATURES: list[tuple[str, FeatureType]] = [
-    ("source_ref", "String"),
-    ("image_width", "Integral"),
-    ("image_height", "Integral"),
-    ("image_depth", "Integral"),
-    ("annotations", "String"),
-    ("event_time", "Fractional"),
-    ("labeling_job", "String"),
-    ("status", "String"),
-]
 
 
 def container(
