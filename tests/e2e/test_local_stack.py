@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from local.client import Api, click
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
@@ -142,3 +143,26 @@ def test_a_config_change_resyncs_the_definition_and_the_next_run_uses_it(stack: 
     assert detail["status"] == "Succeeded"
     set_config(stack, tiny_config(stack), epochs=1)
     assert declared_default(stack, "NumEpochs") == 1
+
+
+def test_the_schedule_starts_one_run_per_tick(stack: LocalStack, api: Api) -> None:
+    # Given the template's schedule rule (moto keeps it; the dispatcher fires it, as EventBridge would)
+    [rule] = [r for r in stack.dispatcher.rules if r.schedule]
+    assert rule.function == "ScheduledStartFunction"
+    before = set(stack.executor.executions)
+
+    # When the same tick is delivered twice
+    tick = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    stack.dispatcher.fire(rule, tick)
+    stack.dispatcher.fire(rule, tick)
+
+    # Then one run starts, named after the scheduled time, and runs to its end
+    deadline = time.monotonic() + 30
+    while len(set(stack.executor.executions) - before) < 1:
+        assert time.monotonic() < deadline, "the schedule started nothing"
+        time.sleep(0.5)
+    time.sleep(3)  # the second delivery has had its turn
+    [arn] = set(stack.executor.executions) - before
+    execution = stack.executor.executions[arn]
+    assert execution.display_name == "scheduled-20261130-0300"
+    wait_for(api, execution.id)
