@@ -11,7 +11,7 @@ CONFIG ?= config/pipeline.yaml
 .PHONY: help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build deploy up down e2e clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # .venv: control plane, pipeline_def, tests and linters, from the pinned requirements
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
@@ -56,10 +56,10 @@ definition: $(VENV)/.installed ## print the pipeline definition JSON built from 
 
 test: lint unit integration container-test e2e ## lint, then every test tier
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed ## tests/unit (no network)
 	$(PY) -m pytest tests/unit
 
-integration: $(VENV)/.installed $(CONTAINER_VENV)/.installed
+integration: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## tests/integration (handlers and CLIs against moto)
 	$(PY) -m pytest tests/integration
 
 e2e: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## the local stack over HTTP, tiny settings (a few seconds per step)
