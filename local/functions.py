@@ -41,14 +41,21 @@ class Functions:
     """Every AWS::Serverless::Function of the template, imported on first use."""
 
     def __init__(self, template: Template) -> None:
-        # a fresh import per stack, as a new deployment's cold starts: the modules hold clients bound to the
-        # endpoints they were imported with
-        for name in [m for m in sys.modules if m.startswith(("functions.", "control_plane"))]:
+        # a fresh import per stack, as a new deployment's cold starts; the layer's cached clients are dropped,
+        # as they are bound to the endpoints of the stack they were made for
+        for name in [m for m in sys.modules if m.startswith("functions.")]:
             del sys.modules[name]
+        self.forget_clients()
         self.template = template
         self.resources = template.of_type("AWS::Serverless::Function")
         self._modules: dict[str, ModuleType] = {}
         self._locks = {name: threading.Lock() for name in self.resources}
+
+    @staticmethod
+    def forget_clients() -> None:
+        from control_plane.aws import clients
+
+        clients.clear()
 
     def environment(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
         """Every function's variables together (they agree: all come from one stack)."""

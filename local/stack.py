@@ -74,6 +74,8 @@ class LocalStack:
     parts: list[Any] = field(default_factory=list)
 
     def start(self) -> LocalStack:
+        # the stack points this process's boto3 at itself; stop() gives the process its environment back
+        self._environ = dict(os.environ)
         self.work.mkdir(parents=True, exist_ok=True)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
         if self.function_log is not None:
@@ -166,6 +168,9 @@ class LocalStack:
         if self.function_log is not None:
             sys.stdout = self._stdout
             self._log.close()
+        os.environ.clear()
+        os.environ.update(self._environ)
+        self.functions.forget_clients()
 
     def _feature_group(self) -> str:
         self.aws["sagemaker"].create_feature_group(

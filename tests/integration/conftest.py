@@ -49,6 +49,7 @@ def stack(aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.Monke
     # Given a fresh emulated account with the template's resources and the pipeline built from its config
     reset_moto(moto_endpoint)
     monkeypatch.setenv("AWS_REGION", REGION)
+    clients.clear()
     template = Template.load()
     aws = {service: clients.client(service) for service in SERVICES}
     provision(template, aws)

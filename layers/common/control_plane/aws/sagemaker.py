@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -163,7 +164,8 @@ class PipelineDeployer:
         """Delete the pipeline; False when there was none to delete."""
         try:
             with not_found_as(f"pipeline {name} does not exist"):
-                self._sm.delete_pipeline(PipelineName=name, ClientRequestToken=f"delete-{name}"[:128].ljust(32, "-"))
+                # a new token each time: a fixed one would make deleting a re-created pipeline a no-op
+                self._sm.delete_pipeline(PipelineName=name, ClientRequestToken=uuid.uuid4().hex)
         except NotFound:
             return False
         return True
