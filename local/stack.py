@@ -94,7 +94,7 @@ class LocalStack:
         os.environ["AWS_REGION"] = REGION
         self.aws = {
             name: _client(name, self.moto_endpoint)
-            for name in ("s3", "sagemaker", "events", "sqs", "ssm", "secretsmanager", "dynamodb")
+            for name in ("s3", "sagemaker", "events", "sqs", "ssm", "secretsmanager", "dynamodb", "ecr")
         }
 
         # the data side: the bucket and the feature group the labelling team would have

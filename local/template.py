@@ -45,6 +45,20 @@ LOCAL_PARAMETERS: dict[str, str] = {
     ),
 }
 
+# What the local stack "pushes" to its ECR repository: a manifest with no layers (the image is container/.venv)
+LOCAL_IMAGE_MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 2,
+            "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+        },
+        "layers": [],
+    }
+)
+
 
 class _CfnLoader(yaml.SafeLoader):
     """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as their long forms."""
@@ -133,7 +147,8 @@ def sub(text: str, values: dict[str, str]) -> str:
 
 
 def provision(template: Template, clients: dict[str, Any], overrides: dict[str, str] | None = None) -> None:
-    """Create the template's tables, config parameter, Slack secret and model package group."""
+    """Create the template's tables, config parameter, Slack secret, image repository (holding the local
+    image's tag) and model package group."""
     values = template.values(overrides)
     for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items():
         props = resource["Properties"]
@@ -157,6 +172,15 @@ def provision(template: Template, clients: dict[str, Any], overrides: dict[str, 
     secret = template.resource("SlackSecret")["Properties"]
     json.loads(secret["SecretString"])  # the template's placeholder must stay JSON
     clients["secretsmanager"].create_secret(Name=values["SlackSecret"], SecretString=secret["SecretString"])
+    repository = template.resource("ImageRepository")["Properties"]
+    clients["ecr"].create_repository(
+        repositoryName=values["ImageRepository"], imageTagMutability=repository["ImageTagMutability"]
+    )
+    # the local "image" is container/.venv; the repository holds a manifest under the deployed tag, so that
+    # the config's image URI names an image that exists, as a deployment's must
+    clients["ecr"].put_image(
+        repositoryName=values["ImageRepository"], imageManifest=LOCAL_IMAGE_MANIFEST, imageTag=values["ImageTag"]
+    )
     group = template.resource("ModelPackageGroup")["Properties"]
     clients["sagemaker"].create_model_package_group(
         ModelPackageGroupName=template.resolve(group["ModelPackageGroupName"], overrides),

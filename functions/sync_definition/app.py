@@ -1,6 +1,7 @@
 """Rebuild the pipeline from the SSM config on every change of the parameter and on every deployment
-(custom resource). An invalid config leaves the pipeline as it was, logs every problem and alerts Slack;
-on a deployment it fails the custom resource, so CloudFormation rolls the config back."""
+(custom resource). An invalid config, or one naming a training image that is not in ECR, leaves the
+pipeline as it was, logs every problem and alerts Slack; on a deployment it fails the custom resource,
+so CloudFormation rolls the config back."""
 
 from typing import Any
 
@@ -11,6 +12,7 @@ from slack_sdk.errors import SlackClientError
 
 from control_plane import definition_sync, slack_messages
 from control_plane.aws.cloudformation import reply
+from control_plane.aws.ecr import ImageRegistry
 from control_plane.aws.sagemaker import PipelineDeployer
 from control_plane.aws.secrets import slack_secret
 from control_plane.aws.slack import SlackPoster
@@ -23,6 +25,7 @@ from pipeline_def.config import ConfigError
 ENV = load_env(SyncEnv)
 CONFIG = ConfigParameter(ENV.config_parameter)
 DEPLOYER = PipelineDeployer()
+IMAGES = ImageRegistry()
 
 
 def alert(error: ConfigError) -> None:
@@ -38,7 +41,7 @@ def alert(error: ConfigError) -> None:
 
 def on_parameter_change() -> dict[str, Any]:
     try:
-        outcome = definition_sync.sync(CONFIG, DEPLOYER)
+        outcome = definition_sync.sync(CONFIG, DEPLOYER, IMAGES)
     except ConfigError as error:
         alert(error)
         return {"action": "rejected", "problems": len(error.problems)}
@@ -56,7 +59,7 @@ def on_deployment(event: dict[str, Any]) -> dict[str, Any]:
             logger.info("pipeline deleted", pipeline=physical_id, existed=deleted)
             reply(event, "SUCCESS", physical_id)
             return {"action": "delete", "pipeline": physical_id}
-        outcome = definition_sync.sync(CONFIG, DEPLOYER)
+        outcome = definition_sync.sync(CONFIG, DEPLOYER, IMAGES)
     except ConfigError as error:
         alert(error)
         reply(event, "FAILED", physical_id, reason=str(error))

@@ -245,6 +245,65 @@ def test_a_deployment_with_an_invalid_config_fails_the_resource(
     assert definition(stack) == before
 
 
+def test_a_deployment_naming_an_image_not_in_ecr_fails_and_creates_nothing(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    # Given a first deployment whose tag was never pushed
+    stack.aws["sagemaker"].delete_pipeline(PipelineName=stack.values["AWS::StackName"], ClientRequestToken="x" * 32)
+    set_config(stack, config_text(stack).replace("scratch-detector:latest", "scratch-detector:0a1b2c3"))
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+
+    handler.lambda_handler(
+        event("sync_definition", "deploy_create", ResponseURL=f"{slack.url}cfn/create"), LambdaContext()
+    )
+
+    [answer] = slack.posts("/cfn/")
+    assert answer.body["Status"] == "FAILED"
+    assert "image_uri: no image" in answer.body["Reason"]
+    assert "scratch-detector:0a1b2c3" in answer.body["Reason"]
+    assert stack.aws["sagemaker"].list_pipelines()["PipelineSummaries"] == []
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/scratch-detector:0a1b2c3", "no image"),
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/someone-else:v1", "repository someone-else does not exist"),
+    ],
+)
+def test_a_config_change_to_a_missing_image_leaves_the_pipeline_and_alerts(
+    stack: Stack, slack: WebhookRecorder, load_function: Load, image: str, reason: str
+) -> None:
+    configure_slack(stack)
+    before = definition(stack)
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+    set_config(stack, config_text(stack).replace(stack.config.image_uri, image))
+
+    outcome = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
+
+    assert outcome == {"action": "rejected", "problems": 1}
+    assert definition(stack) == before
+    [alert] = slack.posts("/api/chat.postMessage")
+    assert reason in json.dumps(alert.body["blocks"])
+
+
+def test_a_config_change_to_a_pushed_image_updates_the_pipeline(stack: Stack, load_function: Load) -> None:
+    # Given a new image pushed under the commit's tag
+    repository = stack.values["ImageRepository"]
+    manifest = stack.aws["ecr"].batch_get_image(repositoryName=repository, imageIds=[{"imageTag": "latest"}])
+    stack.aws["ecr"].put_image(
+        repositoryName=repository, imageManifest=manifest["images"][0]["imageManifest"], imageTag="0a1b2c3"
+    )
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+    set_config(stack, config_text(stack).replace("scratch-detector:latest", "scratch-detector:0a1b2c3"))
+
+    outcome = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
+
+    assert outcome["action"] == "update"
+    train = next(s for s in definition(stack)["Steps"] if s["Type"] == "Training")
+    assert train["Arguments"]["AlgorithmSpecification"]["TrainingImage"].endswith("scratch-detector:0a1b2c3")
+
+
 def test_deleting_the_stack_deletes_the_pipeline_once(
     stack: Stack, slack: WebhookRecorder, load_function: Load
 ) -> None:

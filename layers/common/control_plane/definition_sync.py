@@ -1,6 +1,7 @@
 """Keep the deployed pipeline equal to the config: build the definition, update only what changed.
 
-An invalid config raises ConfigError and touches nothing; callers alert and keep the pipeline as it was.
+An invalid config, or one whose training image does not exist, raises ConfigError and touches nothing;
+callers alert and keep the pipeline as it was.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from control_plane.pipeline_config import ConfigSource, load_config
-from pipeline_def.config import PipelineConfig
+from pipeline_def.config import ConfigError, PipelineConfig
 from pipeline_def.deploy import Plan
 
 
 class PipelineDeployer(Protocol):
     def upsert(self, config: PipelineConfig) -> Plan: ...
     def delete(self, name: str) -> bool: ...
+
+
+class Images(Protocol):
+    def missing(self, uri: str) -> str | None: ...
 
 
 class SyncOutcome(BaseModel):
@@ -28,8 +33,12 @@ class SyncOutcome(BaseModel):
     changed_settings: list[str] = []
 
 
-def sync(source: ConfigSource, deployer: PipelineDeployer) -> SyncOutcome:
+def sync(source: ConfigSource, deployer: PipelineDeployer, images: Images) -> SyncOutcome:
     config, version = load_config(source)
+    # a pipeline that names a missing image fails every run at its first step: refuse it here instead
+    problem = images.missing(config.image_uri)
+    if problem is not None:
+        raise ConfigError(source.name, [("image_uri", problem)])
     plan = deployer.upsert(config)
     return SyncOutcome(
         action=plan.action, pipeline=plan.pipeline_name, config_version=version, changed_settings=plan.changed_settings
