@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 25.3
 CONFIG ?= config/pipeline.yaml
 
-.PHONY: help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build deploy up down e2e clean
+.PHONY: help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build image deploy start-run destroy up down e2e clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -90,14 +90,24 @@ bench-definition: $(VENV)/.installed ## definition build + validation time vs th
 bench-lambda: $(VENV)/.installed $(TOOLS)/sam/.installed ## each function as sam builds it: cold import time and size, with its layer
 	$(PY) -m bench.lambda_functions
 
-# Deployment: `sam build` needs no Docker (the layer builds Linux wheels with pip); ENV picks samconfig.toml's
-# environment (default = dev, or prod)
-ENV ?= default
-build: $(TOOLS)/sam/.installed ## sam build: the functions and the layer into .aws-sam/
-	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam build --config-env $(ENV)
+# Deployment (README, "Deploy"): ENV is dev (samconfig.toml's default section) or prod. `sam build` needs no
+# Docker (the layer builds Linux wheels with pip); the training image does.
+ENV ?= dev
+ROLLOUT := $(PY) -m rollout --env $(ENV) --sam $(TOOLS)/sam/bin/sam
+build: $(VENV)/.installed $(TOOLS)/sam/.installed ## sam build: the functions and the layer into .aws-sam/ [ENV=dev|prod]
+	$(ROLLOUT) build
 
-deploy: build ## sam deploy to ENV (default dev; ENV=prod); see samconfig.toml for OfflineStoreUri
-	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam deploy --config-env $(ENV)
+image: $(VENV)/.installed ## docker build container/, tag it with the git commit, push it to ENV's ECR repository
+	$(ROLLOUT) image
+
+deploy: $(VENV)/.installed $(TOOLS)/sam/.installed ## build, push the commit's image, sam deploy ENV (dev|prod); prints the API URL [CONFIRM=0]
+	$(ROLLOUT) deploy $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM))
+
+start-run: $(VENV)/.installed ## start a training run on ENV through its API (IAM-signed) and print its links
+	$(ROLLOUT) start-run $(if $(IDEMPOTENCY_KEY),--idempotency-key $(IDEMPOTENCY_KEY))
+
+destroy: $(VENV)/.installed ## delete ENV's stack and all it leaves (bucket, images, models, logs); asks unless FORCE=1
+	$(ROLLOUT) destroy $(if $(filter 1,$(FORCE)),--force)
 
 clean: ## remove caches (keeps the environments)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .aws-sam

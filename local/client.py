@@ -21,9 +21,13 @@ from local.emulator import REGION
 
 @dataclass(frozen=True)
 class Api:
+    """The REST API of a stack, local or deployed: every request signed with SigV4 for execute-api."""
+
     url: str
     access_key: str = "LOCALUSER"
     secret_key: str = "local-secret"  # noqa: S105 (the local stack's throwaway credential)
+    session_token: str | None = None
+    region: str = REGION
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else b""
@@ -33,14 +37,15 @@ class Api:
             data=data,
             headers={"Content-Type": "application/json", **(headers or {})},
         )
-        SigV4Auth(Credentials(self.access_key, self.secret_key), "execute-api", REGION).add_auth(request)
+        credentials = Credentials(self.access_key, self.secret_key, self.session_token)
+        SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
         return send(method, str(request.url), dict(request.headers.items()), data)
 
 
 def send(method: str, url: str, headers: dict[str, str], data: bytes) -> tuple[int, Any]:
     request = urllib.request.Request(url, data=data or None, headers=headers, method=method)  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (the local API on loopback)
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (our API, https or loopback)
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read()

@@ -20,6 +20,9 @@ def start_moto() -> tuple[ThreadedMotoServer, str]:
     # imported here: moto is slow to import, and what only needs REGION should not pay for it
     from moto.server import ThreadedMotoServer
 
+    from local import moto_extras
+
+    moto_extras.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -1,0 +1,77 @@
+"""`make deploy ENV=dev|prod`: the stack, its training image and its pipeline, in the only order that works.
+
+1. A stack that does not exist yet is created once without an image tag: everything but the config and the
+   pipeline, so that its ECR repository exists.
+2. The image of the current commit goes into that repository (built and pushed, or, when promoting, copied
+   from the environment it ran in).
+3. `sam deploy` with `ImageTag=<commit>`: the config names the image, and the sync function's custom resource
+   builds the pipeline; it refuses an image that is not in ECR, so the stack never points at a missing one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import boto3
+
+from rollout import image
+from rollout.environments import ROOT, Environment, RolloutError, environment
+from rollout.stack import outputs
+
+REQUIRED = ("OfflineStoreUri",)  # template parameters without a default: samconfig.toml must give them
+
+
+def deploy(env: Environment, session: boto3.Session, sam: Path, confirm: bool, promote_from: str | None) -> None:
+    missing = [name for name in REQUIRED if not env.parameter_overrides.get(name)]
+    if missing:
+        raise RolloutError(
+            f"samconfig.toml [{env.config_env}.deploy.parameters] parameter_overrides lacks {', '.join(missing)}: "
+            'add e.g. OfflineStoreUri="s3://…/offline-store/<group>-<time>/data" (the feature group\'s '
+            "ResolvedOutputS3Uri)"
+        )
+    cloudformation, ecr = session.client("cloudformation"), session.client("ecr")
+    tag = image.commit_tag()
+    build(sam, env)
+    found = outputs(cloudformation, env.stack_name)
+    if "ImageRepositoryUri" not in found:
+        print(f"{env.stack_name} does not exist yet: creating it without a pipeline, so that its repository exists")
+        _sam_deploy(sam, env, confirm, {})
+        found = outputs(cloudformation, env.stack_name)
+    repository = found["ImageRepositoryUri"]
+    if promote_from:
+        source = outputs(cloudformation, environment(promote_from).stack_name).get("ImageRepositoryUri")
+        if source is None:
+            raise RolloutError(f"cannot promote from {promote_from}: its stack is not deployed")
+        image.copy(ecr, f"{source}:{tag}", repository, tag)
+    else:
+        image.push(ecr, repository, tag)
+    _sam_deploy(sam, env, confirm, {"ImageTag": tag})
+    found = outputs(cloudformation, env.stack_name)
+    print(
+        f"\n{env.stack_name} is deployed with image {repository}:{tag}\n"
+        f"  API:       {found['ApiUrl']}\n"
+        f"  pipeline:  {found['PipelineName']}\n"
+        f"  start a run:  make start-run ENV={env.name}\n"
+        f"  or:           curl --aws-sigv4 aws:amz:{session.region_name}:execute-api \\\n"
+        f'                  --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \\\n'
+        f'                  -H "x-amz-security-token: $AWS_SESSION_TOKEN" -H "Content-Type: application/json" \\\n'
+        f"                  -d '{{}}' {found['ApiUrl']}/runs\n"
+        f"  Slack:     put the app's signing secret and bot token in {found['SlackSecretArn']}\n"
+    )
+
+
+def build(sam: Path, env: Environment) -> None:
+    """`sam build`: the functions and the layer into .aws-sam/ (the layer's own Makefile; no Docker)."""
+    _sam(sam, "build", "--config-env", env.config_env)
+
+
+def _sam_deploy(sam: Path, env: Environment, confirm: bool, extra: dict[str, str]) -> None:
+    confirmation = [] if confirm else ["--no-confirm-changeset"]
+    overrides = env.overrides_argument(**extra)
+    _sam(sam, "deploy", "--config-env", env.config_env, "--parameter-overrides", overrides, *confirmation)
+
+
+def _sam(sam: Path, *args: str) -> None:
+    subprocess.run([str(sam), *args], cwd=ROOT, check=True, env={**os.environ, "SAM_CLI_TELEMETRY": "0"})  # noqa: S603

@@ -1,0 +1,87 @@
+"""The training image: built from container/, tagged with the git commit, pushed to the stack's repository.
+
+Tags are immutable in the repository, so a tag names one set of bytes: an image already there is never rebuilt,
+and a container/ folder with uncommitted changes is refused (its image would not be the commit's).
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from rollout.environments import ROOT, RolloutError
+
+CONTEXT = ROOT / "container"
+
+
+def commit_tag() -> str:
+    dirty = _git("status", "--porcelain", "--", str(CONTEXT))
+    if dirty:
+        raise RolloutError(
+            f"container/ has uncommitted changes; commit them first, the image tag names the commit:\n{dirty}"
+        )
+    return _git("rev-parse", "--short=12", "HEAD")
+
+
+def exists(ecr: Any, repository_uri: str, tag: str) -> bool:
+    registry, repository = repository_uri.split("/", 1)
+    try:
+        ecr.describe_images(
+            registryId=registry.split(".", 1)[0], repositoryName=repository, imageIds=[{"imageTag": tag}]
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ImageNotFoundException":
+            return False
+        raise
+    return True
+
+
+def push(ecr: Any, repository_uri: str, tag: str) -> str:
+    """Build and push `repository_uri:tag` unless it is there already; returns the image URI."""
+    uri = f"{repository_uri}:{tag}"
+    if exists(ecr, repository_uri, tag):
+        print(f"image {uri} is already in ECR; not rebuilt")
+        return uri
+    _login(ecr, repository_uri)
+    _docker("build", "--tag", uri, str(CONTEXT))
+    _docker("push", uri)
+    return uri
+
+
+def copy(ecr: Any, source_uri: str, repository_uri: str, tag: str) -> str:
+    """Promotion: the image that ran in one environment, byte for byte, into another's repository."""
+    uri = f"{repository_uri}:{tag}"
+    if exists(ecr, repository_uri, tag):
+        print(f"image {uri} is already in ECR")
+        return uri
+    _login(ecr, source_uri)
+    _login(ecr, repository_uri)
+    _docker("pull", source_uri)
+    _docker("tag", source_uri, uri)
+    _docker("push", uri)
+    return uri
+
+
+def _login(ecr: Any, repository_uri: str) -> None:
+    registry = repository_uri.split("/", 1)[0]
+    [auth] = ecr.get_authorization_token(registryIds=[registry.split(".", 1)[0]])["authorizationData"]
+    user, password = base64.b64decode(auth["authorizationToken"]).decode().split(":", 1)
+    _docker("login", "--username", user, "--password-stdin", registry, stdin=password)
+
+
+def _docker(*args: str, stdin: str | None = None) -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        raise RolloutError("docker is not on PATH: building and pushing the training image needs Docker")
+    subprocess.run([docker, *args], input=stdin, text=True, check=True)  # noqa: S603 (fixed program, our args)
+
+
+def _git(*args: str) -> str:
+    git = shutil.which("git")
+    if git is None:
+        raise RolloutError("git is not on PATH: the image tag is the git commit")
+    return subprocess.run([git, *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603
