@@ -68,15 +68,17 @@ e2e: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## the local stack over HTT
 container-test: $(CONTAINER_VENV)/.installed ## the container's entry points end to end, in container/.venv
 	cd container && .venv/bin/python -m pytest
 
-lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed ## ruff, mypy (both environments), hadolint, cfn-lint, sam validate, checkov
+lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed ## ruff, mypy (both environments), hadolint, cfn-lint, sam validate, checkov, actionlint, zizmor
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	cd container && .venv/bin/mypy
 	$(VENV)/bin/hadolint container/Dockerfile
-	$(TOOLS)/sam/bin/cfn-lint template.yaml
+	$(TOOLS)/sam/bin/cfn-lint template.yaml rollout/github-oidc.yaml
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam validate --lint --template template.yaml
-	$(TOOLS)/checkov/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
+	$(TOOLS)/checkov/bin/checkov --file template.yaml --file rollout/github-oidc.yaml --framework cloudformation --quiet --compact --skip-download
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/zizmor --offline --persona pedantic .github/workflows
 
 bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessing and training speed, peak memory, vs the sample's way
 	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container
@@ -100,8 +102,9 @@ build: $(VENV)/.installed $(TOOLS)/sam/.installed ## sam build: the functions an
 image: $(VENV)/.installed ## docker build container/, tag it with the git commit, push it to ENV's ECR repository
 	$(ROLLOUT) image
 
-deploy: $(VENV)/.installed $(TOOLS)/sam/.installed ## build, push the commit's image, sam deploy ENV (dev|prod); prints the API URL [CONFIRM=0]
-	$(ROLLOUT) deploy $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM))
+deploy: $(VENV)/.installed $(TOOLS)/sam/.installed ## build, push the commit's image, sam deploy ENV (dev|prod); prints the API URL [CONFIRM=0 CFN_ROLE=arn]
+	$(ROLLOUT) deploy $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM)) \
+		$(if $(CFN_ROLE),--role-arn $(CFN_ROLE))
 
 start-run: $(VENV)/.installed ## start a training run on ENV through its API (IAM-signed) and print its links
 	$(ROLLOUT) start-run $(if $(IDEMPOTENCY_KEY),--idempotency-key $(IDEMPOTENCY_KEY))

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="dev", help="samconfig.toml environment: dev or prod")
     parser.add_argument("--sam", type=Path, default=Path(".tools/sam/bin/sam"), help="the sam executable")
     parser.add_argument("--no-confirm", action="store_true", help="deploy without reviewing the change set (CI)")
+    parser.add_argument("--role-arn", help="deploy: the role CloudFormation deploys with (rollout/github-oidc.yaml)")
     parser.add_argument("--promote-from", help="deploy: copy the commit's image from this environment's repository")
     parser.add_argument("--idempotency-key", help="start-run: the same key starts one run (CI uses the commit)")
     parser.add_argument("--description", default="started with make start-run", help="start-run: the run's description")
@@ -35,7 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             build(args.sam, env)
         elif args.command == "deploy":
-            deploy(env, session, args.sam, confirm=not args.no_confirm, promote_from=args.promote_from)
+            deploy(
+                env,
+                session,
+                args.sam,
+                confirm=not args.no_confirm,
+                promote_from=args.promote_from,
+                role_arn=args.role_arn,
+            )
         elif args.command == "image":
             repository = outputs(session.client("cloudformation"), env.stack_name).get("ImageRepositoryUri")
             if repository is None:

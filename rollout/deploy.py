@@ -23,7 +23,14 @@ from rollout.stack import outputs
 REQUIRED = ("OfflineStoreUri",)  # template parameters without a default: samconfig.toml must give them
 
 
-def deploy(env: Environment, session: boto3.Session, sam: Path, confirm: bool, promote_from: str | None) -> None:
+def deploy(
+    env: Environment,
+    session: boto3.Session,
+    sam: Path,
+    confirm: bool,
+    promote_from: str | None = None,
+    role_arn: str | None = None,
+) -> None:
     missing = [name for name in REQUIRED if not env.parameter_overrides.get(name)]
     if missing:
         raise RolloutError(
@@ -37,7 +44,7 @@ def deploy(env: Environment, session: boto3.Session, sam: Path, confirm: bool, p
     found = outputs(cloudformation, env.stack_name)
     if "ImageRepositoryUri" not in found:
         print(f"{env.stack_name} does not exist yet: creating it without a pipeline, so that its repository exists")
-        _sam_deploy(sam, env, confirm, {})
+        _sam_deploy(sam, env, confirm, role_arn, {})
         found = outputs(cloudformation, env.stack_name)
     repository = found["ImageRepositoryUri"]
     if promote_from:
@@ -47,7 +54,7 @@ def deploy(env: Environment, session: boto3.Session, sam: Path, confirm: bool, p
         image.copy(ecr, f"{source}:{tag}", repository, tag)
     else:
         image.push(ecr, repository, tag)
-    _sam_deploy(sam, env, confirm, {"ImageTag": tag})
+    _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag})
     found = outputs(cloudformation, env.stack_name)
     print(
         f"\n{env.stack_name} is deployed with image {repository}:{tag}\n"
@@ -67,10 +74,11 @@ def build(sam: Path, env: Environment) -> None:
     _sam(sam, "build", "--config-env", env.config_env)
 
 
-def _sam_deploy(sam: Path, env: Environment, confirm: bool, extra: dict[str, str]) -> None:
+def _sam_deploy(sam: Path, env: Environment, confirm: bool, role_arn: str | None, extra: dict[str, str]) -> None:
     confirmation = [] if confirm else ["--no-confirm-changeset"]
+    role = ["--role-arn", role_arn] if role_arn else []
     overrides = env.overrides_argument(**extra)
-    _sam(sam, "deploy", "--config-env", env.config_env, "--parameter-overrides", overrides, *confirmation)
+    _sam(sam, "deploy", "--config-env", env.config_env, "--parameter-overrides", overrides, *confirmation, *role)
 
 
 def _sam(sam: Path, *args: str) -> None:

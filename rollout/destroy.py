@@ -82,7 +82,7 @@ class Destroyer:
         found += [f"image: {n.repository}@{i.get('imageTag', i['imageDigest'])}" for i in self._images()]
         found += [f"model package: {arn}" for arn in self._packages()]
         if self._exists(lambda: self.aws["sagemaker"].describe_pipeline(PipelineName=n.pipeline)):
-            found.append(f"pipeline: {n.pipeline} and its executions")
+            found.append(f"pipeline: {n.pipeline} ({sum(1 for _ in self._executions())} executions)")
         if self._exists(lambda: self.aws["sagemaker"].describe_model_package_group(ModelPackageGroupName=n.group)):
             found.append(f"model package group: {n.group}")
         if self._exists(lambda: self.aws["ecr"].describe_repositories(repositoryNames=[n.repository])):
@@ -120,7 +120,9 @@ class Destroyer:
             if self._gone(partial(sm.delete_model_package, ModelPackageName=arn), SAGEMAKER_MISSING):
                 self.deleted.append(f"model package: {arn}")
         # the stack: functions, API, roles, queue, secret, and through its custom resource the pipeline
+        secrets: list[str] = []
         if describe(self.aws["cloudformation"], n.stack):
+            secrets = self._stack_resources("AWS::SecretsManager::Secret")
             self.aws["cloudformation"].delete_stack(StackName=n.stack)
             try:
                 self.aws["cloudformation"].get_waiter("stack_delete_complete").wait(
@@ -132,6 +134,13 @@ class Destroyer:
                     "then run make destroy again"
                 ) from error
             self.deleted.append(f"stack: {n.stack}")
+        # CloudFormation only schedules a secret's deletion, which would hold its name for up to 30 days
+        for secret in secrets:
+            self._delete(
+                "secret",
+                secret,
+                partial(self.aws["secretsmanager"].delete_secret, SecretId=secret, ForceDeleteWithoutRecovery=True),
+            )
         # what the stack retains or could not delete
         self._delete(
             "pipeline",
@@ -184,6 +193,12 @@ class Destroyer:
     def _exists(self, call: Callable[[], Any]) -> bool:
         return self._gone(call, MISSING | SAGEMAKER_MISSING | {"404"})
 
+    def _stack_resources(self, kind: str) -> list[str]:
+        pages = self.aws["cloudformation"].get_paginator("list_stack_resources").paginate(StackName=self.names.stack)
+        return [
+            r["PhysicalResourceId"] for page in pages for r in page["StackResourceSummaries"] if r["ResourceType"] == kind
+        ]
+
     def _images(self) -> Iterator[dict[str, str]]:
         pages = self.aws["ecr"].get_paginator("list_images").paginate(repositoryName=self.names.repository)
         try:
@@ -200,14 +215,14 @@ class Destroyer:
         for page in pages:
             yield from (p["ModelPackageArn"] for p in page["ModelPackageSummaryList"])
 
-    def _executions(self, statuses: tuple[str, ...]) -> Iterator[str]:
+    def _executions(self, statuses: tuple[str, ...] | None = None) -> Iterator[str]:
         pages = (
             self.aws["sagemaker"].get_paginator("list_pipeline_executions").paginate(PipelineName=self.names.pipeline)
         )
         try:
             for page in pages:
                 for summary in page["PipelineExecutionSummaries"]:
-                    if summary.get("PipelineExecutionStatus") in statuses:
+                    if statuses is None or summary.get("PipelineExecutionStatus") in statuses:
                         yield summary["PipelineExecutionArn"]
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in SAGEMAKER_MISSING:
