@@ -14,7 +14,7 @@ from rollout import image
 from rollout.deploy import build, deploy
 from rollout.destroy import Destroyer, Names
 from rollout.environments import Environment, RolloutError, environment
-from rollout.stack import outputs
+from rollout.stack import deployed
 from rollout.start_run import start_run
 
 
@@ -45,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
                 role_arn=args.role_arn,
             )
         elif args.command == "image":
-            repository = outputs(session.client("cloudformation"), env.stack_name).get("ImageRepositoryUri")
-            if repository is None:
+            stack = deployed(session.client("cloudformation"), env.stack_name)
+            if stack is None:
                 raise RolloutError(
                     f"{env.stack_name} has no image repository yet: `make deploy ENV={env.name}` creates it"
                 )
-            print(image.push(session.client("ecr"), repository, image.commit_tag()))
+            print(image.push(session.client("ecr"), stack.image_repository_uri, image.commit_tag()))
         elif args.command == "start-run":
             start_run(env, session, args.idempotency_key, args.description)
         else:

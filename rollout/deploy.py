@@ -18,7 +18,7 @@ import boto3
 
 from rollout import image
 from rollout.environments import ROOT, Environment, RolloutError, environment
-from rollout.stack import outputs
+from rollout.stack import deployed
 
 REQUIRED = ("OfflineStoreUri",)  # template parameters without a default: samconfig.toml must give them
 
@@ -41,31 +41,32 @@ def deploy(
     cloudformation, ecr = session.client("cloudformation"), session.client("ecr")
     tag = image.commit_tag()
     build(sam, env)
-    found = outputs(cloudformation, env.stack_name)
-    if "ImageRepositoryUri" not in found:
+    stack = deployed(cloudformation, env.stack_name)
+    if stack is None:
         print(f"{env.stack_name} does not exist yet: creating it without a pipeline, so that its repository exists")
         _sam_deploy(sam, env, confirm, role_arn, {})
-        found = outputs(cloudformation, env.stack_name)
-    repository = found["ImageRepositoryUri"]
+        stack = deployed(cloudformation, env.stack_name)
+        if stack is None:
+            raise RolloutError(f"{env.stack_name} was not created: see its events in the CloudFormation console")
+    repository = stack.image_repository_uri
     if promote_from:
-        source = outputs(cloudformation, environment(promote_from).stack_name).get("ImageRepositoryUri")
+        source = deployed(cloudformation, environment(promote_from).stack_name)
         if source is None:
             raise RolloutError(f"cannot promote from {promote_from}: its stack is not deployed")
-        image.copy(ecr, f"{source}:{tag}", repository, tag)
+        image.copy(ecr, f"{source.image_repository_uri}:{tag}", repository, tag)
     else:
         image.push(ecr, repository, tag)
     _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag})
-    found = outputs(cloudformation, env.stack_name)
     print(
         f"\n{env.stack_name} is deployed with image {repository}:{tag}\n"
-        f"  API:       {found['ApiUrl']}\n"
-        f"  pipeline:  {found['PipelineName']}\n"
+        f"  API:       {stack.api_url}\n"
+        f"  pipeline:  {stack.pipeline_name}\n"
         f"  start a run:  make start-run ENV={env.name}\n"
         f"  or:           curl --aws-sigv4 aws:amz:{session.region_name}:execute-api \\\n"
         f'                  --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \\\n'
         f'                  -H "x-amz-security-token: $AWS_SESSION_TOKEN" -H "Content-Type: application/json" \\\n'
-        f"                  -d '{{}}' {found['ApiUrl']}/runs\n"
-        f"  Slack:     put the app's signing secret and bot token in {found['SlackSecretArn']}\n"
+        f"                  -d '{{}}' {stack.api_url}/runs\n"
+        f"  Slack:     put the app's signing secret and bot token in {stack.slack_secret_arn}\n"
     )
 
 

@@ -196,7 +196,10 @@ class Destroyer:
     def _stack_resources(self, kind: str) -> list[str]:
         pages = self.aws["cloudformation"].get_paginator("list_stack_resources").paginate(StackName=self.names.stack)
         return [
-            r["PhysicalResourceId"] for page in pages for r in page["StackResourceSummaries"] if r["ResourceType"] == kind
+            r["PhysicalResourceId"]
+            for page in pages
+            for r in page["StackResourceSummaries"]
+            if r["ResourceType"] == kind
         ]
 
     def _images(self) -> Iterator[dict[str, str]]:

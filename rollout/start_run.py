@@ -10,26 +10,26 @@ import boto3
 
 from local.client import Api
 from rollout.environments import Environment, RolloutError
-from rollout.stack import outputs
+from rollout.stack import deployed
 
 
 def start_run(
     env: Environment, session: boto3.Session, idempotency_key: str | None, description: str
 ) -> dict[str, Any]:
-    found = outputs(session.client("cloudformation"), env.stack_name)
-    if "ApiUrl" not in found:
+    stack = deployed(session.client("cloudformation"), env.stack_name)
+    if stack is None:
         raise RolloutError(f"stack {env.stack_name} is not deployed: run `make deploy ENV={env.name}` first")
     credentials = session.get_credentials()
     if credentials is None:
         raise RolloutError("no AWS credentials: configure a profile or the AWS_* variables")
     frozen = credentials.get_frozen_credentials()
-    api = Api(found["ApiUrl"], str(frozen.access_key), str(frozen.secret_key), frozen.token, str(session.region_name))
+    api = Api(stack.api_url, str(frozen.access_key), str(frozen.secret_key), frozen.token, str(session.region_name))
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     status, body = api.call("POST", "/runs", {"description": description}, headers)
     if status not in {200, 201}:
         raise RolloutError(f"POST /runs answered {status}: {body}")
     run = dict(body)
-    run["links"] = {"api": f"{found['ApiUrl']}/runs/{run['run_id']}"}
+    run["links"] = {"api": f"{stack.api_url}/runs/{run['run_id']}"}
     report(env, run)
     return run
 

@@ -1,0 +1,167 @@
+"""`make deploy`'s order against moto, with stand-ins for the two programs this machine cannot run for real:
+`sam deploy` (creates the stack's outputs and repository, and refuses an image tag that is not in ECR, as
+the sync function's custom resource does) and `docker` (a push puts the image in moto's ECR)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from local.emulator import REGION, reset_moto
+from local.template import ACCOUNT, LOCAL_IMAGE_MANIFEST
+from rollout import deploy as rollout_deploy
+from rollout import image
+from rollout.environments import Environment, RolloutError, environments
+
+TAG = "0a1b2c3d4e5f"
+OFFLINE = "s3://labels/offline-store/123456789012/sagemaker/us-east-1/offline-store/scratch-labels-1700000000/data"
+
+FAKE_SAM = """
+import json, shlex, sys, boto3
+log, args = sys.argv[1], sys.argv[2:]
+open(log, "a").write(json.dumps(["sam", *args]) + "\\n")
+if args[0] != "deploy":
+    raise SystemExit(0)
+env = args[args.index("--config-env") + 1]
+stack = {"default": "scratch-detector-dev", "prod": "scratch-detector-prod"}[env]
+overrides = dict(item.split("=", 1) for item in shlex.split(args[args.index("--parameter-overrides") + 1]))
+ecr, cfn = boto3.client("ecr"), boto3.client("cloudformation")
+tag = overrides.get("ImageTag", "")
+if tag:
+    try:
+        ecr.describe_images(repositoryName=stack, imageIds=[{"imageTag": tag}])
+    except ecr.exceptions.ImageNotFoundException:
+        raise SystemExit(f"PipelineDefinition: image_uri: no image {stack}:{tag} in ECR")
+try:
+    ecr.create_repository(repositoryName=stack)
+except ecr.exceptions.RepositoryAlreadyExistsException:
+    pass
+uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{stack}"
+outputs = {
+    "ApiUrl": f"https://a1b2c3.execute-api.{REGION}.amazonaws.com/{overrides['Environment']}",
+    "PipelineName": stack, "ImageRepositoryUri": uri, "SlackSecretArn": "arn:aws:secretsmanager:::secret:SlackSecret-x",
+}
+body = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+                   "Outputs": {k: {"Value": v} for k, v in outputs.items()}})
+try:
+    cfn.describe_stacks(StackName=stack)
+except Exception:
+    cfn.create_stack(StackName=stack, TemplateBody=body)
+"""
+
+FAKE_DOCKER = """
+import json, sys, boto3
+log, args = sys.argv[1], sys.argv[2:]
+stdin = sys.stdin.read() if "--password-stdin" in args else None
+open(log, "a").write(json.dumps(["docker", *args, *(["<password>"] if stdin else [])]) + "\\n")
+if args[0] == "push":
+    repository, tag = args[1].split("/", 1)[1].split(":")
+    boto3.client("ecr").put_image(repositoryName=repository, imageManifest=MANIFEST, imageTag=tag)
+"""
+
+
+@pytest.fixture
+def tools(tmp_path: Path, aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Fake sam and docker on PATH; the calls they got are in calls.jsonl."""
+    reset_moto(moto_endpoint)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    log = tmp_path / "calls.jsonl"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    header = f"ACCOUNT, REGION, MANIFEST = {ACCOUNT!r}, {REGION!r}, {LOCAL_IMAGE_MANIFEST!r}\n"
+    for name, body in (("sam", FAKE_SAM), ("docker", FAKE_DOCKER)):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\nexec {sys.executable} {bin_dir}/{name}.py {log} "$@"\n')
+        script.chmod(0o755)
+        (bin_dir / f"{name}.py").write_text(header + body)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    monkeypatch.setattr(image, "commit_tag", lambda: TAG)
+    return tmp_path
+
+
+def calls(tools: Path) -> list[list[str]]:
+    path = tools / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def env(name: str) -> Environment:
+    found = environments()[name]
+    return dataclasses.replace(found, parameter_overrides={**found.parameter_overrides, "OfflineStoreUri": OFFLINE})
+
+
+def deploy(tools: Path, name: str, promote_from: str | None = None) -> None:
+    rollout_deploy.deploy(
+        env(name), boto3.Session(region_name=REGION), tools / "bin" / "sam", confirm=False, promote_from=promote_from
+    )
+
+
+def test_a_first_deployment_creates_the_stack_then_pushes_the_image_then_deploys_with_its_tag(
+    tools: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deploy(tools, "dev")
+
+    made = calls(tools)
+    assert [c[:2] for c in made] == [
+        ["sam", "build"],
+        ["sam", "deploy"],
+        ["docker", "login"],
+        ["docker", "build"],
+        ["docker", "push"],
+        ["sam", "deploy"],
+    ]
+    bootstrap, final = made[1], made[5]
+    assert "ImageTag" not in bootstrap[bootstrap.index("--parameter-overrides") + 1]
+    assert f'ImageTag="{TAG}"' in final[final.index("--parameter-overrides") + 1]
+    assert f'OfflineStoreUri="{OFFLINE}"' in final[final.index("--parameter-overrides") + 1]
+    assert "--no-confirm-changeset" in final
+    assert made[4][2] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-dev:{TAG}"
+    assert made[2][-1] == "<password>"  # the registry password went through stdin, never the command line
+    out = capsys.readouterr().out
+    assert f"https://a1b2c3.execute-api.{REGION}.amazonaws.com/dev" in out
+    assert "make start-run ENV=dev" in out
+
+
+def test_redeploying_a_commit_reuses_its_image(tools: Path) -> None:
+    deploy(tools, "dev")
+    before = len(calls(tools))
+
+    deploy(tools, "dev")
+
+    assert [c[:2] for c in calls(tools)[before:]] == [["sam", "build"], ["sam", "deploy"]]
+
+
+def test_promotion_copies_the_image_dev_ran_into_prods_repository(tools: Path) -> None:
+    deploy(tools, "dev")
+    before = len(calls(tools))
+
+    deploy(tools, "prod", promote_from="dev")
+
+    made = calls(tools)[before:]
+    docker = [c[1:3] for c in made if c[0] == "docker" and c[1] != "login"]
+    dev_image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-dev:{TAG}"
+    prod_image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-prod:{TAG}"
+    assert docker == [["pull", dev_image], ["tag", dev_image], ["push", prod_image]]
+    assert made[-1][made[-1].index("--config-env") + 1] == "prod"
+
+
+def test_promoting_a_commit_dev_never_ran_fails_before_prod_changes(tools: Path) -> None:
+    with pytest.raises(RolloutError, match="cannot promote from dev: its stack is not deployed"):
+        deploy(tools, "prod", promote_from="dev")
+
+    assert f'ImageTag="{TAG}"' not in json.dumps(calls(tools))
+
+
+def test_without_the_offline_store_uri_nothing_is_deployed(tools: Path) -> None:
+    without = environments()["dev"]
+
+    with pytest.raises(
+        RolloutError, match=r"\[default\.deploy\.parameters\] parameter_overrides lacks OfflineStoreUri"
+    ):
+        rollout_deploy.deploy(without, boto3.Session(region_name=REGION), tools / "bin" / "sam", confirm=False)
+
+    assert calls(tools) == []

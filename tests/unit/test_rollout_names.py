@@ -1,0 +1,99 @@
+"""template.yaml, samconfig.toml, the GitHub workflow and the OIDC roles' template name the same things:
+environments, stacks, the outputs rollout reads, and the API stage the CI role may call."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from local.template import Template
+from rollout.environments import Environment, environments
+from rollout.stack import Deployed
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
+
+
+@pytest.fixture(scope="module")
+def envs() -> dict[str, Environment]:
+    return environments()
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[str, Any]:
+    return dict(yaml.safe_load(WORKFLOW.read_text()))
+
+
+@pytest.fixture(scope="module")
+def oidc() -> Template:
+    return Template.load(ROOT / "rollout" / "github-oidc.yaml")
+
+
+def test_samconfig_has_the_templates_environments_each_with_its_own_stack(envs: dict[str, Environment]) -> None:
+    allowed = Template.load().body["Parameters"]["Environment"]["AllowedValues"]
+
+    assert sorted(envs) == sorted(allowed) == ["dev", "prod"]
+    assert envs["dev"].config_env == "default"  # DESIGN.md: default = dev
+    assert {e.stack_name for e in envs.values()} == {"scratch-detector-dev", "scratch-detector-prod"}
+    for env in envs.values():
+        # make destroy finds the deployment packages under the stack's name
+        assert env.s3_prefix == env.stack_name
+        tags = tomllib.loads((ROOT / "samconfig.toml").read_text())[env.config_env]["deploy"]["parameters"]["tags"]
+        assert f'environment="{env.name}"' in tags
+
+
+def test_the_outputs_rollout_reads_are_in_the_template() -> None:
+    outputs = Template.load().body["Outputs"]
+
+    assert {field.alias for field in Deployed.model_fields.values()} <= set(outputs)
+
+
+def test_workflow_jobs_deploy_the_environment_they_run_in(
+    workflow: dict[str, Any], envs: dict[str, Environment]
+) -> None:
+    jobs = workflow["jobs"]
+    by_environment = {job["environment"]: job for job in jobs.values() if "environment" in job}
+
+    assert sorted(by_environment) == sorted(envs)
+    for name, job in by_environment.items():
+        commands = " ".join(step.get("run", "") for step in job["steps"])
+        targets = re.findall(r"make ([a-z-]+) ENV=(\w+)", commands)
+        assert targets, f"job in {name} runs no make target"
+        assert {env for _, env in targets} == {name}
+    assert "make test" in " ".join(step.get("run", "") for step in jobs["test"]["steps"])
+    # promotion waits for dev, and copies dev's image
+    assert by_environment["prod"]["needs"] == "deploy-dev"
+    assert "PROMOTE_FROM=dev" in " ".join(step.get("run", "") for step in by_environment["prod"]["steps"])
+
+
+def test_the_oidc_roles_cover_the_samconfig_stacks_and_the_workflows_promotion(
+    oidc: Template, envs: dict[str, Environment]
+) -> None:
+    mapping = oidc.body["Mappings"]["Environments"]
+
+    assert sorted(oidc.body["Parameters"]["Environment"]["AllowedValues"]) == sorted(envs)
+    assert {name: m["StackName"] for name, m in mapping.items()} == {n: e.stack_name for n, e in envs.items()}
+    assert mapping["prod"]["ImageSource"] == envs["dev"].stack_name
+
+
+def test_the_workflow_reads_the_variables_the_oidc_stack_outputs(oidc: Template) -> None:
+    text = WORKFLOW.read_text()
+    used = set(re.findall(r"vars\.(\w+)", text))
+    described = " ".join(o["Description"] for o in oidc.body["Outputs"].values())
+
+    assert used == {"AWS_DEPLOY_ROLE_ARN", "AWS_CLOUDFORMATION_ROLE_ARN", "AWS_REGION"}
+    assert all(name in described for name in used - {"AWS_REGION"})
+
+
+def test_the_ci_role_may_start_runs_on_the_stage_the_api_serves(oidc: Template) -> None:
+    api = Template.load().resource("RestApi")["Properties"]
+    statements = oidc.resource("DeployRole")["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    [start] = [s for s in statements if s["Sid"] == "StartRun"]
+
+    assert api["StageName"] == {"Ref": "Environment"}
+    assert start["Resource"]["Fn::Sub"].endswith(":*/${Environment}/POST/runs")
