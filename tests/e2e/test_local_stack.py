@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
 
 from local.client import Api, click
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from rollout.environments import environments
+from rollout.start_run import start_run as rollout_start_run
 from tests.e2e.conftest import declared_default, set_config, start_run, tiny_config, wait_for
 
 
@@ -166,3 +173,38 @@ def test_the_schedule_starts_one_run_per_tick(stack: LocalStack, api: Api) -> No
     execution = stack.executor.executions[arn]
     assert execution.display_name == "scheduled-20261130-0300"
     wait_for(api, execution.id)
+
+
+def test_make_start_run_finds_the_api_from_the_stacks_outputs_and_starts_one_run_per_key(
+    stack: LocalStack, api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the dev stack, as CloudFormation describes it, serving the local API
+    env = environments()["dev"]
+    outputs = {
+        "ApiUrl": stack.api.url,
+        "PipelineName": stack.values["AWS::StackName"],
+        "ImageRepositoryUri": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{env.stack_name}",
+        "SlackSecretArn": f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{stack.values['SlackSecret']}",
+    }
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {k: {"Value": v} for k, v in outputs.items()},
+    }
+    stack.client("cloudformation").create_stack(StackName=env.stack_name, TemplateBody=json.dumps(template))
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    before = len(stack.executor.executions)
+
+    # When CI starts a run for a commit, and a re-run of the job starts it again
+    first = rollout_start_run(env, boto3.Session(), "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
+    again = rollout_start_run(env, boto3.Session(), "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
+
+    # Then one execution started, signed as the caller, and its links are printed and in the job summary
+    assert first["run_id"] == again["run_id"]
+    assert len(stack.executor.executions) == before + 1
+    assert first["execution_arn"].endswith(f"/execution/{first['run_id']}")
+    assert f"{stack.api.url}/runs/{first['run_id']}" in capsys.readouterr().out
+    assert first["run_id"] in summary.read_text()
+    # (the default threshold is above what one 64x64 epoch reaches, so the run trains and then fails CheckMap)
+    steps = {step["name"]: step["status"] for step in wait_for(api, first["run_id"])["steps"]}
+    assert steps["Train"] == "Succeeded"
