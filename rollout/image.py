@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,13 +19,14 @@ from rollout.environments import ROOT, RolloutError
 CONTEXT = ROOT / "container"
 
 
-def commit_tag() -> str:
-    dirty = _git("status", "--porcelain", "--", str(CONTEXT))
+def commit_tag(root: Path = ROOT) -> str:
+    """The current commit, shortened: the image's tag. Refused while container/ differs from that commit."""
+    dirty = _git(root, "status", "--porcelain", "--", "container")
     if dirty:
         raise RolloutError(
             f"container/ has uncommitted changes; commit them first, the image tag names the commit:\n{dirty}"
         )
-    return _git("rev-parse", "--short=12", "HEAD")
+    return _git(root, "rev-parse", "--short=12", "HEAD")
 
 
 def exists(ecr: Any, repository_uri: str, tag: str) -> bool:
@@ -80,8 +82,9 @@ def _docker(*args: str, stdin: str | None = None) -> None:
     subprocess.run([docker, *args], input=stdin, text=True, check=True)  # noqa: S603 (fixed program, our args)
 
 
-def _git(*args: str) -> str:
+def _git(root: Path, *args: str) -> str:
     git = shutil.which("git")
     if git is None:
         raise RolloutError("git is not on PATH: the image tag is the git commit")
-    return subprocess.run([git, *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603
+    done = subprocess.run([git, *args], cwd=root, capture_output=True, text=True, check=True)  # noqa: S603
+    return done.stdout.strip()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -165,3 +166,30 @@ def test_without_the_offline_store_uri_nothing_is_deployed(tools: Path) -> None:
         rollout_deploy.deploy(without, boto3.Session(region_name=REGION), tools / "bin" / "sam", confirm=False)
 
     assert calls(tools) == []
+
+
+def test_the_image_tag_is_the_commit_and_uncommitted_container_changes_are_refused(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        env = {
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@e",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@e",
+        }
+        done = subprocess.run(["git", *args], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    (tmp_path / "container").mkdir()
+    (tmp_path / "container" / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "README.md").write_text("x\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    assert image.commit_tag(tmp_path) == git("rev-parse", "HEAD")[:12]
+
+    (tmp_path / "README.md").write_text("changed outside container/\n")
+    assert image.commit_tag(tmp_path) == git("rev-parse", "HEAD")[:12]
+
+    (tmp_path / "container" / "Dockerfile").write_text("FROM scratch\nUSER nobody\n")
+    with pytest.raises(RolloutError, match=r"container/ has uncommitted changes(.|\n)*Dockerfile"):
+        image.commit_tag(tmp_path)
