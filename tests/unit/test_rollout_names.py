@@ -3,6 +3,7 @@ environments, stacks, the outputs rollout reads, and the API stage the CI role m
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -97,3 +98,35 @@ def test_the_ci_role_may_start_runs_on_the_stage_the_api_serves(oidc: Template) 
 
     assert api["StageName"] == {"Ref": "Environment"}
     assert start["Resource"]["Fn::Sub"].endswith(":*/${Environment}/POST/runs")
+
+
+def test_the_deploy_role_trusts_only_its_repositorys_jobs_in_its_environment(oidc: Template) -> None:
+    [statement] = oidc.resource("DeployRole")["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": {
+                "Fn::Sub": "repo:${GitHubRepository}:environment:${Environment}"
+            },
+        }
+    }
+
+
+def test_the_cloudformation_role_reaches_only_resources_named_after_its_stack(oidc: Template) -> None:
+    [policy] = oidc.resource("CloudFormationRole")["Properties"]["Policies"]
+    text, names = policy["PolicyDocument"]["Fn::Sub"]
+    document = json.loads(text)  # the policy is JSON inside !Sub: it must stay valid JSON
+    # resources that cannot carry the stack's name: the API (ids are generated), the secret (named after its
+    # logical id), and actions IAM cannot scope (conditioned where IAM allows)
+    unnamed = {"Api", "Secret", "ImageEncryption", "FindLogGroups"}
+
+    assert names == {"Stack": {"Fn::FindInMap": ["Environments", {"Ref": "Environment"}, "StackName"]}}
+    for statement in document["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if statement["Sid"] not in unnamed:
+            assert all("${Stack}" in r for r in resources), statement["Sid"]
+        elif resources == ["*"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert "Condition" in statement or all(a.split(":")[1].startswith(("Describe", "Get")) for a in actions)
