@@ -30,7 +30,7 @@ LOCAL_VALUES: dict[str, str] = {
     "AWS::URLSuffix": "amazonaws.com",
     "SageMakerExecutionRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-sagemaker",
     "ImageRepository": STACK,
-    "ArtifactBucket": f"{STACK}-{ACCOUNT}-{REGION}",
+    "ArtifactBucket": f"{STACK}-{ACCOUNT}",
     "ConfigParameter": f"/{STACK}/pipeline-config",
     "SlackSecret": f"{STACK}-slack",
     "IdempotencyTable": f"{STACK}-idempotency",
@@ -41,7 +41,7 @@ LOCAL_VALUES: dict[str, str] = {
 LOCAL_PARAMETERS: dict[str, str] = {
     "ImageTag": "latest",
     "OfflineStoreUri": (
-        f"s3://{STACK}-{ACCOUNT}-{REGION}/feature-store/{ACCOUNT}/sagemaker/{REGION}/offline-store/scratch-labels/data"
+        f"s3://{STACK}-{ACCOUNT}/feature-store/{ACCOUNT}/sagemaker/{REGION}/offline-store/scratch-labels/data"
     ),
 }
 

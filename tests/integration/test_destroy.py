@@ -84,7 +84,7 @@ def deploy_a_neighbour(session: boto3.Session) -> None:
     """Another stack's things, with names that start like ours."""
     session.client("logs").create_log_group(logGroupName="/scratch-detector-dev2/lambda/api")
     session.client("s3").put_object(Bucket=DEPLOYMENT_BUCKET, Key="scratch-detector-dev2/e5f6", Body=b"package")
-    session.client("s3").create_bucket(Bucket=f"scratch-detector-dev2-{ACCOUNT}-{REGION}")
+    session.client("s3").create_bucket(Bucket=f"scratch-detector-dev2-{ACCOUNT}")
 
 
 def leftovers(session: boto3.Session, names: Names) -> list[str]:
@@ -144,7 +144,7 @@ def test_destroy_leaves_nothing_of_the_stack_and_a_second_run_is_a_no_op(session
     # the neighbour's things are still there
     s3 = session.client("s3")
     assert s3.get_object(Bucket=DEPLOYMENT_BUCKET, Key="scratch-detector-dev2/e5f6")["Body"].read() == b"package"
-    assert s3.head_bucket(Bucket=f"scratch-detector-dev2-{ACCOUNT}-{REGION}")
+    assert s3.head_bucket(Bucket=f"scratch-detector-dev2-{ACCOUNT}")
     groups = session.client("logs").describe_log_groups()["logGroups"]
     assert [g["logGroupName"] for g in groups] == ["/scratch-detector-dev2/lambda/api"]
 
@@ -156,7 +156,7 @@ def test_destroy_leaves_nothing_of_the_stack_and_a_second_run_is_a_no_op(session
 def test_names_are_the_templates_resolved_for_the_stack() -> None:
     names = Names.of(environment("prod"), "210987654321", "eu-west-1")
 
-    assert names.bucket == "scratch-detector-prod-210987654321-eu-west-1"
+    assert names.bucket == "scratch-detector-prod-210987654321"
     assert (names.repository, names.pipeline, names.group) == ("scratch-detector-prod",) * 3
     assert names.parameter == "/scratch-detector-prod/pipeline-config"
     assert names.tables == ("scratch-detector-prod-idempotency", "scratch-detector-prod-audit")

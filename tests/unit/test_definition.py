@@ -202,7 +202,7 @@ def test_every_s3_output_is_inside_its_execution_folder(definition: Json) -> Non
         step, name = where.split("/")
         run_a = resolve(location, defaults, {"PipelineExecutionId": "run-a"})
         run_b = resolve(location, defaults, {"PipelineExecutionId": "run-b"})
-        assert run_a == f"s3://scratch-detector-123456789012-us-east-1/pipeline/scratch-detector/run-a/{step}/{name}"
+        assert run_a == f"s3://scratch-detector-123456789012/pipeline/scratch-detector/run-a/{step}/{name}"
         assert run_a != run_b
 
 
