@@ -69,7 +69,8 @@ class Destroyer:
 
     def __post_init__(self) -> None:
         self.aws: dict[str, Any] = {
-            s: self.session.client(s) for s in ("cloudformation", "s3", "ecr", "sagemaker", "ssm", "logs", "dynamodb")
+            s: self.session.client(s)
+            for s in ("cloudformation", "s3", "ecr", "sagemaker", "ssm", "logs", "dynamodb", "secretsmanager")
         }
 
     # ---------- what is there ----------
@@ -79,6 +80,7 @@ class Destroyer:
         n, found = self.names, []
         if describe(self.aws["cloudformation"], n.stack):
             found.append(f"stack: {n.stack}")
+            found += [f"secret: {arn}" for arn in self._stack_resources("AWS::SecretsManager::Secret")]
         found += [f"image: {n.repository}@{i.get('imageTag', i['imageDigest'])}" for i in self._images()]
         found += [f"model package: {arn}" for arn in self._packages()]
         if self._exists(lambda: self.aws["sagemaker"].describe_pipeline(PipelineName=n.pipeline)):

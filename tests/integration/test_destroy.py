@@ -113,10 +113,21 @@ def leftovers(session: boto3.Session, names: Names) -> list[str]:
     return found + [o["Key"] for o in listed]
 
 
-def test_destroy_leaves_nothing_of_the_stack_and_a_second_run_is_a_no_op(session: boto3.Session) -> None:
+def test_destroy_leaves_nothing_of_the_stack_and_a_second_run_is_a_no_op(
+    session: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     names = Names.of(environment("dev"), ACCOUNT, REGION)
     deploy_everything(session, names)
     deploy_a_neighbour(session)
+    # moto's CloudFormation cannot hold a secret: the stack's Slack secret is made directly, and the stack's
+    # resource list names it while the stack exists, as CloudFormation's does
+    secret = session.client("secretsmanager").create_secret(Name="SlackSecret-a1B2c3D4", SecretString="{}")["ARN"]
+    listed = Destroyer._stack_resources
+
+    def with_secret(self: Destroyer, kind: str) -> list[str]:
+        return [secret] if kind == "AWS::SecretsManager::Secret" else listed(self, kind)
+
+    monkeypatch.setattr(Destroyer, "_stack_resources", with_secret)
 
     planned = Destroyer(names, session).inventory()
     deleted = Destroyer(names, session).run()
@@ -135,6 +146,7 @@ def test_destroy_leaves_nothing_of_the_stack_and_a_second_run_is_a_no_op(session
         "table",
         "log group",
         "deployment packages",
+        "secret",
     }
     assert sorted(line.split(" (")[0] for line in planned) == sorted(line.split(" (")[0] for line in deleted)
     assert "pipeline: scratch-detector-dev (1 executions)" in planned
