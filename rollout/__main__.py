@@ -73,13 +73,20 @@ def destroy(env: Environment, session: boto3.Session, force: bool) -> int:
         return 0
     print(f"make destroy will delete, in account {account}, {session.region_name}:")
     print("\n".join(f"  {line}" for line in found))
-    if not force and input(f"Type the stack name ({env.stack_name}) to delete all of this: ").strip() != env.stack_name:
+    if not force and _answer(f"Type the stack name ({env.stack_name}) to delete all of this: ") != env.stack_name:
         print("nothing deleted")
         return 1
     deleted = destroyer.run()
     print("deleted:")
     print("\n".join(f"  {line}" for line in deleted) or "  nothing")
     return 0
+
+
+def _answer(prompt: str) -> str:
+    try:
+        return input(prompt).strip()
+    except EOFError:  # no terminal (a pipe, CI): no answer, so no
+        return ""
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -40,6 +41,7 @@ def deploy(
         )
     cloudformation, ecr = session.client("cloudformation"), session.client("ecr")
     tag = image.commit_tag()
+    source = _promoted_image(cloudformation, ecr, promote_from, tag) if promote_from else None
     build(sam, env)
     stack = deployed(cloudformation, env.stack_name)
     if stack is None:
@@ -49,11 +51,8 @@ def deploy(
         if stack is None:
             raise RolloutError(f"{env.stack_name} was not created: see its events in the CloudFormation console")
     repository = stack.image_repository_uri
-    if promote_from:
-        source = deployed(cloudformation, environment(promote_from).stack_name)
-        if source is None:
-            raise RolloutError(f"cannot promote from {promote_from}: its stack is not deployed")
-        image.copy(ecr, f"{source.image_repository_uri}:{tag}", repository, tag)
+    if source:
+        image.copy(ecr, source, repository, tag)
     else:
         image.push(ecr, repository, tag)
     _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag})
@@ -68,6 +67,18 @@ def deploy(
         f"                  -d '{{}}' {stack.api_url}/runs\n"
         f"  Slack:     put the app's signing secret and bot token in {stack.slack_secret_arn}\n"
     )
+
+
+def _promoted_image(cloudformation: Any, ecr: Any, promote_from: str, tag: str) -> str:
+    """The image this commit ran with in `promote_from`; checked before anything is built or deployed."""
+    source = deployed(cloudformation, environment(promote_from).stack_name)
+    if source is None:
+        raise RolloutError(f"cannot promote from {promote_from}: its stack is not deployed")
+    if not image.exists(ecr, source.image_repository_uri, tag):
+        raise RolloutError(
+            f"cannot promote from {promote_from}: it has no image of commit {tag}; deploy it there first"
+        )
+    return f"{source.image_repository_uri}:{tag}"
 
 
 def build(sam: Path, env: Environment) -> None:

@@ -150,11 +150,22 @@ def test_promotion_copies_the_image_dev_ran_into_prods_repository(tools: Path) -
     assert made[-1][made[-1].index("--config-env") + 1] == "prod"
 
 
-def test_promoting_a_commit_dev_never_ran_fails_before_prod_changes(tools: Path) -> None:
+def test_promoting_from_an_undeployed_dev_does_nothing(tools: Path) -> None:
     with pytest.raises(RolloutError, match="cannot promote from dev: its stack is not deployed"):
         deploy(tools, "prod", promote_from="dev")
 
-    assert f'ImageTag="{TAG}"' not in json.dumps(calls(tools))
+    assert calls(tools) == []
+
+
+def test_promoting_a_commit_dev_never_ran_does_nothing(tools: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deploy(tools, "dev")
+    before = len(calls(tools))
+    monkeypatch.setattr(image, "commit_tag", lambda: "5f4e3d2c1b0a")
+
+    with pytest.raises(RolloutError, match="dev: it has no image of commit 5f4e3d2c1b0a; deploy it there first"):
+        deploy(tools, "prod", promote_from="dev")
+
+    assert calls(tools)[before:] == []
 
 
 def test_without_the_offline_store_uri_nothing_is_deployed(tools: Path) -> None:

@@ -3,6 +3,7 @@ and a second run finds nothing to do. What belongs to another stack is untouched
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -189,6 +190,19 @@ def test_destroy_asks_and_deletes_nothing_without_the_stack_name(
     out = capsys.readouterr().out
     assert "stack: scratch-detector-dev" in out
     assert "nothing deleted" in out
+
+
+def test_destroy_without_a_terminal_takes_no_answer_as_no(
+    session: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = Names.of(environment("dev"), ACCOUNT, REGION)
+    deploy_everything(session, names)
+    before = leftovers(session, names)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    assert cli.main(["destroy", "--env", "dev"]) == 1
+
+    assert leftovers(session, names) == before
 
 
 def test_destroy_with_force_deletes_without_asking(session: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> None:
