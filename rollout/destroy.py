@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from local.template import Template
 from rollout.environments import Environment, RolloutError
-from rollout.stack import describe
+from rollout.stack import describe, outputs
 
 MISSING = {"NoSuchBucket", "RepositoryNotFoundException", "ParameterNotFound", "ResourceNotFoundException"}
 # SageMaker says "does not exist" with ValidationException (or ResourceNotFound); only its calls read it so
@@ -261,6 +261,4 @@ class Destroyer:
         return len(versions)
 
     def _deployment_bucket(self) -> str | None:
-        stack = describe(self.aws["cloudformation"], SAM_MANAGED_STACK)
-        values = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
-        return values.get("SourceBucket")
+        return outputs(self.aws["cloudformation"], SAM_MANAGED_STACK).get("SourceBucket")

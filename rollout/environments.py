@@ -31,8 +31,7 @@ class Environment:
 
 def parse_overrides(text: str) -> dict[str, str]:
     """samconfig's `Key="value" Other="value with spaces"` as a dict."""
-    pairs = [item.split("=", 1) for item in shlex.split(text)]
-    return {key: value for key, value in pairs}
+    return dict(item.split("=", 1) for item in shlex.split(text))
 
 
 def environments(path: Path = SAMCONFIG) -> dict[str, Environment]:

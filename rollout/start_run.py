@@ -47,7 +47,6 @@ def report(env: Environment, run: dict[str, Any]) -> None:
         with Path(summary).open("a", encoding="utf-8") as handle:
             handle.write(
                 f"### Training run on `{env.stack_name}`\n\n"
-                f"- run: `{run['run_id']}`: {run['links']['api']} (IAM-signed)\n"
+                f"- run: `{run['run_id']}`, status: `GET {run['links']['api']}` (IAM-signed)\n"
                 f"- execution ARN: `{run['execution_arn']}`\n"
-                f"- status API: `GET {run['links']['api']}`\n"
             )
