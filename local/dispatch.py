@@ -91,7 +91,7 @@ class Dispatcher:
                     MaxNumberOfMessages=10,
                     WaitTimeSeconds=1,
                     VisibilityTimeout=2,
-                    AttributeNames=["ApproximateReceiveCount"],
+                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
                 )
             except Exception:  # the emulator is shutting down
                 if self.stopping.is_set():

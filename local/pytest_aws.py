@@ -1,4 +1,8 @@
-"""Pytest fixtures for tests that talk to the emulated AWS; both test trees load them with `pytest_plugins`."""
+"""Pytest fixtures for tests that talk to the emulated AWS; both test trees load them with `pytest_plugins`.
+
+Loading this plugin installs AWS's request constraints (local/constraints.py) in the test process, and every test
+fails whose code made a request the service would refuse, even when the code swallowed the error.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,20 @@ from collections.abc import Iterator
 
 import pytest
 
+from local import constraints
 from local.emulator import aws_environment, start_moto
+
+constraints.install()
+
+
+@pytest.fixture(autouse=True)
+def _aws_constraints() -> Iterator[None]:
+    constraints.take()
+    yield
+    # a test that provokes a violation on purpose takes it with constraints.take()
+    unexpected = constraints.take()
+    if unexpected:
+        pytest.fail("requests AWS would refuse:\n" + "\n".join(str(v) for v in unexpected), pytrace=False)
 
 
 @pytest.fixture(scope="session")

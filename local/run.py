@@ -9,7 +9,6 @@ Slack route; print the summary. A failed run exits 1 naming the failing step and
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local.client import Api, click
-from local.executor.jobs import CONTAINER, CONTAINER_BIN, Job
+from local.executor.jobs import CONTAINER_BIN, Job, container_environment
 from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, REPO, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
 
 RUN_WORK = REPO / "work" / "run"
@@ -57,7 +56,7 @@ class Progress:
 
 
 def container(module: str, *args: str, env: dict[str, str]) -> None:
-    environment = {**os.environ, **env, "PYTHONPATH": str(CONTAINER), "PYTHONWARNINGS": "ignore"}
+    environment = container_environment(env)
     done = subprocess.run(  # noqa: S603 (our own entry points in container/.venv)
         [str(CONTAINER_BIN / "python"), "-m", module, *args], env=environment, capture_output=True, text=True
     )

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import boto3
 from botocore.config import Config
 
-from local import snapshot
+from local import constraints, snapshot
 from local.api import ApiServer
 from local.dispatch import Dispatcher
 from local.emulator import REGION, aws_environment, reset_moto, start_moto
@@ -76,6 +76,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         # the stack points this process's boto3 at itself; stop() gives the process its environment back
         self._environ = dict(os.environ)
+        # every request the stack's processes make is checked as AWS checks it (its job processes' too)
+        constraints.install()
         self.work.mkdir(parents=True, exist_ok=True)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
         if self.function_log is not None:

@@ -47,6 +47,12 @@ InstanceType = Annotated[
 PipelineName = Annotated[
     str, _matches(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", "a pipeline name (letters, digits, hyphens)")
 ]
+# SageMaker's PipelineDisplayName: letters, digits and inner hyphens, no spaces
+PipelineDisplayName = Annotated[
+    str, _matches(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", "a pipeline display name (letters, digits, inner hyphens)")
+]
+# SageMaker's descriptions are Java's `.*`: one line, no line terminator
+SingleLine = Annotated[str, _matches(r"[^\n\r\u0085\u2028\u2029]*", "one line of text (no line breaks)")]
 PackageGroupName = Annotated[str, _matches(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", "a model package group name")]
 FeatureGroupName = Annotated[str, _matches(r"[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}", "a feature group name")]
 BucketName = Annotated[str, _matches(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")]
@@ -99,8 +105,8 @@ class _Strict(BaseModel):
 
 class PipelineSettings(_Strict):
     name: PipelineName
-    display_name: str = Field(min_length=1, max_length=256)
-    description: str = Field(max_length=3072)
+    display_name: PipelineDisplayName
+    description: SingleLine = Field(max_length=3072)
     # MaxParallelExecutionSteps of the pipeline's ParallelismConfiguration
     max_parallel_steps: int = Field(ge=1, le=256)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -66,20 +67,36 @@ def plan(client: SageMakerClient, config: PipelineConfig) -> Plan:
     return Plan(action, name, definition, definition_diff=_diff(old, new), changed_settings=changed)
 
 
-def upsert(client: SageMakerClient, config: PipelineConfig) -> Plan:
-    """Create the pipeline, or update it if its definition or settings changed; otherwise do nothing."""
+def create_request(config: PipelineConfig, definition: str, token: str) -> dict[str, Any]:
+    """CreatePipeline's arguments."""
+    return {
+        "PipelineName": config.pipeline.name,
+        "PipelineDefinition": definition,
+        "ClientRequestToken": token,
+        "Tags": config.api_tags(),
+        **_settings(config),
+    }
+
+
+def creation_token(definition: str, request_id: str | None) -> str:
+    """CreatePipeline's ClientRequestToken. The same request redelivered (a deployment event sent again) gives the
+    same token, so it creates one pipeline; another request gives another, even for the same definition, so a
+    pipeline created again after it was deleted is not taken for a replay of the first creation."""
+    if request_id is None:
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"{request_id}\n{definition}".encode()).hexdigest()
+
+
+def upsert(client: SageMakerClient, config: PipelineConfig, request_id: str | None = None) -> Plan:
+    """Create the pipeline, or update it if its definition or settings changed; otherwise do nothing.
+    `request_id` names the request that asks (CloudFormation's RequestId, the event's id) across its retries."""
     planned = plan(client, config)
-    settings = _settings(config)
     if planned.action == "create":
         client.create_pipeline(
-            PipelineName=planned.pipeline_name,
-            PipelineDefinition=planned.definition,
-            # the same create retried (a redelivered deploy event) creates one pipeline
-            ClientRequestToken=hashlib.sha256(planned.definition.encode()).hexdigest(),
-            Tags=config.api_tags(),  # type: ignore[arg-type]
-            **settings,
+            **create_request(config, planned.definition, creation_token(planned.definition, request_id))
         )
     elif planned.action == "update":
+        settings = _settings(config)
         client.update_pipeline(PipelineName=planned.pipeline_name, PipelineDefinition=planned.definition, **settings)
     return planned
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -14,6 +13,8 @@ from typing import Any
 import pytest
 from detector import synth
 from detector.offline_store import write_rows
+
+from local.executor.jobs import container_environment
 
 pytest_plugins = ["local.pytest_aws"]  # moto_endpoint, aws_env
 
@@ -37,8 +38,7 @@ class JobResult:
 
 def run_job(module: str, root: Path, *args: str, env: dict[str, str] | None = None) -> JobResult:
     """Run an entry point as its job would: a process, with OPT_ML_ROOT moved to `root`."""
-    environment = {**os.environ, **(env or {}), "OPT_ML_ROOT": str(root), "PYTHONPATH": str(CONTAINER)}
-    environment["PYTHONWARNINGS"] = "ignore"
+    environment = container_environment(env or {}, {"OPT_ML_ROOT": str(root)})
     process = subprocess.run(
         [sys.executable, "-m", module, *args], env=environment, capture_output=True, text=True, check=False, timeout=600
     )

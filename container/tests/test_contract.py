@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from detector import evaluate, hyperparameters, preprocess
 
+from local.executor.jobs import container_environment
+
 from .conftest import REPO
 
 ROOT_PYTHON = REPO / ".venv" / "bin" / "python"
@@ -73,7 +75,7 @@ def test_the_image_train_command_runs_the_training_job(tmp_path: Path) -> None:
     # Given the image's PATH: bin/ first, python3 from this environment
     bin_dir = REPO / "container" / "bin"
     path = f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"
-    env = {**os.environ, "PATH": path, "OPT_ML_ROOT": str(tmp_path), "PYTHONPATH": str(REPO / "container")}
+    env = container_environment({"PATH": path, "OPT_ML_ROOT": str(tmp_path)})
     # When SageMaker starts the training container with `train` and no data
     process = subprocess.run(["train"], env=env, capture_output=True, text=True, check=False, timeout=120)
     # Then the training job ran and reported why it cannot train

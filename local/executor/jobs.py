@@ -23,10 +23,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local.constraints import job_pythonpath
+
 REPO = Path(__file__).resolve().parents[2]
 CONTAINER = REPO / "container"
 CONTAINER_BIN = CONTAINER / ".venv" / "bin"
 OPT_ML = "/opt/ml"
+
+
+def container_environment(*layers: dict[str, str]) -> dict[str, str]:
+    """The environment of a process of container/.venv: this one's with `layers` over it, the `detector` package
+    on the path, and AWS's request constraints installed at start-up (local/constraints.py)."""
+    merged: dict[str, str] = {**os.environ}
+    for layer in layers:
+        merged.update(layer)
+    return {**merged, "PYTHONPATH": job_pythonpath(CONTAINER), "PYTHONWARNINGS": "ignore"}
 
 
 class JobFailed(Exception):
@@ -175,7 +186,7 @@ class JobRunner:
         env = {
             **self.environment,
             "OPT_ML_ROOT": str(job.folder / "opt_ml"),
-            "PYTHONPATH": str(CONTAINER),
+            "PYTHONPATH": job_pythonpath(CONTAINER),
             "PYTHONUNBUFFERED": "1",
             "PATH": f"{self.container_bin}:{CONTAINER / 'bin'}:{os.environ.get('PATH', '')}",
             **job.request.get("Environment", {}),

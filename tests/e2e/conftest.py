@@ -3,7 +3,6 @@ seconds per step. The stack starts once for the module; every test makes its own
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from local.client import Api
-from local.executor.jobs import CONTAINER, CONTAINER_BIN
+from local.executor.jobs import CONTAINER_BIN, container_environment
 from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, LocalStack
 
 TINY_HYPERPARAMETERS = {
@@ -29,7 +28,7 @@ IMAGES = 24
 def container(module: str, *args: str, env: dict[str, str]) -> None:
     done = subprocess.run(
         [str(CONTAINER_BIN / "python"), "-m", module, *args],
-        env={**os.environ, **env, "PYTHONPATH": str(CONTAINER), "PYTHONWARNINGS": "ignore"},
+        env=container_environment(env),
         capture_output=True,
         text=True,
         check=False,

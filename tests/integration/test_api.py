@@ -74,6 +74,9 @@ def test_same_key_with_another_body_is_refused(stack: Stack, call: Callable[...,
         ('{"parameters": {"Backbone": "resnet50"}}', "parameters.Backbone: 'resnet50' is not one of"),
         ('{"parameters": {}, "colour": "red"}', "body.colour: unknown field"),
         ('{"display_name": "has spaces"}', "body.display_name"),
+        # SageMaker refuses a line break in a description: the caller hears which field, SageMaker never sees it
+        ('{"description": "two\\nlines"}', "body.description"),
+        ('{"parameters": {"InputDataUri": "s3://b/%s"}}' % ("x" * 1100), "parameters.InputDataUri: longer than 1024"),
         ("[1, 2]", "body"),
     ],
 )
@@ -407,6 +410,7 @@ def test_approve_then_approve_again_then_reject(stack: Stack, call: Callable[...
         ({"body": '{"comment": ""}'}, 400, "InvalidRequest"),
         ({"body": "{}"}, 400, "InvalidRequest"),
         ({"body": '{"comment": "ok", "approver": "me"}'}, 400, "InvalidRequest"),
+        ({"body": '{"comment": "fine\\nreally"}'}, 400, "InvalidRequest"),
         ({"path": "/models/x/approve", "pathParameters": {"version": "x"}}, 400, "InvalidRequest"),
         ({"path": "/models/99/approve", "pathParameters": {"version": "99"}}, 404, "NotFound"),
     ],

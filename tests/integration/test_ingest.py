@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from local.emulator import reset_moto
+from local.executor.jobs import container_environment
 from local.featurestore import ENDPOINT_ENV, FeatureStore, FeatureStoreServer
 from local.stack import FEATURES
 from tests.conftest import REPO
@@ -30,7 +30,7 @@ GROUP = "scratch-labels"
 def container(
     module: str, *args: str, env: dict[str, str], root: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **env, "PYTHONPATH": str(REPO / "container"), "PYTHONWARNINGS": "ignore"}
+    environment = container_environment(env)
     if root is not None:
         environment["OPT_ML_ROOT"] = str(root)
     return subprocess.run(

@@ -5,8 +5,12 @@ from typing import Any
 import pytest
 import yaml
 
+from local.constraints import problems
 from pipeline_def.config import DEFAULT_CONFIG_PATH, ConfigError, PipelineConfig
+from pipeline_def.definition import build_definition
+from pipeline_def.deploy import create_request
 from tests.conftest import set_path
+from tests.unit.definition_tools import sagemaker_model
 
 
 def problems_of(data: dict[str, Any]) -> dict[str, str]:
@@ -50,6 +54,9 @@ def test_round_trips_through_yaml(default_config: PipelineConfig) -> None:
         ("slack.approvers", ["alice"], "slack.approvers.0", "Slack user id"),
         ("classes", ["scratch", "scratch"], "classes", "unique"),
         ("storage.prefix", "/pipeline/", "storage.prefix", "without leading or trailing"),
+        # SageMaker's PipelineDisplayName pattern refuses spaces; its descriptions refuse line breaks
+        ("pipeline.display_name", "Scratch detector training", "pipeline.display_name", "pipeline display name"),
+        ("pipeline.description", "two\nlines", "pipeline.description", "one line"),
     ],
 )
 def test_bad_value_names_field_and_reason(
@@ -127,3 +134,12 @@ def test_missing_file_is_a_config_error(tmp_path: Any) -> None:
 def test_config_is_immutable(default_config: PipelineConfig) -> None:
     with pytest.raises(ValueError, match="frozen"):
         default_config.training.hyperparameters.epochs = 3  # type: ignore[misc]
+
+
+def test_the_pipeline_request_keeps_sagemakers_constraints(default_config: PipelineConfig) -> None:
+    # Given the request that creates the pipeline from the default config
+    request = create_request(default_config, build_definition(default_config), token="t" * 64)
+    # Then CreatePipeline's model finds nothing to refuse (its patterns, lengths and ranges)
+    shape = sagemaker_model().operation_model("CreatePipeline").input_shape
+    assert shape is not None
+    assert list(problems(shape, request, "")) == []

@@ -19,6 +19,9 @@ ParameterValue = str | int | float | bool
 # alphanumerics and inner hyphens
 RUN_ID_PATTERN = r"^[a-z0-9]{12}$"
 DisplayName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$")]
+# Free text that reaches a SageMaker field (descriptions are Java's `.*`, which no line terminator matches):
+# one line, and no control character either; template.yaml's request models say the same
+ONE_LINE = r"^[^\x00-\x1F\x7F\u0085\u2028\u2029]*$"
 
 
 class _Request(BaseModel):
@@ -34,13 +37,13 @@ class StartRunRequest(_Request):
 
     parameters: dict[str, ParameterValue] = Field(default_factory=dict, max_length=200)
     display_name: DisplayName | None = None
-    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    description: Annotated[str, StringConstraints(max_length=1024, pattern=ONE_LINE)] | None = None
 
 
 class DecisionRequest(_Request):
     """Body of POST /models/{version}/approve and /reject."""
 
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512, pattern=ONE_LINE)]
 
 
 class RunStarted(_Response):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from control_plane.models import AuditEntry, Decision, DecisionResult, ModelDetail, ModelPage, ModelSummary
 from control_plane.ports import AuditPort, RegistryPort
+from control_plane.service_text import clip
 
 STATUS_OF: dict[Decision, str] = {"approve": "Approved", "reject": "Rejected"}
 MAX_DESCRIPTION = 1024
@@ -81,7 +82,7 @@ def decide(command: DecideCommand, registry: RegistryPort, audit: AuditPort) -> 
             changed=False,
             approval_description=package.get("ApprovalDescription"),
         )
-    description = f"{wanted} by {command.actor} via {command.source}: {command.comment}"[:MAX_DESCRIPTION]
+    description = clip(f"{wanted} by {command.actor} via {command.source}: {command.comment}", MAX_DESCRIPTION)
     registry.set_approval(package["ModelPackageArn"], wanted, description)
     audit.record(
         AuditEntry(

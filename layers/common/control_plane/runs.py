@@ -29,10 +29,14 @@ from control_plane.models import (
 )
 from control_plane.ports import AuditPort, PipelinesPort, RegistryPort, ReportReader
 from control_plane.registry import model_summary
+from control_plane.service_text import clip, utf16_length
 
 AWS_PAGE = 100
 # how many service pages one GET /runs reads while filtering by status before it hands back a cursor
 MAX_PAGES_PER_REQUEST = 5
+# StartPipelineExecution's limits: a parameter's value, the execution's description
+MAX_VALUE = 1024
+MAX_DESCRIPTION = 3072
 STOPPABLE = {"Executing"}
 RETRYABLE = {"Failed", "Stopped"}
 
@@ -71,6 +75,9 @@ def check_overrides(declared: list[dict[str, Any]], overrides: dict[str, Paramet
         if text is None:
             problems.append(f"parameters.{name}: expected {kind}, got {type(value).__name__} {value!r}")
             continue
+        if utf16_length(text) > MAX_VALUE:
+            problems.append(f"parameters.{name}: longer than {MAX_VALUE} characters")
+            continue
         allowed = parameter.get("EnumValues")
         if allowed and text not in allowed:
             problems.append(f"parameters.{name}: {text!r} is not one of {', '.join(allowed)}")
@@ -97,7 +104,9 @@ def _as_text(kind: str, value: ParameterValue) -> str | None:
 def start_run(command: StartCommand, pipelines: PipelinesPort, audit: AuditPort) -> RunStarted:
     request = command.request
     parameters = check_overrides(pipelines.declared_parameters(), request.parameters)
-    description = f"{request.description or 'Started from the API'} (started by {command.caller})"
+    description = clip(
+        f"{request.description or 'Started from the API'} (started by {command.caller})", MAX_DESCRIPTION
+    )
     client_token = token(command.caller, command.idempotency_key) if command.idempotency_key else uuid.uuid4().hex
     arn = pipelines.start(parameters, request.display_name, description, client_token)
     audit.record(

@@ -1,0 +1,14 @@
+"""Text as SageMaker's fields take it: their lengths count UTF-16 code units, as Java does."""
+
+from __future__ import annotations
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-16 code units, never inside a character."""
+    while utf16_length(text) > limit:
+        text = text[: max(0, len(text) - (utf16_length(text) - limit + 1) // 2)]
+    return text
