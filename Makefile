@@ -56,7 +56,7 @@ definition: $(VENV)/.installed ## print the pipeline definition JSON built from 
 
 test: lint unit integration container-test e2e ## lint, then every test tier
 
-unit: $(VENV)/.installed ## tests/unit (no network)
+unit: $(VENV)/.installed $(TOOLS)/sam/.installed ## tests/unit (no network; the SAM tool environment translates template.yaml)
 	$(PY) -m pytest tests/unit
 
 integration: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## tests/integration (handlers and CLIs against moto)

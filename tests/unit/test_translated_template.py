@@ -1,0 +1,95 @@
+"""The template as CloudFormation receives it: after the SAM transform (tools/sam_translate.py, in the SAM tool
+environment), checked for what only shows there: how API Gateway invokes the functions, and whether the role
+CloudFormation deploys with may do everything each resource's handlers do."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import subprocess
+from functools import cache
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+SAM_PYTHON = REPO / ".tools" / "sam" / "bin" / "python"
+TEMPLATE = "template.yaml"
+OIDC = "rollout/github-oidc.yaml"
+
+
+@cache
+def translation() -> dict[str, Any]:
+    if not SAM_PYTHON.exists():
+        pytest.fail(f"{SAM_PYTHON} is missing: `make unit` creates the SAM tool environment first")
+    done = subprocess.run(
+        [str(SAM_PYTHON), str(REPO / "tools" / "sam_translate.py"), TEMPLATE, OIDC],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def resources(path: str, kind: str) -> dict[str, Any]:
+    template = translation()["templates"][path]
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_api_gateway_invokes_the_functions_with_its_own_permission_not_the_callers() -> None:
+    # Given the REST API's OpenAPI body after the transform
+    (api,) = resources(TEMPLATE, "AWS::ApiGateway::RestApi").values()
+    operations = [
+        (path, verb, op) for path, verbs in api["Properties"]["Body"]["paths"].items() for verb, op in verbs.items()
+    ]
+    assert len(operations) >= 12
+    for path, verb, operation in operations:
+        integration = operation["x-amazon-apigateway-integration"]
+        # Then no integration runs as the caller (arn:aws:iam::*:user/*): a caller that may invoke the API but
+        # not the function would get a 500
+        assert "credentials" not in integration, (verb, path, integration.get("credentials"))
+    # And every function behind the API lets API Gateway invoke it
+    permitted = {
+        json.dumps(p["Properties"]["FunctionName"])
+        for p in resources(TEMPLATE, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    }
+    behind_api = {json.dumps({"Ref": name}) for name in ("ApiFunction", "SlackActionsFunction")}
+    assert behind_api <= permitted
+
+
+def _allowed_actions() -> list[str]:
+    role = resources(OIDC, "AWS::IAM::Role")["CloudFormationRole"]
+    actions: list[str] = []
+    for policy in role["Properties"]["Policies"]:
+        document = policy["PolicyDocument"]
+        if "Fn::Sub" in document:  # a JSON text with ${...} inside its strings
+            document = json.loads(document["Fn::Sub"][0])
+        for statement in document["Statement"]:
+            if statement["Effect"] == "Allow":
+                listed = statement["Action"]
+                actions += [listed] if isinstance(listed, str) else listed
+    return actions
+
+
+def test_the_cloudformation_role_may_call_what_every_resource_handler_calls() -> None:
+    # Given each resource type CloudFormation creates for the stack, and what its handlers call (the registry
+    # schemas cfn-lint ships)
+    handlers = translation()["handlers"]
+    kinds = {r["Type"] for r in translation()["templates"][TEMPLATE]["Resources"].values()}
+    assert "AWS::SageMaker::ModelPackageGroup" in handlers
+    allowed = _allowed_actions()
+    missing = {
+        f"{kind} {action}: {permission}"
+        for kind in sorted(kinds & set(handlers))
+        for action, permissions in handlers[kind].items()
+        for permission in permissions
+        if not any(fnmatch.fnmatchcase(permission.lower(), pattern.lower()) for pattern in allowed)
+    }
+    # Then the role allows every one of them
+    assert not missing, "\n".join(sorted(missing))
