@@ -28,10 +28,11 @@ from local import constraints, snapshot
 from local.api import ApiServer
 from local.dispatch import Dispatcher
 from local.emulator import REGION, aws_environment, reset_moto, start_moto
-from local.executor.engine import TERMINAL, Executor, load_state, save_state
+from local.executor.engine import TERMINAL, Executor
 from local.executor.jobs import JobRunner
 from local.executor.server import ENDPOINT_ENV as SAGEMAKER_ENV
 from local.executor.server import SageMakerApi, sagemaker_front
+from local.executor.state import load_state, save_state
 from local.featurestore import ENDPOINT_ENV as FEATURESTORE_ENV
 from local.featurestore import FeatureStore, FeatureStoreServer
 from local.functions import Functions

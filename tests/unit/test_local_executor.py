@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from local.executor.engine import _condition, _retry_wait, dependencies, flatten
 from local.executor.expressions import ExpressionError, Scope, evaluate, references
+from local.executor.records import dependencies, flatten
+from local.executor.steps import holds, retry_wait
 from local.schedules import ScheduleError, next_time
 from pipeline_def import build_definition
 from pipeline_def.config import PipelineConfig
@@ -112,7 +113,7 @@ def test_the_real_definition_has_the_designed_data_dependencies() -> None:
     ],
 )
 def test_conditions(condition: dict[str, Any], expected: bool) -> None:
-    assert _condition(condition) is expected
+    assert holds(condition) is expected
 
 
 def test_retry_policies_retry_only_their_errors_and_back_off() -> None:
@@ -120,8 +121,8 @@ def test_retry_policies_retry_only_their_errors_and_back_off() -> None:
         {"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 2, "BackoffRate": 3.0, "MaxAttempts": 3}
     ]
 
-    assert [_retry_wait(policies, "SageMaker.JOB_INTERNAL_ERROR", n) for n in (1, 2, 3)] == [2.0, 6.0, None]
-    assert _retry_wait(policies, "Step.THROTTLING", 1) is None
+    assert [retry_wait(policies, "SageMaker.JOB_INTERNAL_ERROR", n) for n in (1, 2, 3)] == [2.0, 6.0, None]
+    assert retry_wait(policies, "Step.THROTTLING", 1) is None
 
 
 @pytest.mark.parametrize(

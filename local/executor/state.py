@@ -1,0 +1,87 @@
+"""Executions and the jobs they ran, saved as JSON so that a restarted stack still answers for them.
+
+Written from the dataclasses' own fields; an execution or job that was running when the stack stopped comes back
+Stopped, with the reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from local.executor.jobs import Job
+from local.executor.records import TERMINAL, Execution, StepRun
+
+if TYPE_CHECKING:
+    from local.executor.engine import Executor
+
+INTERRUPTED = "Stopped: the local stack stopped during the run"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A record's fields as JSON values; its threading events are not state."""
+    return {
+        f.name: _plain(getattr(record, f.name))
+        for f in dataclasses.fields(record)
+        if not isinstance(getattr(record, f.name), threading.Event)
+    }
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def save_state(executor: Executor, path: Path) -> None:
+    with executor.lock:
+        executions = [
+            {**_fields(e), "steps": [_fields(s) for s in e.steps.values()]} for e in executor.executions.values()
+        ]
+        jobs = [_fields(j) for j in executor.jobs.values()]
+    path.write_text(json.dumps({"executions": executions, "jobs": jobs}, default=str, indent=1))
+
+
+def load_state(executor: Executor, path: Path) -> None:
+    if not path.exists():
+        return
+    state = json.loads(path.read_text())
+    for raw in state["jobs"]:
+        job = Job(
+            **{
+                **raw,
+                "folder": Path(raw["folder"]),
+                "status": raw["status"] if raw["status"] != "InProgress" else "Stopped",
+                "created": _time(raw["created"]) or datetime.now(UTC),
+                "started": _time(raw["started"]),
+                "ended": _time(raw["ended"]),
+                "metrics": {k: (float(v), _time(t) or datetime.now(UTC)) for k, (v, t) in raw["metrics"].items()},
+            }
+        )
+        executor.jobs[job.name] = job
+    for raw in state["executions"]:
+        steps = {}
+        for s in raw.pop("steps"):
+            run = StepRun(**{**s, "started": _time(s["started"]), "ended": _time(s["ended"])})
+            if run.status not in TERMINAL:
+                run.status, run.failure_reason = "Stopped", INTERRUPTED
+            steps[run.name] = run
+        execution = Execution(
+            **{**raw, "created": _time(raw["created"]), "modified": _time(raw["modified"]), "steps": steps}
+        )
+        if execution.status not in TERMINAL:
+            execution.status, execution.failure_reason = "Stopped", INTERRUPTED
+        executor.executions[execution.arn] = execution

@@ -1,0 +1,120 @@
+"""What each step type does when it runs: Processing and Training run a job, Condition chooses a branch,
+RegisterModel creates the model package, Fail ends the execution with its message. Plus the retry policies and
+the property files (Std:JsonGet) that steps read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from local.executor.events import EventPublisher
+from local.executor.expressions import ExpressionError, Scope, evaluate
+from local.executor.jobs import Job, JobRunner
+from local.executor.records import Execution, StepRun
+
+NewJob = Callable[[Execution, str, str, dict[str, Any]], Job]
+
+
+class StepKinds:
+    """Runs one attempt of a step, by its type."""
+
+    def __init__(
+        self,
+        *,
+        sagemaker: Any,
+        runner: JobRunner,
+        events: EventPublisher,
+        new_job: NewJob,
+        on_line: Callable[[Job, str], None] | None = None,
+    ) -> None:
+        self.sagemaker, self.runner, self.events = sagemaker, runner, events
+        self.new_job, self.on_line = new_job, on_line
+
+    def attempt(self, execution: Execution, step: dict[str, Any], run: StepRun, scope: Scope) -> None:
+        kind = step["Type"]
+        if kind in {"Processing", "Training"}:
+            self._job(execution, step, run, scope)
+        elif kind == "Condition":
+            outcome = all(holds(evaluate(c, scope)) for c in step["Arguments"]["Conditions"])
+            run.properties = {"Outcome": outcome}
+            run.metadata = {"Condition": {"Outcome": str(outcome).lower()}}
+            run.status = "Succeeded"
+        elif kind == "RegisterModel":
+            arguments = evaluate(step["Arguments"], scope)
+            arn = self.sagemaker.create_model_package(**arguments)["ModelPackageArn"]
+            run.metadata = {"RegisterModel": {"Arn": arn}}
+            run.properties = {"ModelPackageArn": arn}
+            run.status = "Succeeded"
+            self.events.package(self.sagemaker.describe_model_package(ModelPackageName=arn))
+        elif kind == "Fail":
+            message = str(evaluate(step["Arguments"].get("ErrorMessage", ""), scope))
+            run.metadata = {"Fail": {"ErrorMessage": message}}
+            run.status, run.failure_reason = "Failed", message
+        else:
+            raise ExpressionError(f"step type {kind} is not supported by the local executor")
+
+    def _job(self, execution: Execution, step: dict[str, Any], run: StepRun, scope: Scope) -> None:
+        kind = step["Type"]
+        arguments = evaluate(step["Arguments"], scope)
+        job = self.new_job(execution, run.name, "processing" if kind == "Processing" else "training", arguments)
+        run.metadata = {f"{kind}Job": {"Arn": job.arn}}
+        self.runner.run(job, self.on_line)
+        run.properties = job.describe()
+        if job.status == "Completed":
+            run.status = "Succeeded"
+        else:
+            run.status = "Stopped" if execution.stop.is_set() else "Failed"
+            run.failure_reason = job.failure_reason
+
+
+class PropertyFiles:
+    """Std:JsonGet's documents: a processing step's output file, read from S3 once per execution."""
+
+    def __init__(self, s3: Any, execution: Execution, steps: dict[str, Any]) -> None:
+        self.s3, self.execution, self.steps = s3, execution, steps
+        self.cache: dict[tuple[str, str], Any] = {}
+
+    def load(self, step: str, name: str) -> Any:
+        if (step, name) not in self.cache:
+            declared = {f["PropertyFileName"]: f for f in self.steps[step][0].get("PropertyFiles", [])}
+            run = self.execution.steps.get(step)
+            if name not in declared or run is None or run.status != "Succeeded":
+                raise ExpressionError(f"property file {name} of step {step} is not available")
+            outputs = run.properties["ProcessingOutputConfig"]["Outputs"]
+            folder = next(o for o in outputs if o["OutputName"] == declared[name]["OutputName"])["S3Output"]["S3Uri"]
+            bucket, _, prefix = folder.removeprefix("s3://").partition("/")
+            key = f"{prefix.rstrip('/')}/{declared[name]['FilePath']}"
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            self.cache[(step, name)] = json.loads(body)
+        return self.cache[(step, name)]
+
+
+def holds(condition: dict[str, Any]) -> bool:
+    """Whether a Condition step's condition is true (its values already resolved)."""
+    kind = condition["Type"]
+    if kind == "Not":
+        return not holds(condition["Expression"])
+    if kind == "Or":
+        return any(holds(c) for c in condition["Conditions"])
+    if kind == "In":
+        return condition["QueryValue"] in condition["Values"]
+    left, right = condition["LeftValue"], condition["RightValue"]
+    comparisons: dict[str, Callable[[Any, Any], bool]] = {
+        "Equals": lambda a, b: a == b,
+        "GreaterThan": lambda a, b: float(a) > float(b),
+        "GreaterThanOrEqualTo": lambda a, b: float(a) >= float(b),
+        "LessThan": lambda a, b: float(a) < float(b),
+        "LessThanOrEqualTo": lambda a, b: float(a) <= float(b),
+    }
+    if kind not in comparisons:
+        raise ExpressionError(f"condition type {kind} is not supported")
+    return comparisons[kind](left, right)
+
+
+def retry_wait(policies: list[dict[str, Any]], error: str, attempt: int) -> float | None:
+    """Seconds to wait before the next attempt, or None when no policy retries `error` again."""
+    for policy in policies:
+        if error in policy.get("ExceptionType", []) and attempt < policy.get("MaxAttempts", 1):
+            return float(policy.get("IntervalSeconds", 1)) * float(policy.get("BackoffRate", 2.0)) ** (attempt - 1)
+    return None
