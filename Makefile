@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 25.3
 CONFIG ?= config/pipeline.yaml
 
-.PHONY: help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build image deploy start-run destroy up down e2e clean
+.PHONY: account-setup help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build image deploy start-run destroy up down e2e clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -105,6 +105,9 @@ image: $(VENV)/.installed ## docker build container/, tag it with the git commit
 deploy: $(VENV)/.installed $(TOOLS)/sam/.installed ## build, push the commit's image, sam deploy ENV (dev|prod); prints the API URL [CONFIRM=0 CFN_ROLE=arn]
 	$(ROLLOUT) deploy $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM)) \
 		$(if $(CFN_ROLE),--role-arn $(CFN_ROLE))
+
+account-setup: $(VENV)/.installed ## once per AWS account and region: the CloudWatch Logs role API Gateway needs (make deploy says when)
+	$(ROLLOUT) account-setup
 
 start-run: $(VENV)/.installed ## start a training run on ENV through its API (IAM-signed) and print its links
 	$(ROLLOUT) start-run $(if $(IDEMPOTENCY_KEY),--idempotency-key $(IDEMPOTENCY_KEY))

@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from botocore.exceptions import ClientError
+
 from pipeline_def.config import PipelineConfig
 from pipeline_def.definition import build_definition
 
@@ -92,10 +94,16 @@ def upsert(client: SageMakerClient, config: PipelineConfig, request_id: str | No
     `request_id` names the request that asks (CloudFormation's RequestId, the event's id) across its retries."""
     planned = plan(client, config)
     if planned.action == "create":
-        client.create_pipeline(
-            **create_request(config, planned.definition, creation_token(planned.definition, request_id))
-        )
-    elif planned.action == "update":
+        token = creation_token(planned.definition, request_id)
+        try:
+            client.create_pipeline(**create_request(config, planned.definition, token))
+        except ClientError:
+            # two syncs at once (a deployment's custom resource and the config's change event): the other one
+            # created it first, so this one updates it if it still differs
+            planned = plan(client, config)
+            if planned.action == "create":
+                raise
+    if planned.action == "update":
         settings = _settings(config)
         client.update_pipeline(PipelineName=planned.pipeline_name, PipelineDefinition=planned.definition, **settings)
     return planned

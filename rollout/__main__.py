@@ -1,4 +1,4 @@
-"""`python -m rollout build|deploy|image|start-run|destroy --env dev|prod`: what the Makefile's targets of
+"""`python -m rollout build|deploy|image|start-run|destroy|account-setup --env dev|prod`: what the Makefile's targets of
 the same names run."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import boto3
 
-from rollout import image
+from rollout import account, image
 from rollout.deploy import build, deploy
 from rollout.destroy import Destroyer, Names
 from rollout.environments import Environment, RolloutError, environment
@@ -20,7 +20,7 @@ from rollout.start_run import start_run
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rollout")
-    parser.add_argument("command", choices=["build", "deploy", "image", "start-run", "destroy"])
+    parser.add_argument("command", choices=["build", "deploy", "image", "start-run", "destroy", "account-setup"])
     parser.add_argument("--env", default="dev", help="samconfig.toml environment: dev or prod")
     parser.add_argument("--sam", type=Path, default=Path(".tools/sam/bin/sam"), help="the sam executable")
     parser.add_argument("--no-confirm", action="store_true", help="deploy without reviewing the change set (CI)")
@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{env.stack_name} has no image repository yet: `make deploy ENV={env.name}` creates it"
                 )
             print(image.push(session.client("ecr"), stack.image_repository_uri, image.commit_tag()))
+        elif args.command == "account-setup":
+            print(account.setup(session.client("iam"), session.client("apigateway")))
         elif args.command == "start-run":
             start_run(env, session, args.idempotency_key, args.description)
         else:

@@ -17,11 +17,13 @@ from typing import Any
 
 import boto3
 
-from rollout import image
+from rollout import account, image
 from rollout.environments import ROOT, Environment, RolloutError, environment
-from rollout.stack import deployed
+from rollout.stack import deployed, describe
 
 REQUIRED = ("OfflineStoreUri",)  # template parameters without a default: samconfig.toml must give them
+# a stack in these states cannot be deployed to: a create that failed and rolled back can only be deleted
+DELETABLE = {"ROLLBACK_COMPLETE"}
 
 
 def deploy(
@@ -40,9 +42,11 @@ def deploy(
             "ResolvedOutputS3Uri)"
         )
     cloudformation, ecr = session.client("cloudformation"), session.client("ecr")
+    account.check(session.client("apigateway"), session.region_name)
     tag = image.commit_tag()
     source = _promoted_image(cloudformation, ecr, promote_from, tag) if promote_from else None
     build(sam, env)
+    _clear_failed_create(cloudformation, env.stack_name)
     stack = deployed(cloudformation, env.stack_name)
     if stack is None:
         print(f"{env.stack_name} does not exist yet: creating it without a pipeline, so that its repository exists")
@@ -67,6 +71,23 @@ def deploy(
         f"                  -d '{{}}' {stack.api_url}/runs\n"
         f"  Slack:     put the app's signing secret and bot token in {stack.slack_secret_arn}\n"
     )
+
+
+def _clear_failed_create(cloudformation: Any, stack_name: str) -> None:
+    """A first create that failed leaves the stack in ROLLBACK_COMPLETE, which CloudFormation only lets one
+    delete; its bucket and audit table went with it (DeletionPolicy RetainExceptOnCreate), so a new create works."""
+    stack = describe(cloudformation, stack_name)
+    if stack is None:
+        return
+    status = stack["StackStatus"]
+    if status.endswith("_IN_PROGRESS"):
+        raise RolloutError(f"{stack_name} is {status}: wait until CloudFormation has finished, then deploy again")
+    if status in DELETABLE:
+        print(
+            f"{stack_name} is {status} (its first creation failed and was rolled back): deleting it to create it anew"
+        )
+        cloudformation.delete_stack(StackName=stack_name)
+        cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack_name)
 
 
 def _promoted_image(cloudformation: Any, ecr: Any, promote_from: str, tag: str) -> str:

@@ -15,8 +15,8 @@ import pytest
 
 from local.emulator import REGION, reset_moto
 from local.template import ACCOUNT, LOCAL_IMAGE_MANIFEST
+from rollout import account, image
 from rollout import deploy as rollout_deploy
-from rollout import image
 from rollout.environments import Environment, RolloutError, environments
 
 TAG = "0a1b2c3d4e5f"
@@ -82,6 +82,8 @@ def tools(tmp_path: Path, aws_env: dict[str, str], moto_endpoint: str, monkeypat
         (bin_dir / f"{name}.py").write_text(header + body)
     monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
     monkeypatch.setattr(image, "commit_tag", lambda: TAG)
+    # the account's one-time set-up, done (test_a_fresh_account_... starts without it)
+    account.setup(boto3.client("iam"), boto3.client("apigateway"))
     return tmp_path
 
 
@@ -204,3 +206,57 @@ def test_the_image_tag_is_the_commit_and_uncommitted_container_changes_are_refus
     (tmp_path / "container" / "Dockerfile").write_text("FROM scratch\nUSER nobody\n")
     with pytest.raises(RolloutError, match=r"container/ has uncommitted changes(.|\n)*Dockerfile"):
         image.commit_tag(tmp_path)
+
+
+def test_a_fresh_account_is_refused_before_anything_changes_with_the_command_that_fixes_it(
+    tools: Path, moto_endpoint: str
+) -> None:
+    # Given an account whose API Gateway has no CloudWatch Logs role (the stage's logging needs one)
+    reset_moto(moto_endpoint)
+
+    # When deploying, Then nothing is built, created or pushed, and the message names the one command
+    with pytest.raises(
+        RolloutError, match="no CloudWatch Logs role.*Run once for this account and region: make account-setup"
+    ):
+        deploy(tools, "dev")
+    assert calls(tools) == []
+    assert boto3.client("cloudformation").list_stacks()["StackSummaries"] == []
+
+    # When the account is set up (twice: the second finds nothing to do), Then the deployment goes through
+    assert account.setup(boto3.client("iam"), boto3.client("apigateway")).startswith("API Gateway now logs through")
+    assert account.setup(boto3.client("iam"), boto3.client("apigateway")).startswith("nothing to do")
+    role = boto3.client("iam").get_role(RoleName=account.ROLE_NAME)["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    deploy(tools, "dev")
+    assert [c[:2] for c in calls(tools)][-1] == ["sam", "deploy"]
+
+
+def test_a_stack_whose_first_creation_rolled_back_is_deleted_and_created_again(
+    tools: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a stack left in ROLLBACK_COMPLETE by a failed first create (CloudFormation allows only its deletion)
+    cloudformation = boto3.client("cloudformation")
+    cloudformation.create_stack(
+        StackName="scratch-detector-dev", TemplateBody=json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}})
+    )
+    from moto.cloudformation.models import cloudformation_backends
+
+    for stack in cloudformation_backends[ACCOUNT][REGION].stacks.values():
+        stack.status = "ROLLBACK_COMPLETE"
+
+    # When deploying
+    deploy(tools, "dev")
+
+    # Then it said so, deleted it, and created the stack from the start (the first deploy has no image tag)
+    assert "ROLLBACK_COMPLETE" in capsys.readouterr().out
+    [live] = cloudformation.describe_stacks(StackName="scratch-detector-dev")["Stacks"]
+    assert live["StackStatus"] == "CREATE_COMPLETE"
+    made = calls(tools)
+    assert [c[:2] for c in made] == [
+        ["sam", "build"],
+        ["sam", "deploy"],
+        ["docker", "login"],
+        ["docker", "build"],
+        ["docker", "push"],
+        ["sam", "deploy"],
+    ]
