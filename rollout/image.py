@@ -17,6 +17,14 @@ from botocore.exceptions import ClientError
 from rollout.environments import ROOT, RolloutError
 
 CONTEXT = ROOT / "container"
+# SageMaker runs x86_64 instances and pulls one image manifest: build for that platform whatever the builder's
+# machine is (an Apple silicon laptop builds arm64 by default), and without BuildKit's provenance and SBOM
+# attestations, which turn the pushed image into an index that SageMaker refuses
+BUILD_OPTIONS = ("--platform", "linux/amd64", "--provenance=false", "--sbom=false")
+SINGLE_MANIFESTS = {
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+}
 
 
 def commit_tag(root: Path = ROOT) -> str:
@@ -49,9 +57,25 @@ def push(ecr: Any, repository_uri: str, tag: str) -> str:
         print(f"image {uri} is already in ECR; not rebuilt")
         return uri
     _login(ecr, repository_uri)
-    _docker("build", "--tag", uri, str(CONTEXT))
+    _docker("build", *BUILD_OPTIONS, "--tag", uri, str(CONTEXT))
     _docker("push", uri)
+    check_manifest(ecr, repository_uri, tag)
     return uri
+
+
+def check_manifest(ecr: Any, repository_uri: str, tag: str) -> None:
+    """Refuse a pushed image that SageMaker cannot pull: a manifest list or an index, not one image manifest."""
+    registry, repository = repository_uri.split("/", 1)
+    [described] = ecr.describe_images(
+        registryId=registry.split(".", 1)[0], repositoryName=repository, imageIds=[{"imageTag": tag}]
+    )["imageDetails"]
+    media_type = described.get("imageManifestMediaType", "")
+    if media_type not in SINGLE_MANIFESTS:
+        raise RolloutError(
+            f"{repository_uri}:{tag} was pushed as {media_type or 'an unknown manifest type'}, which SageMaker "
+            "cannot run: it needs one linux/amd64 image manifest (Docker v2 or OCI), not a list or an index; "
+            f"build it with {' '.join(BUILD_OPTIONS)}"
+        )
 
 
 def copy(ecr: Any, source_uri: str, repository_uri: str, tag: str) -> str:

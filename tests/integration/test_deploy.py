@@ -123,6 +123,8 @@ def test_a_first_deployment_creates_the_stack_then_pushes_the_image_then_deploys
     assert f'OfflineStoreUri="{OFFLINE}"' in final[final.index("--parameter-overrides") + 1]
     assert "--no-confirm-changeset" in final
     assert made[4][2] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-dev:{TAG}"
+    # built for SageMaker's platform, as one manifest (no attestation index), whatever machine builds it
+    assert made[3][2:7] == ["--platform", "linux/amd64", "--provenance=false", "--sbom=false", "--tag"]
     assert made[2][-1] == "<password>"  # the registry password went through stdin, never the command line
     out = capsys.readouterr().out
     assert f"https://a1b2c3.execute-api.{REGION}.amazonaws.com/dev" in out
@@ -216,7 +218,7 @@ def test_a_fresh_account_is_refused_before_anything_changes_with_the_command_tha
 
     # When deploying, Then nothing is built, created or pushed, and the message names the one command
     with pytest.raises(
-        RolloutError, match="no CloudWatch Logs role.*Run once for this account and region: make account-setup"
+        RolloutError, match=r"no CloudWatch Logs role.*Run once for this account and region: make account-setup"
     ):
         deploy(tools, "dev")
     assert calls(tools) == []
@@ -260,3 +262,16 @@ def test_a_stack_whose_first_creation_rolled_back_is_deleted_and_created_again(
         ["docker", "push"],
         ["sam", "deploy"],
     ]
+
+
+def test_an_image_pushed_as_an_index_is_refused(tools: Path) -> None:
+    # Given a push that produced an OCI index (a builder that added attestations)
+    deploy(tools, "dev")
+    ecr = boto3.client("ecr")
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
+    ecr.put_image(repositoryName="scratch-detector-dev", imageManifest=index, imageTag="indexed")
+
+    # Then the check names what SageMaker needs
+    with pytest.raises(RolloutError, match=r"pushed as application/vnd.oci.image.index.v1\+json.*linux/amd64"):
+        image.check_manifest(ecr, f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-dev", "indexed")
+    image.check_manifest(ecr, f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-dev", TAG)
