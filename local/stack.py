@@ -200,7 +200,11 @@ class LocalStack:
             "RequestId": str(uuid.uuid4()),
             "LogicalResourceId": "PipelineDefinition",
             "ResourceType": "Custom::PipelineDefinition",
-            "ResourceProperties": {"ConfigParameter": self.values["ConfigParameter"]},
+            # what CloudFormation passes: the parameter's name and the value this deployment gave it
+            "ResourceProperties": {
+                "ConfigParameter": self.values["ConfigParameter"],
+                "Config": self.aws["ssm"].get_parameter(Name=self.values["ConfigParameter"])["Parameter"]["Value"],
+            },
         }
         result: dict[str, Any] = self.functions.invoke("SyncDefinitionFunction", event)
         return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,8 +126,14 @@ class Template:
         shared = self.body.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
         own = self.resource(function)["Properties"].get("Environment", {}).get("Variables", {})
         conditions = {"IsProd": self.parameters(overrides)["Environment"] == "prod"}
+        # Lambda gives the function its LoggingConfig's ApplicationLogLevel, which Powertools takes
+        logging_config = {
+            **self.body.get("Globals", {}).get("Function", {}).get("LoggingConfig", {}),
+            **self.resource(function)["Properties"].get("LoggingConfig", {}),
+        }
+        runtime = {"AWS_LAMBDA_LOG_LEVEL": logging_config["ApplicationLogLevel"]} if logging_config else {}
         env = {}
-        for name, value in {**shared, **own}.items():
+        for name, value in {**runtime, **shared, **own}.items():
             if isinstance(value, dict) and "Fn::If" in value:
                 condition, when_true, when_false = value["Fn::If"]
                 value = when_true if conditions[condition] else when_false
@@ -169,9 +176,13 @@ def provision(template: Template, clients: dict[str, Any], overrides: dict[str, 
         Type=parameter["Type"],
         Overwrite=True,
     )
-    secret = template.resource("SlackSecret")["Properties"]
-    json.loads(secret["SecretString"])  # the template's placeholder must stay JSON
-    clients["secretsmanager"].create_secret(Name=values["SlackSecret"], SecretString=secret["SecretString"])
+    # what GenerateSecretString creates: the template's JSON with a random value under the generated key
+    generated = template.resource("SlackSecret")["Properties"]["GenerateSecretString"]
+    placeholder = {
+        **json.loads(generated["SecretStringTemplate"]),
+        generated["GenerateStringKey"]: secrets.token_hex(16),
+    }
+    clients["secretsmanager"].create_secret(Name=values["SlackSecret"], SecretString=json.dumps(placeholder))
     repository = template.resource("ImageRepository")["Properties"]
     clients["ecr"].create_repository(
         repositoryName=values["ImageRepository"], imageTagMutability=repository["ImageTagMutability"]

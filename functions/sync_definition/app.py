@@ -19,6 +19,7 @@ from control_plane.aws.slack import SlackPoster
 from control_plane.aws.ssm import ConfigParameter
 from control_plane.errors import ControlPlaneError
 from control_plane.observability import logger, metrics, tracer
+from control_plane.pipeline_config import ConfigSource, GivenConfig
 from control_plane.settings import SyncEnv, load_env
 from pipeline_def.config import ConfigError
 
@@ -39,9 +40,9 @@ def alert(error: ConfigError) -> None:
         logger.warning("Slack alert not posted", error=type(failure).__name__)
 
 
-def on_parameter_change() -> dict[str, Any]:
+def on_parameter_change(event_id: str) -> dict[str, Any]:
     try:
-        outcome = definition_sync.sync(CONFIG, DEPLOYER, IMAGES)
+        outcome = definition_sync.sync(CONFIG, DEPLOYER, IMAGES, request_id=event_id)
     except ConfigError as error:
         alert(error)
         return {"action": "rejected", "problems": len(error.problems)}
@@ -49,9 +50,18 @@ def on_parameter_change() -> dict[str, Any]:
     return outcome.model_dump(mode="json")
 
 
+def deployed_config(properties: dict[str, Any]) -> ConfigSource:
+    """The config this deployment wrote (the resource's Config property, the parameter's value), not SSM's
+    current text, which a later edit may have changed."""
+    if "Config" in properties:
+        return GivenConfig(f"cloudformation:{properties.get('ConfigParameter', CONFIG.name)}", properties["Config"])
+    return CONFIG
+
+
 def on_deployment(event: dict[str, Any]) -> dict[str, Any]:
     """Always answers CloudFormation, whatever happens: a custom resource that never answers holds the stack
-    for an hour."""
+    for an hour. Once it has answered it never raises, so Lambda's retries of an asynchronous invocation cannot
+    change the pipeline after CloudFormation has moved on (rolled back, say)."""
     physical_id = event.get("PhysicalResourceId", "pipeline-not-created")
     try:
         if event["RequestType"] == "Delete":
@@ -59,15 +69,17 @@ def on_deployment(event: dict[str, Any]) -> dict[str, Any]:
             logger.info("pipeline deleted", pipeline=physical_id, existed=deleted)
             reply(event, "SUCCESS", physical_id)
             return {"action": "delete", "pipeline": physical_id}
-        outcome = definition_sync.sync(CONFIG, DEPLOYER, IMAGES)
+        source = deployed_config(event.get("ResourceProperties", {}))
+        outcome = definition_sync.sync(source, DEPLOYER, IMAGES, request_id=event["RequestId"])
     except ConfigError as error:
         alert(error)
         reply(event, "FAILED", physical_id, reason=str(error))
         return {"action": "rejected", "problems": len(error.problems)}
-    except Exception as error:  # the stack must hear of any failure, then Lambda records it
+    except Exception as error:  # the stack must hear of any failure; the log and the metric keep it
         logger.exception("pipeline sync failed")
+        metrics.add_metric(name="DeploymentSyncFailures", unit="Count", value=1)
         reply(event, "FAILED", physical_id, reason=f"{type(error).__name__}: {error}")
-        raise
+        return {"action": "failed", "error": type(error).__name__}
     logger.info("pipeline synced", action=outcome.action, pipeline=outcome.pipeline, version=outcome.config_version)
     reply(event, "SUCCESS", outcome.pipeline, data={"PipelineName": outcome.pipeline, "Action": outcome.action})
     return outcome.model_dump(mode="json")
@@ -82,4 +94,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     change = parse(event=event, model=EventBridgeModel)
     detail = change.detail if isinstance(change.detail, dict) else {}
     logger.append_keys(event_id=change.id, parameter=detail.get("name"))
-    return on_parameter_change()
+    return on_parameter_change(change.id)

@@ -210,15 +210,55 @@ def test_an_invalid_config_leaves_the_pipeline_and_alerts_slack(
     assert "training.hyperparameters.batch_size" in blocks
 
 
+def deployment(stack: Stack, slack: WebhookRecorder, kind: str, config: str) -> dict[str, Any]:
+    """The custom resource's event, with the config text CloudFormation passes (the parameter's new value)."""
+    sample = event("sync_definition", f"deploy_{kind}", ResponseURL=f"{slack.url}cfn/{kind}")
+    return {**sample, "ResourceProperties": {**sample["ResourceProperties"], "Config": config}}
+
+
+def test_a_deployment_builds_from_the_config_it_deployed_not_from_ssm(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    # Given a deployment that wrote 7 epochs, and SSM already edited since to 9
+    deployed = config_text(stack).replace("epochs: 100", "epochs: 7")
+    set_config(stack, config_text(stack).replace("epochs: 100", "epochs: 9"))
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+
+    outcome = handler.lambda_handler(deployment(stack, slack, "update", deployed), LambdaContext())
+
+    # Then the pipeline is the deployment's
+    assert outcome["action"] == "update"
+    declared = {p["Name"]: p.get("DefaultValue") for p in definition(stack)["Parameters"]}
+    assert declared["NumEpochs"] == 7
+
+
+def test_a_failure_after_answering_cloudformation_is_not_raised_for_lambda_to_retry(
+    stack: Stack, slack: WebhookRecorder, load_function: Load, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("SageMaker is having a bad day")
+
+    monkeypatch.setattr(handler.DEPLOYER, "upsert", broken)
+
+    # When the sync fails unexpectedly, Then CloudFormation hears it and the invocation ends without raising,
+    # so Lambda's asynchronous retries cannot change the pipeline after CloudFormation rolled back
+    outcome = handler.lambda_handler(deployment(stack, slack, "update", config_text(stack)), LambdaContext())
+
+    assert outcome == {"action": "failed", "error": "RuntimeError"}
+    [answer] = slack.posts("/cfn/")
+    assert answer.body["Status"] == "FAILED"
+    assert "SageMaker is having a bad day" in answer.body["Reason"]
+
+
 def test_a_deployment_creates_the_pipeline_and_answers_cloudformation(
     stack: Stack, slack: WebhookRecorder, load_function: Load
 ) -> None:
     stack.aws["sagemaker"].delete_pipeline(PipelineName=stack.values["AWS::StackName"], ClientRequestToken="x" * 32)
     handler = load_function("sync_definition", "SyncDefinitionFunction")
 
-    outcome = handler.lambda_handler(
-        event("sync_definition", "deploy_create", ResponseURL=f"{slack.url}cfn/create"), LambdaContext()
-    )
+    outcome = handler.lambda_handler(deployment(stack, slack, "create", config_text(stack)), LambdaContext())
 
     assert outcome["action"] == "create"
     assert definition(stack)["Version"] == "2020-12-01"
@@ -232,12 +272,11 @@ def test_a_deployment_with_an_invalid_config_fails_the_resource(
     stack: Stack, slack: WebhookRecorder, load_function: Load
 ) -> None:
     before = definition(stack)
-    set_config(stack, config_text(stack).replace("map_threshold: 0.3", "map_threshold: 3"))
+    invalid = config_text(stack).replace("map_threshold: 0.3", "map_threshold: 3")
+    set_config(stack, invalid)
     handler = load_function("sync_definition", "SyncDefinitionFunction")
 
-    handler.lambda_handler(
-        event("sync_definition", "deploy_update", ResponseURL=f"{slack.url}cfn/update"), LambdaContext()
-    )
+    handler.lambda_handler(deployment(stack, slack, "update", invalid), LambdaContext())
 
     [answer] = slack.posts("/cfn/")
     assert answer.body["Status"] == "FAILED"
@@ -250,12 +289,11 @@ def test_a_deployment_naming_an_image_not_in_ecr_fails_and_creates_nothing(
 ) -> None:
     # Given a first deployment whose tag was never pushed
     stack.aws["sagemaker"].delete_pipeline(PipelineName=stack.values["AWS::StackName"], ClientRequestToken="x" * 32)
-    set_config(stack, config_text(stack).replace("scratch-detector:latest", "scratch-detector:0a1b2c3"))
+    missing = config_text(stack).replace("scratch-detector:latest", "scratch-detector:0a1b2c3")
+    set_config(stack, missing)
     handler = load_function("sync_definition", "SyncDefinitionFunction")
 
-    handler.lambda_handler(
-        event("sync_definition", "deploy_create", ResponseURL=f"{slack.url}cfn/create"), LambdaContext()
-    )
+    handler.lambda_handler(deployment(stack, slack, "create", missing), LambdaContext())
 
     [answer] = slack.posts("/cfn/")
     assert answer.body["Status"] == "FAILED"

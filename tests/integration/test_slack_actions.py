@@ -138,7 +138,7 @@ def test_forged_or_stale_requests_are_401_and_change_nothing(
     [
         pytest.param("U999ZZZ99", None, id="user not on the allow-list"),
         pytest.param("", None, id="empty allow-list"),
-        pytest.param(APPROVER, {"signing_secret": "", "bot_token": ""}, id="secret as deployed (empty)"),
+        pytest.param(APPROVER, {"signing_secret": "generated0at0creation", "bot_token": ""}, id="secret as deployed"),
         pytest.param(APPROVER, {"bot_token": "xoxb-test"}, id="secret without signing_secret"),
     ],
 )

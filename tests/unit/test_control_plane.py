@@ -411,3 +411,43 @@ def test_validation_errors_read_as_field_paths() -> None:
     )
 
     assert message == "body: not valid JSON; body.colour: unknown field; query.limit: Input should be a valid integer"
+
+
+class _RunningPipeline:
+    """SageMaker with one pipeline and two executions, one of them still executing."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.summaries = [
+            {"PipelineExecutionArn": "arn:p/execution/running00001", "PipelineExecutionStatus": "Executing"},
+            {"PipelineExecutionArn": "arn:p/execution/finished0001", "PipelineExecutionStatus": "Succeeded"},
+        ]
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_pipeline_executions"
+        outer = self
+
+        class Pages:
+            def paginate(self, **request: Any) -> list[dict[str, Any]]:
+                outer.calls.append((operation, request))
+                return [{"PipelineExecutionSummaries": outer.summaries}]
+
+        return Pages()
+
+    def stop_pipeline_execution(self, **request: Any) -> None:
+        self.calls.append(("stop_pipeline_execution", request))
+
+    def delete_pipeline(self, **request: Any) -> None:
+        self.calls.append(("delete_pipeline", request))
+
+
+def test_deleting_the_pipeline_first_stops_its_running_executions() -> None:
+    from control_plane.aws.sagemaker import PipelineDeployer
+
+    sagemaker = _RunningPipeline()
+
+    assert PipelineDeployer(sagemaker).delete("scratch-detector") is True
+
+    names = [name for name, _ in sagemaker.calls]
+    assert names == ["list_pipeline_executions", "stop_pipeline_execution", "delete_pipeline"]
+    assert sagemaker.calls[1][1]["PipelineExecutionArn"] == "arn:p/execution/running00001"

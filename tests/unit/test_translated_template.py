@@ -93,3 +93,17 @@ def test_the_cloudformation_role_may_call_what_every_resource_handler_calls() ->
     }
     # Then the role allows every one of them
     assert not missing, "\n".join(sorted(missing))
+
+
+def test_every_function_logs_json_at_the_level_lambda_keeps() -> None:
+    # With JSON logs, Lambda drops lines below ApplicationLogLevel whatever the code's own level: so the level
+    # is set there, and no POWERTOOLS_LOG_LEVEL says something Lambda would silently drop
+    functions = resources(TEMPLATE, "AWS::Lambda::Function")
+    assert len(functions) == 5
+    for name, function in functions.items():
+        logging = function["Properties"]["LoggingConfig"]
+        assert logging["LogFormat"] == "JSON", name
+        assert logging["ApplicationLogLevel"] == {"Fn::If": ["IsProd", "INFO", "DEBUG"]}, name
+        assert "LogGroup" in logging, name
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert "POWERTOOLS_LOG_LEVEL" not in variables, name

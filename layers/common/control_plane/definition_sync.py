@@ -16,7 +16,7 @@ from pipeline_def.deploy import Plan
 
 
 class PipelineDeployer(Protocol):
-    def upsert(self, config: PipelineConfig) -> Plan: ...
+    def upsert(self, config: PipelineConfig, request_id: str | None = None) -> Plan: ...
     def delete(self, name: str) -> bool: ...
 
 
@@ -33,13 +33,16 @@ class SyncOutcome(BaseModel):
     changed_settings: list[str] = []
 
 
-def sync(source: ConfigSource, deployer: PipelineDeployer, images: Images) -> SyncOutcome:
+def sync(
+    source: ConfigSource, deployer: PipelineDeployer, images: Images, request_id: str | None = None
+) -> SyncOutcome:
+    """`request_id` names the request across its redeliveries (CloudFormation's RequestId, the event's id)."""
     config, version = load_config(source)
     # a pipeline that names a missing image fails every run at its first step: refuse it here instead
     problem = images.missing(config.image_uri)
     if problem is not None:
         raise ConfigError(source.name, [("image_uri", problem)])
-    plan = deployer.upsert(config)
+    plan = deployer.upsert(config, request_id)
     return SyncOutcome(
         action=plan.action, pipeline=plan.pipeline_name, config_version=version, changed_settings=plan.changed_settings
     )

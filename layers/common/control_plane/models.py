@@ -124,7 +124,7 @@ class DecisionResult(_Response):
 
 class ActiveConfig(_Response):
     parameter: str
-    version: int
+    version: int | None
     valid: bool
     config: dict[str, Any] | None = None
     errors: list[str] = Field(default_factory=list)

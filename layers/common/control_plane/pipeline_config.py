@@ -16,7 +16,20 @@ if TYPE_CHECKING:
 class ConfigSource(Protocol):
     name: str
 
-    def read(self) -> tuple[str, int]: ...
+    def read(self) -> tuple[str, int | None]:
+        """The config's text and its version (None where the source has no versions)."""
+        ...
+
+
+class GivenConfig:
+    """A config text handed over whole: what CloudFormation passes the deployment's custom resource, so the
+    pipeline is built from the very config that deployment wrote, not from whatever SSM holds by then."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
+
+    def read(self) -> tuple[str, int | None]:
+        return self.text, None
 
 
 def active_config(source: ConfigSource) -> ActiveConfig:
@@ -31,7 +44,7 @@ def active_config(source: ConfigSource) -> ActiveConfig:
     return ActiveConfig(parameter=source.name, version=version, valid=True, config=config.model_dump(mode="json"))
 
 
-def load_config(source: ConfigSource) -> tuple[PipelineConfig, int]:
+def load_config(source: ConfigSource) -> tuple[PipelineConfig, int | None]:
     """The validated config and its version; ConfigError names every problem."""
     from pipeline_def.config import PipelineConfig
 

@@ -155,15 +155,29 @@ class PipelineDeployer:
     def __init__(self, sagemaker: Any = None) -> None:
         self._client = sagemaker
 
-    def upsert(self, config: PipelineConfig) -> Plan:
+    def upsert(self, config: PipelineConfig, request_id: str | None = None) -> Plan:
         from pipeline_def import deploy  # only this function builds definitions; the API never imports it
 
-        return deploy.upsert(self._sm, config)
+        return deploy.upsert(self._sm, config, request_id)
+
+    def stop_executions(self, name: str) -> list[str]:
+        """Stop the pipeline's executing runs (their jobs would go on, billed, after the pipeline is gone)."""
+        pages = self._sm.get_paginator("list_pipeline_executions").paginate(PipelineName=name)
+        running = [
+            e["PipelineExecutionArn"]
+            for page in pages
+            for e in page.get("PipelineExecutionSummaries", [])
+            if e.get("PipelineExecutionStatus") == "Executing"
+        ]
+        for arn in running:
+            self._sm.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
+        return running
 
     def delete(self, name: str) -> bool:
-        """Delete the pipeline; False when there was none to delete."""
+        """Stop its running executions, then delete the pipeline; False when there was none to delete."""
         try:
             with not_found_as(f"pipeline {name} does not exist"):
+                self.stop_executions(name)
                 # a new token each time: a fixed one would make deleting a re-created pipeline a no-op
                 self._sm.delete_pipeline(PipelineName=name, ClientRequestToken=uuid.uuid4().hex)
         except NotFound:
