@@ -29,7 +29,7 @@ from control_plane.models import (
 )
 from control_plane.models import ApprovalStatus as ApprovalFilter
 from control_plane.observability import logger, metrics, tracer
-from control_plane.rest import caller_of, errors, resolver
+from control_plane.rest import answers, caller_of, resolver
 from control_plane.settings import ApiEnv, load_env
 
 ENV = load_env(ApiEnv)
@@ -52,6 +52,7 @@ START_ONCE = Once(
 )
 
 
+DECISION_ANSWERS = answers(DecisionResult, 400, 401, 404, 415)
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="the execution id, the last part of its ARN")]
 Version = Annotated[int, Path(ge=1, description="the model package version")]
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -66,7 +67,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-@app.post("/runs", summary="Start a run", responses={201: {"description": "started"}, **errors(400, 401, 409, 422)})
+@app.post("/runs", summary="Start a run", responses=answers(RunStarted, 400, 401, 409, 415, 422, status=201))
 @tracer.capture_method
 def start_run(
     request: Annotated[StartRunRequest, Body()], idempotency_key: IdempotencyKey = None
@@ -78,7 +79,7 @@ def start_run(
     return started, 201
 
 
-@app.get("/runs", summary="List runs, newest first", responses=errors(400))
+@app.get("/runs", summary="List runs, newest first", responses=answers(RunPage, 400))
 @tracer.capture_method
 def list_runs(
     status: Annotated[RunStatus | None, Query()] = None, next_token: str | None = None, limit: Limit = 20
@@ -86,25 +87,27 @@ def list_runs(
     return runs.list_runs(PIPELINES, status, next_token, limit)
 
 
-@app.get("/runs/<run_id>", summary="A run, step by step", responses=errors(400, 404))
+@app.get("/runs/<run_id>", summary="A run, step by step", responses=answers(RunDetail, 400, 404))
 @tracer.capture_method
 def get_run(run_id: RunId) -> RunDetail:
     return runs.get_run(run_id, PIPELINES, REGISTRY, read_json, ENV.region)
 
 
-@app.post("/runs/<run_id>/stop", summary="Stop an executing run", responses=errors(400, 401, 404, 409))
+@app.post("/runs/<run_id>/stop", summary="Stop an executing run", responses=answers(RunSummary, 400, 401, 404, 409))
 @tracer.capture_method
 def stop_run(run_id: RunId) -> RunSummary:
     return runs.stop_run(run_id, caller_of(app.current_event), PIPELINES, AUDIT)
 
 
-@app.post("/runs/<run_id>/retry", summary="Retry a failed or stopped run", responses=errors(400, 401, 404, 409))
+@app.post(
+    "/runs/<run_id>/retry", summary="Retry a failed or stopped run", responses=answers(RunSummary, 400, 401, 404, 409)
+)
 @tracer.capture_method
 def retry_run(run_id: RunId) -> RunSummary:
     return runs.retry_run(run_id, caller_of(app.current_event), PIPELINES, AUDIT)
 
 
-@app.get("/models", summary="Model packages, newest first, with their mAP", responses=errors(400))
+@app.get("/models", summary="Model packages, newest first, with their mAP", responses=answers(ModelPage, 400))
 @tracer.capture_method
 def list_models(
     status: Annotated[ApprovalFilter | None, Query()] = None, next_token: str | None = None, limit: Limit = 20
@@ -112,19 +115,23 @@ def list_models(
     return registry.list_models(REGISTRY, status, next_token, limit)
 
 
-@app.get("/models/<version>", summary="One model package", responses=errors(400, 404))
+@app.get("/models/<version>", summary="One model package", responses=answers(ModelDetail, 400, 404))
 @tracer.capture_method
 def get_model(version: Version) -> ModelDetail:
     return registry.get_model(REGISTRY, version)
 
 
-@app.post("/models/<version>/approve", summary="Approve a model package", responses=errors(400, 401, 404))
+@app.post(
+    "/models/<version>/approve",
+    summary="Approve a model package",
+    responses=answers(DecisionResult, 400, 401, 404, 415),
+)
 @tracer.capture_method
 def approve(version: Version, request: Annotated[DecisionRequest, Body()]) -> DecisionResult:
     return _decide(version, "approve", request)
 
 
-@app.post("/models/<version>/reject", summary="Reject a model package", responses=errors(400, 401, 404))
+@app.post("/models/<version>/reject", summary="Reject a model package", responses=DECISION_ANSWERS)
 @tracer.capture_method
 def reject(version: Version, request: Annotated[DecisionRequest, Body()]) -> DecisionResult:
     return _decide(version, "reject", request)
@@ -139,7 +146,7 @@ def _decide(version: int, decision: Decision, request: DecisionRequest) -> Decis
     return result
 
 
-@app.get("/config", summary="The active pipeline config and its SSM version")
+@app.get("/config", summary="The active pipeline config and its SSM version", responses=answers(ActiveConfig))
 @tracer.capture_method
 def get_config() -> ActiveConfig:
     return pipeline_config.active_config(CONFIG)

@@ -22,7 +22,7 @@ from control_plane.settings import SlackActionsEnv, load_env
 from pipeline_def.config import ConfigError
 
 ENV = load_env(SlackActionsEnv)
-app = resolver()
+app = resolver(json_bodies=False)  # Slack posts a form, which the handler reads and verifies itself
 REGISTRY = Registry(ENV.model_package_group)
 AUDIT = AuditTrail(ENV.audit_table)
 CLAIMS = Claims(ENV.idempotency_table)

@@ -172,6 +172,14 @@ def test_openapi_document_lists_the_routes(call: Callable[..., tuple[int, Any]])
     start = body["paths"]["/runs"]["post"]
     assert {"201", "400", "422"} <= set(start["responses"])
     assert start["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
+    # every operation documents its success with the schema of what it returns
+    operations = [(path, verb, op) for path, verbs in body["paths"].items() for verb, op in verbs.items()]
+    assert len(operations) == 10
+    for path, verb, operation in operations:
+        success = [code for code in operation["responses"] if code.startswith("2")]
+        assert len(success) == 1, (verb, path)
+        schema = operation["responses"][success[0]]["content"]["application/json"]["schema"]
+        assert "$ref" in schema, (verb, path, schema)
 
 
 # ---------- one run, step by step (ListPipelineExecutionSteps is stubbed: moto lacks it) ----------
@@ -436,3 +444,27 @@ def test_get_model_shows_where_it_came_from(stack: Stack, call: Callable[..., tu
     assert status == 200
     assert (body["version"], body["map"], body["run_id"]) == (1, 0.73, "abcdef123456")
     assert body["model_data_url"].endswith("model.tar.gz")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "multipart/form-data; boundary=xyz",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/xml",
+        "application/json; charset=utf-16",
+        "",
+    ],
+)
+def test_any_content_type_gets_a_4xx_that_names_it_and_starts_nothing(
+    stack: Stack, call: Callable[..., tuple[int, Any]], content_type: str
+) -> None:
+    status, answer = call("start_run", body='{"parameters": {}}', headers={"Content-Type": content_type})
+
+    assert status in {201, 400, 415}, answer
+    if status != 201:
+        assert answer["error"]["code"] in {"InvalidRequest", "UnsupportedMediaType"}
+        assert executions(stack) == []

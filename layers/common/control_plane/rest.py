@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -13,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from pydantic import BaseModel
 
 from control_plane.errors import ControlPlaneError, Unauthorized
 from control_plane.models import ErrorBody, ErrorDetail
@@ -24,6 +26,7 @@ ERROR_MEANINGS = {
     403: "not allowed (Slack user not on the allow-list, Slack not configured)",
     404: "no such run, model version or route",
     409: "the run is not in a state that allows this, or the request is a replay",
+    415: "the body is not JSON (Content-Type must be application/json)",
     422: "the Idempotency-Key was used with another body",
 }
 
@@ -34,6 +37,13 @@ def errors(*statuses: int) -> dict[int, OpenAPIResponse]:
         status: {"description": ERROR_MEANINGS[status], "content": {"application/json": {"model": ErrorBody}}}
         for status in statuses
     }
+
+
+def answers(model: type[BaseModel], *errors_: int, status: int = 200, description: str = "done") -> dict[int, Any]:
+    """A route's OpenAPI responses: its success with the model it returns, then its errors, so that a client
+    generated from the document is typed."""
+    success: OpenAPIResponse = {"description": description, "content": {"application/json": {"model": model}}}
+    return {status: success, **errors(*errors_)}
 
 
 def error_response(status: int, code: str, message: str) -> Response[str]:
@@ -58,8 +68,45 @@ def describe_validation(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+JSON_TYPE = "application/json"
+
+
+def unsupported_body(event: Mapping[str, Any]) -> str | None:
+    """Why a request's body is not one this API reads (None when it is JSON, or there is no body). Checked before
+    Powertools' validation, which takes form and multipart bodies too and fails on some of them with a 500."""
+    if not event.get("body"):
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    kind, _, parameters = headers.get("content-type", JSON_TYPE).partition(";")
+    charset = next(
+        (
+            p.split("=", 1)[1].strip().strip('"').lower()
+            for p in parameters.split(";")
+            if p.strip().startswith("charset=")
+        ),
+        "utf-8",
+    )
+    if kind.strip().lower() != JSON_TYPE or charset != "utf-8":
+        shown = headers.get("content-type", "")
+        return f"Content-Type: expected {JSON_TYPE} (UTF-8), got {shown!r}; curl: add -H 'Content-Type: {JSON_TYPE}'"
+    return None
+
+
+class JsonResolver(APIGatewayRestResolver):
+    """The REST resolver for routes whose bodies are JSON: any other body is a 415 that says what to send."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        problem = unsupported_body(event)
+        if problem is not None:
+            logger.warning("request body refused", reason=problem, path=event.get("path"))
+            body = ErrorBody(error=ErrorDetail(code="UnsupportedMediaType", message=problem)).model_dump_json()
+            return {"statusCode": 415, "headers": {"Content-Type": JSON_TYPE}, "body": body, "isBase64Encoded": False}
+        return super().resolve(event, context)
+
+
+def resolver(json_bodies: bool = True) -> APIGatewayRestResolver:
+    """`json_bodies=False` for a route that reads its raw body itself (Slack's form posts)."""
+    app = (JsonResolver if json_bodies else APIGatewayRestResolver)(enable_validation=True)
 
     def _domain(error: ControlPlaneError) -> Response[str]:
         log = logger.warning if error.status < 500 else logger.error
