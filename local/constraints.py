@@ -111,9 +111,17 @@ def _length(value: str | bytes | bytearray) -> int:
     return len(value)
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:77]}..."
+class _Wording:
+    """AWS's "Value ... at '...' failed to satisfy constraint: Member must" prefix, worded only when a constraint
+    is broken (every request walks its whole input; most break nothing)."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        self.value, self.path = value, path
+
+    def __format__(self, _: str) -> str:
+        shown = repr(self.value)
+        shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
+        return f"Value {shown} at '{self.path}' failed to satisfy constraint: Member must"
 
 
 def problems(shape: Shape, value: Any, path: str) -> Iterator[str]:
@@ -122,42 +130,42 @@ def problems(shape: Shape, value: Any, path: str) -> Iterator[str]:
     node: Any = shape  # the members of each kind of shape live on its subclass
     metadata = shape.metadata
     kind = shape.type_name
-    where = f"Value {_shown(value)} at '{path}' failed to satisfy constraint: Member must"
+    where = _Wording(value, path)
     if kind == "structure" and isinstance(value, dict):
         members = node.members
         for name, member_value in value.items():
             if name in members and member_value is not None:
                 yield from problems(members[name], member_value, f"{path}.{name}" if path else name)
     elif kind == "list" and isinstance(value, list | tuple):
-        yield from _bounds(metadata, len(value), f"{where} have length")
+        yield from _bounds(metadata, len(value), where, "length")
         for index, item in enumerate(value):
             yield from problems(node.member, item, f"{path}[{index}]")
     elif kind == "map" and isinstance(value, dict):
-        yield from _bounds(metadata, len(value), f"{where} have length")
+        yield from _bounds(metadata, len(value), where, "length")
         for key, item in value.items():
             yield from problems(node.key, key, f"{path}.key")
             yield from problems(node.value, item, f"{path}.{key}")
     elif kind == "string" and isinstance(value, str):
-        yield from _bounds(metadata, _length(value), f"{where} have length")
+        yield from _bounds(metadata, _length(value), where, "length")
         if "pattern" in metadata and not compiled(metadata["pattern"]).fullmatch(value):
             yield f"{where} satisfy regular expression pattern: {metadata['pattern']}"
         enum = node.enum
         if enum and value not in enum:
             yield f"{where} satisfy enum value set: [{', '.join(enum)}]"
     elif kind == "blob" and isinstance(value, str | bytes | bytearray):
-        yield from _bounds(metadata, len(value.encode() if isinstance(value, str) else value), f"{where} have length")
+        yield from _bounds(metadata, len(value.encode() if isinstance(value, str) else value), where, "length")
     elif kind in {"integer", "long", "float", "double"} and isinstance(value, int | float):
         if isinstance(value, bool):
             return
-        yield from _bounds(metadata, value, f"{where} have value")
+        yield from _bounds(metadata, value, where, "value")
 
 
-def _bounds(metadata: dict[str, Any], measure: float, prefix: str) -> Iterator[str]:
+def _bounds(metadata: dict[str, Any], measure: float, where: _Wording, measured: str) -> Iterator[str]:
     low, high = metadata.get("min"), metadata.get("max")
     if low is not None and measure < low:
-        yield f"{prefix} greater than or equal to {low}"
+        yield f"{where} have {measured} greater than or equal to {low}"
     if high is not None and measure > high:
-        yield f"{prefix} less than or equal to {high}"
+        yield f"{where} have {measured} less than or equal to {high}"
 
 
 def check(**kwargs: Any) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from rollout import account, image
 from rollout.environments import ROOT, Environment, RolloutError, environment
@@ -86,7 +87,14 @@ def _clear_failed_create(cloudformation: Any, stack_name: str) -> None:
         print(
             f"{stack_name} is {status} (its first creation failed and was rolled back): deleting it to create it anew"
         )
-        cloudformation.delete_stack(StackName=stack_name)
+        try:
+            cloudformation.delete_stack(StackName=stack_name)
+        except ClientError as error:  # CI's deploy role may not delete stacks: a person does it once
+            raise RolloutError(
+                f"{stack_name} is {status} and cannot be deleted with these credentials "
+                f"({error.response['Error']['Code']}): run `aws cloudformation delete-stack --stack-name {stack_name}`"
+                ", then deploy again"
+            ) from error
         cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack_name)
 
 

@@ -121,11 +121,7 @@ def get_model(version: Version) -> ModelDetail:
     return registry.get_model(REGISTRY, version)
 
 
-@app.post(
-    "/models/<version>/approve",
-    summary="Approve a model package",
-    responses=answers(DecisionResult, 400, 401, 404, 415),
-)
+@app.post("/models/<version>/approve", summary="Approve a model package", responses=DECISION_ANSWERS)
 @tracer.capture_method
 def approve(version: Version, request: Annotated[DecisionRequest, Body()]) -> DecisionResult:
     return _decide(version, "approve", request)

@@ -20,6 +20,15 @@ from rollout import deploy as rollout_deploy
 from rollout.environments import Environment, RolloutError, environments
 
 TAG = "0a1b2c3d4e5f"
+# a stack's first deployment: create it without the pipeline, push the image, deploy with its tag
+FIRST_DEPLOYMENT = [
+    ["sam", "build"],
+    ["sam", "deploy"],
+    ["docker", "login"],
+    ["docker", "build"],
+    ["docker", "push"],
+    ["sam", "deploy"],
+]
 OFFLINE = "s3://labels/offline-store/123456789012/sagemaker/us-east-1/offline-store/scratch-labels-1700000000/data"
 
 FAKE_SAM = """
@@ -109,14 +118,7 @@ def test_a_first_deployment_creates_the_stack_then_pushes_the_image_then_deploys
     deploy(tools, "dev")
 
     made = calls(tools)
-    assert [c[:2] for c in made] == [
-        ["sam", "build"],
-        ["sam", "deploy"],
-        ["docker", "login"],
-        ["docker", "build"],
-        ["docker", "push"],
-        ["sam", "deploy"],
-    ]
+    assert [c[:2] for c in made] == FIRST_DEPLOYMENT
     bootstrap, final = made[1], made[5]
     assert "ImageTag" not in bootstrap[bootstrap.index("--parameter-overrides") + 1]
     assert f'ImageTag="{TAG}"' in final[final.index("--parameter-overrides") + 1]
@@ -254,14 +256,7 @@ def test_a_stack_whose_first_creation_rolled_back_is_deleted_and_created_again(
     [live] = cloudformation.describe_stacks(StackName="scratch-detector-dev")["Stacks"]
     assert live["StackStatus"] == "CREATE_COMPLETE"
     made = calls(tools)
-    assert [c[:2] for c in made] == [
-        ["sam", "build"],
-        ["sam", "deploy"],
-        ["docker", "login"],
-        ["docker", "build"],
-        ["docker", "push"],
-        ["sam", "deploy"],
-    ]
+    assert [c[:2] for c in made] == FIRST_DEPLOYMENT
 
 
 def test_an_image_pushed_as_an_index_is_refused(tools: Path) -> None:
@@ -275,3 +270,17 @@ def test_an_image_pushed_as_an_index_is_refused(tools: Path) -> None:
     with pytest.raises(RolloutError, match=r"pushed as application/vnd.oci.image.index.v1\+json.*linux/amd64"):
         image.check_manifest(ecr, f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-dev", "indexed")
     image.check_manifest(ecr, f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-dev", TAG)
+
+
+def test_a_rolled_back_stack_these_credentials_cannot_delete_is_named_with_the_command() -> None:
+    from botocore.exceptions import ClientError
+
+    class Refusing:
+        def describe_stacks(self, StackName: str) -> dict[str, object]:
+            return {"Stacks": [{"StackName": StackName, "StackStatus": "ROLLBACK_COMPLETE"}]}
+
+        def delete_stack(self, StackName: str) -> None:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DeleteStack")
+
+    with pytest.raises(RolloutError, match="aws cloudformation delete-stack --stack-name scratch-detector-dev"):
+        rollout_deploy._clear_failed_create(Refusing(), "scratch-detector-dev")

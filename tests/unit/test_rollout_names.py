@@ -100,6 +100,14 @@ def test_the_ci_role_may_start_runs_on_the_stage_the_api_serves(oidc: Template) 
     assert start["Resource"]["Fn::Sub"].endswith(":*/${Environment}/POST/runs")
 
 
+def test_the_ci_role_may_read_the_account_setting_make_deploy_checks_first(oidc: Template) -> None:
+    statements = oidc.resource("DeployRole")["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    [check] = [s for s in statements if s["Sid"] == "AccountCheck"]
+
+    assert check["Action"] == "apigateway:GET"
+    assert check["Resource"]["Fn::Sub"].endswith(":apigateway:${AWS::Region}::/account")
+
+
 def test_the_deploy_role_trusts_only_its_repositorys_jobs_in_its_environment(oidc: Template) -> None:
     [statement] = oidc.resource("DeployRole")["Properties"]["AssumeRolePolicyDocument"]["Statement"]
 

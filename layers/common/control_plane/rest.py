@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from email.message import Message
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -77,17 +78,10 @@ def unsupported_body(event: Mapping[str, Any]) -> str | None:
     if not event.get("body"):
         return None
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    kind, _, parameters = headers.get("content-type", JSON_TYPE).partition(";")
-    charset = next(
-        (
-            p.split("=", 1)[1].strip().strip('"').lower()
-            for p in parameters.split(";")
-            if p.strip().startswith("charset=")
-        ),
-        "utf-8",
-    )
-    if kind.strip().lower() != JSON_TYPE or charset != "utf-8":
-        shown = headers.get("content-type", "")
+    shown = headers.get("content-type", JSON_TYPE)
+    header = Message()
+    header["content-type"] = shown
+    if header.get_content_type() != JSON_TYPE or header.get_content_charset("utf-8") != "utf-8":
         return f"Content-Type: expected {JSON_TYPE} (UTF-8), got {shown!r}; curl: add -H 'Content-Type: {JSON_TYPE}'"
     return None
 

@@ -9,6 +9,5 @@ def utf16_length(text: str) -> int:
 
 def clip(text: str, limit: int) -> str:
     """`text` cut to at most `limit` UTF-16 code units, never inside a character."""
-    while utf16_length(text) > limit:
-        text = text[: max(0, len(text) - (utf16_length(text) - limit + 1) // 2)]
-    return text
+    # a pair cut in half decodes to nothing
+    return text.encode("utf-16-le", "surrogatepass")[: 2 * limit].decode("utf-16-le", "ignore")
