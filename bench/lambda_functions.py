@@ -9,6 +9,8 @@
   Clients are created on first use; the "+ clients" column is the import plus the clients a function's
   first request creates, so that deferring them is not mistaken for saving them.
 - Deployment size: the function's folder plus the layer, unzipped. Target: under 15 MB.
+- The Slack click handler's acknowledgement, cold and warm, on the local stack (bench/slack_click.py).
+  Target: cold p99 under 1 s, against the same runtime floor.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import slack_click
 from local.template import Template
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +56,8 @@ SERVICES = {
     "ApiFunction": ["sagemaker", "dynamodb", "ssm"],
     "NotifyFunction": ["sagemaker", "dynamodb", "secretsmanager"],
     "ScheduledStartFunction": ["sagemaker", "dynamodb"],
-    "SlackActionsFunction": ["sagemaker", "dynamodb", "ssm", "secretsmanager"],
+    "SlackActionsFunction": ["ssm", "secretsmanager", "sqs"],
+    "SlackDecisionsFunction": ["sagemaker", "dynamodb", "secretsmanager"],
     "SyncDefinitionFunction": ["sagemaker", "ssm", "secretsmanager"],
 }
 IMPORT_FLOOR = (
@@ -138,6 +142,8 @@ def lambda_like_env(function: str, template: Template) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--starts", type=int, default=9, help="rounds of fresh interpreters (median)")
+    parser.add_argument("--click-starts", type=int, default=30, help="cold starts of the Slack click handler")
+    parser.add_argument("--warm-clicks", type=int, default=20, help="clicks after each cold one")
     args = parser.parse_args()
     template = Template.load()
     functions = sorted(template.of_type("AWS::Serverless::Function"))
@@ -177,6 +183,16 @@ def main() -> int:
                 f"{own / TARGET_MS:>9.2f}x {ms[function + '+clients']:>7.0f} ms "
                 f"{mb:>6.2f} MB {mb / TARGET_MB:>8.2f}x {'' if ok else ' OVER TARGET'}"
             )
+        click_code = build_dir / slack_click.FUNCTION
+        acks = slack_click.measure(
+            click_code,
+            [click_code, layer, runtime],
+            lambda_like_env(slack_click.FUNCTION, template),
+            args.click_starts,
+            args.warm_clicks,
+            Path(tmp),
+        )
+        failed |= not slack_click.report(acks, floor)
     return 1 if failed else 0
 
 

@@ -72,6 +72,7 @@ def click(
         "user": {"id": user, "username": user.lower()},
         "team": {"id": "TLOCAL"},
         "channel": {"id": message.get("channel")},
+        "container": {"type": "message", "channel_id": message.get("channel"), "message_ts": message.get("ts")},
         "trigger_id": f"{now:.6f}.local",
         "response_url": response_url,
         "actions": [{"type": "button", "action_id": action, "value": button["value"], "action_ts": f"{now:.6f}"}],

@@ -1,10 +1,14 @@
-"""Bus events to the functions whose template.yaml rules match them.
+"""Events to the functions whose template.yaml event sources match them.
 
 Each EventBridgeRule and Schedule event of the template becomes a rule in moto's EventBridge with an SQS
 queue as its target: moto decides which events match (no pattern matcher here) and delivers them. A thread
 reads the queues and invokes the rule's function with each event, as Lambda's asynchronous invocation does:
-a failed event is tried three times, then dropped with a log line (the template's dead-letter queue).
+a failed event is tried three times, then goes to the function's dead-letter queue.
 Scheduled rules fire on their expression while the stack runs (rate(...) and cron(...)).
+Each SQS event reads its template queue as Lambda's event source mapping does: batches of records, the
+failures a function reports (ReportBatchItemFailures) or all of a batch that raised left on the queue, whose
+redrive policy moves a message to its dead-letter queue after maxReceiveCount receives. The visibility
+timeout is cut to RETRY_SECONDS so that retries come in seconds.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +29,7 @@ from local.template import ACCOUNT, Template
 
 LOG = logging.getLogger("local.dispatch")
 ATTEMPTS = 3
+RETRY_SECONDS = 2
 
 
 @dataclass
@@ -32,6 +39,35 @@ class Rule:
     queue_url: str
     schedule: str | None = None
     enabled: bool = True
+    # an SQS event source: the queue's ARN, and its batch size
+    source_arn: str | None = None
+    batch_size: int = 10
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """What Lambda's SQS event source passes a function: the received messages as records."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": queue_arn.split(":")[3],
+            }
+            for m in messages
+        ]
+    }
+
+
+def failed_ids(response: Any) -> set[str]:
+    """The records a function reported failed (ReportBatchItemFailures)."""
+    failures = response.get("batchItemFailures", []) if isinstance(response, dict) else []
+    return {str(f["itemIdentifier"]) for f in failures}
 
 
 class Dispatcher:
@@ -44,10 +80,17 @@ class Dispatcher:
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
         self.delivered: list[tuple[str, str]] = []  # (function, detail-type), for tests and the run's report
+        self._held: set[str] = set()  # functions whose SQS event sources deliver nothing for now
 
     def create_rules(self) -> None:
         for function, resource in sorted(self.template.of_type("AWS::Serverless::Function").items()):
             for event_name, event in sorted(resource["Properties"].get("Events", {}).items()):
+                if event["Type"] == "SQS":
+                    props = self.template.resolve(event["Properties"], self.overrides)
+                    url = self.sqs.get_queue_url(QueueName=props["Queue"].rsplit(":", 1)[-1])["QueueUrl"]
+                    size = int(props.get("BatchSize", 10))
+                    self.rules.append(Rule(f"{function}-{event_name}", function, url, None, True, props["Queue"], size))
+                    continue
                 if event["Type"] not in {"EventBridgeRule", "Schedule"}:
                     continue
                 name = f"{function}-{event_name}"
@@ -83,22 +126,55 @@ class Dispatcher:
         for thread in self.threads:
             thread.join(timeout=5)
 
+    @contextmanager
+    def hold(self, function: str) -> Iterator[None]:
+        """Deliver nothing from `function`'s SQS event sources while inside (a worker that is slow to start)."""
+        self._held.add(function)
+        try:
+            yield
+        finally:
+            self._held.discard(function)
+
     def _consume(self, rule: Rule) -> None:
         while not self.stopping.is_set():
+            if rule.function in self._held:
+                self.stopping.wait(0.1)
+                continue
             try:
                 answer = self.sqs.receive_message(
                     QueueUrl=rule.queue_url,
-                    MaxNumberOfMessages=10,
+                    MaxNumberOfMessages=min(rule.batch_size, 10),
                     WaitTimeSeconds=1,
-                    VisibilityTimeout=2,
-                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                    VisibilityTimeout=RETRY_SECONDS,
+                    MessageSystemAttributeNames=["All"],
                 )
             except Exception:  # the emulator is shutting down
                 if self.stopping.is_set():
                     return
                 raise
-            for message in answer.get("Messages", []):
-                self._deliver(rule, message)
+            messages = answer.get("Messages", [])
+            if rule.function in self._held:  # held while this receive waited: the messages go back
+                for message in messages:
+                    self.sqs.change_message_visibility(
+                        QueueUrl=rule.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+            elif messages and rule.source_arn:
+                self._deliver_batch(rule, messages)
+            elif messages:
+                for message in messages:
+                    self._deliver(rule, message)
+
+    def _deliver_batch(self, rule: Rule, messages: list[dict[str, Any]]) -> None:
+        assert rule.source_arn is not None
+        try:
+            failed = failed_ids(self.functions.invoke(rule.function, sqs_event(messages, rule.source_arn)))
+        except Exception:
+            LOG.exception("batch failed", extra={"function": rule.function})
+            return  # every message becomes visible again
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=rule.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                self.delivered.append((rule.function, "sqs"))
 
     def _deliver(self, rule: Rule, message: dict[str, Any]) -> None:
         event = json.loads(message["Body"])
@@ -112,8 +188,20 @@ class Dispatcher:
             LOG.exception("event failed", extra={"function": rule.function, "attempt": attempt})
             if attempt < ATTEMPTS:
                 return  # the message becomes visible again: Lambda's retry
-            LOG.error("event dropped after %d attempts (dead-letter queue)", attempt)
+            self._dead_letter(rule.function, event, attempt)
         self.sqs.delete_message(QueueUrl=rule.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _dead_letter(self, function: str, event: dict[str, Any], attempt: int) -> None:
+        """The function's DeadLetterQueue gets the event, as Lambda sends it after the last attempt."""
+        target = self.resource_dead_letter(function)
+        LOG.error("event failed %d times: to the dead-letter queue %s", attempt, target)
+        if target:
+            url = self.sqs.get_queue_url(QueueName=target.rsplit(":", 1)[-1])["QueueUrl"]
+            self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+
+    def resource_dead_letter(self, function: str) -> str | None:
+        config = self.template.resource(function)["Properties"].get("DeadLetterQueue")
+        return str(self.template.resolve(config["TargetArn"], self.overrides)) if config else None
 
     def _tick(self, rule: Rule) -> None:
         assert rule.schedule is not None

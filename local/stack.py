@@ -147,7 +147,9 @@ class LocalStack:
         self.dispatcher = Dispatcher(self.template, self.functions, self.aws["events"], self.aws["sqs"], self.overrides)
         self.dispatcher.create_rules()
         self.parts.append(self.dispatcher.start())
-        slack_messages = {"/_local/slack/messages": lambda: [p.body for p in self.slack.posts("/api/chat.postMessage")]}
+        slack_messages = {
+            "/_local/slack/messages": lambda: [p.message for p in self.slack.posts("/api/chat.postMessage")]
+        }
         self.api = ApiServer(self.template, self.functions, self.api_port, slack_messages).start()
         self.parts.append(self.api)
 
@@ -208,6 +210,18 @@ class LocalStack:
         }
         result: dict[str, Any] = self.functions.invoke("SyncDefinitionFunction", event)
         return result
+
+    def queue_url(self, logical_id: str) -> str:
+        return str(self.aws["sqs"].get_queue_url(QueueName=self.values[f"{logical_id}.QueueName"])["QueueUrl"])
+
+    def queued(self, logical_id: str) -> int:
+        """Messages waiting on a template queue, in flight ones included."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        found = self.aws["sqs"].get_queue_attributes(QueueUrl=self.queue_url(logical_id), AttributeNames=names)
+        return sum(int(found["Attributes"][name]) for name in names)
+
+    def audit(self) -> list[dict[str, Any]]:
+        return list(self.aws["dynamodb"].scan(TableName=self.values["AuditTable"])["Items"])
 
     def client(self, service: str) -> Any:
         """A client as the product's code gets one: through the endpoint variables, so SSM changes raise

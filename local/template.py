@@ -38,6 +38,13 @@ LOCAL_VALUES: dict[str, str] = {
     "AuditTable": f"{STACK}-audit",
     "ModelPackageGroup.ModelPackageGroupArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{STACK}",
 }
+# The template's queues, under the names CloudFormation would generate: a queue's Ref is its URL (moto finds
+# a queue by the URL's last segment)
+QUEUES = {"DeadLetterQueue": f"{STACK}-dead-letters", "DecisionQueue": f"{STACK}-decisions"}
+for _logical_id, _name in QUEUES.items():
+    LOCAL_VALUES[_logical_id] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{_name}"
+    LOCAL_VALUES[f"{_logical_id}.Arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{_name}"
+    LOCAL_VALUES[f"{_logical_id}.QueueName"] = _name
 # Parameter values of the local stack where they differ from the template's defaults
 LOCAL_PARAMETERS: dict[str, str] = {
     "ImageTag": "latest",
@@ -154,9 +161,19 @@ def sub(text: str, values: dict[str, str]) -> str:
 
 
 def provision(template: Template, clients: dict[str, Any], overrides: dict[str, str] | None = None) -> None:
-    """Create the template's tables, config parameter, Slack secret, image repository (holding the local
-    image's tag) and model package group."""
+    """Create the template's tables, queues, config parameter, Slack secret, image repository (holding the
+    local image's tag) and model package group."""
     values = template.values(overrides)
+    queues = template.of_type("AWS::SQS::Queue")
+    # a redrive policy names its dead-letter queue, which must exist first
+    for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"]):
+        props = template.resolve(queues[logical_id]["Properties"], overrides)
+        attributes = {
+            k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in props.items() if k != "RedrivePolicy"
+        }
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        clients["sqs"].create_queue(QueueName=values[f"{logical_id}.QueueName"], Attributes=attributes)
     for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items():
         props = resource["Properties"]
         clients["dynamodb"].create_table(

@@ -21,6 +21,12 @@ class Received:
     path: str
     body: dict[str, Any]
     authorization: str | None
+    ts: str | None = None  # the timestamp the stand-in Web API gave a posted message
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """A posted message as Slack keeps it: what was sent, with its timestamp."""
+        return {**self.body, "ts": self.ts}
 
 
 class WebhookRecorder:
@@ -51,9 +57,11 @@ class WebhookRecorder:
         body = (
             json.loads(text or "{}") if text.lstrip().startswith("{") else {k: v[0] for k, v in parse_qs(text).items()}
         )
-        self.received.append(Received(method, path, body, headers.get("Authorization")))
+        received = Received(method, path, body, headers.get("Authorization"))
+        self.received.append(received)
         if path.startswith("/api/"):  # Slack's Web API answers JSON with the message's timestamp
-            answer = {"ok": True, "ts": f"1795000000.{len(self.received):06d}", "channel": body.get("channel")}
+            received.ts = f"1795000000.{len(self.received):06d}"
+            answer = {"ok": True, "ts": received.ts, "channel": body.get("channel")}
             return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
         return 200, {"Content-Type": "text/plain"}, b"ok"
 

@@ -1,20 +1,18 @@
-"""POST /slack/actions: a signed Slack button click approves or rejects a model, once."""
+"""POST /slack/actions: a signed, allow-listed Slack button click is queued for the decision worker and
+answered at once, so that Slack's 3 s window holds whatever happens downstream."""
 
 from typing import Any
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from slack_sdk.errors import SlackClientError
 from slack_sdk.signature import Clock
 
-from control_plane import slack_approvals, slack_messages
-from control_plane.aws.dynamodb import AuditTrail, Claims
-from control_plane.aws.sagemaker import Registry
+from control_plane import slack_approvals
 from control_plane.aws.secrets import slack_secret
-from control_plane.aws.slack import respond
+from control_plane.aws.sqs import Queue
 from control_plane.aws.ssm import ConfigParameter
 from control_plane.errors import Forbidden
-from control_plane.models import DecisionResult
 from control_plane.observability import logger, metrics, tracer
 from control_plane.pipeline_config import load_config
 from control_plane.rest import resolver
@@ -23,10 +21,8 @@ from pipeline_def.config import ConfigError
 
 ENV = load_env(SlackActionsEnv)
 app = resolver(json_bodies=False)  # Slack posts a form, which the handler reads and verifies itself
-REGISTRY = Registry(ENV.model_package_group)
-AUDIT = AuditTrail(ENV.audit_table)
-CLAIMS = Claims(ENV.idempotency_table)
 CONFIG = ConfigParameter(ENV.config_parameter)
+DECISIONS = Queue(ENV.decision_queue_url)
 CLOCK = Clock()
 
 
@@ -40,7 +36,7 @@ def approvers() -> list[str]:
 
 @app.post("/slack/actions", summary="Slack interactivity: Approve/Reject buttons", include_in_schema=False)
 @tracer.capture_method
-def slack_action() -> DecisionResult:
+def slack_action() -> Response[str]:
     event = app.current_event
     body = event.decoded_body or ""
     secret = slack_secret(ENV.slack_secret)
@@ -53,15 +49,18 @@ def slack_action() -> DecisionResult:
     )
     action = slack_approvals.parse(body)
     slack_approvals.authorise(action, approvers(), ENV.model_package_group, ENV.slack_response_url_prefix)
-    result = slack_approvals.act(action, CLAIMS, REGISTRY, AUDIT)
-    logger.info("model decided from Slack", version=result.version, status=result.approval_status, user=action.user_id)
-    metrics.add_metric(name="SlackDecisions", unit="Count", value=1)
-    text, blocks = slack_messages.decided(ENV.model_package_group, result, action.user_id)
-    try:
-        respond(action.response_url, text, blocks)
-    except (OSError, SlackClientError) as error:  # the decision stands; only the message update failed
-        logger.warning("Slack message not updated", error=type(error).__name__)
-    return result
+    message_id = DECISIONS.send(action.model_dump_json())
+    logger.info(
+        "Slack click queued",
+        version=action.version,
+        decision=action.decision,
+        user=action.user_id,
+        message_id=message_id,
+        retry=event.headers.get("X-Slack-Retry-Num"),
+    )
+    metrics.add_metric(name="SlackClicks", unit="Count", value=1)
+    # Slack's acknowledgement: an empty 200 (the worker updates the message through its response_url)
+    return Response(status_code=200, content_type=content_types.TEXT_PLAIN, body="")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
+from control_plane.slack_messages import button_value
 from local.client import Api, click
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from local.webhooks import Received
 from rollout.environments import environments
 from rollout.start_run import start_run as rollout_start_run
 from tests.e2e.conftest import declared_default, set_config, start_run, tiny_config, wait_for
@@ -22,7 +26,7 @@ def approval_message(stack: LocalStack, version: int, timeout: float = 30) -> di
     while time.monotonic() < deadline:
         for post in stack.slack.posts("/api/chat.postMessage"):
             if f" v{version} " in post.body.get("text", ""):
-                return dict(post.body)
+                return post.message
         time.sleep(0.5)
     raise AssertionError(f"notify posted nothing for v{version}: {[p.body.get('text') for p in stack.slack.received]}")
 
@@ -42,18 +46,64 @@ def test_a_run_registers_a_model_that_is_approved_through_slack(stack: LocalStac
     assert model["run_id"] == run_id
     assert model["approval_status"] == "PendingManualApproval"
 
-    # When the notify function's message is answered with Approve, signed as Slack signs it
+    # When the notify function's message is answered with Approve, signed as Slack signs it, while the
+    # decision worker has not yet started
     message = approval_message(stack, model["version"])
-    code, _ = click(
-        stack.api.url, message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}actions/1"
-    )
+    version = model["version"]
+    with stack.dispatcher.hold("SlackDecisionsFunction"):
+        code, answer = click(
+            stack.api.url, message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}actions/1"
+        )
+        # Then Slack has its answer before anything is decided
+        assert (code, answer) == (200, None)
+        assert api.call("GET", f"/models/{version}")[1]["approval_status"] == "PendingManualApproval"
+        # and SQS delivering the click twice (at least once) changes nothing below
+        duplicate(stack, "DecisionQueue")
 
-    # Then the model is approved, by the Slack user, and the message was updated
-    assert code == 200
-    status, approved = api.call("GET", f"/models/{model['version']}")
-    assert (status, approved["approval_status"]) == (200, "Approved")
+    # Then the worker approves the model, once, as the Slack user, and updates the message
+    approved = wait_until(lambda: api.call("GET", f"/models/{version}")[1], "Approved")
     assert SLACK_APPROVER in approved["approval_description"]
-    assert any("approved" in p.body.get("text", "") for p in stack.slack.posts("/actions/"))
+    wait_for_post(stack, "/actions/", "approved")
+    assert stack.queued("DecisionQueue") == 0
+    decisions = [e for e in stack.audit() if e["subject"]["S"].endswith(f"/{version}")]
+    assert [e["action"]["S"] for e in decisions] == ["approve"]
+
+
+def test_a_click_that_cannot_be_decided_is_told_in_the_messages_thread(stack: LocalStack) -> None:
+    # Given an approval message for a version that was never registered
+    value = button_value(stack.group, 999)
+    message = {"channel": "C0LOCAL", "ts": "1795000000.999999", "blocks": [{"elements": [
+        {"type": "button", "action_id": "reject", "value": value}]}]}  # fmt: skip
+
+    code, _ = click(stack.api.url, message, "reject", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}x")
+
+    # Then the click is answered, and the worker says in the thread why nothing was decided
+    assert code == 200
+    post = wait_for_post(stack, "/api/chat.postMessage", " v999, but")
+    assert (post.body["thread_ts"], post.body["channel"]) == ("1795000000.999999", "C0LOCAL")
+
+
+def duplicate(stack: LocalStack, queue: str) -> None:
+    """Send the one message waiting on `queue` once more, as SQS may deliver it."""
+    url = stack.queue_url(queue)
+    [waiting] = stack.aws["sqs"].receive_message(QueueUrl=url, VisibilityTimeout=0, WaitTimeSeconds=5)["Messages"]
+    stack.aws["sqs"].send_message(QueueUrl=url, MessageBody=waiting["Body"])
+
+
+def wait_until(read: Callable[[], dict[str, Any]], status: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (found := read())["approval_status"] != status:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.2)
+    return found
+
+
+def wait_for_post(stack: LocalStack, path: str, text: str, timeout: float = 30) -> Received:
+    deadline = time.monotonic() + timeout
+    while not (found := [p for p in stack.slack.posts(path) if text in p.body.get("text", "")]):
+        assert time.monotonic() < deadline, [p.body.get("text") for p in stack.slack.received]
+        time.sleep(0.2)
+    return found[-1]
 
 
 def test_a_run_below_the_threshold_fails_naming_the_map_and_the_threshold(stack: LocalStack, api: Api) -> None:

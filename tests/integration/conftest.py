@@ -24,7 +24,7 @@ from pipeline_def.deploy import upsert
 
 TEST_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example; events/README.md
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-SERVICES = ("dynamodb", "ssm", "secretsmanager", "sagemaker", "s3", "events", "ecr")
+SERVICES = ("dynamodb", "ssm", "secretsmanager", "sagemaker", "s3", "events", "ecr", "sqs")
 
 
 @dataclass

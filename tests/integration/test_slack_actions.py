@@ -1,4 +1,5 @@
-"""POST /slack/actions in-process against moto and a stand-in Slack: signed, allow-listed, once."""
+"""The Slack button path in-process against moto and a stand-in Slack: the click handler checks and queues
+(signed, allow-listed), the decision worker decides once per click from the real queue."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from slack_sdk.signature import SignatureVerifier
 
+from local.dispatch import failed_ids, sqs_event
 from local.webhooks import WebhookRecorder
 from tests.integration.conftest import TEST_SECRET, LambdaContext, Stack, configure_slack, event
 from tests.integration.test_api import register_model
@@ -32,6 +35,11 @@ def handler(
     return load_function("slack_actions", "SlackActionsFunction")
 
 
+@pytest.fixture
+def worker(handler: ModuleType, load_function: Callable[[str, str], ModuleType]) -> ModuleType:
+    return load_function("slack_decisions", "SlackDecisionsFunction")
+
+
 def click(
     slack: WebhookRecorder, name: str = "approve", at: int | None = None, secret: str = TEST_SECRET, **payload: Any
 ) -> dict[str, Any]:
@@ -49,9 +57,40 @@ def click(
     return event("slack_actions", name, body=encoded, headers=headers)
 
 
-def send(handler: ModuleType, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def send(handler: ModuleType, request: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
     response = handler.lambda_handler(request, LambdaContext())
-    return response["statusCode"], json.loads(response["body"])
+    return response["statusCode"], json.loads(response["body"]) if response["body"] else None
+
+
+def queue_url(stack: Stack, logical_id: str = "DecisionQueue") -> str:
+    return str(stack.aws["sqs"].get_queue_url(QueueName=stack.values[f"{logical_id}.QueueName"])["QueueUrl"])
+
+
+def queued(stack: Stack, logical_id: str = "DecisionQueue") -> int:
+    attributes = stack.aws["sqs"].get_queue_attributes(
+        QueueUrl=queue_url(stack, logical_id), AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def deliver(stack: Stack, worker: ModuleType) -> set[str]:
+    """One poll of the decision queue as Lambda's event source makes it (the messages visible again at once
+    when they fail, so the next poll is the next attempt); returns the ids the worker reported failed."""
+    url = queue_url(stack)
+    answer = stack.aws["sqs"].receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageSystemAttributeNames=["All"]
+    )
+    messages = answer.get("Messages", [])
+    assert messages, "nothing was queued"
+    try:
+        response = worker.lambda_handler(sqs_event(messages, stack.values["DecisionQueue.Arn"]), LambdaContext())
+    except BatchProcessingError:  # Powertools raises when every record failed: Lambda retries them all
+        return {m["MessageId"] for m in messages}
+    failed = failed_ids(response)
+    for message in messages:
+        if message["MessageId"] not in failed:
+            stack.aws["sqs"].delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return failed
 
 
 def approval(stack: Stack) -> str:
@@ -72,15 +111,17 @@ def test_sample_events_are_signed_with_the_documented_secret() -> None:
 @pytest.mark.parametrize(
     ("name", "status"), [("approve", "Approved"), ("reject", "Rejected"), ("approve_base64", "Approved")]
 )
-def test_an_allowed_click_decides_audits_and_updates_the_message(
-    stack: Stack, slack: WebhookRecorder, handler: ModuleType, name: str, status: str
+def test_an_allowed_click_is_queued_and_answered_then_decided_audited_and_the_message_updated(
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType, worker: ModuleType, name: str, status: str
 ) -> None:
     configure_slack(stack)
 
-    code, body = send(handler, click(slack, name))
+    # the click handler answers Slack with an empty 200 before anything is decided
+    assert send(handler, click(slack, name)) == (200, None)
+    assert (approval(stack), stack.audit(), queued(stack)) == ("PendingManualApproval", [], 1)
 
-    assert code == 200
-    assert body["approval_status"] == status
+    assert deliver(stack, worker) == set()
+
     assert approval(stack) == status
     [entry] = stack.audit()
     assert entry["source"]["S"] == "slack"
@@ -88,18 +129,91 @@ def test_an_allowed_click_decides_audits_and_updates_the_message(
     [reply] = slack.posts("/actions/")
     assert reply.body["replace_original"] is True
     assert f"<@{APPROVER}>" in reply.body["text"]
+    assert queued(stack) == 0
 
 
-def test_a_replayed_click_is_refused(stack: Stack, slack: WebhookRecorder, handler: ModuleType) -> None:
+def test_the_sample_queue_event_is_what_the_click_handler_queues_for_the_sample_click(
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType, worker: ModuleType
+) -> None:
+    configure_slack(stack)
+    send(handler, click(slack))
+    [queued_message] = stack.aws["sqs"].receive_message(QueueUrl=queue_url(stack))["Messages"]
+    queued_click = json.loads(queued_message["Body"])
+    [record] = event("slack_decisions", "click")["Records"]
+
+    # the same click, but for the response URL the test points at the stand-in Slack
+    assert json.loads(record["body"]) == {**queued_click, "response_url": json.loads(record["body"])["response_url"]}
+    # and the worker takes the sample as Lambda would deliver it
+    slack.received.clear()
+    worker.lambda_handler(event("slack_decisions", "click"), LambdaContext())
+    assert approval(stack) == "Approved"
+
+
+def test_a_click_sent_twice_and_delivered_twice_decides_once(
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType, worker: ModuleType
+) -> None:
     configure_slack(stack)
     request = click(slack, "reject")
-    send(handler, request)
+    # Slack retries a click it thinks went unanswered; a captured one may be replayed inside the window
+    assert send(handler, request)[0] == 200
+    assert send(handler, request)[0] == 200
+    assert queued(stack) == 2
 
-    code, body = send(handler, request)
+    assert deliver(stack, worker) == set()
+    # SQS delivers at least once: the same message again
+    stack.aws["sqs"].send_message(QueueUrl=queue_url(stack), MessageBody=json.dumps(_queued_body(slack)))
+    assert deliver(stack, worker) == set()
 
-    assert (code, body["error"]["code"]) == (409, "Replayed")
     assert len(stack.audit()) == 1
-    assert len(slack.posts("/actions/")) == 1
+    assert approval(stack) == "Rejected"
+    assert queued(stack) == 0
+
+
+def _queued_body(slack: WebhookRecorder) -> dict[str, Any]:
+    """What the click handler queues for the sample reject click."""
+    from control_plane.slack_approvals import parse
+
+    raw = click(slack, "reject")["body"]
+    body: dict[str, Any] = json.loads(parse(raw).model_dump_json())
+    return body
+
+
+def test_a_decision_that_cannot_be_made_is_told_in_the_thread_at_once(
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType, worker: ModuleType
+) -> None:
+    configure_slack(stack)
+    missing = [{"action_id": "approve", "value": '{"group": "scratch-detector", "version": 7}', "action_ts": "1.3"}]
+    assert send(handler, click(slack, actions=missing))[0] == 200
+
+    assert deliver(stack, worker) == set()  # retrying cannot find version 7: not retried
+
+    [post] = slack.posts("/api/chat.postMessage")
+    assert post.body["thread_ts"] == "1795000000.000100"
+    assert post.body["channel"] == "C0SCRATCHES"
+    assert "v7" in post.body["text"]
+    assert "not" in post.body["text"]
+    assert (stack.audit(), queued(stack), queued(stack, "DeadLetterQueue")) == ([], 0, 0)
+
+
+def test_a_failing_decision_is_retried_then_told_in_the_thread_and_dead_lettered(
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType, worker: ModuleType
+) -> None:
+    configure_slack(stack)
+    assert send(handler, click(slack))[0] == 200
+    # the worker cannot record that it is deciding: a service failure, which another attempt may not meet
+    stack.aws["dynamodb"].delete_table(TableName=stack.values["IdempotencyTable"])
+
+    for attempt in (1, 2, 3):
+        assert len(deliver(stack, worker)) == 1
+        told = slack.posts("/api/chat.postMessage")
+        assert len(told) == (1 if attempt == 3 else 0), attempt
+
+    assert "attempt 3 of 3" in told[0].body["text"]
+    assert "dead-letter" in told[0].body["text"]
+    assert approval(stack) == "PendingManualApproval"
+    # the queue's redrive policy moves the click to the dead letters at the next receive
+    stack.aws["sqs"].receive_message(QueueUrl=queue_url(stack), VisibilityTimeout=0)
+    assert (queued(stack), queued(stack, "DeadLetterQueue")) == (0, 1)
 
 
 @pytest.mark.parametrize(
@@ -127,10 +241,8 @@ def test_forged_or_stale_requests_are_401_and_change_nothing(
 
     code, body = send(handler, forge(slack))
 
-    assert (code, body["error"]["code"]) == (401, "Unauthorized")
-    assert approval(stack) == "PendingManualApproval"
-    assert stack.audit() == []
-    assert slack.received == []
+    assert (code, body and body["error"]["code"]) == (401, "Unauthorized")
+    assert (approval(stack), stack.audit(), slack.received, queued(stack)) == ("PendingManualApproval", [], [], 0)
 
 
 @pytest.mark.parametrize(
@@ -149,9 +261,8 @@ def test_refused_without_an_allowed_user_or_a_secret(
 
     code, body = send(handler, click(slack))
 
-    assert (code, body["error"]["code"]) == (403, "Forbidden")
-    assert approval(stack) == "PendingManualApproval"
-    assert stack.audit() == []
+    assert (code, body and body["error"]["code"]) == (403, "Forbidden")
+    assert (approval(stack), stack.audit(), queued(stack)) == ("PendingManualApproval", [], 0)
 
 
 def test_a_deleted_secret_refuses_everything(stack: Stack, slack: WebhookRecorder, handler: ModuleType) -> None:
@@ -160,8 +271,7 @@ def test_a_deleted_secret_refuses_everything(stack: Stack, slack: WebhookRecorde
 
     code, _ = send(handler, click(slack))
 
-    assert code == 403
-    assert approval(stack) == "PendingManualApproval"
+    assert (code, queued(stack)) == (403, 0)
 
 
 def test_a_button_for_another_group_or_a_foreign_response_url_is_400(
@@ -175,16 +285,19 @@ def test_a_button_for_another_group_or_a_foreign_response_url_is_400(
 
     assert send(handler, other)[0] == 400
     assert send(handler, foreign)[0] == 400
-    assert approval(stack) == "PendingManualApproval"
+    assert queued(stack) == 0
 
 
-def test_header_names_in_any_case_are_read(stack: Stack, slack: WebhookRecorder, handler: ModuleType) -> None:
+def test_header_names_in_any_case_are_read(
+    stack: Stack, slack: WebhookRecorder, handler: ModuleType, worker: ModuleType
+) -> None:
     configure_slack(stack)
     request = click(slack)
     request["headers"] = {name.lower(): value for name, value in request["headers"].items()}
     request["multiValueHeaders"] = {name: [value] for name, value in request["headers"].items()}
 
     code, _ = send(handler, request)
+    deliver(stack, worker)
 
     assert code == 200
     assert approval(stack) == "Approved"

@@ -148,14 +148,3 @@ class FakeAudit:
 
     def record(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
-
-
-@dataclass
-class FakeClaims:
-    taken: set[str] = field(default_factory=set)
-
-    def claim(self, key: str, ttl_seconds: int) -> bool:
-        if key in self.taken:
-            return False
-        self.taken.add(key)
-        return True

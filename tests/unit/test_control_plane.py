@@ -12,11 +12,11 @@ import pytest
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from control_plane import notifications, registry, runs, schedule, slack_approvals
-from control_plane.errors import Conflict, Forbidden, InvalidRequest, NotFound, Replayed, Unauthorized
+from control_plane.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from control_plane.models import Decision, StartRunRequest
 from control_plane.rest import describe_validation
 from control_plane.settings import ApiEnv, MissingEnvironment, load_env
-from tests.unit.fakes import FakeAudit, FakeClaims, FakePipelines, FakeRegistry
+from tests.unit.fakes import FakeAudit, FakePipelines, FakeRegistry
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -262,6 +262,8 @@ def slack_body(**overrides: Any) -> str:
         "user": {"id": "U012AB3CD", "username": "alice"},
         "trigger_id": "t1",
         "response_url": "https://hooks.slack.com/actions/x",
+        "channel": {"id": "C0SCRATCHES", "name": "scratch-detector"},
+        "container": {"type": "message", "message_ts": "1795000000.000100", "channel_id": "C0SCRATCHES"},
         "actions": [
             {
                 "action_id": "approve",
@@ -321,17 +323,18 @@ def test_allow_list_and_group_and_response_url_are_checked() -> None:
         slack_approvals.authorise(action, ["U012AB3CD"], "scratch-detector", "https://elsewhere/")
 
 
-def test_the_same_click_acts_once() -> None:
-    reg, audit, claims = FakeRegistry(), FakeAudit(), FakeClaims()
+def test_a_click_decides_as_the_slack_user_and_knows_its_message() -> None:
+    reg, audit = FakeRegistry(), FakeAudit()
     reg.add(1)
     action = slack_approvals.parse(slack_body())
 
-    slack_approvals.act(action, claims, reg, audit)
-    with pytest.raises(Replayed):
-        slack_approvals.act(action, claims, reg, audit)
+    result = slack_approvals.act(action, reg, audit)
 
+    assert (result.approval_status, result.changed) == ("Approved", True)
     assert len(reg.updates) == 1
-    assert audit.entries[0].source == "slack"
+    assert (audit.entries[0].source, audit.entries[0].actor) == ("slack", "slack:U012AB3CD (alice)")
+    # the worker replies in the message's thread when the decision fails
+    assert (action.channel_id, action.message_ts) == ("C0SCRATCHES", "1795000000.000100")
 
 
 # ---------- schedule and notifications ----------

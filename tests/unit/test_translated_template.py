@@ -99,7 +99,7 @@ def test_every_function_logs_json_at_the_level_lambda_keeps() -> None:
     # With JSON logs, Lambda drops lines below ApplicationLogLevel whatever the code's own level: so the level
     # is set there, and no POWERTOOLS_LOG_LEVEL says something Lambda would silently drop
     functions = resources(TEMPLATE, "AWS::Lambda::Function")
-    assert len(functions) == 5
+    assert len(functions) == 6
     for name, function in functions.items():
         logging = function["Properties"]["LoggingConfig"]
         assert logging["LogFormat"] == "JSON", name
@@ -107,3 +107,39 @@ def test_every_function_logs_json_at_the_level_lambda_keeps() -> None:
         assert "LogGroup" in logging, name
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
         assert "POWERTOOLS_LOG_LEVEL" not in variables, name
+
+
+def policy_actions(role: dict[str, Any]) -> set[str]:
+    """Every action a translated role's inline policies allow (SAM's policy templates expanded)."""
+    return {
+        action
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+
+
+def test_a_slack_click_is_checked_and_queued_and_a_worker_decides_it_from_the_queue() -> None:
+    translated = translation()["templates"][TEMPLATE]["Resources"]
+    roles = resources(TEMPLATE, "AWS::IAM::Role")
+    # The click handler only checks and queues: it may send to the decision queue, and decide nothing itself
+    click = policy_actions(roles["SlackActionsFunctionRole"])
+    assert any(fnmatch.fnmatchcase("sqs:SendMessage", pattern) for pattern in click), click
+    assert not {a for a in click if a.startswith(("sagemaker:", "dynamodb:"))}, click
+    # The worker reads the queue through an event source mapping that reports failures one by one
+    [mapping] = [
+        m
+        for m in resources(TEMPLATE, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": "SlackDecisionsFunction"}
+    ]
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["DecisionQueue", "Arn"]}
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "sagemaker:UpdateModelPackage" in policy_actions(roles["SlackDecisionsFunctionRole"])
+    # The queue: its failed clicks go to the dead letters after the attempts the worker counts, and a
+    # message stays invisible for six times the worker's timeout (Lambda's advice for SQS event sources)
+    queue = translated["DecisionQueue"]["Properties"]
+    worker = translated["SlackDecisionsFunction"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert str(queue["RedrivePolicy"]["maxReceiveCount"]) == worker["Environment"]["Variables"]["DECISION_ATTEMPTS"]
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["SqsManagedSseEnabled"] is True

@@ -37,7 +37,3 @@ class NotFound(ControlPlaneError):
 class Conflict(ControlPlaneError):
     code = "Conflict"
     status = 409
-
-
-class Replayed(Conflict):
-    code = "Replayed"

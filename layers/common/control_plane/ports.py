@@ -38,9 +38,5 @@ class AuditPort(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
 
 
-class ClaimsPort(Protocol):
-    def claim(self, key: str, ttl_seconds: int) -> bool: ...
-
-
 class ReportReader(Protocol):
     def __call__(self, uri: str) -> dict[str, Any] | None: ...

@@ -26,7 +26,7 @@ ERROR_MEANINGS = {
     401: "no authenticated identity, or a bad Slack signature",
     403: "not allowed (Slack user not on the allow-list, Slack not configured)",
     404: "no such run, model version or route",
-    409: "the run is not in a state that allows this, or the request is a replay",
+    409: "the run is not in a state that allows this, or a request with this Idempotency-Key is in progress",
     415: "the body is not JSON (Content-Type must be application/json)",
     422: "the Idempotency-Key was used with another body",
 }

@@ -54,8 +54,15 @@ class NotifyEnv(SlackEnv):
 class SlackActionsEnv(SlackEnv):
     model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
     config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
+    decision_queue_url: str = Field(alias="DECISION_QUEUE_URL", min_length=1)
+
+
+class SlackDecisionsEnv(SlackEnv):
+    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
     audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    # the decision queue's maxReceiveCount: the attempt that fails last tells the channel
+    decision_attempts: int = Field(alias="DECISION_ATTEMPTS", ge=1)
 
 
 E = TypeVar("E", bound=_Env)

@@ -1,5 +1,7 @@
-"""Approve or reject from a Slack button: signature, window, allow-list, replay guard, then the same decision
-as the API. Anything missing (secret, allow-list, signature) means no."""
+"""Approve or reject from a Slack button, in two halves so that Slack's 3 s window holds whatever happens
+downstream. The click handler checks the signature, the window and the allow-list, queues the click and
+answers; the decision worker decides once per click (the same decision as the API) and updates the message.
+Anything missing (secret, allow-list, signature) means no."""
 
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from control_plane.errors import Forbidden, InvalidRequest, Replayed, Unauthorized
+from control_plane.errors import Forbidden, InvalidRequest, Unauthorized
 from control_plane.models import Decision, DecisionResult
-from control_plane.ports import AuditPort, ClaimsPort, RegistryPort
+from control_plane.ports import AuditPort, RegistryPort
 from control_plane.registry import DecideCommand, decide
 
-# Slack's own replay window is five minutes; a claim outlives it, so a replay inside the window is caught
-CLAIM_SECONDS = 15 * 60
+# Slack's own replay window is five minutes; a click's record outlives it, so a replay inside it is caught
+CLICK_SECONDS = 15 * 60
+# The worker's key: one decision per click (Slack's retries and SQS's repeats carry the same two values)
+CLICK_KEY = "[trigger_id, action_ts]"
 
 
 class SlackAction(BaseModel):
@@ -32,6 +36,9 @@ class SlackAction(BaseModel):
     action_ts: str
     trigger_id: str
     response_url: str
+    # where the message with the buttons is, for a reply in its thread when the decision fails
+    channel_id: str | None = None
+    message_ts: str | None = None
 
 
 def verify(body: str, timestamp: str | None, signature: str | None, signing_secret: str, clock: Clock) -> None:
@@ -58,6 +65,8 @@ def parse(body: str) -> SlackAction:
             action_ts=action["action_ts"],
             trigger_id=payload["trigger_id"],
             response_url=payload["response_url"],
+            channel_id=(payload.get("channel") or {}).get("id"),
+            message_ts=(payload.get("container") or {}).get("message_ts"),
         )
     except (KeyError, IndexError, TypeError, ValueError, ValidationError) as error:
         raise InvalidRequest(f"not a Slack block action this app sent: {type(error).__name__}") from error
@@ -74,10 +83,8 @@ def authorise(action: SlackAction, approvers: list[str], group: str, response_ur
         raise InvalidRequest("the response_url is not Slack's")
 
 
-def act(action: SlackAction, claims: ClaimsPort, registry: RegistryPort, audit: AuditPort) -> DecisionResult:
-    """Decide once per click: a second delivery of the same click is refused before anything changes."""
-    if not claims.claim(f"slack-action#{action.trigger_id}#{action.action_ts}", CLAIM_SECONDS):
-        raise Replayed("this Slack action was already handled")
+def act(action: SlackAction, registry: RegistryPort, audit: AuditPort) -> DecisionResult:
+    """The click's decision; the worker runs it once per click (CLICK_KEY)."""
     command = DecideCommand(
         version=action.version,
         decision=action.decision,

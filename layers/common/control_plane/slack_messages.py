@@ -72,6 +72,13 @@ def decided(group: str, result: DecisionResult, user_id: str) -> tuple[str, list
     return text, [_section(text)]
 
 
+def decision_failed(
+    group: str, version: int, decision: str, user_id: str, reason: str
+) -> tuple[str, list[dict[str, Any]]]:
+    text = f"<@{user_id}> clicked {decision} on {group} v{version}, but the decision was not made: {reason}"
+    return text, [_section(f":warning: {text}")]
+
+
 def config_invalid(parameter: str, version: int | None, problems: list[str]) -> tuple[str, list[dict[str, Any]]]:
     listed = "\n".join(f"• `{p}`" for p in problems[:20])
     text = f"Pipeline config {parameter} (version {version}) is invalid; the pipeline was left as it was"
