@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import botocore.handlers
+import botocore.session
+import botocore.validate
 import regex
 from botocore.exceptions import ClientError
-from botocore.model import OperationModel, Shape
+from botocore.model import OperationModel, ServiceModel, Shape
 
 EVENT = "before-parameter-build"
 UNIQUE_ID = "local-constraints"
@@ -180,6 +182,30 @@ def check(**kwargs: Any) -> None:
         with _lock:
             _recorded.append(violation)
         raise violation
+
+
+@cache
+def _service(service: str) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
+
+
+def request_problems(service: str, operation: str, params: dict[str, Any], *, wire: bool = False) -> list[str]:
+    """What `service` refuses in an `operation` request that no botocore client checked: the constraints and,
+    unless `wire` (a JSON body as received, whose timestamps and blobs are encoded), botocore's own checks
+    (required members, types). An operation the model does not have has nothing to check here."""
+    model = _service(service)
+    if operation not in model.operation_names:
+        return []
+    shape = model.operation_model(operation).input_shape
+    if shape is None:
+        return []
+    found = []
+    if not wire:
+        report = botocore.validate.ParamValidator().validate(params, shape)
+        lines = report.generate_report().splitlines()[1:] if report.has_errors() else []
+        # botocore's minimums are among the constraints below, in AWS's words
+        found += [line for line in lines if line and "valid min" not in line]
+    return found + list(problems(shape, params, ""))
 
 
 def install() -> None:

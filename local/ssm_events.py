@@ -34,4 +34,4 @@ def ssm_front(moto_endpoint: str, events: Any) -> JsonFront:
             ]
         )
 
-    return JsonFront(moto_endpoint, "AmazonSSM", lambda _operation, _request: None, after)
+    return JsonFront(moto_endpoint, "ssm", "AmazonSSM", lambda _operation, _request: None, after)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from local import constraints
 from local.executor.engine import Executor, ServiceError
 from local.loopback import Loopback
 
@@ -105,10 +106,14 @@ After = Callable[[str, dict[str, Any], int, bytes], None]
 
 class JsonFront:
     """An AWS JSON-protocol service on loopback: `answer` serves the operations it knows (None passes the
-    request on to moto unchanged); `after` sees each forwarded call and moto's answer (to emit events)."""
+    request on to moto unchanged); `after` sees each forwarded call and moto's answer (to emit events).
+    Every request is first checked against `service`'s model constraints, as the service checks it, so that
+    a client without the local botocore hook (the AWS CLI, another SDK) meets the same 400."""
 
-    def __init__(self, moto_endpoint: str, target_prefix: str, answer: Answer, after: After | None = None) -> None:
-        self.moto, self.prefix = moto_endpoint.rstrip("/"), target_prefix
+    def __init__(
+        self, moto_endpoint: str, service: str, target_prefix: str, answer: Answer, after: After | None = None
+    ) -> None:
+        self.moto, self.service, self.prefix = moto_endpoint.rstrip("/"), service, target_prefix
         self.answer, self.after = answer, after
         self.loopback = Loopback(self._respond, name=f"front-{target_prefix}")
 
@@ -129,6 +134,10 @@ class JsonFront:
         kind = {"Content-Type": "application/x-amz-json-1.1"}
         operation = headers.get("X-Amz-Target", "").removeprefix(f"{self.prefix}.")
         request = json.loads(body or b"{}")
+        refused = constraints.request_problems(self.service, operation, request, wire=True)
+        if refused:
+            message = str(constraints.ConstraintViolation(operation, refused).response["Error"]["Message"])
+            return 400, kind, _json({"__type": "ValidationException", "message": message})
         try:
             answer = self.answer(operation, request)
         except ServiceError as error:
@@ -162,4 +171,4 @@ def sagemaker_front(api: SageMakerApi, moto_endpoint: str) -> JsonFront:
             arn = request["ModelPackageArn"]
             api.executor.package_event(api.executor.sagemaker.describe_model_package(ModelPackageName=arn))
 
-    return JsonFront(moto_endpoint, "SageMaker", answer, after)
+    return JsonFront(moto_endpoint, "sagemaker", "SageMaker", answer, after)

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from local import constraints
 from local.executor.events import EventPublisher
 from local.executor.expressions import ExpressionError, Scope, evaluate
 from local.executor.jobs import Job, JobRunner
@@ -57,6 +58,10 @@ class StepKinds:
     def _job(self, execution: Execution, step: dict[str, Any], run: StepRun, scope: Scope) -> None:
         kind = step["Type"]
         arguments = evaluate(step["Arguments"], scope)
+        refused = refusal(execution.id, run.name, kind, arguments)
+        if refused is not None:  # SageMaker refuses the Create call: the step fails, and no job exists
+            run.status, run.failure_reason = "Failed", refused
+            return
         job = self.new_job(execution, run.name, "processing" if kind == "Processing" else "training", arguments)
         run.metadata = {f"{kind}Job": {"Arn": job.arn}}
         self.runner.run(job, self.on_line)
@@ -66,6 +71,21 @@ class StepKinds:
         else:
             run.status = "Stopped" if execution.stop.is_set() else "Failed"
             run.failure_reason = job.failure_reason
+
+
+CREATE = {
+    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
+    "Training": ("CreateTrainingJob", "TrainingJobName"),
+}
+
+
+def refusal(execution_id: str, step: str, kind: str, arguments: dict[str, Any]) -> str | None:
+    """What SageMaker answers when the pipeline creates the step's job from `arguments` (the step's resolved
+    Arguments, with the job name the pipeline gives: pipelines-<execution id>-<step>-<random>), or None."""
+    operation, name_key = CREATE[kind]
+    name = f"pipelines-{execution_id}-{step}".lower()[:52]
+    found = constraints.request_problems("sagemaker", operation, {**arguments, name_key: name})
+    return f"ClientError: {constraints.ConstraintViolation(operation, found)}" if found else None
 
 
 class PropertyFiles:

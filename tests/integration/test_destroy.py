@@ -153,7 +153,7 @@ def test_destroy_leaves_nothing_of_the_stack_and_a_second_run_is_a_no_op(
     assert "pipeline: scratch-detector-dev (1 executions)" in planned
     # two versions of the model, the evaluation and its delete marker
     assert f"bucket: {names.bucket} (4 object versions)" in deleted
-    assert len([line for line in deleted if line.startswith("log group:")]) == len(names.log_groups) == 6
+    assert len([line for line in deleted if line.startswith("log group:")]) == len(names.log_groups) == 7
     # the neighbour's things are still there
     s3 = session.client("s3")
     assert s3.get_object(Bucket=DEPLOYMENT_BUCKET, Key="scratch-detector-dev2/e5f6")["Body"].read() == b"package"

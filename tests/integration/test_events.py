@@ -9,8 +9,13 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from control_plane.aws import clients
+from local.client import send
+from local.ssm_events import ssm_front
 from local.webhooks import WebhookRecorder
 from tests.integration.conftest import LambdaContext, Stack, configure_slack, event
 from tests.integration.stubs import PartialStubber
@@ -354,3 +359,43 @@ def test_deleting_the_stack_deletes_the_pipeline_once(
     assert [a.body["Status"] for a in slack.posts("/cfn/")] == ["SUCCESS", "SUCCESS"]
     names = stack.aws["sagemaker"].list_pipelines()["PipelineSummaries"]
     assert names == []
+
+
+# ---------- the local fronts answer as the services do, whatever the client ----------
+
+
+def test_a_client_without_the_local_checks_gets_the_services_400_from_the_front(stack: Stack) -> None:
+    # Given the SSM front (it raises the parameter-change events) and a client that checks nothing itself
+    front = ssm_front(stack.aws["ssm"].meta.endpoint_url, stack.aws["events"]).start()
+    try:
+
+        def put(request: dict[str, Any]) -> tuple[int, Any]:
+            # signed as any SDK or the AWS CLI signs (moto routes by the credential scope), checked by nothing
+            data = json.dumps(request).encode()
+            signed = AWSRequest(
+                method="POST",
+                url=front.endpoint,
+                data=data,
+                headers={"X-Amz-Target": "AmazonSSM.PutParameter", "Content-Type": "application/x-amz-json-1.1"},
+            )
+            SigV4Auth(Credentials("testing", "testing"), "ssm", "us-east-1").add_auth(signed)
+            return send("POST", front.endpoint, dict(signed.headers.items()), data)
+
+        # When it sends a type the API does not have
+        status, body = put({"Name": "/raw/client", "Value": "v", "Type": "Text"})
+
+        # Then the front answers what SSM answers, and nothing was written
+        assert (status, body["__type"]) == (400, "ValidationException")
+        assert (
+            "Value 'Text' at 'Type' failed to satisfy constraint: Member must satisfy enum value set" in body["message"]
+        )
+        assert (
+            stack.aws["ssm"].describe_parameters(ParameterFilters=[{"Key": "Name", "Values": ["/raw/client"]}])[
+                "Parameters"
+            ]
+            == []
+        )
+        # and a valid request goes through
+        assert put({"Name": "/raw/client", "Value": "v", "Type": "String"})[0] == 200
+    finally:
+        front.stop()

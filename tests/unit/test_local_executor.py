@@ -9,7 +9,7 @@ import pytest
 
 from local.executor.expressions import ExpressionError, Scope, evaluate, references
 from local.executor.records import dependencies, flatten
-from local.executor.steps import holds, retry_wait
+from local.executor.steps import holds, refusal, retry_wait
 from local.schedules import ScheduleError, next_time
 from pipeline_def import build_definition
 from pipeline_def.config import PipelineConfig
@@ -92,6 +92,45 @@ def test_the_real_definition_has_the_designed_data_dependencies() -> None:
     assert (steps["Register"][1], steps["Register"][2]) == ("CheckMap", True)
     assert (steps["Fail"][1], steps["Fail"][2]) == ("CheckMap", False)
     assert references({"x": [{"Get": "Steps.A.B"}, {"Get": "Parameters.C"}]}) == {"A"}
+
+
+def resolved_jobs(**parameters: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The real definition's job steps with their Arguments resolved as an execution resolves them."""
+    definition = __import__("json").loads(build_definition(PipelineConfig.from_file()))
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    given = scope()
+    given.parameters = {**defaults, **parameters}
+    splits = ("train", "validation", "test")
+    outputs = [{"OutputName": n, "S3Output": {"S3Uri": f"s3://b/abc123/{n}"}} for n in splits]
+    given.steps["Preprocess"] = {"ProcessingOutputConfig": {"Outputs": outputs}}
+    given.steps["Train"] = {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/abc123/model.tar.gz"}}
+    return {
+        name: (step["Type"], evaluate(step["Arguments"], given))
+        for name, (step, _, _) in flatten(definition).items()
+        if step["Type"] in {"Processing", "Training"}
+    }
+
+
+def test_the_real_definitions_jobs_are_requests_sagemaker_accepts() -> None:
+    jobs = resolved_jobs()
+
+    assert sorted(jobs) == ["Evaluate", "Preprocess", "Train"]
+    for name, (kind, arguments) in jobs.items():
+        assert refusal("abc123", name, kind, arguments) is None, name
+
+
+def test_a_job_request_sagemaker_would_refuse_fails_its_step_naming_the_member() -> None:
+    # an instance type the API does not have, given as a run's parameter
+    kind, arguments = resolved_jobs(TrainingInstanceType="ml.m5.huge")["Train"]
+
+    refused = refusal("abc123", "Train", kind, arguments)
+
+    assert refused is not None
+    assert refused.startswith(
+        "ClientError: An error occurred (ValidationException) when calling the CreateTrainingJob operation: "
+    )
+    assert "'ml.m5.huge' at 'ResourceConfig.InstanceType'" in refused
+    assert "enum value set" in refused
 
 
 @pytest.mark.parametrize(
