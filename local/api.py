@@ -55,7 +55,9 @@ def proxy_event(
     parts = urlsplit(url)
     match = route.pattern.match(parts.path)
     query = dict(parse_qsl(parts.query, keep_blank_values=True)) or None
-    text = body.decode("utf-8", errors="strict") if body else None
+    # API Gateway passes a body whose type is not a binary media type as text; bytes that are not UTF-8 cannot be
+    # carried in the event's JSON, and reach the function as U+FFFD (which must then refuse it with a 4xx)
+    text = body.decode("utf-8", errors="replace") if body else None
     identity = {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")}
     if caller:
         identity |= {"userArn": caller, "caller": caller.rsplit("/", 1)[-1], "accountId": ACCOUNT}

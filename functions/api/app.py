@@ -54,7 +54,8 @@ START_ONCE = Once(
 
 DECISION_ANSWERS = answers(DecisionResult, 400, 401, 404, 415)
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="the execution id, the last part of its ARN")]
-Version = Annotated[int, Path(ge=1, description="the model package version")]
+# SageMaker's model package ARNs allow versions of 1 to 9 digits
+Version = Annotated[int, Path(ge=1, le=999_999_999, description="the model package version")]
 Limit = Annotated[int, Query(ge=1, le=100)]
 IdempotencyKey = Annotated[
     str | None,

@@ -421,6 +421,8 @@ def test_approve_then_approve_again_then_reject(stack: Stack, call: Callable[...
         ({"body": '{"comment": "fine\\nreally"}'}, 400, "InvalidRequest"),
         ({"path": "/models/x/approve", "pathParameters": {"version": "x"}}, 400, "InvalidRequest"),
         ({"path": "/models/99/approve", "pathParameters": {"version": "99"}}, 404, "NotFound"),
+        # SageMaker refuses a version of more than 9 digits in a package ARN: a 400 here, not its ValidationException
+        ({"path": "/models/1000000000/approve", "pathParameters": {"version": "1000000000"}}, 400, "InvalidRequest"),
     ],
 )
 def test_bad_decisions_change_nothing(
