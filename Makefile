@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 25.3
 CONFIG ?= config/pipeline.yaml
 
-.PHONY: account-setup help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build image deploy start-run destroy up down e2e clean
+.PHONY: account-setup help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build image deploy start-run ingest destroy up down e2e clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -111,6 +111,9 @@ account-setup: $(VENV)/.installed ## once per AWS account and region: the CloudW
 
 start-run: $(VENV)/.installed ## start a training run on ENV through its API (IAM-signed) and print its links
 	$(ROLLOUT) start-run $(if $(IDEMPOTENCY_KEY),--idempotency-key $(IDEMPOTENCY_KEY))
+
+ingest: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## put DATASET (labels.csv + images) into ENV's bucket and feature group
+	$(ROLLOUT) ingest --dataset $(DATASET)
 
 destroy: $(VENV)/.installed ## delete ENV's stack and all it leaves (bucket, images, models, logs); asks unless FORCE=1
 	$(ROLLOUT) destroy $(if $(filter 1,$(FORCE)),--force)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import time
 import uuid
@@ -22,6 +23,7 @@ from local.functions import Functions
 from local.loopback import Loopback
 from local.template import ACCOUNT, Template
 
+LOG = logging.getLogger("local.api")
 SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)/")
 STAGE = "local"
 
@@ -129,7 +131,12 @@ class ApiServer:
                 return _error(403, "MissingAuthenticationToken", "the request is not signed (AWS_IAM)")
             caller = f"arn:aws:iam::{ACCOUNT}:user/{signed.group(1)}"
         event = proxy_event(route, method, url, headers, body, caller)
-        result = self.functions.invoke(route.function, event)
+        try:
+            result = self.functions.invoke(route.function, event)
+        except Exception:  # what API Gateway answers when the function fails
+            LOG.exception("function failed", extra={"function": route.function})
+            return 502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}'
+
         answer = result.get("body") or ""
         data = base64.b64decode(answer) if result.get("isBase64Encoded") else answer.encode()
         response_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}

@@ -1,11 +1,14 @@
 """SageMaker calls the product makes that moto 5.2 lacks: DeleteModelPackage and DeleteModelPackageGroup
-(`make destroy` removes the registry). Installed on moto's own classes, so the server and `mock_aws` both
-answer them; everything else stays moto's."""
+(`make destroy` removes the registry), and DescribeFeatureGroup's ResourceNotFound for a group that is not
+there (moto answers a 500). Installed on moto's own classes, so the server and `mock_aws` both answer them;
+everything else stays moto's."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from moto.core.responses import EmptyResult
-from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
@@ -33,7 +36,18 @@ def _delete_model_package_group_response(self: SageMakerResponse) -> EmptyResult
     return EmptyResult()
 
 
+_describe_feature_group = SageMakerModelBackend.describe_feature_group
+
+
+def _describe_feature_group_or_not_found(self: SageMakerModelBackend, feature_group_name: str) -> dict[str, Any]:
+    try:
+        return _describe_feature_group(self, feature_group_name)
+    except KeyError:
+        raise ResourceNotFound(f"Resource Not Found: FeatureGroup {feature_group_name} not found") from None
+
+
 def install() -> None:
-    """Idempotent: moto's classes gain the two operations once per process."""
+    """Idempotent: moto's classes gain the operations once per process."""
+    SageMakerModelBackend.describe_feature_group = _describe_feature_group_or_not_found  # type: ignore[method-assign]
     SageMakerResponse.delete_model_package = _delete_model_package_response  # type: ignore[attr-defined]
     SageMakerResponse.delete_model_package_group = _delete_model_package_group_response  # type: ignore[attr-defined]

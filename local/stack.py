@@ -19,7 +19,7 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -38,24 +38,14 @@ from local.featurestore import FeatureStore, FeatureStoreServer
 from local.functions import Functions
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
-from local.template import ACCOUNT, LOCAL_VALUES, Template, provision
+from local.template import ACCOUNT, LOCAL_VALUES, Template, feature_group_request, provision
 from local.webhooks import WebhookRecorder, start_recorder
 
 LOG = logging.getLogger("local.stack")
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "work" / "local"
-FEATURE_GROUP = "scratch-labels"
-# The feature group's schema (DESIGN.md): the labelling side creates it, so the template does not
-FEATURES: list[tuple[str, Literal["String", "Integral", "Fractional"]]] = [
-    ("source_ref", "String"),
-    ("image_width", "Integral"),
-    ("image_height", "Integral"),
-    ("image_depth", "Integral"),
-    ("annotations", "String"),
-    ("event_time", "Fractional"),
-    ("labeling_job", "String"),
-    ("status", "String"),
-]
+# The feature group the template creates when FeatureGroupName is left empty, with the template's schema
+FEATURE_GROUP = str(feature_group_request(Template.load())["FeatureGroupName"])
 # The local stack's Slack app: a documented throwaway signing secret, and the one approver
 SLACK_SIGNING_SECRET = "local-stack-signing-secret-not-for-production"  # noqa: S105 (documented, local only)
 SLACK_APPROVER = "ULOCALAPPROVER"
@@ -178,18 +168,13 @@ class LocalStack:
         self.functions.forget_clients()
 
     def _feature_group(self) -> str:
-        self.aws["sagemaker"].create_feature_group(
-            FeatureGroupName=FEATURE_GROUP,
-            RecordIdentifierFeatureName="source_ref",
-            EventTimeFeatureName="event_time",
-            FeatureDefinitions=[{"FeatureName": n, "FeatureType": t} for n, t in FEATURES],
-            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{self.bucket}/feature-store"}},
-            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/feature-store",
-        )
+        """The template's feature group, and the offline-store prefix the pipeline reads."""
+        self.aws["sagemaker"].create_feature_group(**feature_group_request(self.template))
         described = self.aws["sagemaker"].describe_feature_group(FeatureGroupName=FEATURE_GROUP)
         resolved = str(described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"])
-        # `<name>-<creation time>/data`: the group is created again at every start, so the stack reads the prefix
-        # that covers every creation of it (S3 prefixes are plain key prefixes), and restarts keep their data
+        # `<name>-<creation time>/data`. A deployment leaves OfflineStoreUri empty and the pipeline reads what
+        # DescribeFeatureGroup resolves; the local stack creates its group again at every start, so it gives the
+        # prefix that covers every creation (S3 prefixes are plain key prefixes), and restarts keep their data
         return resolved.rsplit("-", 1)[0] + "-"
 
     def deploy_definition(self) -> dict[str, Any]:

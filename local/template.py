@@ -37,6 +37,8 @@ LOCAL_VALUES: dict[str, str] = {
     "IdempotencyTable": f"{STACK}-idempotency",
     "AuditTable": f"{STACK}-audit",
     "ModelPackageGroup.ModelPackageGroupArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{STACK}",
+    "FeatureStoreRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-feature-store",
+    "FeatureGroup": f"{STACK}-labels",
 }
 # The template's queues, under the names CloudFormation would generate: a queue's Ref is its URL (moto finds
 # a queue by the URL's last segment)
@@ -49,7 +51,7 @@ for _logical_id, _name in QUEUES.items():
 LOCAL_PARAMETERS: dict[str, str] = {
     "ImageTag": "latest",
     "OfflineStoreUri": (
-        f"s3://{STACK}-{ACCOUNT}/feature-store/{ACCOUNT}/sagemaker/{REGION}/offline-store/scratch-labels/data"
+        f"s3://{STACK}-{ACCOUNT}/feature-store/{ACCOUNT}/sagemaker/{REGION}/offline-store/{STACK}-labels/data"
     ),
 }
 
@@ -112,7 +114,7 @@ class Template:
         return {**LOCAL_VALUES, **self.parameters(overrides)}
 
     def resolve(self, value: Any, overrides: dict[str, str] | None = None) -> Any:
-        """A property value with Ref, GetAtt and Sub resolved to the local stack's values."""
+        """A property value with Ref, GetAtt, Sub and If resolved to the local stack's values."""
         values = self.values(overrides)
         if isinstance(value, dict) and len(value) == 1:
             ((key, argument),) = value.items()
@@ -120,19 +122,43 @@ class Template:
                 return values[argument]
             if key == "Fn::GetAtt":
                 return values[".".join(argument)]
+            if key == "Fn::Sub" and isinstance(argument, list):
+                text, variables = argument
+                return sub(text, {**values, **{k: str(self.resolve(v, overrides)) for k, v in variables.items()}})
             if key == "Fn::Sub":
                 return sub(argument, values)
+            if key == "Fn::If":
+                name, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(name, overrides) else when_false, overrides)
         if isinstance(value, dict):
             return {k: self.resolve(v, overrides) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v, overrides) for v in value]
         return value
 
+    def condition(self, name: str, overrides: dict[str, str] | None = None) -> bool:
+        """One of the template's Conditions, from the local stack's parameter values."""
+        return self._holds(self.body["Conditions"][name], overrides)
+
+    def _holds(self, expression: dict[str, Any], overrides: dict[str, str] | None) -> bool:
+        ((key, argument),) = expression.items()
+        if key == "Fn::Equals":
+            left, right = (str(self.resolve(side, overrides)) for side in argument)
+            return left == right
+        if key == "Fn::Not":
+            return not self._holds(argument[0], overrides)
+        if key == "Fn::And":
+            return all(self._holds(part, overrides) for part in argument)
+        if key == "Fn::Or":
+            return any(self._holds(part, overrides) for part in argument)
+        if key == "Condition":
+            return self.condition(argument, overrides)
+        raise KeyError(f"template.yaml: condition function {key} is not supported locally")
+
     def environment(self, function: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
         """A function's environment: Globals first, then its own variables, resolved."""
         shared = self.body.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
         own = self.resource(function)["Properties"].get("Environment", {}).get("Variables", {})
-        conditions = {"IsProd": self.parameters(overrides)["Environment"] == "prod"}
         # Lambda gives the function its LoggingConfig's ApplicationLogLevel, which Powertools takes
         logging_config = {
             **self.body.get("Globals", {}).get("Function", {}).get("LoggingConfig", {}),
@@ -141,9 +167,6 @@ class Template:
         runtime = {"AWS_LAMBDA_LOG_LEVEL": logging_config["ApplicationLogLevel"]} if logging_config else {}
         env = {}
         for name, value in {**runtime, **shared, **own}.items():
-            if isinstance(value, dict) and "Fn::If" in value:
-                condition, when_true, when_false = value["Fn::If"]
-                value = when_true if conditions[condition] else when_false
             env[name] = str(self.resolve(value, overrides))
         return env
 
@@ -158,6 +181,11 @@ def sub(text: str, values: dict[str, str]) -> str:
         return values[name]
 
     return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", replace, text)
+
+
+def feature_group_request(template: Template, overrides: dict[str, str] | None = None) -> dict[str, Any]:
+    """CreateFeatureGroup's arguments for the template's FeatureGroup (the labelled-image schema lives there)."""
+    return dict(template.resolve(template.resource("FeatureGroup")["Properties"], overrides))
 
 
 def provision(template: Template, clients: dict[str, Any], overrides: dict[str, str] | None = None) -> None:

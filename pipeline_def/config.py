@@ -49,7 +49,9 @@ PipelineName = Annotated[
 ]
 # SageMaker's PipelineDisplayName: letters, digits and inner hyphens, no spaces
 PipelineDisplayName = Annotated[
-    str, _matches(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", "a pipeline display name (letters, digits, inner hyphens)")
+    str,
+    _matches(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", "a pipeline display name (letters, digits, inner hyphens)"),
+    Field(max_length=256),  # the pattern lets hyphens stretch it; SageMaker's limit is 256
 ]
 # SageMaker's descriptions are Java's `.*`: one line, no line terminator
 SingleLine = Annotated[str, _matches(r"[^\n\r\u0085\u2028\u2029]*", "one line of text (no line breaks)")]
@@ -122,8 +124,14 @@ class StorageSettings(_Strict):
 
 class FeatureGroupSettings(_Strict):
     name: FeatureGroupName
-    # The offline store's data prefix (DescribeFeatureGroup's ResolvedOutputS3Uri), read by Preprocess
-    offline_store_uri: S3Uri
+    # The offline store's data prefix, read by Preprocess. None (or empty): the group's own, DescribeFeatureGroup's
+    # ResolvedOutputS3Uri, looked up whenever the pipeline is built (pipeline_def.deploy.plan)
+    offline_store_uri: S3Uri | None = None
+
+    @field_validator("offline_store_uri", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class JobResources(_Strict):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from pipeline_def import expressions as ex
-from pipeline_def.config import ApprovalStatus, Backbone, JobResources, PipelineConfig, RetryPolicy
+from pipeline_def.config import ApprovalStatus, Backbone, ConfigError, JobResources, PipelineConfig, RetryPolicy
 from pipeline_def.expressions import Json
 from pipeline_def.metrics import metric_definitions
 
@@ -70,7 +70,7 @@ def parameters(config: PipelineConfig) -> dict[str, Parameter]:
     """The run-time knobs, with the config's values as defaults."""
     hp = config.training.hyperparameters
     declared = [
-        Parameter("InputDataUri", "String", config.feature_group.offline_store_uri),
+        Parameter("InputDataUri", "String", _offline_store(config)),
         Parameter("ProcessingInstanceType", "String", config.preprocess.instance_type),
         Parameter("TrainingInstanceType", "String", config.training.instance_type),
         Parameter("EvaluationInstanceType", "String", config.evaluation.instance_type),
@@ -411,3 +411,11 @@ def _number(value: float) -> str:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _offline_store(config: PipelineConfig) -> str:
+    uri = config.feature_group.offline_store_uri
+    if uri is None:
+        reason = "not given and not looked up: pipeline_def.deploy.plan resolves it with DescribeFeatureGroup"
+        raise ConfigError("config", [("feature_group.offline_store_uri", reason)])
+    return uri

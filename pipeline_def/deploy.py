@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from pipeline_def.config import PipelineConfig
+from pipeline_def.config import ConfigError, PipelineConfig
 from pipeline_def.definition import build_definition
 
 if TYPE_CHECKING:
@@ -57,7 +57,29 @@ def _deployed(client: SageMakerClient, name: str) -> dict[str, Any] | None:
     return dict(client.describe_pipeline(PipelineName=name))
 
 
+def located(client: SageMakerClient, config: PipelineConfig) -> PipelineConfig:
+    """The config with its feature group's offline-store prefix, looked up when the config does not give it,
+    so that a group created (or created again) under a new prefix is read where it is."""
+    group = config.feature_group
+    if group.offline_store_uri is not None:
+        return config
+    try:
+        described = client.describe_feature_group(FeatureGroupName=group.name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in {"ResourceNotFound", "ResourceNotFoundException"}:
+            raise
+        reason = f"no feature group {group.name} in this account and region (the stack creates it: CreateFeatureGroup)"
+        raise ConfigError("config", [("feature_group.name", reason)]) from error
+    storage = described.get("OfflineStoreConfig", {}).get("S3StorageConfig", {})
+    uri = storage.get("ResolvedOutputS3Uri")
+    if not uri:
+        raise ConfigError("config", [("feature_group.name", f"feature group {group.name} has no offline store")])
+    settings = group.model_copy(update={"offline_store_uri": uri})
+    return config.model_copy(update={"feature_group": settings})
+
+
 def plan(client: SageMakerClient, config: PipelineConfig) -> Plan:
+    config = located(client, config)
     name = config.pipeline.name
     definition = build_definition(config)
     deployed = _deployed(client, name)

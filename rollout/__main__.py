@@ -1,5 +1,5 @@
-"""`python -m rollout build|deploy|image|start-run|destroy|account-setup --env dev|prod`: what the Makefile's targets of
-the same names run."""
+"""`python -m rollout build|deploy|image|start-run|ingest|destroy|account-setup --env dev|prod`: what the
+Makefile's targets of the same names run."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from rollout import account, image
 from rollout.deploy import build, deploy
 from rollout.destroy import Destroyer, Names
 from rollout.environments import Environment, RolloutError, environment
+from rollout.ingest import ingest
 from rollout.stack import deployed
 from rollout.start_run import start_run
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rollout")
-    parser.add_argument("command", choices=["build", "deploy", "image", "start-run", "destroy", "account-setup"])
+    parser.add_argument(
+        "command", choices=["build", "deploy", "image", "start-run", "ingest", "destroy", "account-setup"]
+    )
     parser.add_argument("--env", default="dev", help="samconfig.toml environment: dev or prod")
     parser.add_argument("--sam", type=Path, default=Path(".tools/sam/bin/sam"), help="the sam executable")
     parser.add_argument("--no-confirm", action="store_true", help="deploy without reviewing the change set (CI)")
@@ -29,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idempotency-key", help="start-run: the same key starts one run (CI uses the commit)")
     parser.add_argument("--description", default="started with make start-run", help="start-run: the run's description")
     parser.add_argument("--force", action="store_true", help="destroy without asking")
+    parser.add_argument("--dataset", type=Path, help="ingest: a folder with labels.csv and its images")
     args = parser.parse_args(argv)
     try:
         env = environment(args.env)
@@ -55,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             print(account.setup(session.client("iam"), session.client("apigateway")))
         elif args.command == "start-run":
             start_run(env, session, args.idempotency_key, args.description)
+        elif args.command == "ingest":
+            if args.dataset is None:
+                raise RolloutError("ingest needs DATASET=dir (a folder with labels.csv and its images)")
+            return ingest(env, session, args.dataset)
         else:
             return destroy(env, session, args.force)
     except RolloutError as error:

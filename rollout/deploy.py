@@ -22,7 +22,6 @@ from rollout import account, image
 from rollout.environments import ROOT, Environment, RolloutError, environment
 from rollout.stack import deployed, describe
 
-REQUIRED = ("OfflineStoreUri",)  # template parameters without a default: samconfig.toml must give them
 # a stack in these states cannot be deployed to: a create that failed and rolled back can only be deleted
 DELETABLE = {"ROLLBACK_COMPLETE"}
 
@@ -35,13 +34,6 @@ def deploy(
     promote_from: str | None = None,
     role_arn: str | None = None,
 ) -> None:
-    missing = [name for name in REQUIRED if not env.parameter_overrides.get(name)]
-    if missing:
-        raise RolloutError(
-            f"samconfig.toml [{env.config_env}.deploy.parameters] parameter_overrides lacks {', '.join(missing)}: "
-            'add e.g. OfflineStoreUri="s3://…/offline-store/<group>-<time>/data" (the feature group\'s '
-            "ResolvedOutputS3Uri)"
-        )
     cloudformation, ecr = session.client("cloudformation"), session.client("ecr")
     account.check(session.client("apigateway"), session.region_name)
     tag = image.commit_tag()

@@ -54,6 +54,8 @@ START_ONCE = Once(
 
 DECISION_ANSWERS = answers(DecisionResult, 400, 401, 404, 415)
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="the execution id, the last part of its ARN")]
+# SageMaker's NextToken is at most 8192 characters
+NextToken = Annotated[str | None, Query(max_length=8192, description="the next_token of the previous page")]
 # SageMaker's model package ARNs allow versions of 1 to 9 digits
 Version = Annotated[int, Path(ge=1, le=999_999_999, description="the model package version")]
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -83,7 +85,7 @@ def start_run(
 @app.get("/runs", summary="List runs, newest first", responses=answers(RunPage, 400))
 @tracer.capture_method
 def list_runs(
-    status: Annotated[RunStatus | None, Query()] = None, next_token: str | None = None, limit: Limit = 20
+    status: Annotated[RunStatus | None, Query()] = None, next_token: NextToken = None, limit: Limit = 20
 ) -> RunPage:
     return runs.list_runs(PIPELINES, status, next_token, limit)
 
@@ -111,7 +113,7 @@ def retry_run(run_id: RunId) -> RunSummary:
 @app.get("/models", summary="Model packages, newest first, with their mAP", responses=answers(ModelPage, 400))
 @tracer.capture_method
 def list_models(
-    status: Annotated[ApprovalFilter | None, Query()] = None, next_token: str | None = None, limit: Limit = 20
+    status: Annotated[ApprovalFilter | None, Query()] = None, next_token: NextToken = None, limit: Limit = 20
 ) -> ModelPage:
     return registry.list_models(REGISTRY, status, next_token, limit)
 

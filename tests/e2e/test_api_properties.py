@@ -31,6 +31,7 @@ from local.stack import LOCAL_USER_KEY, LocalStack
 from tests.e2e.conftest import start_stack
 
 EXAMPLES = 50
+URL_LIMIT = 10_240
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -93,7 +94,14 @@ def test_every_request_gets_an_answer_the_document_describes(served: Any, api: A
         @given(case=cases)
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def answered(case: Any) -> None:
-            case.call_and_validate(base_url=api.url, session=session, checks=CHECKS)
+            response = case.call(base_url=api.url, session=session)
+            if response.status_code == 414:
+                # a request line longer than an HTTP server takes is refused before any API sees it (API Gateway
+                # allows 10240 bytes of request line and headers; this stand-in's server 65536): the transport's
+                # answer, not the document's
+                assert len(response.request.url) > URL_LIMIT, response.request.url[:200]
+                return
+            case.validate_response(response, checks=CHECKS)
 
         try:
             answered()

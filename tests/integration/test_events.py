@@ -16,6 +16,7 @@ from botocore.credentials import Credentials
 from control_plane.aws import clients
 from local.client import send
 from local.ssm_events import ssm_front
+from local.template import feature_group_request
 from local.webhooks import WebhookRecorder
 from tests.integration.conftest import LambdaContext, Stack, configure_slack, event
 from tests.integration.stubs import PartialStubber
@@ -328,6 +329,48 @@ def test_a_config_change_to_a_missing_image_leaves_the_pipeline_and_alerts(
     assert definition(stack) == before
     [alert] = slack.posts("/api/chat.postMessage")
     assert reason in json.dumps(alert.body["blocks"])
+
+
+def without_offline_store_uri(stack: Stack) -> str:
+    """The config as a deployment writes it when OfflineStoreUri is left empty (the usual case)."""
+    parameter = stack.template.resource("ConfigParameter")["Properties"]["Value"]
+    return str(stack.template.resolve(parameter, {"OfflineStoreUri": ""}))
+
+
+def test_the_pipeline_reads_the_offline_store_where_the_feature_group_says_it_is(
+    stack: Stack, load_function: Load
+) -> None:
+    # Given the template's feature group, and a config that does not say where its offline store is
+    stack.aws["sagemaker"].create_feature_group(**feature_group_request(stack.template))
+    group = stack.aws["sagemaker"].describe_feature_group(FeatureGroupName=stack.config.feature_group.name)
+    resolved = group["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+    set_config(stack, without_offline_store_uri(stack))
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+
+    outcome = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
+
+    # Then the pipeline's input is the store's resolved prefix (<bucket>/feature-store/.../<name>-<time>/data)
+    assert outcome["action"] == "update"
+    declared = {p["Name"]: p.get("DefaultValue") for p in definition(stack)["Parameters"]}
+    assert declared["InputDataUri"] == resolved
+    assert resolved.startswith(f"s3://{stack.values['ArtifactBucket']}/feature-store/")
+
+
+def test_a_config_whose_feature_group_is_missing_leaves_the_pipeline_and_alerts(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    configure_slack(stack)
+    before = definition(stack)
+    set_config(stack, without_offline_store_uri(stack))
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+
+    outcome = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
+
+    assert outcome == {"action": "rejected", "problems": 1}
+    assert definition(stack) == before
+    [alert] = slack.posts("/api/chat.postMessage")
+    assert "feature_group.name" in json.dumps(alert.body["blocks"])
+    assert "CreateFeatureGroup" in json.dumps(alert.body["blocks"])
 
 
 def test_a_config_change_to_a_pushed_image_updates_the_pipeline(stack: Stack, load_function: Load) -> None:

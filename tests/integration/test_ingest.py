@@ -19,7 +19,9 @@ import pytest
 from local.emulator import reset_moto
 from local.executor.jobs import container_environment
 from local.featurestore import ENDPOINT_ENV, FeatureStore, FeatureStoreServer
-from local.stack import FEATURES
+from local.template import Template, feature_group_request
+from rollout.environments import RolloutError, environment
+from rollout.ingest import ingest
 from tests.conftest import REPO
 
 CONTAINER_PYTHON = REPO / "container" / ".venv" / "bin" / "python"
@@ -47,14 +49,10 @@ def container(
 def feature_store(aws_env: dict[str, str], moto_endpoint: str) -> Iterator[dict[str, str]]:
     """The bucket and feature group in moto, the runtime on loopback; yields the environment that reaches both."""
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    boto3.client("sagemaker").create_feature_group(
-        FeatureGroupName=GROUP,
-        RecordIdentifierFeatureName="source_ref",
-        EventTimeFeatureName="event_time",
-        FeatureDefinitions=[{"FeatureName": name, "FeatureType": kind} for name, kind in FEATURES],
-        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/offline-store"}},
-        RoleArn="arn:aws:iam::123456789012:role/feature-store",
-    )
+    # the template's group (its schema), with its store in the test's bucket
+    request = {**feature_group_request(Template.load()), "FeatureGroupName": GROUP}
+    request["OfflineStoreConfig"]["S3StorageConfig"]["S3Uri"] = f"s3://{BUCKET}/offline-store"
+    boto3.client("sagemaker").create_feature_group(**request)
     server = FeatureStoreServer(FeatureStore(moto_endpoint)).start()
     yield {**aws_env, ENDPOINT_ENV: server.endpoint}
     server.stop()
@@ -162,3 +160,46 @@ def test_a_csv_without_the_feature_columns_is_refused_whole(feature_store: dict[
     )
     assert result.returncode == 2
     assert "missing columns source_ref, image_width" in result.stderr
+
+
+def test_make_ingest_puts_a_folder_into_the_deployed_stacks_bucket_and_feature_group(
+    feature_store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployed stack (its outputs name the bucket and the group) and a labelled folder
+    env = environment("dev")
+    outputs = {"FeatureGroupName": GROUP, "ArtifactBucketName": BUCKET}
+    boto3.client("cloudformation").create_stack(
+        StackName=env.stack_name,
+        TemplateBody=json.dumps({
+            "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+        }),
+    )  # fmt: skip
+    data = tmp_path / "metal"
+    assert container("detector.synth", "--output", str(data), "--count", "4", env=feature_store).returncode == 0
+    monkeypatch.setenv(ENDPOINT_ENV, feature_store[ENDPOINT_ENV])
+    session = boto3.Session(region_name="us-east-1")
+
+    # When `make ingest ENV=dev DATASET=metal` runs
+    code = ingest(env, session, data)
+
+    # Then the images are under datasets/metal/ (which the pipeline's role reads) and each has its record
+    assert code == 0
+    listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="datasets/metal/")["Contents"]
+    rows = list(csv.DictReader((data / "labels.csv").open()))
+    assert {item["Key"] for item in listed} == {f"datasets/metal/{row['source_ref']}" for row in rows}
+    runtime = boto3.client("sagemaker-featurestore-runtime", endpoint_url=feature_store[ENDPOINT_ENV])
+    uri = f"s3://{BUCKET}/datasets/metal/{rows[0]['source_ref']}"
+    assert runtime.get_record(FeatureGroupName=GROUP, RecordIdentifierValueAsString=uri)["Record"]
+
+
+def test_make_ingest_refuses_before_writing_anything(feature_store: dict[str, str], tmp_path: Path) -> None:
+    env, session = environment("dev"), boto3.Session(region_name="us-east-1")
+    (tmp_path / "labels.csv").write_text("source_ref\n")
+
+    with pytest.raises(RolloutError, match=r"no labels\.csv"):
+        ingest(env, session, tmp_path / "nowhere")
+    with pytest.raises(RolloutError, match=r"scratch-detector-dev is not deployed .*make deploy ENV=dev"):
+        ingest(env, session, tmp_path)
+
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=BUCKET)

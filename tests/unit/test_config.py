@@ -143,3 +143,16 @@ def test_the_pipeline_request_keeps_sagemakers_constraints(default_config: Pipel
     shape = sagemaker_model().operation_model("CreatePipeline").input_shape
     assert shape is not None
     assert list(problems(shape, request, "")) == []
+
+
+@pytest.mark.parametrize("given", ["", None])
+def test_an_empty_offline_store_uri_is_left_to_be_looked_up_and_the_definition_refuses_it_unresolved(
+    config_dict: dict[str, Any], given: str | None
+) -> None:
+    config_dict["feature_group"]["offline_store_uri"] = given
+
+    config = PipelineConfig.model_validate(config_dict)
+
+    assert config.feature_group.offline_store_uri is None
+    with pytest.raises(ConfigError, match=r"feature_group\.offline_store_uri: not given and not looked up"):
+        build_definition(config)

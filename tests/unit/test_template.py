@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from jsonschema import Draft4Validator
 from pydantic import BaseModel, ValidationError
 
 from control_plane.models import DecisionRequest, StartRunRequest
 from local.template import Template
 from pipeline_def.config import PipelineConfig
+from tests.conftest import REPO
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,8 +102,11 @@ def _allow_statements(template: Template) -> list[tuple[str, dict[str, Any]]]:
             documents.append(properties["PolicyDocument"])
         for document in documents:
             for statement in document.get("Statement", []) if isinstance(document, dict) else []:
-                if statement["Effect"] == "Allow":
-                    found.append((name, statement))
+                # a conditional statement (Fn::If) is either of its branches; AWS::NoValue is none
+                branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+                for branch in branches:
+                    if branch.get("Effect") == "Allow":
+                        found.append((name, branch))
     return found
 
 
@@ -123,6 +128,9 @@ BODIES = {
         {"display_name": "nightly-retrain", "description": "x" * 1024},
         {"display_name": "has spaces"},
         {"display_name": "-leading"},
+        # SageMaker's limit is 82 characters, which its pattern alone does not hold when hyphens repeat
+        {"display_name": "a" + "-" * 80 + "b"},
+        {"display_name": "a" + "-" * 81 + "b"},
         {"description": "x" * 1025},
         {"description": "two\nlines"},
         {"description": "a\ttab"},
@@ -165,3 +173,32 @@ def test_api_gateway_models_agree_with_the_pydantic_requests(template: Template,
             function_accepts = False
         # Then both accept and refuse the same bodies
         assert gateway_accepts == function_accepts, body
+
+
+def test_the_feature_group_has_the_schema_ingest_and_preprocess_read(template: Template) -> None:
+    # the container's records (container/detector/records.py, another environment: read, not imported)
+    source = (REPO / "container" / "detector" / "records.py").read_text()
+    [features] = [
+        node.value
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "FEATURES"
+    ]
+    group = template.resource("FeatureGroup")["Properties"]
+
+    assert [d["FeatureName"] for d in group["FeatureDefinitions"]] == list(ast.literal_eval(features))
+    assert (group["RecordIdentifierFeatureName"], group["EventTimeFeatureName"]) == ("source_ref", "event_time")
+    # the stack names its own group after itself, so dev and prod in one account do not collide
+    assert template.resolve(group["FeatureGroupName"]) == f"{template.values()['AWS::StackName']}-labels"
+
+
+def test_the_config_names_the_stacks_group_unless_another_is_given(template: Template) -> None:
+    value = template.resource("ConfigParameter")["Properties"]["Value"]
+
+    def group(overrides: dict[str, str]) -> Any:
+        return yaml.safe_load(template.resolve(value, overrides))["feature_group"]
+
+    assert group({"FeatureGroupName": "", "OfflineStoreUri": ""}) == {
+        "name": "scratch-detector-labels",
+        "offline_store_uri": None,
+    }
+    assert group({"FeatureGroupName": "labelling-team", "OfflineStoreUri": ""})["name"] == "labelling-team"

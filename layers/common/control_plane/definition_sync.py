@@ -1,7 +1,8 @@
 """Keep the deployed pipeline equal to the config: build the definition, update only what changed.
 
-An invalid config, or one whose training image does not exist, raises ConfigError and touches nothing;
-callers alert and keep the pipeline as it was.
+An invalid config, one whose training image does not exist, or one whose feature group is not there (its
+offline-store location is looked up when the config does not give it) raises ConfigError and touches
+nothing; callers alert and keep the pipeline as it was.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ ParameterValue = str | int | float | bool
 # SageMaker's own patterns: an execution id is 12 lowercase letters or digits, a display name is
 # alphanumerics and inner hyphens
 RUN_ID_PATTERN = r"^[a-z0-9]{12}$"
-DisplayName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$")]
+# SageMaker's PipelineExecutionDisplayName: its pattern (which hyphens can stretch) and at most 82 characters
+DisplayName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$", max_length=82)]
 # Free text that reaches a SageMaker field (descriptions are Java's `.*`, which no line terminator matches):
 # one line, and no control character either; template.yaml's request models say the same
 ONE_LINE = r"^[^\x00-\x1F\x7F\u0085\u2028\u2029]*$"

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from control_plane.aws.clients import LazyClient
-from control_plane.aws.errors import not_found_as
+from control_plane.aws.errors import not_found_as, token_refused
 from control_plane.errors import NotFound
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class Pipelines:
         }
         if next_token:
             request["NextToken"] = next_token
-        with not_found_as(f"pipeline {self.name} does not exist"):
+        with not_found_as(f"pipeline {self.name} does not exist"), token_refused(next_token):
             page = self._sm.list_pipeline_executions(**request)
         return list(page.get("PipelineExecutionSummaries", [])), page.get("NextToken")
 
@@ -132,7 +132,8 @@ class Registry:
             request["ModelApprovalStatus"] = status
         if next_token:
             request["NextToken"] = next_token
-        page = self._sm.list_model_packages(**request)
+        with token_refused(next_token):
+            page = self._sm.list_model_packages(**request)
         return list(page.get("ModelPackageSummaryList", [])), page.get("NextToken")
 
     def describe(self, version: int) -> dict[str, Any]:

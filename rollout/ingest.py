@@ -1,0 +1,53 @@
+"""`make ingest ENV=dev DATASET=dir`: a labelled folder into the deployed stack, with your credentials: each image
+into the stack's bucket (under datasets/<folder name>/, which the pipeline's role reads), and one record per image
+into the stack's feature group (PutRecord), by the container's own `detector.ingest`.
+
+DATASET holds `labels.csv` in the feature group's schema and the images its `source_ref`s name, relative to it
+(the layout `make run DATASET=dir` reads).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+
+from rollout.environments import ROOT, Environment, RolloutError
+from rollout.stack import outputs
+
+CONTAINER = ROOT / "container"
+CONTAINER_PYTHON = CONTAINER / ".venv" / "bin" / "python"
+
+
+def command(dataset: Path, bucket: str, group: str, python: Path = CONTAINER_PYTHON) -> list[str]:
+    return [
+        str(python), "-m", "detector.ingest", "--labels", str(dataset / "labels.csv"), "--images", str(dataset),
+        "--bucket", bucket, "--prefix", f"datasets/{dataset.name}", "--feature-group", group,
+    ]  # fmt: skip
+
+
+def ingest(env: Environment, session: boto3.Session, dataset: Path, python: Path = CONTAINER_PYTHON) -> int:
+    """Checks everything it can before it writes anything; returns ingest's exit code (1: some rows refused)."""
+    dataset = dataset.resolve()
+    if not (dataset / "labels.csv").is_file():
+        raise RolloutError(f"{dataset}: no labels.csv (DATASET is a folder with labels.csv and its images)")
+    found = outputs(session.client("cloudformation"), env.stack_name)
+    if "FeatureGroupName" not in found or "ArtifactBucketName" not in found:
+        raise RolloutError(
+            f"{env.stack_name} is not deployed (or predates its feature group): `make deploy ENV={env.name}`"
+        )
+    group, bucket = found["FeatureGroupName"], found["ArtifactBucketName"]
+    try:
+        status = session.client("sagemaker").describe_feature_group(FeatureGroupName=group)["FeatureGroupStatus"]
+    except ClientError as error:
+        raise RolloutError(f"feature group {group}: {error.response.get('Error', {}).get('Message', error)}") from error
+    if status != "Created":
+        raise RolloutError(f"feature group {group} is {status}, not Created: try again when it is")
+    region = str(session.region_name)
+    environment = {**os.environ, "AWS_REGION": region, "AWS_DEFAULT_REGION": region, "PYTHONPATH": str(CONTAINER)}
+    print(f"ingesting {dataset} into s3://{bucket}/datasets/{dataset.name}/ and feature group {group}")
+    # our own entry point, with arguments from the stack's outputs and a checked folder
+    return subprocess.run(command(dataset, bucket, group, python), env=environment, check=False).returncode  # noqa: S603
