@@ -72,7 +72,7 @@ def safe_extract(archive: Path, destination: Path) -> None:
         raise jobs.JobError(f"model archive {archive.name}: not a readable tar file ({error})") from None
 
 
-def _model_folder(extracted: Path) -> Path:
+def model_folder(extracted: Path) -> Path:
     """The folder of model-meta.json: the archive root, or the one folder it holds."""
     found = sorted(extracted.rglob(model.META_FILE))
     return found[0].parent if found else extracted
@@ -104,7 +104,7 @@ def evaluate(options: Options) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as temporary:
         extracted = Path(temporary)
         safe_extract(options.model, extracted)
-        net, meta = model.load_exported(_model_folder(extracted))
+        net, meta = model.load_exported(model_folder(extracted))
     test_rec = model.find_rec(options.test, "test input")
     if test_rec is None:
         raise jobs.JobError(f"test input: no .rec file in {options.test}")

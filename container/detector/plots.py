@@ -55,3 +55,18 @@ def predictions(images: list[Array], truths: list[Array], predicted: list[Array]
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)
+
+
+def detections(image: Array, found: list[tuple[str, float, tuple[float, float, float, float]]], path: Path) -> None:
+    """One RGB image with its detections (class, score, corners in its pixels), as `detector.predict` draws them."""
+    height, width = image.shape[:2]
+    figure, axis = plt.subplots(figsize=(max(4.0, width / 100), max(3.0, height / 100)))
+    axis.axis("off")
+    axis.imshow(image)
+    for label, score, (x0, y0, x1, y1) in found:
+        axis.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=PREDICTION_COLOUR, linewidth=1.5))
+        axis.text(x0, y0, f"{label} {score:.2f}", color=PREDICTION_COLOUR, fontsize=8, va="bottom")
+    axis.set_title(f"{len(found)} detection{'s' if len(found) != 1 else ''}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
