@@ -256,10 +256,16 @@ class SlackSettings(_Strict):
     approvers: list[SlackUserId]
 
 
+# instance families with GPUs or other accelerators, which the CPU image cannot use
+ACCELERATED = re.compile(r"ml\.(g|p|inf|trn|dl)[0-9]")
+
+
 class PipelineConfig(_Strict):
     pipeline: PipelineSettings
     role_arn: RoleArn
     image_uri: EcrImageUri
+    # how the image was built: cpu (the Dockerfile's default) or gpu (MXNET=mxnet-cu112 on a CUDA base)
+    image_variant: Literal["cpu", "gpu"] = "cpu"
     storage: StorageSettings
     feature_group: FeatureGroupSettings
     classes: list[ClassName] = Field(min_length=1)
@@ -271,6 +277,25 @@ class PipelineConfig(_Strict):
     retry: RetrySettings
     slack: SlackSettings
     tags: dict[TagKey, TagValue] = Field(max_length=40)
+
+    @model_validator(mode="after")
+    def _instances_fit_the_image(self) -> PipelineConfig:
+        if self.image_variant == "gpu":
+            return self
+        offered = [
+            ("preprocess.instance_type", [self.preprocess.instance_type]),
+            ("training.instance_type", [self.training.instance_type]),
+            ("evaluation.instance_type", [self.evaluation.instance_type]),
+            ("model_registry.inference_instance_types", self.model_registry.inference_instance_types),
+            ("model_registry.transform_instance_types", self.model_registry.transform_instance_types),
+        ]
+        wrong = [f"{path}: {kind}" for path, kinds in offered for kind in kinds if ACCELERATED.match(kind)]
+        if wrong:
+            raise ValueError(
+                f"image_variant is cpu, so no GPU or accelerator instance can run it: {'; '.join(wrong)}"
+                " (build the GPU image and set image_variant: gpu, or choose CPU instances)"
+            )
+        return self
 
     @field_validator("classes")
     @classmethod

@@ -351,6 +351,8 @@ class _Builder:
                         "ModelDataUrl": ex.step_property(TRAIN, "ModelArtifacts.S3ModelArtifacts"),
                         "Framework": "MXNET",
                         "FrameworkVersion": "1.9.1",
+                        # serve's default score threshold: the one the evaluation counted with
+                        "Environment": {"SCORE_THRESHOLD": _number(cfg.evaluation.score_threshold)},
                     }
                 ],
                 "SupportedContentTypes": list(registry.content_types),

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from pipeline_def import build_definition
-from pipeline_def.config import PipelineConfig
+from pipeline_def.config import ConfigError, PipelineConfig
 from pipeline_def.definition import parameters
 from pipeline_def.expressions import EXECUTION_VARIABLES, references
 from pipeline_def.metrics import EPOCH_METRICS, metric_definitions
@@ -323,8 +323,10 @@ def test_register_model(steps: dict[str, Json], default_config: PipelineConfig) 
     (container,) = args["InferenceSpecification"]["Containers"]
     assert container["Image"] == default_config.image_uri
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
-    assert args["InferenceSpecification"]["SupportedContentTypes"] == ["image/jpeg", "image/png"]
+    # what serve takes and answers, and its default threshold: the evaluation's
+    assert args["InferenceSpecification"]["SupportedContentTypes"] == ["image/jpeg", "image/png", "application/x-image"]
     assert args["InferenceSpecification"]["SupportedResponseMIMETypes"] == ["application/json"]
+    assert container["Environment"] == {"SCORE_THRESHOLD": str(default_config.evaluation.score_threshold)}
     statistics = args["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
     assert resolve(statistics["S3Uri"], {}, {}) == (
@@ -339,6 +341,26 @@ def test_register_model(steps: dict[str, Json], default_config: PipelineConfig) 
     assert linked["PipelineExecutionArn"] == "arn:exec"
     assert linked["TestMap"] == "{metrics.map.value}"
     assert linked["MapThreshold"] == "0.3"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("model_registry", "inference_instance_types"), ["ml.m5.large", "ml.g4dn.xlarge"]),
+        (("model_registry", "transform_instance_types"), ["ml.p3.2xlarge"]),
+        (("training", "instance_type"), "ml.g5.xlarge"),
+    ],
+)
+def test_the_cpu_image_is_never_offered_on_gpu_instances(
+    default_config: PipelineConfig, path: tuple[str, str], value: object
+) -> None:
+    data = default_config.model_dump(mode="json")
+    data[path[0]][path[1]] = value
+
+    with pytest.raises(ConfigError, match=rf"image_variant is cpu.*{path[0]}\.{path[1]}: ml\.[gp]"):
+        PipelineConfig.from_dict(data)
+    # the GPU build may
+    PipelineConfig.from_dict({**data, "image_variant": "gpu"})
 
 
 def test_tags_reach_every_job_and_the_model_package(steps: dict[str, Json], make_config: ConfigFactory) -> None:

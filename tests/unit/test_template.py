@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,12 @@ def test_the_config_names_the_stacks_group_unless_another_is_given(template: Tem
         "offline_store_uri": None,
     }
     assert group({"FeatureGroupName": "labelling-team", "OfflineStoreUri": ""})["name"] == "labelling-team"
+
+
+def test_no_lifecycle_rule_expires_an_image_a_registered_model_may_name(template: Template) -> None:
+    # model packages name their image by its commit tag; an expired tag makes an approved model undeployable
+    policy = json.loads(template.resource("ImageRepository")["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])
+
+    assert policy["rules"]
+    for rule in policy["rules"]:
+        assert rule["selection"]["tagStatus"] == "untagged", rule
