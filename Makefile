@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 25.3
 CONFIG ?= config/pipeline.yaml
 
-.PHONY: account-setup help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-definition bench-lambda definition build image deploy start-run ingest destroy up down e2e clean
+.PHONY: account-setup help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-serve bench-definition bench-lambda definition build image deploy start-run ingest destroy up down e2e clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessin
 
 bench-quality: $(CONTAINER_VENV)/.installed ## train on DATASET (default ../shared/datasets/metal-tags) and print the test mAP@0.5
 	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.quality --dataset $(or $(DATASET),../shared/datasets/metal-tags)
+
+bench-serve: $(CONTAINER_VENV)/.installed ## serve's images/s and latency at concurrency 1 and 4 vs the model's bare forward loop
+	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.serve $(if $(REQUESTS),--requests $(REQUESTS))
 
 bench-definition: $(VENV)/.installed ## definition build + validation time vs the SageMaker SDK's definition()
 	$(PY) -m bench.definition
