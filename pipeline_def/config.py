@@ -256,6 +256,15 @@ class SlackSettings(_Strict):
     approvers: list[SlackUserId]
 
 
+class DeploymentSettings(_Strict):
+    """The stack's real-time endpoint, which POST /models/{version}/deploy points at an Approved model."""
+
+    instance_type: InstanceType
+    instance_count: int = Field(ge=1, le=10)
+    # true: approving a model (API or Slack) deploys it, once per approval
+    on_approval: bool = False
+
+
 # instance families with GPUs or other accelerators, which the CPU image cannot use
 ACCELERATED = re.compile(r"ml\.(g|p|inf|trn|dl)[0-9]")
 
@@ -273,10 +282,21 @@ class PipelineConfig(_Strict):
     training: TrainingSettings
     evaluation: EvaluationSettings
     model_registry: ModelRegistrySettings
+    deployment: DeploymentSettings
     cache: StepCache
     retry: RetrySettings
     slack: SlackSettings
     tags: dict[TagKey, TagValue] = Field(max_length=40)
+
+    @model_validator(mode="after")
+    def _deployment_on_a_supported_instance(self) -> PipelineConfig:
+        supported = self.model_registry.inference_instance_types
+        if self.deployment.instance_type not in supported:
+            raise ValueError(
+                f"deployment.instance_type {self.deployment.instance_type} is not among the model's "
+                f"model_registry.inference_instance_types ({', '.join(supported)})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _instances_fit_the_image(self) -> PipelineConfig:
@@ -288,6 +308,7 @@ class PipelineConfig(_Strict):
             ("evaluation.instance_type", [self.evaluation.instance_type]),
             ("model_registry.inference_instance_types", self.model_registry.inference_instance_types),
             ("model_registry.transform_instance_types", self.model_registry.transform_instance_types),
+            ("deployment.instance_type", [self.deployment.instance_type]),
         ]
         wrong = [f"{path}: {kind}" for path, kinds in offered for kind in kinds if ACCELERATED.match(kind)]
         if wrong:

@@ -6,8 +6,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from control_plane import pipeline_config, registry, runs
+from control_plane import endpoints, pipeline_config, registry, runs
 from control_plane.aws.dynamodb import AuditTrail
+from control_plane.aws.hosting import Hosting
 from control_plane.aws.s3 import read_json
 from control_plane.aws.sagemaker import Pipelines, Registry
 from control_plane.aws.ssm import ConfigParameter
@@ -18,6 +19,7 @@ from control_plane.models import (
     Decision,
     DecisionRequest,
     DecisionResult,
+    EndpointState,
     ModelDetail,
     ModelPage,
     RunDetail,
@@ -40,6 +42,7 @@ PIPELINES = Pipelines(ENV.pipeline_name)
 REGISTRY = Registry(ENV.model_package_group)
 AUDIT = AuditTrail(ENV.audit_table)
 CONFIG = ConfigParameter(ENV.config_parameter)
+HOSTING = Hosting(ENV.endpoint_name, ENV.model_role_arn)
 START_ONCE = Once(
     runs.start_run,
     RunStarted,
@@ -143,6 +146,33 @@ def _decide(version: int, decision: Decision, request: DecisionRequest) -> Decis
     result = registry.decide(command, REGISTRY, AUDIT)
     logger.info("model decided", version=version, decision=decision, changed=result.changed, actor=command.actor)
     return result
+
+
+@app.post(
+    "/models/<version>/deploy",
+    summary="Deploy an Approved model package to the stack's real-time endpoint",
+    responses=answers(
+        EndpointState, 400, 401, 404, 409, status=202, description="the endpoint is being created or updated"
+    ),
+)
+@tracer.capture_method
+def deploy_model(version: Version) -> tuple[EndpointState, int]:
+    config, _ = pipeline_config.load_config(CONFIG)
+    command = endpoints.DeployCommand(version=version, actor=caller_of(app.current_event), source="api")
+    deployed = endpoints.deploy(command, config.deployment, REGISTRY, HOSTING, AUDIT)
+    metrics.add_metric(name="ModelsDeployed", unit="Count", value=1)
+    logger.info("model deployed", version=version, endpoint=deployed.name, status=deployed.status, actor=command.actor)
+    return deployed, 202
+
+
+@app.get(
+    "/endpoint",
+    summary="The stack's real-time endpoint: its state and the version it serves",
+    responses=answers(EndpointState, 404),
+)
+@tracer.capture_method
+def get_endpoint() -> EndpointState:
+    return endpoints.get_endpoint(HOSTING)
 
 
 @app.get("/config", summary="The active pipeline config and its SSM version", responses=answers(ActiveConfig))

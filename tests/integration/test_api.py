@@ -185,7 +185,7 @@ def test_openapi_document_lists_the_routes(call: Callable[..., tuple[int, Any]])
     assert start["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
     # every operation documents its success with the schema of what it returns
     operations = [(path, verb, op) for path, verbs in body["paths"].items() for verb, op in verbs.items()]
-    assert len(operations) == 10
+    assert len(operations) == 12
     for path, verb, operation in operations:
         success = [code for code in operation["responses"] if code.startswith("2")]
         assert len(success) == 1, (verb, path)
@@ -481,3 +481,62 @@ def test_any_content_type_gets_a_4xx_that_names_it_and_starts_nothing(
     if status != 201:
         assert answer["error"]["code"] in {"InvalidRequest", "UnsupportedMediaType"}
         assert executions(stack) == []
+
+
+# ---------- the stack's endpoint ----------
+
+
+def deploy_call(call: Callable[..., tuple[int, Any]], version: int) -> tuple[int, Any]:
+    path = {"path": f"/models/{version}/deploy", "pathParameters": {"version": str(version)}}
+    return call("deploy_model", **path)
+
+
+def approved(stack: Stack, call: Callable[..., tuple[int, Any]]) -> str:
+    package = register_model(stack, 0.73, f"arn:aws:sagemaker:{ACCOUNT_REGION}:pipeline/x/execution/abcdef123456")
+    assert call("approve_model")[0] == 200
+    return package
+
+
+def test_an_approved_model_is_deployed_to_the_stacks_endpoint_and_audited(
+    stack: Stack, call: Callable[..., tuple[int, Any]]
+) -> None:
+    package = approved(stack, call)
+
+    status, body = deploy_call(call, 1)
+
+    assert status == 202, body
+    name = stack.values["AWS::StackName"]
+    assert (body["name"], body["version"], body["instance_type"], body["instance_count"]) == (name, 1, "ml.m5.large", 1)
+    # the model is made from the package, and runs as the pipeline's role
+    model = stack.aws["sagemaker"].describe_model(ModelName=body["model"])
+    assert model["ExecutionRoleArn"] == stack.values["SageMakerExecutionRole.Arn"]
+    assert call("get_endpoint")[1]["version"] == 1
+    [entry] = [e for e in stack.audit() if e["action"]["S"] == "deploy"]
+    assert entry["subject"]["S"] == f"endpoint#{name}"
+    assert entry["actor"]["S"].endswith("user/alice")
+    assert entry["details"]["M"]["package"]["S"] == package
+
+
+@pytest.mark.parametrize("decision", [None, "reject_model"])
+def test_a_pending_or_rejected_model_is_not_deployed(
+    stack: Stack, call: Callable[..., tuple[int, Any]], decision: str | None
+) -> None:
+    register_model(stack, 0.73, f"arn:aws:sagemaker:{ACCOUNT_REGION}:pipeline/x/execution/abcdef123456")
+    if decision:
+        assert call(decision)[0] == 200
+    expected = "Rejected" if decision else "PendingManualApproval"
+
+    status, body = deploy_call(call, 1)
+
+    assert (status, body["error"]["code"]) == (409, "Conflict")
+    assert f"model version 1 is {expected}" in body["error"]["message"]
+    assert stack.aws["sagemaker"].list_endpoint_configs()["EndpointConfigs"] == []
+    assert call("get_endpoint")[0] == 404
+    assert [e for e in stack.audit() if e["action"]["S"] == "deploy"] == []
+
+
+def test_no_endpoint_yet_is_a_404_that_says_how_to_make_one(call: Callable[..., tuple[int, Any]]) -> None:
+    status, body = call("get_endpoint")
+
+    assert (status, body["error"]["code"]) == (404, "NotFound")
+    assert "POST /models/{version}/deploy" in body["error"]["message"]

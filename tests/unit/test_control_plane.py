@@ -399,7 +399,7 @@ def test_missing_environment_is_named_at_cold_start(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PIPELINE_NAME", "p")
 
     with pytest.raises(
-        MissingEnvironment, match="MODEL_PACKAGE_GROUP, CONFIG_PARAMETER, AUDIT_TABLE, IDEMPOTENCY_TABLE"
+        MissingEnvironment, match="MODEL_PACKAGE_GROUP, ENDPOINT_NAME, MODEL_ROLE_ARN, CONFIG_PARAMETER, AUDIT_TABLE, IDEMPOTENCY_TABLE"
     ):
         load_env(ApiEnv)
 

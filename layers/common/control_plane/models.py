@@ -123,6 +123,23 @@ class DecisionResult(_Response):
     approval_description: str | None = None
 
 
+class EndpointState(_Response):
+    """The stack's real-time endpoint: what it serves and in what state (SageMaker's EndpointStatus)."""
+
+    name: str
+    status: str
+    version: int | None = None
+    model: str | None = None
+    endpoint_config: str | None = None
+    instance_type: str | None = None
+    instance_count: int | None = None
+    # the version an update is bringing in, while the endpoint still serves `version`
+    deploying: int | None = None
+    failure_reason: str | None = None
+    created: datetime | None = None
+    last_modified: datetime | None = None
+
+
 class ActiveConfig(_Response):
     parameter: str
     version: int | None
@@ -137,7 +154,7 @@ class AuditEntry(_Response):
     subject: str
     action: str
     actor: str
-    source: Literal["api", "slack", "schedule"]
+    source: Literal["api", "slack", "schedule", "event"]
     at: datetime
     details: dict[str, str] = Field(default_factory=dict)
 

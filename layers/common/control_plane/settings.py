@@ -20,6 +20,9 @@ class _Env(BaseModel):
 class ApiEnv(_Env):
     pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
     model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
+    # the stack's real-time endpoint, and the role its models run as
+    endpoint_name: str = Field(alias="ENDPOINT_NAME", min_length=1)
+    model_role_arn: str = Field(alias="MODEL_ROLE_ARN", min_length=1)
     config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
     audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
