@@ -398,9 +398,8 @@ def test_missing_environment_is_named_at_cold_start(monkeypatch: pytest.MonkeyPa
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PIPELINE_NAME", "p")
 
-    with pytest.raises(
-        MissingEnvironment, match="MODEL_PACKAGE_GROUP, ENDPOINT_NAME, MODEL_ROLE_ARN, CONFIG_PARAMETER, AUDIT_TABLE, IDEMPOTENCY_TABLE"
-    ):
+    missing = "MODEL_PACKAGE_GROUP, ENDPOINT_NAME, MODEL_ROLE_ARN, CONFIG_PARAMETER, AUDIT_TABLE, IDEMPOTENCY_TABLE"
+    with pytest.raises(MissingEnvironment, match=missing):
         load_env(ApiEnv)
 
 
