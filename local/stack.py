@@ -3,6 +3,7 @@ and the event rules, and a stand-in Slack. Everything is created from template.y
 
     moto (S3, SSM, DynamoDB, Secrets Manager, EventBridge, SQS, SageMaker's registry)  AWS_ENDPOINT_URL
     local.executor.server (pipeline executions and their jobs; the rest goes to moto) AWS_ENDPOINT_URL_SAGEMAKER
+    local.hosting (models, endpoint configs, endpoints: the image's serve; InvokeEndpoint) ..._SAGEMAKER_RUNTIME
     local.featurestore (PutRecord, GetRecord; offline-store parquet)   AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME
     local.api (template.yaml's routes -> the functions), local.dispatch (rules -> SQS -> the functions)
     local.webhooks (Slack's Web API and response URLs; CloudFormation's response URL)
@@ -36,6 +37,7 @@ from local.executor.state import load_state, save_state
 from local.featurestore import ENDPOINT_ENV as FEATURESTORE_ENV
 from local.featurestore import FeatureStore, FeatureStoreServer
 from local.functions import Functions
+from local.hosting import RUNTIME_ENV, Hosting, RuntimeServer
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
 from local.template import ACCOUNT, LOCAL_VALUES, Template, feature_group_request, provision
@@ -116,14 +118,20 @@ class LocalStack:
         )
         if self.persist:
             load_state(self.executor, self.work / "executions.json")
-        sagemaker = sagemaker_front(SageMakerApi(self.executor), self.moto_endpoint).start()
+        # hosting: an endpoint is the image's serve on a loopback port
+        self.hosting = Hosting(
+            self.aws["sagemaker"], self.aws["s3"], self.work, {**environment, "AWS_REGION": REGION}, REGION, ACCOUNT
+        )
+        sagemaker = sagemaker_front(SageMakerApi(self.executor), self.moto_endpoint, self.hosting).start()
+        runtime = RuntimeServer(self.hosting).start()
         ssm = ssm_front(self.moto_endpoint, self.aws["events"]).start()
         featurestore = FeatureStoreServer(FeatureStore(self.moto_endpoint, REGION)).start()
         self.slack: WebhookRecorder = start_recorder()
-        self.parts += [sagemaker, ssm, featurestore, self.slack]
+        self.parts += [sagemaker, ssm, featurestore, self.slack, runtime, self.hosting]
         self.endpoints = {
             "AWS_ENDPOINT_URL": self.moto_endpoint,
             SAGEMAKER_ENV: sagemaker.endpoint,
+            RUNTIME_ENV: runtime.endpoint,
             SSM_ENV: ssm.endpoint,
             FEATURESTORE_ENV: featurestore.endpoint,
         }

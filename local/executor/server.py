@@ -159,10 +159,16 @@ class JsonFront:
             return error.code, error.read()
 
 
-def sagemaker_front(api: SageMakerApi, moto_endpoint: str) -> JsonFront:
+def sagemaker_front(api: SageMakerApi, moto_endpoint: str, hosting: Any = None) -> JsonFront:
+    """`hosting` (local.hosting.Hosting) answers the model, endpoint-config and endpoint operations."""
+    served: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        **api.operations,
+        **(hosting.operations if hosting is not None else {}),
+    }
+
     def answer(operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
-        if operation in api.operations:
-            return api.operations[operation](request)
+        if operation in served:
+            return served[operation](request)
         return api.job(operation, request)
 
     def after(operation: str, request: dict[str, Any], status: int, _: bytes) -> None:

@@ -258,3 +258,59 @@ def test_make_start_run_finds_the_api_from_the_stacks_outputs_and_starts_one_run
     # (the default threshold is above what one 64x64 epoch reaches, so the run trains and then fails CheckMap)
     steps = {step["name"]: step["status"] for step in wait_for(api, first["run_id"])["steps"]}
     assert steps["Train"] == "Succeeded"
+
+
+def registered(api: Api) -> int:
+    """A finished run's model version (pending approval)."""
+    detail = wait_for(api, start_run(api, {"MapThreshold": 0.0}))
+    assert detail["status"] == "Succeeded", detail
+    return int(detail["model"]["version"])
+
+
+def endpoint_until(api: Api, done: Callable[[dict[str, Any]], bool], timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, state = api.call("GET", "/endpoint")
+        if status == 200 and done(state):
+            return dict(state)
+        assert time.monotonic() < deadline, (status, state)
+        time.sleep(0.5)
+
+
+def test_an_approved_model_is_served_by_the_stacks_endpoint_and_a_new_one_replaces_it(
+    stack: LocalStack, api: Api
+) -> None:
+    # Given two registered models, the first approved
+    first, second = registered(api), registered(api)
+    assert api.call("POST", f"/models/{first}/approve", {"comment": "good enough"})[0] == 200
+
+    # When the pending one is deployed, nothing changes
+    status, refused = api.call("POST", f"/models/{second}/deploy")
+    assert (status, refused["error"]["code"]) == (409, "Conflict")
+    assert api.call("GET", "/endpoint")[0] == 404
+
+    # When the approved one is deployed, the endpoint comes up serving it: the image's serve, with its model
+    status, deploying = api.call("POST", f"/models/{first}/deploy")
+    assert (status, deploying["status"]) == (202, "Creating")
+    served = endpoint_until(api, lambda s: s["status"] == "InService")
+    assert served["version"] == first
+    runtime = stack.client("sagemaker-runtime")
+    image = next((stack.work / "dataset" / "images").glob("*.jpg")).read_bytes()  # the ingested photographs
+    answer = runtime.invoke_endpoint(
+        EndpointName=served["name"], ContentType="image/jpeg", Body=image, CustomAttributes="score_threshold=0"
+    )
+    detections = json.loads(answer["Body"].read())
+    assert detections["model"]["data_width"] == 64
+    assert detections["score_threshold"] == 0
+    assert all(len(d["box"]) == 4 for d in detections["detections"])
+    # a bad body is the container's 400, passed on as SageMaker's ModelError
+    with pytest.raises(runtime.exceptions.ModelError, match=r"Received client error \(400\)"):
+        runtime.invoke_endpoint(EndpointName=served["name"], ContentType="image/jpeg", Body=b"not an image")
+
+    # When the second is approved and deployed, the endpoint is updated in place to serve it
+    assert api.call("POST", f"/models/{second}/approve", {"comment": "better"})[0] == 200
+    assert api.call("POST", f"/models/{second}/deploy")[0] == 202
+    updated = endpoint_until(api, lambda s: s["status"] == "InService" and s["version"] == second)
+    assert updated["name"] == served["name"]
+    deployments = [e for e in stack.audit() if e["action"]["S"] == "deploy"]
+    assert sorted(e["details"]["M"]["version"]["S"] for e in deployments) == sorted([str(first), str(second)])
