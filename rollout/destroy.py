@@ -83,6 +83,7 @@ class Destroyer:
             found += [f"secret: {arn}" for arn in self._stack_resources("AWS::SecretsManager::Secret")]
         found += [f"image: {n.repository}@{i.get('imageTag', i['imageDigest'])}" for i in self._images()]
         found += [f"model package: {arn}" for arn in self._packages()]
+        found += [f"{kind}: {name}" for kind, name in self._hosting()]
         if self._exists(lambda: self.aws["sagemaker"].describe_pipeline(PipelineName=n.pipeline)):
             found.append(f"pipeline: {n.pipeline} ({sum(1 for _ in self._executions())} executions)")
         if self._exists(lambda: self.aws["sagemaker"].describe_model_package_group(ModelPackageGroupName=n.group)):
@@ -121,6 +122,14 @@ class Destroyer:
         for arn in list(self._packages()):
             if self._gone(partial(sm.delete_model_package, ModelPackageName=arn), SAGEMAKER_MISSING):
                 self.deleted.append(f"model package: {arn}")
+        # the endpoint POST /models/{version}/deploy made (billed while it stands), its configs and models
+        deletions = {
+            "endpoint": lambda name: sm.delete_endpoint(EndpointName=name),
+            "endpoint config": lambda name: sm.delete_endpoint_config(EndpointConfigName=name),
+            "model": lambda name: sm.delete_model(ModelName=name),
+        }
+        for kind, name in list(self._hosting()):
+            self._delete(kind, name, partial(deletions[kind], name), SAGEMAKER_MISSING)
         # the stack: functions, API, roles, queue, secret, and through its custom resource the pipeline
         secrets: list[str] = []
         if describe(self.aws["cloudformation"], n.stack):
@@ -176,6 +185,20 @@ class Destroyer:
         return self.deleted
 
     # ---------- helpers ----------
+
+    def _hosting(self) -> Iterator[tuple[str, str]]:
+        """The stack's endpoint, then the endpoint configs and models named after it (`<stack>-v<version>-...`)."""
+        sm, prefix = self.aws["sagemaker"], f"{self.names.stack}-v"
+        if self._exists(lambda: sm.describe_endpoint(EndpointName=self.names.stack)):
+            yield "endpoint", self.names.stack
+        for page in sm.get_paginator("list_endpoint_configs").paginate(NameContains=prefix):
+            for config in page["EndpointConfigs"]:
+                if config["EndpointConfigName"].startswith(prefix):
+                    yield "endpoint config", config["EndpointConfigName"]
+        for page in sm.get_paginator("list_models").paginate(NameContains=prefix):
+            for model in page["Models"]:
+                if model["ModelName"].startswith(prefix):
+                    yield "model", model["ModelName"]
 
     def _delete(self, kind: str, name: str, call: Callable[[], Any], missing: set[str] = MISSING) -> None:
         if self._gone(call, missing):

@@ -65,6 +65,26 @@ def deploy_everything(session: boto3.Session, names: Names) -> None:
         RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{names.stack}-sagemaker",
     )
     aws["sagemaker"].start_pipeline_execution(PipelineName=names.pipeline)
+    # the endpoint POST /models/{version}/deploy made, with the config and model of each deployment
+    for version in (1, 2):
+        name = f"{names.stack}-v{version}-0123abcd"
+        aws["sagemaker"].create_model(
+            ModelName=name,
+            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/{names.stack}-sagemaker",
+            PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/x:1"},
+        )
+        aws["sagemaker"].create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": name,
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": 1,
+                }
+            ],
+        )
+    aws["sagemaker"].create_endpoint(EndpointName=names.stack, EndpointConfigName=f"{names.stack}-v2-0123abcd")
     aws["ssm"].put_parameter(Name=names.parameter, Value="pipeline: {}", Type="String")
     for table in names.tables:
         aws["dynamodb"].create_table(
@@ -96,6 +116,9 @@ def leftovers(session: boto3.Session, names: Names) -> list[str]:
     found += [p["PipelineName"] for p in sm.list_pipelines()["PipelineSummaries"]]
     found += [g["ModelPackageGroupName"] for g in sm.list_model_package_groups()["ModelPackageGroupSummaryList"]]
     found += [p["ModelPackageArn"] for p in sm.list_model_packages()["ModelPackageSummaryList"]]
+    found += [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
+    found += [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]]
+    found += [m["ModelName"] for m in sm.list_models()["Models"]]
     found += [p["Name"] for p in session.client("ssm").describe_parameters()["Parameters"]]
     found += list(session.client("dynamodb").list_tables()["TableNames"])
     found += [
@@ -138,6 +161,9 @@ def test_destroy_leaves_nothing_of_the_stack_and_a_second_run_is_a_no_op(
     assert kinds == {
         "image",
         "model package",
+        "endpoint",
+        "endpoint config",
+        "model",
         "stack",
         "pipeline",
         "model package group",
@@ -153,7 +179,7 @@ def test_destroy_leaves_nothing_of_the_stack_and_a_second_run_is_a_no_op(
     assert "pipeline: scratch-detector-dev (1 executions)" in planned
     # two versions of the model, the evaluation and its delete marker
     assert f"bucket: {names.bucket} (4 object versions)" in deleted
-    assert len([line for line in deleted if line.startswith("log group:")]) == len(names.log_groups) == 7
+    assert len([line for line in deleted if line.startswith("log group:")]) == len(names.log_groups) == 8
     # the neighbour's things are still there
     s3 = session.client("s3")
     assert s3.get_object(Bucket=DEPLOYMENT_BUCKET, Key="scratch-detector-dev2/e5f6")["Body"].read() == b"package"

@@ -442,3 +442,43 @@ def test_a_client_without_the_local_checks_gets_the_services_400_from_the_front(
         assert put({"Name": "/raw/client", "Value": "v", "Type": "String"})[0] == 200
     finally:
         front.stop()
+
+
+# ---------- auto_deploy ----------
+
+
+def approve_v1(stack: Stack) -> None:
+    register_model(stack, 0.73, "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456")
+    package = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{stack.values['AWS::StackName']}/1"
+    stack.aws["sagemaker"].update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
+
+
+def deployments(stack: Stack) -> list[dict[str, Any]]:
+    return [e for e in stack.audit() if e["action"]["S"] == "deploy"]
+
+
+def test_an_approval_is_deployed_once_when_the_config_says_so(stack: Stack, load_function: Load) -> None:
+    approve_v1(stack)
+    set_config(stack, config_text(stack).replace("on_approval: false", "on_approval: true"))
+    handler = load_function("auto_deploy", "AutoDeployFunction")
+
+    # When the approval's event arrives twice (EventBridge delivers at least once)
+    first = handler.lambda_handler(event("auto_deploy", "approved"), LambdaContext())
+    again = handler.lambda_handler(event("auto_deploy", "approved"), LambdaContext())
+
+    # Then the model was deployed once, and both answers say so
+    assert (first["deployed"], first["version"]) == (True, 1)
+    assert again == first
+    [entry] = deployments(stack)
+    assert (entry["source"]["S"], entry["actor"]["S"]) == ("event", "event:model-approved")
+    assert len(stack.aws["sagemaker"].list_endpoint_configs()["EndpointConfigs"]) == 1
+
+
+def test_an_approval_is_not_deployed_unless_the_config_says_so(stack: Stack, load_function: Load) -> None:
+    approve_v1(stack)
+    handler = load_function("auto_deploy", "AutoDeployFunction")
+
+    outcome = handler.lambda_handler(event("auto_deploy", "approved"), LambdaContext())
+
+    assert outcome == {"deployed": False, "reason": "deployment.on_approval is false"}
+    assert deployments(stack) == []

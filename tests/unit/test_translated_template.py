@@ -99,7 +99,7 @@ def test_every_function_logs_json_at_the_level_lambda_keeps() -> None:
     # With JSON logs, Lambda drops lines below ApplicationLogLevel whatever the code's own level: so the level
     # is set there, and no POWERTOOLS_LOG_LEVEL says something Lambda would silently drop
     functions = resources(TEMPLATE, "AWS::Lambda::Function")
-    assert len(functions) == 6
+    assert len(functions) == 7
     for name, function in functions.items():
         logging = function["Properties"]["LoggingConfig"]
         assert logging["LogFormat"] == "JSON", name

@@ -68,6 +68,15 @@ class SlackDecisionsEnv(SlackEnv):
     decision_attempts: int = Field(alias="DECISION_ATTEMPTS", ge=1)
 
 
+class AutoDeployEnv(_Env):
+    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
+    config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    endpoint_name: str = Field(alias="ENDPOINT_NAME", min_length=1)
+    model_role_arn: str = Field(alias="MODEL_ROLE_ARN", min_length=1)
+
+
 E = TypeVar("E", bound=_Env)
 
 

@@ -1,0 +1,64 @@
+"""A model approved (API or Slack) is deployed to the stack's endpoint when the config says `on_approval: true`,
+once per approval: the same event delivered again deploys nothing more."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from control_plane import endpoints
+from control_plane.aws.dynamodb import AuditTrail
+from control_plane.aws.hosting import Hosting
+from control_plane.aws.sagemaker import Registry
+from control_plane.aws.ssm import ConfigParameter
+from control_plane.idempotency import Once
+from control_plane.models import EndpointState
+from control_plane.observability import logger, metrics, tracer
+from control_plane.pipeline_config import load_config
+from control_plane.settings import AutoDeployEnv, load_env
+
+ENV = load_env(AutoDeployEnv)
+REGISTRY = Registry(ENV.model_package_group)
+AUDIT = AuditTrail(ENV.audit_table)
+CONFIG = ConfigParameter(ENV.config_parameter)
+HOSTING = Hosting(ENV.endpoint_name, ENV.model_role_arn)
+
+
+def deploy(approval: dict[str, Any], version: int) -> EndpointState:
+    config, _ = load_config(CONFIG)
+    command = endpoints.DeployCommand(version=version, actor="event:model-approved", source="event")
+    return endpoints.deploy(command, config.deployment, REGISTRY, HOSTING, AUDIT)
+
+
+DEPLOY_ONCE = Once(
+    deploy,
+    EndpointState,
+    table=ENV.idempotency_table,
+    data="approval",
+    # one approval: the package, and when it was approved (approving again after a rejection is another)
+    key="[ModelPackageArn, ModelApprovalStatus, LastModifiedTime]",
+    expires_after_seconds=7 * 24 * 3600,
+)
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=EventBridgeModel)
+def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+    DEPLOY_ONCE.register(context)
+    detail: dict[str, Any] = event.detail if isinstance(event.detail, dict) else {}
+    if (
+        detail.get("ModelPackageGroupName") != ENV.model_package_group
+        or detail.get("ModelApprovalStatus") != "Approved"
+    ):
+        return {"deployed": False, "reason": "not an approval of this stack's models"}
+    config, _ = load_config(CONFIG)
+    if not config.deployment.on_approval:
+        logger.info("approval not deployed: deployment.on_approval is false", arn=detail.get("ModelPackageArn"))
+        return {"deployed": False, "reason": "deployment.on_approval is false"}
+    state: EndpointState = DEPLOY_ONCE(approval=detail, version=int(detail["ModelPackageVersion"]))
+    metrics.add_metric(name="ModelsDeployedOnApproval", unit="Count", value=1)
+    logger.info("approved model deployed", version=detail["ModelPackageVersion"], endpoint=state.name)
+    return {"deployed": True, **state.model_dump(mode="json")}
