@@ -3,7 +3,9 @@
 Steps: start the stack; generate the synthetic dataset (or take DATASET) and ingest it into S3 and the feature
 group; the deployment's custom resource has built the pipeline; `POST /runs` over HTTP; follow the run (steps,
 epochs, loss, validation mAP); wait for the notify function's Slack message; press Approve through the signed
-Slack route; print the summary. A failed run exits 1 naming the failing step and its reason.
+Slack route and wait for the decision worker; deploy the approved model (`POST /models/{version}/deploy`: the
+image's serve behind the local endpoint), send one held-out image through InvokeEndpoint and draw what it
+found; print the summary. A failed run exits 1 naming the failing step and its reason.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class Progress:
                 self.say(f"{step['name']} {step['status']}{reason}")
 
 
-def container(module: str, *args: str, env: dict[str, str]) -> None:
+def container(module: str, *args: str, env: dict[str, str]) -> str:
     environment = container_environment(env)
     done = subprocess.run(  # noqa: S603 (our own entry points in container/.venv)
         [str(CONTAINER_BIN / "python"), "-m", module, *args], env=environment, capture_output=True, text=True
@@ -64,6 +66,7 @@ def container(module: str, *args: str, env: dict[str, str]) -> None:
         raise SystemExit(f"{module} failed:\n{done.stderr or done.stdout}")
     if done.returncode == 1:
         print(done.stdout.strip(), file=sys.stderr)
+    return done.stdout
 
 
 def prepare_dataset(stack: LocalStack, dataset: Path | None, images: int, progress: Progress) -> None:
@@ -113,6 +116,49 @@ def wait_for_message(stack: LocalStack, version: int, timeout: float = 60) -> di
     raise SystemExit(f"no Slack message for model version {version} within {timeout:.0f} s")
 
 
+def wait_for_approval(api: Api, version: int, timeout: float = 60) -> dict[str, Any]:
+    """The click is answered at once; the decision worker approves the model just after."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, found = api.call("GET", f"/models/{version}")
+        if found.get("approval_status") == "Approved":
+            return dict(found)
+        time.sleep(0.5)
+    raise SystemExit(f"model version {version} was not approved within {timeout:.0f} s: see the functions' logs")
+
+
+def deploy_and_invoke(stack: LocalStack, api: Api, detail: dict[str, Any], version: int, progress: Progress) -> str:
+    """Deploy the approved model to the local endpoint, send it one image training never saw, draw the answer."""
+    status, deploying = api.call("POST", f"/models/{version}/deploy")
+    if status != 202:
+        raise SystemExit(f"POST /models/{version}/deploy: {status} {deploying}")
+    progress.say(f"POST /models/{version}/deploy -> endpoint {deploying['name']} {deploying['status']}")
+    deadline = time.monotonic() + 300
+    while (state := api.call("GET", "/endpoint")[1])["status"] != "InService":
+        if state["status"] == "Failed" or time.monotonic() > deadline:
+            raise SystemExit(f"the endpoint did not come into service: {state}")
+        time.sleep(1)
+    held_out = stack.work / "held-out"
+    shutil.rmtree(held_out, ignore_errors=True)
+    container("detector.synth", "--output", str(held_out), "--count", "1", "--seed", "9999", "--style", "bold", env={})
+    image = next((held_out / "images").glob("*.jpg"))
+    answer = stack.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=state["name"], ContentType="image/jpeg", Body=image.read_bytes()
+    )
+    found = json.loads(answer["Body"].read())
+    boxes = ", ".join(f"{d['class']} {d['score']:.2f} at {[round(v) for v in d['box']]}" for d in found["detections"])
+    progress.say(f"InvokeEndpoint {image.name}: {len(found['detections'])} detection(s) {boxes}".rstrip())
+    # the same model and code as the endpoint, on this machine, to draw what it found
+    train = next(s for s in detail["steps"] if s["name"] == "Train")
+    job = stack.executor.jobs[str(train["job_arn"]).rsplit("/", 1)[-1]]
+    results = stack.work / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    threshold = str(found["score_threshold"])
+    container("detector.predict", str(job.folder / "model.tar.gz"), str(image), "--output", str(results),
+              "--score-threshold", threshold, env={})  # fmt: skip
+    return f"{state['name']} serving v{state['version']} ({results / (image.name + '.detections.png')})"
+
+
 def run(dataset: Path | None, images: int, parameters: dict[str, Any], timeout: float) -> int:
     progress = Progress()
     progress.say("starting the local stack (moto, executor, feature store, functions, Slack)")
@@ -153,9 +199,11 @@ def run(dataset: Path | None, images: int, parameters: dict[str, Any], timeout: 
         )
         if code != 200:
             raise SystemExit(f"the Approve click was refused: {code} {answer}")
-        _, approved = api.call("GET", f"/models/{model['version']}")
+        approved = wait_for_approval(api, model["version"])
         progress.say(f"approved through Slack by {SLACK_APPROVER}: {approved['approval_status']}")
         summary(stack, detail, approved, progress.out)
+        served = deploy_and_invoke(stack, api, detail, model["version"], progress)
+        print(f"endpoint       {served}", file=progress.out)
         return 0
     finally:
         stack.stop()
