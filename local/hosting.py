@@ -353,6 +353,28 @@ class Hosting:
         for server in servers:
             server.stop()
 
+    def save(self, path: Path) -> None:
+        """Models, configs and each endpoint's config in service, for `restore` after a restart (`make down`)."""
+        with self.lock:
+            endpoints = [{"name": e.name, "config": e.config} for e in self.endpoints.values()]
+        state = {"models": self.models, "configs": self.configs, "endpoints": endpoints}
+        path.write_text(json.dumps(state, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
+
+    def restore(self, path: Path) -> None:
+        """What `save` kept; every endpoint starts again (Creating, then InService), as after an instance restart."""
+        if not path.is_file():
+            return
+        state = json.loads(path.read_text())
+        for table, saved in ((self.models, state["models"]), (self.configs, state["configs"])):
+            for name, item in saved.items():
+                table[name] = {**item, "CreationTime": datetime.fromisoformat(item["CreationTime"])}
+        for saved_endpoint in state["endpoints"]:
+            name, config = saved_endpoint["name"], saved_endpoint["config"]
+            endpoint = self.endpoints[name] = Endpoint(name, self.arn("endpoint", name), config)
+            threading.Thread(
+                target=self._bring_up, args=(endpoint, config), daemon=True, name=f"endpoint-{name}"
+            ).start()
+
 
 def _runtime_error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, str], bytes]:
     body = json.dumps({"message": message, **extra}).encode()

@@ -122,6 +122,8 @@ class LocalStack:
         self.hosting = Hosting(
             self.aws["sagemaker"], self.aws["s3"], self.work, {**environment, "AWS_REGION": REGION}, REGION, ACCOUNT
         )
+        if self.persist:
+            self.hosting.restore(self.work / "endpoints.json")
         sagemaker = sagemaker_front(SageMakerApi(self.executor), self.moto_endpoint, self.hosting).start()
         runtime = RuntimeServer(self.hosting).start()
         ssm = ssm_front(self.moto_endpoint, self.aws["events"]).start()
@@ -164,6 +166,7 @@ class LocalStack:
             time.sleep(0.2)
         if self.persist:
             save_state(self.executor, self.work / "executions.json")
+            self.hosting.save(self.work / "endpoints.json")
             snapshot.save(self.work / "snapshot", self.aws, self.values, self.group)
         for part in reversed(self.parts):
             part.stop()

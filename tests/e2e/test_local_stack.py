@@ -314,3 +314,22 @@ def test_an_approved_model_is_served_by_the_stacks_endpoint_and_a_new_one_replac
     assert updated["name"] == served["name"]
     deployments = [e for e in stack.audit() if e["action"]["S"] == "deploy"]
     assert sorted(e["details"]["M"]["version"]["S"] for e in deployments) == sorted([str(first), str(second)])
+
+
+def test_with_on_approval_an_approval_deploys_the_model_once(stack: LocalStack, api: Api) -> None:
+    # Given the config's deployment.on_approval set, and the endpoint (if any) settled
+    set_config(stack, tiny_config(stack).replace("on_approval: false", "on_approval: true"), epochs=1)
+    try:
+        version = registered(api)
+        if api.call("GET", "/endpoint")[0] == 200:
+            endpoint_until(api, lambda s: s["status"] in {"InService", "Failed"})
+
+        # When a person approves it
+        assert api.call("POST", f"/models/{version}/approve", {"comment": "ship it"})[0] == 200
+
+        # Then the approval's event deploys it, once
+        endpoint_until(api, lambda s: s["status"] == "InService" and s["version"] == version)
+        by_event = [e for e in stack.audit() if e["action"]["S"] == "deploy" and e["source"]["S"] == "event"]
+        assert [e["details"]["M"]["version"]["S"] for e in by_event] == [str(version)]
+    finally:
+        set_config(stack, tiny_config(stack).replace("on_approval: true", "on_approval: false"), epochs=1)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from local.client import Api
 from local.stack import LOCAL_USER_KEY, LocalStack
 from tests.e2e.conftest import ingest, start_run, start_stack, wait_for
 
 
-def test_a_restarted_stack_keeps_its_registered_models(tmp_path: Path) -> None:
-    # Given a stack that registered and approved a model, then stopped
+def test_a_restarted_stack_keeps_its_registered_models_and_its_endpoint(tmp_path: Path) -> None:
+    # Given a stack that registered, approved and deployed a model, then stopped
     first = start_stack(tmp_path, persist=True)
     try:
         ingest(first, tmp_path / "dataset")
@@ -18,6 +20,8 @@ def test_a_restarted_stack_keeps_its_registered_models(tmp_path: Path) -> None:
         run_id = start_run(api, {"MapThreshold": 0.0})
         model = wait_for(api, run_id)["model"]
         api.call("POST", f"/models/{model['version']}/approve", {"comment": "before the restart"})
+        assert api.call("POST", f"/models/{model['version']}/deploy")[0] == 202
+        in_service(api)
     finally:
         first.stop()
 
@@ -27,6 +31,8 @@ def test_a_restarted_stack_keeps_its_registered_models(tmp_path: Path) -> None:
         api = Api(second.api.url, LOCAL_USER_KEY)
         status, models = api.call("GET", "/models")
         _, run = api.call("GET", f"/runs/{run_id}")
+        # the endpoint comes back, serving the same version (`make up` after `make down`)
+        endpoint = in_service(api)
     finally:
         second.stop()
 
@@ -35,3 +41,12 @@ def test_a_restarted_stack_keeps_its_registered_models(tmp_path: Path) -> None:
     assert [(m["version"], m["approval_status"]) for m in models["models"]] == [(1, "Approved")]
     assert run["status"] == "Succeeded"
     assert run["model"]["version"] == 1
+    assert endpoint["version"] == 1
+
+
+def in_service(api: Api, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (found := api.call("GET", "/endpoint"))[1].get("status") != "InService":
+        assert time.monotonic() < deadline, found
+        time.sleep(0.5)
+    return dict(found[1])
