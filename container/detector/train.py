@@ -32,7 +32,7 @@ from gluoncv.utils import random as gcv_random  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from detector import hyperparameters, model, plots  # noqa: E402
+from detector import devices, hyperparameters, model, plots  # noqa: E402
 
 log = logging.getLogger("detector.train")
 
@@ -99,14 +99,14 @@ class Checkpoints:
         self.best = folder / "best.params"
         self.state = folder / STATE_FILE
 
-    def restore(self, net: Any, trainer: gluon.Trainer) -> Progress:
+    def restore(self, net: Any, trainer: gluon.Trainer, ctx: list[mx.Context]) -> Progress:
         if not self.state.is_file():
             return Progress()
         state = json.loads(self.state.read_text(encoding="utf-8"))
         if state.get("fingerprint") != self.fingerprint:
             jobs.event(log, "checkpoint ignored", reason="different hyperparameters or data")
             return Progress()
-        net.load_parameters(str(self.params))
+        net.load_parameters(str(self.params), ctx=ctx)
         trainer.load_states(str(self.states))
         progress = Progress(state["epochs_done"], state["best_map"], state["best_epoch"], state["history"])
         jobs.event(log, "resumed from checkpoint", epochs_done=progress.epochs_done, best_map=progress.best_map)
@@ -154,6 +154,7 @@ def lr_schedule(hp: hyperparameters.Hyperparameters, images: int, batch_size: in
 
 
 def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], ctx: mx.Context) -> float:
+    """mAP@0.5 on the validation split, on the first device."""
     metric = VOC07MApMetric(iou_thresh=0.5, class_names=list(classes))
     model.set_inference(net)
     net.hybridize(static_alloc=True, static_shape=True)
@@ -174,16 +175,17 @@ def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], 
 
 def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
     gcv_random.seed(hp.seed)
-    ctx = mx.cpu()
+    ctx = devices.contexts()
     train_set = model.records(where.train)
     if len(train_set) == 0:
         raise jobs.JobError(f"train channel: {where.train.name} holds no images")
     val_set = model.records(where.validation) if where.validation else None
     if val_set is not None and len(val_set) == 0:
         val_set = None
-    batch_size = min(hp.batch_size, len(train_set))
+    batch_size = devices.host_batch(hp.batch_size, len(train_set), len(ctx))
     if batch_size < hp.batch_size:
         jobs.event(log, "batch size reduced to the dataset size", batch_size=batch_size, images=len(train_set))
+    jobs.event(log, "devices", contexts=",".join(str(c) for c in ctx), batch_size=batch_size)
     width, height = hp.data_width, hp.data_height
 
     net = model.build(hp.backbone, hp.classes)
@@ -193,7 +195,9 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
     if hp.label_smoothing:
         net._target_generator._label_smooth = True
     dataset = MixupDetection(train_set) if hp.mixup else train_set
+    # the transform copies the network for its targets: made before the parameters move to the devices
     transform = model.TrainTransform(width, height, net, mixup=hp.mixup, random_expand=hp.random_expand)
+    net.collect_params().reset_ctx(ctx)
     batchify = Tuple(*([Stack() for _ in range(6)] + [Pad(axis=0, pad_val=-1)]))
     train_loader = gluon.data.DataLoader(
         dataset.transform(transform),
@@ -217,10 +221,10 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
         net.collect_params(),
         "sgd",
         {"wd": hp.weight_decay, "momentum": hp.momentum, "lr_scheduler": lr_schedule(hp, len(train_set), batch_size)},
-        kvstore="local",
+        kvstore=devices.kvstore(ctx),
     )
     checkpoints = Checkpoints(where.checkpoints, _fingerprint(hp, where))
-    progress = checkpoints.restore(net, trainer)
+    progress = checkpoints.restore(net, trainer, ctx)
 
     stop_after = int(os.environ.get(STOP_ENV, "0"))
     for epoch in range(progress.epochs_done, hp.epochs):
@@ -232,17 +236,16 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
         net.hybridize(static_alloc=True, static_shape=True)
         seen = updates = 0
         for batch in train_loader:
-            data = batch[0].as_in_context(ctx)
-            targets = [item.as_in_context(ctx) for item in batch[1:6]]
-            gt_boxes = batch[6].as_in_context(ctx)
+            # every part of the batch split the same way over the devices: slice i of each goes to device i
+            sliced = [gluon.utils.split_and_load(item, ctx, even_split=True) for item in batch]
             with autograd.record():
-                parts = net(data, gt_boxes, *targets)
-                total = parts[0] + parts[1] + parts[2] + parts[3]
-            total.backward()
-            trainer.step(data.shape[0])
-            for name, part in zip(LOSSES, parts, strict=True):
-                totals[name] += float(part.mean().asscalar())
-            seen += data.shape[0]
+                outputs = [net(data, gt, *targets) for data, *targets, gt in zip(*sliced, strict=True)]
+                slice_losses = [parts[0] + parts[1] + parts[2] + parts[3] for parts in outputs]
+            autograd.backward(slice_losses)  # one backward over all slices, then one update
+            trainer.step(batch[0].shape[0])
+            for index, name in enumerate(LOSSES):
+                totals[name] += sum(float(parts[index].mean().asscalar()) for parts in outputs) / len(outputs)
+            seen += batch[0].shape[0]
             updates += 1
         seconds = time.monotonic() - started
         losses = {name: value / max(updates, 1) for name, value in totals.items()}
@@ -250,7 +253,7 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
             raise jobs.JobError(f"training diverged at epoch {epoch + 1} (loss is not finite); lower learning_rate")
         number = epoch + 1
         validating = val_loader is not None and (number % hp.val_interval == 0 or number == hp.epochs)
-        val_map = validate(net, val_loader, hp.classes, ctx) if validating and val_loader is not None else None
+        val_map = validate(net, val_loader, hp.classes, ctx[0]) if validating and val_loader is not None else None
         improved = is_better(val_map, progress.best_map)
         if improved:
             progress.best_map, progress.best_epoch = val_map, number
@@ -265,8 +268,9 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
         if number == stop_after:
             raise jobs.JobError(f"stopped after epoch {number} ({STOP_ENV})")
 
+    net.collect_params().reset_ctx(mx.cpu())  # the exported model runs on whatever host serves it
     if progress.best_epoch is not None and checkpoints.best.is_file():
-        net.load_parameters(str(checkpoints.best))
+        net.load_parameters(str(checkpoints.best), ctx=mx.cpu())
     else:
         jobs.event(log, "no validation mAP: exporting the last epoch")
     meta = {

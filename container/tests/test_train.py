@@ -161,3 +161,37 @@ def test_the_learning_rate_schedule_ends_with_the_last_epoch() -> None:
     stepped = train.lr_schedule(step, images=140, batch_size=8)
     assert stepped(87) == pytest.approx(0.001)
     assert stepped(88) == pytest.approx(0.0001)
+
+
+def test_two_devices_share_each_batch_and_train_one_model(splits: Path, tmp_path: Path) -> None:
+    # two CPU contexts stand for two GPUs: each batch split in halves, one backward over both, one update
+    root = training_root(tmp_path, splits, {**TINY_HYPERPARAMETERS, "epochs": "1", "warmup_epochs": "0"})
+
+    result = run_job("detector.train", root, env={"DETECTOR_CPU_CONTEXTS": "2"})
+
+    assert result.returncode == 0, result.stderr + result.failure("failure")
+    assert "contexts=cpu(0),cpu(1) batch_size=4" in result.stdout
+    assert len(epoch_lines(result)) == 1
+    meta = json.loads((root / "model" / "model-meta.json").read_text())
+    assert meta["best_epoch"] == 1
+    assert (root / "model" / "model-0000.params").stat().st_size > 0
+
+
+def test_a_batch_that_does_not_split_over_the_devices_fails_naming_both(splits: Path, tmp_path: Path) -> None:
+    root = training_root(tmp_path, splits, {**TINY_HYPERPARAMETERS, "batch_size": "5"})
+
+    result = run_job("detector.train", root, env={"DETECTOR_CPU_CONTEXTS": "2"})
+
+    assert result.returncode == 1
+    assert result.failure("failure") == "batch_size 5 does not split over this host's 2 devices: use a multiple of 2"
+
+
+@pytest.mark.parametrize(
+    ("batch", "images", "count", "expected"), [(8, 100, 2, 8), (8, 5, 2, 4), (8, 7, 1, 7), (4, 4, 4, 4)]
+)
+def test_the_host_batch_shrinks_to_the_data_only_in_whole_slices(
+    batch: int, images: int, count: int, expected: int
+) -> None:
+    from detector import devices
+
+    assert devices.host_batch(batch, images, count) == expected
