@@ -289,6 +289,26 @@ class PipelineConfig(_Strict):
     tags: dict[TagKey, TagValue] = Field(max_length=40)
 
     @model_validator(mode="after")
+    def _one_instance_per_job(self) -> PipelineConfig:
+        # more instances would each do the whole job alone (and overwrite each other's outputs): refused until the
+        # jobs shard their work
+        many = [
+            f"{name}.instance_count is {job.instance_count}"
+            for name, job in (
+                ("preprocess", self.preprocess),
+                ("training", self.training),
+                ("evaluation", self.evaluation),
+            )
+            if job.instance_count > 1
+        ]
+        if many:
+            raise ValueError(
+                f"{'; '.join(many)}: the jobs run on one instance for now (on more, each would do the whole job "
+                "alone and pay for nothing); use 1"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _deployment_on_a_supported_instance(self) -> PipelineConfig:
         supported = self.model_registry.inference_instance_types
         if self.deployment.instance_type not in supported:

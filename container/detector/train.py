@@ -32,7 +32,7 @@ from gluoncv.utils import random as gcv_random  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from detector import devices, hyperparameters, model, plots  # noqa: E402
+from detector import cluster, devices, hyperparameters, model, plots  # noqa: E402
 
 log = logging.getLogger("detector.train")
 
@@ -174,6 +174,12 @@ def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], 
 
 
 def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
+    hosts = cluster.Cluster.load()
+    if hosts.distributed:
+        raise jobs.JobError(
+            f"{len(hosts.hosts)} hosts ({', '.join(hosts.hosts)}): training runs on one instance for now; each host "
+            "would train the same model alone on all the data. Use InstanceCount 1"
+        )
     gcv_random.seed(hp.seed)
     ctx = devices.contexts()
     train_set = model.records(where.train)

@@ -412,3 +412,12 @@ def test_metric_regexes_ignore_other_lines() -> None:
     validation = next(d["Regex"] for d in metric_definitions() if d["Name"] == "validation:map")
     assert re.search(validation, "epoch=3 obj_loss=1.0 center_loss=1 scale_loss=1 cls_loss=1 lr=0.1 speed=5") is None
     assert re.search(validation, "loading val_map=0.9 from checkpoint") is None
+
+
+@pytest.mark.parametrize("job", ["preprocess", "training", "evaluation"])
+def test_more_than_one_instance_per_job_is_refused_with_the_reason(default_config: PipelineConfig, job: str) -> None:
+    data = default_config.model_dump(mode="json")
+    data[job]["instance_count"] = 2
+
+    with pytest.raises(ConfigError, match=rf"{job}\.instance_count is 2: the jobs run on one instance for now"):
+        PipelineConfig.from_dict(data)
