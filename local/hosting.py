@@ -344,7 +344,8 @@ class Hosting:
         except urllib.error.HTTPError as error:
             message = error.read().decode(errors="replace")
             # SageMaker passes the container's 4xx/5xx on as a ModelError (424) naming its status and message
-            text = f'Received client error ({error.code}) from primary with message "{message}".'
+            side = "client" if error.code < 500 else "server"
+            text = f'Received {side} error ({error.code}) from primary with message "{message}".'
             return _runtime_error(424, "ModelError", text, OriginalStatusCode=error.code, OriginalMessage=message)
 
     def stop(self) -> None:
