@@ -54,6 +54,7 @@ STACK_FLOOR = (
 )
 SERVICES = {
     "ApiFunction": ["sagemaker", "dynamodb", "ssm"],
+    "AutoDeployFunction": ["sagemaker", "dynamodb", "ssm"],
     "NotifyFunction": ["sagemaker", "dynamodb", "secretsmanager"],
     "ScheduledStartFunction": ["sagemaker", "dynamodb"],
     "SlackActionsFunction": ["ssm", "secretsmanager", "sqs"],

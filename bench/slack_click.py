@@ -15,14 +15,11 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from slack_sdk.signature import SignatureVerifier
-
+from local import api, client
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
 
 TARGET_COLD_P99_MS = 1000.0
@@ -57,33 +54,17 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98] if len(values) > 1 else values[0]
 
 
-def signed_click(stack: LocalStack, n: int) -> dict[str, Any]:
-    """A signed Approve click as API Gateway passes it to the function."""
+def signed_click(stack: LocalStack) -> dict[str, Any]:
+    """A signed Approve click of the model's message, as API Gateway passes it to the function."""
     from control_plane.slack_messages import button_value  # the layer is on the path once local.stack is in
 
-    now = time.time()
-    payload = {
-        "type": "block_actions",
-        "user": {"id": SLACK_APPROVER, "username": "bench"},
-        "channel": {"id": "C0BENCH"},
-        "trigger_id": f"{now:.6f}.{n}",
-        "response_url": f"{stack.slack.url}actions/bench",
-        "actions": [{"action_id": "approve", "value": button_value(stack.group, 1), "action_ts": f"{now:.6f}"}],
-    }
-    body = urlencode({"payload": json.dumps(payload)})
-    timestamp = str(int(now))
-    signature = SignatureVerifier(SLACK_SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)
-    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
-    return {
-        "resource": "/slack/actions",
-        "path": "/slack/actions",
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "body": body,
-        "isBase64Encoded": False,
-        "requestContext": {"requestId": f"bench-{n}", "stage": "v1", "path": "/v1/slack/actions", "identity": {}},
-    }
+    message = {"channel": "C0BENCH", "blocks": [{"elements": [
+        {"type": "button", "action_id": "approve", "value": button_value(stack.group, 1)}]}]}  # fmt: skip
+    body, headers = client.signed_click(
+        message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}actions/bench"
+    )
+    [route] = [r for r in api.routes(stack.template) if r.resource == "/slack/actions"]
+    return api.proxy_event(route, "POST", "/slack/actions", headers, body, None)
 
 
 def measure(code: Path, path: list[Path], env: dict[str, str], starts: int, warm_clicks: int, work: Path) -> Acks:
@@ -100,7 +81,7 @@ def measure(code: Path, path: list[Path], env: dict[str, str], starts: int, warm
         with stack.dispatcher.hold("SlackDecisionsFunction"):
             for start in range(starts):
                 events = work / f"clicks-{start}.json"
-                events.write_text(json.dumps([signed_click(stack, start * 1000 + i) for i in range(1 + warm_clicks)]))
+                events.write_text(json.dumps([signed_click(stack) for _ in range(1 + warm_clicks)]))
                 done = subprocess.run(
                     [sys.executable, "-S", "-c", CHILD, str(events)],
                     cwd=code, env=child_env, capture_output=True, text=True, check=False,

@@ -55,15 +55,11 @@ def send(method: str, url: str, headers: dict[str, str], data: bytes) -> tuple[i
         return status, raw.decode(errors="replace")
 
 
-def click(
-    api_url: str,
-    message: dict[str, Any],
-    action: str,
-    user: str,
-    signing_secret: str,
-    response_url: str,
-) -> tuple[int, Any]:
-    """Press the `action` button (approve or reject) of a posted message, as Slack would send it."""
+def signed_click(
+    message: dict[str, Any], action: str, user: str, signing_secret: str, response_url: str
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a press of the `action` button (approve or reject) of a posted message, signed as
+    Slack signs an interaction."""
     buttons = [b for block in message.get("blocks", []) for b in block.get("elements", []) if b.get("type") == "button"]
     button = next(b for b in buttons if b["action_id"] == action)
     now = time.time()
@@ -85,4 +81,17 @@ def click(
         "X-Slack-Request-Timestamp": timestamp,
         "X-Slack-Signature": str(signature),
     }
-    return send("POST", f"{api_url}/slack/actions", headers, body.encode())
+    return body.encode(), headers
+
+
+def click(
+    api_url: str,
+    message: dict[str, Any],
+    action: str,
+    user: str,
+    signing_secret: str,
+    response_url: str,
+) -> tuple[int, Any]:
+    """Press the `action` button (approve or reject) of a posted message, as Slack would send it."""
+    body, headers = signed_click(message, action, user, signing_secret, response_url)
+    return send("POST", f"{api_url}/slack/actions", headers, body)

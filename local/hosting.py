@@ -33,7 +33,7 @@ from urllib.parse import unquote
 
 from local.executor.jobs import CONTAINER, CONTAINER_BIN, container_environment
 from local.executor.records import ServiceError
-from local.loopback import Loopback
+from local.loopback import Loopback, Served
 
 LOG = logging.getLogger("local.hosting")
 RUNTIME_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
@@ -389,23 +389,12 @@ def _tail(path: Path, lines: int = 5) -> str:
         return ""
 
 
-class RuntimeServer:
+class RuntimeServer(Served):
     """sagemaker-runtime on loopback: POST /endpoints/{name}/invocations."""
 
     def __init__(self, hosting: Hosting) -> None:
         self.hosting = hosting
         self.loopback = Loopback(self._respond, name="sagemaker-runtime")
-
-    @property
-    def endpoint(self) -> str:
-        return self.loopback.url
-
-    def start(self) -> RuntimeServer:
-        self.loopback.start()
-        return self
-
-    def stop(self) -> None:
-        self.loopback.stop()
 
     def _respond(
         self, method: str, path: str, headers: dict[str, str], body: bytes

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 Respond = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 
@@ -50,3 +50,20 @@ class Loopback:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Served:
+    """A part of the local stack that answers on its own Loopback (`self.loopback`): its URL, start and stop."""
+
+    loopback: Loopback
+
+    @property
+    def endpoint(self) -> str:
+        return self.loopback.url
+
+    def start(self) -> Self:
+        self.loopback.start()
+        return self
+
+    def stop(self) -> None:
+        self.loopback.stop()

@@ -16,19 +16,19 @@ from control_plane.idempotency import Once
 from control_plane.models import EndpointState
 from control_plane.observability import logger, metrics, tracer
 from control_plane.pipeline_config import load_config
-from control_plane.settings import AutoDeployEnv, load_env
+from control_plane.settings import DeployEnv, load_env
+from pipeline_def.config import DeploymentSettings
 
-ENV = load_env(AutoDeployEnv)
+ENV = load_env(DeployEnv)
 REGISTRY = Registry(ENV.model_package_group)
 AUDIT = AuditTrail(ENV.audit_table)
 CONFIG = ConfigParameter(ENV.config_parameter)
 HOSTING = Hosting(ENV.endpoint_name, ENV.model_role_arn)
 
 
-def deploy(approval: dict[str, Any], version: int) -> EndpointState:
-    config, _ = load_config(CONFIG)
+def deploy(approval: dict[str, Any], version: int, settings: DeploymentSettings) -> EndpointState:
     command = endpoints.DeployCommand(version=version, actor="event:model-approved", source="event")
-    return endpoints.deploy(command, config.deployment, REGISTRY, HOSTING, AUDIT)
+    return endpoints.deploy(command, settings, REGISTRY, HOSTING, AUDIT)
 
 
 DEPLOY_ONCE = Once(
@@ -58,7 +58,8 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
     if not config.deployment.on_approval:
         logger.info("approval not deployed: deployment.on_approval is false", arn=detail.get("ModelPackageArn"))
         return {"deployed": False, "reason": "deployment.on_approval is false"}
-    state: EndpointState = DEPLOY_ONCE(approval=detail, version=int(detail["ModelPackageVersion"]))
+    version = int(detail["ModelPackageVersion"])
+    state: EndpointState = DEPLOY_ONCE(approval=detail, version=version, settings=config.deployment)
     metrics.add_metric(name="ModelsDeployedOnApproval", unit="Count", value=1)
     logger.info("approved model deployed", version=detail["ModelPackageVersion"], endpoint=state.name)
     return {"deployed": True, **state.model_dump(mode="json")}

@@ -16,7 +16,7 @@ from typing import Any
 
 from local import constraints
 from local.executor.engine import Executor, ServiceError
-from local.loopback import Loopback
+from local.loopback import Loopback, Served
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER"
 PAGE = 50
@@ -104,7 +104,7 @@ Answer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 After = Callable[[str, dict[str, Any], int, bytes], None]
 
 
-class JsonFront:
+class JsonFront(Served):
     """An AWS JSON-protocol service on loopback: `answer` serves the operations it knows (None passes the
     request on to moto unchanged); `after` sees each forwarded call and moto's answer (to emit events).
     Every request is first checked against `service`'s model constraints, as the service checks it, so that
@@ -116,17 +116,6 @@ class JsonFront:
         self.moto, self.service, self.prefix = moto_endpoint.rstrip("/"), service, target_prefix
         self.answer, self.after = answer, after
         self.loopback = Loopback(self._respond, name=f"front-{target_prefix}")
-
-    @property
-    def endpoint(self) -> str:
-        return self.loopback.url
-
-    def start(self) -> JsonFront:
-        self.loopback.start()
-        return self
-
-    def stop(self) -> None:
-        self.loopback.stop()
 
     def _respond(
         self, method: str, path: str, headers: dict[str, str], body: bytes

@@ -17,8 +17,9 @@ class _Env(BaseModel):
     region: str = Field(alias="AWS_REGION", min_length=1)
 
 
-class ApiEnv(_Env):
-    pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
+class DeployEnv(_Env):
+    """What deploying a model to the stack's endpoint needs: auto_deploy's environment, and part of the API's."""
+
     model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
     # the stack's real-time endpoint, and the role its models run as
     endpoint_name: str = Field(alias="ENDPOINT_NAME", min_length=1)
@@ -26,6 +27,10 @@ class ApiEnv(_Env):
     config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
     audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+
+
+class ApiEnv(DeployEnv):
+    pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
 
 
 class ScheduleEnv(_Env):
@@ -66,15 +71,6 @@ class SlackDecisionsEnv(SlackEnv):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     # the decision queue's maxReceiveCount: the attempt that fails last tells the channel
     decision_attempts: int = Field(alias="DECISION_ATTEMPTS", ge=1)
-
-
-class AutoDeployEnv(_Env):
-    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
-    config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
-    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
-    endpoint_name: str = Field(alias="ENDPOINT_NAME", min_length=1)
-    model_role_arn: str = Field(alias="MODEL_ROLE_ARN", min_length=1)
 
 
 E = TypeVar("E", bound=_Env)
