@@ -32,7 +32,7 @@ from gluoncv.utils import random as gcv_random  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from detector import cluster, devices, hyperparameters, model, plots  # noqa: E402
+from detector import cluster, devices, hyperparameters, model, parameter_server, plots  # noqa: E402
 
 log = logging.getLogger("detector.train")
 
@@ -174,22 +174,34 @@ def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], 
 
 
 def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
+    """One host's part: alone, or as a worker of MXNet's parameter server when the job has several hosts."""
     hosts = cluster.Cluster.load()
-    if hosts.distributed:
-        raise jobs.JobError(
-            f"{len(hosts.hosts)} hosts ({', '.join(hosts.hosts)}): training runs on one instance for now; each host "
-            "would train the same model alone on all the data. Use InstanceCount 1"
-        )
+    if not hosts.distributed:
+        return _train(hp, where, hosts, None)
+    with parameter_server.started(hosts) as session:
+        return _train(hp, where, hosts, session)
+
+
+def _train(
+    hp: hyperparameters.Hyperparameters,
+    where: Locations,
+    hosts: cluster.Cluster,
+    session: parameter_server.Session | None,
+) -> Progress:
     gcv_random.seed(hp.seed)
     ctx = devices.contexts()
+    count = len(hosts.hosts)
     train_set = model.records(where.train)
     if len(train_set) == 0:
         raise jobs.JobError(f"train channel: {where.train.name} holds no images")
-    val_set = model.records(where.validation) if where.validation else None
+    # the writer alone validates, logs the epoch line, checkpoints and exports
+    val_set = model.records(where.validation) if where.validation and hosts.writer else None
     if val_set is not None and len(val_set) == 0:
         val_set = None
-    batch_size = devices.host_batch(hp.batch_size, len(train_set), len(ctx))
-    if batch_size < hp.batch_size:
+    shard_size = len(train_set) // count
+    wanted = cluster.per_host_batch(hp.batch_size, count)
+    batch_size = devices.host_batch(wanted, shard_size or 1, len(ctx))
+    if batch_size < wanted:
         jobs.event(log, "batch size reduced to the dataset size", batch_size=batch_size, images=len(train_set))
     jobs.event(log, "devices", contexts=",".join(str(c) for c in ctx), batch_size=batch_size)
     width, height = hp.data_width, hp.data_height
@@ -204,14 +216,28 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
     # the transform copies the network for its targets: made before the parameters move to the devices
     transform = model.TrainTransform(width, height, net, mixup=hp.mixup, random_expand=hp.random_expand)
     net.collect_params().reset_ctx(ctx)
+    if session is not None:
+        with autograd.predict_mode():  # every parameter's shape known, so the first host's values reach all
+            net(mx.nd.zeros((1, 3, height, width), ctx=ctx[0]))
+        # An inference forward leaves convolution weights in oneDNN's own layout, which the kvstore's push
+        # cannot read: the push fails inside MXNet's engine without a word, the first host's initial values
+        # never reach the servers and a peer's pull aborts them ("init N first"). reset_ctx copies every
+        # parameter into new arrays (assigning into the old ones would keep their layout).
+        net.collect_params().reset_ctx(ctx)
     batchify = Tuple(*([Stack() for _ in range(6)] + [Pad(axis=0, pad_val=-1)]))
-    train_loader = gluon.data.DataLoader(
-        dataset.transform(transform),
-        batch_size,
-        shuffle=True,
-        batchify_fn=batchify,
-        last_batch="rollover",
-        num_workers=0,
+    transformed = dataset.transform(transform)
+
+    def loader(epoch: int) -> gluon.data.DataLoader:
+        if not hosts.distributed:
+            return single_host_loader
+        # this host's shard of one permutation: every host the same number of whole batches
+        indices = cluster.shard(len(train_set), hosts.rank, count, hp.seed, epoch)
+        return gluon.data.DataLoader(
+            transformed, batch_size, sampler=indices, batchify_fn=batchify, last_batch="discard", num_workers=0
+        )
+
+    single_host_loader = gluon.data.DataLoader(
+        transformed, batch_size, shuffle=True, batchify_fn=batchify, last_batch="rollover", num_workers=0
     )
     val_loader = None
     if val_set is not None:
@@ -223,14 +249,39 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
             last_batch="keep",
             num_workers=0,
         )
+    if session is not None:
+        # gradients summed over the hosts (and their devices); every worker applies the same update itself
+        store = session.kvstore("dist_device_sync" if ctx[0].device_type == "gpu" else "dist_sync")
+        # every host the same whole batches per epoch (the rest of its shard is left out)
+        images_per_epoch = shard_size // batch_size * batch_size * count
+    else:
+        store = devices.kvstore(ctx)
+        images_per_epoch = len(train_set)
+    # the learned weights; BatchNorm's running statistics (no gradient) stay each host's own
+    trainable = [p for p in net.collect_params().values() if p.grad_req != "null"]
     trainer = gluon.Trainer(
-        net.collect_params(),
+        trainable if hosts.distributed else net.collect_params(),
         "sgd",
-        {"wd": hp.weight_decay, "momentum": hp.momentum, "lr_scheduler": lr_schedule(hp, len(train_set), batch_size)},
-        kvstore=devices.kvstore(ctx),
+        {
+            "wd": hp.weight_decay,
+            "momentum": hp.momentum,
+            "lr_scheduler": lr_schedule(hp, images_per_epoch, batch_size * count),
+        },
+        kvstore=store,
+        update_on_kvstore=False if hosts.distributed else None,
     )
     checkpoints = Checkpoints(where.checkpoints, _fingerprint(hp, where))
     progress = checkpoints.restore(net, trainer, ctx)
+    watchdog = session.watchdog if session is not None else None
+    if session is not None:
+        # the first host's weights (restored or new) to every host, before the first step: otherwise a worker
+        # may race the initial broadcast and keep other weights for good (restoring has done it already)
+        if not trainer._kv_initialized:
+            trainer._init_kvstore()
+        if trainer._params_to_init:
+            trainer._init_params()
+        mx.nd.waitall()
+        session.agree_on_start(progress.epochs_done)
 
     stop_after = int(os.environ.get(STOP_ENV, "0"))
     for epoch in range(progress.epochs_done, hp.epochs):
@@ -241,22 +292,29 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
         totals = {name: 0.0 for name in LOSSES}
         net.hybridize(static_alloc=True, static_shape=True)
         seen = updates = 0
-        for batch in train_loader:
+        for batch in loader(epoch):
             # every part of the batch split the same way over the devices: slice i of each goes to device i
             sliced = [gluon.utils.split_and_load(item, ctx, even_split=True) for item in batch]
             with autograd.record():
                 outputs = [net(data, gt, *targets) for data, *targets, gt in zip(*sliced, strict=True)]
                 slice_losses = [parts[0] + parts[1] + parts[2] + parts[3] for parts in outputs]
             autograd.backward(slice_losses)  # one backward over all slices, then one update
-            trainer.step(batch[0].shape[0])
+            trainer.step(batch[0].shape[0] * count)  # the sum of every host's gradients: the global batch's mean
+            if watchdog is not None:
+                watchdog.step()
             for index, name in enumerate(LOSSES):
                 totals[name] += sum(float(parts[index].mean().asscalar()) for parts in outputs) / len(outputs)
             seen += batch[0].shape[0]
             updates += 1
         seconds = time.monotonic() - started
         losses = {name: value / max(updates, 1) for name, value in totals.items()}
-        if any(math.isnan(value) or math.isinf(value) for value in losses.values()):
-            raise jobs.JobError(f"training diverged at epoch {epoch + 1} (loss is not finite); lower learning_rate")
+        diverged = any(math.isnan(value) or math.isinf(value) for value in losses.values())
+        if session is not None:
+            diverged = session.any(diverged)  # the same decision on every host
+        if diverged:
+            raise parameter_server.AllHosts(
+                f"training diverged at epoch {epoch + 1} (loss is not finite); lower learning_rate"
+            )
         number = epoch + 1
         validating = val_loader is not None and (number % hp.val_interval == 0 or number == hp.epochs)
         val_map = validate(net, val_loader, hp.classes, ctx[0]) if validating and val_loader is not None else None
@@ -264,15 +322,22 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
         if improved:
             progress.best_map, progress.best_epoch = val_map, number
         lr = trainer.learning_rate
-        speed = seen / seconds if seconds > 0 else 0.0
-        print(epoch_line(number, losses, lr, speed, val_map), flush=True)
+        speed = seen * count / seconds if seconds > 0 else 0.0
         progress.history.append(
             {"epoch": number, **losses, "lr": lr, "speed": speed, "val_map": val_map, "seconds": seconds}
         )
         progress.epochs_done = number
-        checkpoints.save(net, trainer, progress, improved)
+        if hosts.writer:
+            print(epoch_line(number, losses, lr, speed, val_map), flush=True)
+            checkpoints.save(net, trainer, progress, improved)
         if number == stop_after:
-            raise jobs.JobError(f"stopped after epoch {number} ({STOP_ENV})")
+            raise parameter_server.AllHosts(f"stopped after epoch {number} ({STOP_ENV})")
+    if session is not None:
+        # every host's copy of the learned weights, to show that they are one model
+        total = sum(float(p.data(ctx[0]).astype("float64").sum().asscalar()) for p in trainable)
+        jobs.event(log, "parameters", host=hosts.current_host, checksum=f"{total:.6f}")
+        if not hosts.writer:
+            return progress
 
     net.collect_params().reset_ctx(mx.cpu())  # the exported model runs on whatever host serves it
     if progress.best_epoch is not None and checkpoints.best.is_file():

@@ -195,17 +195,3 @@ def test_the_host_batch_shrinks_to_the_data_only_in_whole_slices(
     from detector import devices
 
     assert devices.host_batch(batch, images, count) == expected
-
-
-def test_a_job_on_several_hosts_fails_with_the_reason_instead_of_training_alone_on_each(
-    splits: Path, tmp_path: Path
-) -> None:
-    root = training_root(tmp_path, splits, TINY_HYPERPARAMETERS)
-    config = {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"], "network_interface_name": "eth0"}
-    (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(config))
-
-    result = run_job("detector.train", root)
-
-    assert result.returncode == 1
-    assert result.failure("failure").startswith("2 hosts (algo-1, algo-2): training runs on one instance for now")
-    assert not (root / "model").exists() or not any((root / "model").iterdir())
