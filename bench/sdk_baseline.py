@@ -185,7 +185,7 @@ def sdk_definition(config: PipelineConfig) -> str:
         training_image=config.image_uri,
         compute=Compute(
             instance_type=params["TrainingInstanceType"],
-            instance_count=training.instance_count,
+            instance_count=params["TrainingInstanceCount"],
             volume_size_in_gb=training.volume_size_gb,
             enable_managed_spot_training=training.spot.enabled,
         ),

@@ -114,8 +114,9 @@ def down(timeout: float = 60) -> int:
 def _kill_orphan_jobs() -> None:
     """Jobs run in their own process groups; a stack that died without stopping them leaves pid files."""
     for pid_file in (WORK / "jobs").glob("*/pid"):
-        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+        for pid in pid_file.read_text().split():  # one per host of the job
+            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+                os.killpg(int(pid), signal.SIGKILL)
         pid_file.unlink(missing_ok=True)
 
 

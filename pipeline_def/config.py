@@ -289,22 +289,29 @@ class PipelineConfig(_Strict):
     tags: dict[TagKey, TagValue] = Field(max_length=40)
 
     @model_validator(mode="after")
-    def _one_instance_per_job(self) -> PipelineConfig:
-        # more instances would each do the whole job alone (and overwrite each other's outputs): refused until the
-        # jobs shard their work
+    def _processing_on_one_instance(self) -> PipelineConfig:
+        # Preprocessing dedups and splits the whole dataset, evaluation scores the whole test split: on more
+        # instances each would do the whole job alone and overwrite the others' outputs. Training is the one job
+        # that shares its work over instances (MXNet's parameter server, every host a shard).
         many = [
             f"{name}.instance_count is {job.instance_count}"
-            for name, job in (
-                ("preprocess", self.preprocess),
-                ("training", self.training),
-                ("evaluation", self.evaluation),
-            )
+            for name, job in (("preprocess", self.preprocess), ("evaluation", self.evaluation))
             if job.instance_count > 1
         ]
         if many:
             raise ValueError(
-                f"{'; '.join(many)}: the jobs run on one instance for now (on more, each would do the whole job "
-                "alone and pay for nothing); use 1"
+                f"{'; '.join(many)}: processing steps run on one instance (each instance would process the whole "
+                "dataset alone and overwrite the others' outputs); use 1. training.instance_count may be more"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _global_batch_splits_over_the_hosts(self) -> PipelineConfig:
+        hosts, batch = self.training.instance_count, self.training.hyperparameters.batch_size
+        if batch % hosts:
+            raise ValueError(
+                f"training.hyperparameters.batch_size {batch} does not split over training.instance_count {hosts} "
+                f"(the batch is the global one, an equal part on each host): use a multiple of {hosts}"
             )
         return self
 

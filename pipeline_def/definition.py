@@ -73,6 +73,7 @@ def parameters(config: PipelineConfig) -> dict[str, Parameter]:
         Parameter("InputDataUri", "String", _offline_store(config)),
         Parameter("ProcessingInstanceType", "String", config.preprocess.instance_type),
         Parameter("TrainingInstanceType", "String", config.training.instance_type),
+        Parameter("TrainingInstanceCount", "Integer", config.training.instance_count),
         Parameter("EvaluationInstanceType", "String", config.evaluation.instance_type),
         Parameter("Backbone", "String", hp.backbone, get_args(Backbone)),
         Parameter("NumEpochs", "Integer", hp.epochs),
@@ -275,7 +276,7 @@ class _Builder:
             "OutputDataConfig": {"S3OutputPath": self.output_uri(TRAIN, "model"), "CompressionType": "GZIP"},
             "ResourceConfig": {
                 "InstanceType": p["TrainingInstanceType"].ref,
-                "InstanceCount": training.instance_count,
+                "InstanceCount": p["TrainingInstanceCount"].ref,
                 "VolumeSizeInGB": training.volume_size_gb,
             },
             "RoleArn": cfg.role_arn,

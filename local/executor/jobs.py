@@ -4,6 +4,13 @@ A job gets its own `/opt/ml` (OPT_ML_ROOT) in the work folder. S3 inputs are cop
 before it starts, and its outputs are copied back when it ends (EndOfJob). The training job's model folder
 becomes `<S3OutputPath>/<job>/output/model.tar.gz`. The log is kept per job; metric definitions are read from
 it as the job runs, as SageMaker reads CloudWatch.
+
+A training job with InstanceCount n runs as SageMaker runs it: n processes at once, one per host, each with its
+own `/opt/ml` (`hosts/<host>/opt_ml`) and a resourceconfig.json naming every host. The hosts are loopback
+addresses (127.0.0.2, 127.0.0.3, ...; network interface `lo`), so that each binds its own address as a separate
+instance would. Channels are replicated to every host (FullyReplicated) or split by object (ShardedByS3Key), the
+checkpoints in S3 are given to every host, the job fails when any host fails (the others are stopped), and the
+model archive holds what the hosts wrote in their model folders (in practice the one host that writes it).
 """
 
 from __future__ import annotations
@@ -70,6 +77,18 @@ class Job:
     def log(self) -> Path:
         return self.folder / "job.log"
 
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The job's hosts: algo-1 alone, or one loopback address per instance of a training job."""
+        count = int(self.request["ResourceConfig"]["InstanceCount"]) if self.kind == "training" else 1
+        if count == 1:
+            return ("algo-1",)
+        return tuple(f"127.0.0.{2 + index}" for index in range(count))
+
+    def root(self, host: str) -> Path:
+        """The host's /opt/ml."""
+        return self.folder / "opt_ml" if len(self.hosts) == 1 else self.folder / "hosts" / host / "opt_ml"
+
     def model_artifacts(self) -> str:
         output = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         return f"{output}/{self.name}/output/model.tar.gz"
@@ -114,21 +133,25 @@ class JobRunner:
         self.s3 = s3
         self.environment = environment
         self.container_bin = container_bin
+        self._log_lock = threading.Lock()
 
     # ---- S3 <-> the job's folders ----
 
-    def download(self, uri: str, into: Path) -> None:
+    def download(self, uri: str, into: list[Path], sharded: bool = False, required: bool = True) -> None:
+        """The objects under `uri` into every folder of `into`, or, `sharded`, each object into one of them."""
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        into.mkdir(parents=True, exist_ok=True)
+        for folder in into:
+            folder.mkdir(parents=True, exist_ok=True)
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-        if not keys:
+        keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+        if not keys and required:
             raise JobFailed(f"ClientError: no data at {uri}")
-        for key in keys:
+        for index, key in enumerate(keys):
             relative = key[len(prefix) :].lstrip("/") or Path(key).name
-            target = into / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.s3.download_file(bucket, key, str(target))
+            for folder in [into[index % len(into)]] if sharded else into:
+                target = folder / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.s3.download_file(bucket, key, str(target))
 
     def upload(self, folder: Path, uri: str) -> None:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -136,11 +159,14 @@ class JobRunner:
             key = f"{prefix.rstrip('/')}/{file.relative_to(folder).as_posix()}"
             self.s3.upload_file(str(file), bucket, key)
 
-    def local(self, job: Job, container_path: str) -> Path:
-        """A container path (/opt/ml/...) in the job's own root."""
+    def local(self, job: Job, container_path: str, host: str = "algo-1") -> Path:
+        """A container path (/opt/ml/...) in the host's own root."""
         if not container_path.startswith(OPT_ML):
             raise JobFailed(f"ClientError: {container_path} is outside {OPT_ML}")
-        return job.folder / "opt_ml" / container_path[len(OPT_ML) :].lstrip("/")
+        return job.root(host) / container_path[len(OPT_ML) :].lstrip("/")
+
+    def on_every_host(self, job: Job, container_path: str) -> list[Path]:
+        return [self.local(job, container_path, host) for host in job.hosts]
 
     # ---- running ----
 
@@ -151,8 +177,11 @@ class JobRunner:
         job.started = datetime.now(UTC)
         try:
             command = self._stage(job)
-            code = self._process(job, command, on_line)
-            self._collect(job, code)
+            try:
+                codes = self._processes(job, command, on_line)
+            finally:
+                self._save_checkpoints(job)  # SageMaker uploads them as they are written, failed job or not
+            self._collect(job, codes)
         except JobFailed as failure:
             job.status, job.failure_reason = "Failed", str(failure)
         except (OSError, ValueError) as error:
@@ -166,95 +195,133 @@ class JobRunner:
         if job.kind == "processing":
             for entry in request.get("ProcessingInputs", []):
                 if "S3Input" in entry:
-                    self.download(entry["S3Input"]["S3Uri"], self.local(job, entry["S3Input"]["LocalPath"]))
+                    self.download(entry["S3Input"]["S3Uri"], [self.local(job, entry["S3Input"]["LocalPath"])])
             for entry in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
                 self.local(job, entry["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
             app = request["AppSpecification"]
             return [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
-        config = self.local(job, f"{OPT_ML}/input/config")
-        config.mkdir(parents=True, exist_ok=True)
-        (config / "hyperparameters.json").write_text(_json(request.get("HyperParameters", {})))
-        (config / "resourceconfig.json").write_text(_json({"current_host": "algo-1", "hosts": ["algo-1"]}))
+        for host in job.hosts:
+            config = self.local(job, f"{OPT_ML}/input/config", host)
+            config.mkdir(parents=True, exist_ok=True)
+            (config / "hyperparameters.json").write_text(_json(request.get("HyperParameters", {})))
+            resources = {"current_host": host, "hosts": list(job.hosts), "network_interface_name": "lo"}
+            (config / "resourceconfig.json").write_text(_json(resources))
+            for folder in ("model", "output"):
+                self.local(job, f"{OPT_ML}/{folder}", host).mkdir(parents=True, exist_ok=True)
         for channel in request.get("InputDataConfig", []):
-            source = channel["DataSource"]["S3DataSource"]["S3Uri"]
-            self.download(source, self.local(job, f"{OPT_ML}/input/data/{channel['ChannelName']}"))
-        for folder in ("model", "output", "checkpoints"):
-            self.local(job, f"{OPT_ML}/{folder}").mkdir(parents=True, exist_ok=True)
+            source = channel["DataSource"]["S3DataSource"]
+            sharded = source.get("S3DataDistributionType") == "ShardedByS3Key"
+            into = self.on_every_host(job, f"{OPT_ML}/input/data/{channel['ChannelName']}")
+            self.download(source["S3Uri"], into, sharded=sharded)
+        checkpoints = request.get("CheckpointConfig")
+        if checkpoints:  # what an earlier attempt (a retry, a spot interruption) saved, on every host
+            local_path = checkpoints.get("LocalPath", f"{OPT_ML}/checkpoints")
+            self.download(checkpoints["S3Uri"], self.on_every_host(job, local_path), required=False)
         return ["train"]
 
-    def _process(self, job: Job, command: list[str], on_line: Callable[[Job, str], None] | None) -> int:
-        env = {
-            **self.environment,
-            "OPT_ML_ROOT": str(job.folder / "opt_ml"),
-            "PYTHONPATH": job_pythonpath(CONTAINER),
-            "PYTHONUNBUFFERED": "1",
-            "PATH": f"{self.container_bin}:{CONTAINER / 'bin'}:{os.environ.get('PATH', '')}",
-            **job.request.get("Environment", {}),
-        }
+    def _save_checkpoints(self, job: Job) -> None:
+        checkpoints = job.request.get("CheckpointConfig") if job.kind == "training" else None
+        if not checkpoints:
+            return
+        for folder in self.on_every_host(job, checkpoints.get("LocalPath", f"{OPT_ML}/checkpoints")):
+            if folder.is_dir():
+                self.upload(folder, checkpoints["S3Uri"])
+
+    def _processes(self, job: Job, command: list[str], on_line: Callable[[Job, str], None] | None) -> list[int]:
+        """Every host's process at once; their exit codes. One that fails stops the others, as SageMaker does."""
         limit = job.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
         deadline = time.monotonic() + limit
+        many = len(job.hosts) > 1
         with job.log.open("w") as log:
-            process = subprocess.Popen(  # noqa: S603 (the definition's own entry point, in our container venv)
-                command,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-                cwd=job.folder,
-            )
+            processes = {host: self._start(job, host, command) for host in job.hosts}
             # `make down` finds and ends a job that outlived its stack by this file
-            (job.folder / "pid").write_text(str(process.pid))
-            reader = threading.Thread(target=self._read, args=(job, process, log, on_line), daemon=True)
-            reader.start()
-            while process.poll() is None:
-                if job.stop.is_set() or time.monotonic() > deadline:
-                    _terminate(process)
+            (job.folder / "pid").write_text("\n".join(str(p.pid) for p in processes.values()))
+            readers = [
+                threading.Thread(
+                    target=self._read, args=(job, process, log, on_line, f"[{host}] " if many else ""), daemon=True
+                )
+                for host, process in processes.items()
+            ]
+            for reader in readers:
+                reader.start()
+            while any(p.poll() is None for p in processes.values()):
+                failed = any(p.poll() not in (None, 0) for p in processes.values())
+                if failed or job.stop.is_set() or time.monotonic() > deadline:
+                    for process in processes.values():
+                        _terminate(process)
                     break
                 time.sleep(0.2)
-            reader.join(timeout=10)
-            code = process.wait()
+            for reader in readers:
+                reader.join(timeout=10)
+            codes = [process.wait() for process in processes.values()]
             (job.folder / "pid").unlink(missing_ok=True)
         if job.stop.is_set():
             raise JobFailed("Stopped: the job was stopped")
         if time.monotonic() > deadline:
             raise JobFailed(f"MaxRuntimeExceeded: the job ran longer than {limit} seconds")
-        return code
+        return codes
 
-    def _read(self, job: Job, process: subprocess.Popen[str], log: Any, on_line: Any) -> None:
+    def _start(self, job: Job, host: str, command: list[str]) -> subprocess.Popen[str]:
+        env = {
+            **self.environment,
+            "OPT_ML_ROOT": str(job.root(host)),
+            "PYTHONPATH": job_pythonpath(CONTAINER),
+            "PYTHONUNBUFFERED": "1",
+            "PATH": f"{self.container_bin}:{CONTAINER / 'bin'}:{os.environ.get('PATH', '')}",
+            **job.request.get("Environment", {}),
+        }
+        return subprocess.Popen(  # noqa: S603 (the definition's own entry point, in our container venv)
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            cwd=job.folder,
+        )
+
+    def _read(self, job: Job, process: subprocess.Popen[str], log: Any, on_line: Any, prefix: str) -> None:
         definitions = job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
         patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
         assert process.stdout is not None
         for line in process.stdout:
-            log.write(line)
-            log.flush()
+            with self._log_lock:
+                log.write(prefix + line)
+                log.flush()
             for name, pattern in patterns:
                 found = pattern.search(line)
                 if found:
                     with contextlib.suppress(ValueError):
                         job.metrics[name] = (float(found.group(1)), datetime.now(UTC))
             if on_line is not None:
-                on_line(job, line.rstrip("\n"))
+                on_line(job, prefix + line.rstrip("\n"))
 
-    def _collect(self, job: Job, code: int) -> None:
-        root = job.folder / "opt_ml"
+    def _collect(self, job: Job, codes: list[int]) -> None:
+        root = job.root(job.hosts[0])
         if job.kind == "processing":
             message = root / "output" / "message"
             job.exit_message = message.read_text().strip()[:1024] if message.exists() else None
-            if code != 0:
+            if codes != [0]:
                 raise JobFailed(f"AlgorithmError: {job.exit_message or _tail(job.log)}")
             for entry in job.request.get("ProcessingOutputConfig", {}).get("Outputs", []):
                 self.upload(self.local(job, entry["S3Output"]["LocalPath"]), entry["S3Output"]["S3Uri"])
             job.status = "Completed"
             return
-        failure = root / "output" / "failure"
-        if code != 0:
-            reason = failure.read_text().strip() if failure.exists() else _tail(job.log)
+        failed = [host for host, code in zip(job.hosts, codes, strict=True) if code != 0]
+        if failed:
+            # the reason of the first host that wrote one (the others were stopped because of it)
+            reasons = [job.root(h) / "output" / "failure" for h in failed]
+            stated = [r.read_text().strip() for r in reasons if r.exists()]
+            reason = stated[0] if stated else _tail(job.log)
             raise JobFailed(f"AlgorithmError: {reason}"[:1024])
         archive = job.folder / "model.tar.gz"
         with tarfile.open(archive, "w:gz") as tar:
-            for file in sorted((root / "model").iterdir()):
-                tar.add(file, arcname=file.name)
+            written: set[str] = set()
+            for host in job.hosts:
+                for file in sorted((job.root(host) / "model").iterdir()):
+                    if file.name not in written:
+                        tar.add(file, arcname=file.name)
+                        written.add(file.name)
         bucket, _, key = job.model_artifacts().removeprefix("s3://").partition("/")
         self.s3.upload_file(str(archive), bucket, key)
         job.status = "Completed"

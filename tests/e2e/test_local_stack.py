@@ -106,6 +106,28 @@ def wait_for_post(stack: LocalStack, path: str, text: str, timeout: float = 30) 
     return found[-1]
 
 
+def test_a_run_on_two_training_instances_trains_one_model_on_both_and_registers_it(stack: LocalStack, api: Api) -> None:
+    # When a run asks for two training instances (a run-time parameter; the tiny batch of 4 splits in two)
+    run_id = start_run(api, {"MapThreshold": 0.0, "TrainingInstanceCount": 2})
+    detail = wait_for(api, run_id)
+
+    # Then it registers a model, trained by two hosts as one job
+    assert detail["status"] == "Succeeded", detail
+    assert detail["model"]["run_id"] == run_id
+    train = next(s for s in detail["steps"] if s["name"] == "Train")
+    name = train["job_arn"].rsplit("/", 1)[-1]
+    described = stack.client("sagemaker").describe_training_job(TrainingJobName=name)
+    assert described["ResourceConfig"]["InstanceCount"] == 2
+    job = stack.executor.jobs[name]
+    log = job.log.read_text()
+    checksums = {host: line.rsplit("checksum=", 1)[1] for host in job.hosts for line in log.splitlines()
+                 if line.startswith(f"[{host}] ") and "checksum=" in line}  # fmt: skip
+    assert sorted(checksums) == ["127.0.0.2", "127.0.0.3"]
+    assert len(set(checksums.values())) == 1  # the same weights on both hosts
+    assert (job.root("127.0.0.2") / "model" / "model-symbol.json").is_file()
+    assert not any((job.root("127.0.0.3") / "model").iterdir())
+
+
 def test_a_run_below_the_threshold_fails_naming_the_map_and_the_threshold(stack: LocalStack, api: Api) -> None:
     run_id = start_run(api, {"MapThreshold": 1.5})
 

@@ -219,6 +219,7 @@ def test_run_time_parameters_with_config_defaults(definition: Json, default_conf
         "MapThreshold": ("Float", default_config.evaluation.map_threshold),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "TrainingInstanceType": ("String", default_config.training.instance_type),
+        "TrainingInstanceCount": ("Integer", default_config.training.instance_count),
         "ProcessingInstanceType": ("String", default_config.preprocess.instance_type),
         "EvaluationInstanceType": ("String", default_config.evaluation.instance_type),
         "InputDataUri": ("String", default_config.feature_group.offline_store_uri),
@@ -414,10 +415,39 @@ def test_metric_regexes_ignore_other_lines() -> None:
     assert re.search(validation, "loading val_map=0.9 from checkpoint") is None
 
 
-@pytest.mark.parametrize("job", ["preprocess", "training", "evaluation"])
-def test_more_than_one_instance_per_job_is_refused_with_the_reason(default_config: PipelineConfig, job: str) -> None:
+@pytest.mark.parametrize("job", ["preprocess", "evaluation"])
+def test_more_than_one_instance_per_processing_job_is_refused_with_the_reason(
+    default_config: PipelineConfig, job: str
+) -> None:
     data = default_config.model_dump(mode="json")
     data[job]["instance_count"] = 2
 
-    with pytest.raises(ConfigError, match=rf"{job}\.instance_count is 2: the jobs run on one instance for now"):
+    with pytest.raises(ConfigError, match=rf"{job}\.instance_count is 2: processing steps run on one instance"):
+        PipelineConfig.from_dict(data)
+
+
+def test_training_on_several_instances_is_the_default_of_a_run_time_parameter(default_config: PipelineConfig) -> None:
+    data = default_config.model_dump(mode="json")
+    data["training"]["instance_count"] = 2
+    data["training"]["hyperparameters"]["batch_size"] = 8
+
+    document = json.loads(build_definition(PipelineConfig.from_dict(data)))
+
+    declared = {p["Name"]: p for p in document["Parameters"]}
+    assert (declared["TrainingInstanceCount"]["Type"], declared["TrainingInstanceCount"]["DefaultValue"]) == (
+        "Integer",
+        2,
+    )
+    train = next(s for s in document["Steps"] if s["Name"] == "Train")
+    assert train["Arguments"]["ResourceConfig"]["InstanceCount"] == {"Get": "Parameters.TrainingInstanceCount"}
+
+
+def test_a_global_batch_that_does_not_split_over_the_training_instances_is_refused(
+    default_config: PipelineConfig,
+) -> None:
+    data = default_config.model_dump(mode="json")
+    data["training"]["instance_count"] = 3
+    data["training"]["hyperparameters"]["batch_size"] = 8
+
+    with pytest.raises(ConfigError, match=r"batch_size 8 does not split over training.instance_count 3"):
         PipelineConfig.from_dict(data)
