@@ -267,6 +267,9 @@ class DeploymentSettings(_Strict):
 
 # instance families with GPUs or other accelerators, which the CPU image cannot use
 ACCELERATED = re.compile(r"ml\.(g|p|inf|trn|dl)[0-9]")
+# what neither image runs on: AWS's own accelerators (Neuron), and GPUs newer than mxnet-cu112's compute
+# capabilities 5.0-8.6 (it has no PTX for them): H100 (p5), L4 (g6), L40S (g6e), H200 and later
+NOT_FOR_MXNET_CUDA = re.compile(r"ml\.(inf|trn|dl|p5|p6|g6)")
 
 
 class PipelineConfig(_Strict):
@@ -327,8 +330,6 @@ class PipelineConfig(_Strict):
 
     @model_validator(mode="after")
     def _instances_fit_the_image(self) -> PipelineConfig:
-        if self.image_variant == "gpu":
-            return self
         offered = [
             ("preprocess.instance_type", [self.preprocess.instance_type]),
             ("training.instance_type", [self.training.instance_type]),
@@ -337,6 +338,15 @@ class PipelineConfig(_Strict):
             ("model_registry.transform_instance_types", self.model_registry.transform_instance_types),
             ("deployment.instance_type", [self.deployment.instance_type]),
         ]
+        if self.image_variant == "gpu":
+            unfit = [f"{path}: {kind}" for path, kinds in offered for kind in kinds if NOT_FOR_MXNET_CUDA.match(kind)]
+            if unfit:
+                raise ValueError(
+                    f"image_variant is gpu (mxnet-cu112: CUDA 11.2, NVIDIA compute capabilities 5.0-8.6), which cannot "
+                    f"use these instances' accelerators: {'; '.join(unfit)} (g4dn, g5, p3 and p4d can; so can CPU "
+                    "instances, on the image's CPU build of MXNet)"
+                )
+            return self
         wrong = [f"{path}: {kind}" for path, kinds in offered for kind in kinds if ACCELERATED.match(kind)]
         if wrong:
             raise ValueError(

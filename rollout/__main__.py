@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sam", type=Path, default=Path(".tools/sam/bin/sam"), help="the sam executable")
     parser.add_argument("--no-confirm", action="store_true", help="deploy without reviewing the change set (CI)")
     parser.add_argument("--role-arn", help="deploy: the role CloudFormation deploys with (rollout/github-oidc.yaml)")
+    parser.add_argument("--gpu", action="store_true", help="image, deploy: the GPU image (ImageVariant gpu)")
     parser.add_argument("--promote-from", help="deploy: copy the commit's image from this environment's repository")
     parser.add_argument("--idempotency-key", help="start-run: the same key starts one run (CI uses the commit)")
     parser.add_argument("--description", default="started with make start-run", help="start-run: the run's description")
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                 confirm=not args.no_confirm,
                 promote_from=args.promote_from,
                 role_arn=args.role_arn,
+                variant="gpu" if args.gpu else None,
             )
         elif args.command == "image":
             stack = deployed(session.client("cloudformation"), env.stack_name)
@@ -54,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise RolloutError(
                     f"{env.stack_name} has no image repository yet: `make deploy ENV={env.name}` creates it"
                 )
-            print(image.push(session.client("ecr"), stack.image_repository_uri, image.commit_tag()))
+            variant = "gpu" if args.gpu else env.image_variant
+            tag = image.variant_tag(image.commit_tag(), variant)
+            print(image.push(session.client("ecr"), stack.image_repository_uri, tag, variant))
         elif args.command == "account-setup":
             print(account.setup(session.client("iam"), session.client("apigateway")))
         elif args.command == "start-run":

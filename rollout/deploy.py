@@ -33,10 +33,12 @@ def deploy(
     confirm: bool,
     promote_from: str | None = None,
     role_arn: str | None = None,
+    variant: str | None = None,
 ) -> None:
     cloudformation, ecr = session.client("cloudformation"), session.client("ecr")
     account.check(session.client("apigateway"), session.region_name)
-    tag = image.commit_tag()
+    variant = variant or env.image_variant
+    tag = image.variant_tag(image.commit_tag(), variant)
     source = _promoted_image(cloudformation, ecr, promote_from, tag) if promote_from else None
     build(sam, env)
     _clear_failed_create(cloudformation, env.stack_name)
@@ -51,8 +53,8 @@ def deploy(
     if source:
         image.copy(ecr, source, repository, tag)
     else:
-        image.push(ecr, repository, tag)
-    _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag})
+        image.push(ecr, repository, tag, variant)
+    _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag, "ImageVariant": variant})
     print(
         f"\n{env.stack_name} is deployed with image {repository}:{tag}\n"
         f"  API:       {stack.api_url}\n"

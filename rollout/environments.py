@@ -23,6 +23,11 @@ class Environment:
     s3_prefix: str
     parameter_overrides: dict[str, str]
 
+    @property
+    def image_variant(self) -> str:
+        """The training image this environment runs (the template's ImageVariant)."""
+        return self.parameter_overrides.get("ImageVariant", "cpu")
+
     def overrides_argument(self, **extra: str) -> str:
         """`sam deploy --parameter-overrides` replaces samconfig's overrides, so it carries them too."""
         merged = {**self.parameter_overrides, **extra}

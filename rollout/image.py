@@ -27,6 +27,16 @@ SINGLE_MANIFESTS = {
 }
 
 
+VARIANTS = ("cpu", "gpu")
+
+
+def variant_tag(commit: str, variant: str) -> str:
+    """The commit for the CPU image, `<commit>-gpu` for the GPU one: tags are immutable, and they are two images."""
+    if variant not in VARIANTS:
+        raise RolloutError(f"image variant {variant!r} is not one of {', '.join(VARIANTS)}")
+    return commit if variant == "cpu" else f"{commit}-{variant}"
+
+
 def commit_tag(root: Path = ROOT) -> str:
     """The current commit, shortened: the image's tag. Refused while container/ differs from that commit."""
     dirty = _git(root, "status", "--porcelain", "--", "container")
@@ -50,14 +60,14 @@ def exists(ecr: Any, repository_uri: str, tag: str) -> bool:
     return True
 
 
-def push(ecr: Any, repository_uri: str, tag: str) -> str:
-    """Build and push `repository_uri:tag` unless it is there already; returns the image URI."""
+def push(ecr: Any, repository_uri: str, tag: str, variant: str = "cpu") -> str:
+    """Build the `variant` image and push it as `repository_uri:tag` unless it is there already; returns its URI."""
     uri = f"{repository_uri}:{tag}"
     if exists(ecr, repository_uri, tag):
         print(f"image {uri} is already in ECR; not rebuilt")
         return uri
     _login(ecr, repository_uri)
-    _docker("build", *BUILD_OPTIONS, "--tag", uri, str(CONTEXT))
+    _docker("build", *BUILD_OPTIONS, "--build-arg", f"VARIANT={variant}", "--tag", uri, str(CONTEXT))
     _docker("push", uri)
     check_manifest(ecr, repository_uri, tag)
     return uri

@@ -106,9 +106,14 @@ def env(name: str) -> Environment:
     return dataclasses.replace(found, parameter_overrides={**found.parameter_overrides, "OfflineStoreUri": OFFLINE})
 
 
-def deploy(tools: Path, name: str, promote_from: str | None = None) -> None:
+def deploy(tools: Path, name: str, promote_from: str | None = None, variant: str | None = None) -> None:
     rollout_deploy.deploy(
-        env(name), boto3.Session(region_name=REGION), tools / "bin" / "sam", confirm=False, promote_from=promote_from
+        env(name),
+        boto3.Session(region_name=REGION),
+        tools / "bin" / "sam",
+        confirm=False,
+        promote_from=promote_from,
+        variant=variant,
     )
 
 
@@ -126,11 +131,29 @@ def test_a_first_deployment_creates_the_stack_then_pushes_the_image_then_deploys
     assert "--no-confirm-changeset" in final
     assert made[4][2] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-dev:{TAG}"
     # built for SageMaker's platform, as one manifest (no attestation index), whatever machine builds it
-    assert made[3][2:7] == ["--platform", "linux/amd64", "--provenance=false", "--sbom=false", "--tag"]
+    assert made[3][2:9] == [
+        "--platform", "linux/amd64", "--provenance=false", "--sbom=false", "--build-arg", "VARIANT=cpu", "--tag",
+    ]  # fmt: skip
     assert made[2][-1] == "<password>"  # the registry password went through stdin, never the command line
     out = capsys.readouterr().out
     assert f"https://a1b2c3.execute-api.{REGION}.amazonaws.com/dev" in out
     assert "make start-run ENV=dev" in out
+
+
+def test_the_gpu_image_is_built_with_its_variant_under_its_own_tag_and_the_stack_told_so(tools: Path) -> None:
+    deploy(tools, "dev", variant="gpu")
+
+    made = calls(tools)
+    build, push, final = made[3], made[4], made[5]
+    assert build[build.index("--build-arg") + 1] == "VARIANT=gpu"
+    assert push[2] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector-dev:{TAG}-gpu"
+    overrides = final[final.index("--parameter-overrides") + 1]
+    assert f'ImageTag="{TAG}-gpu"' in overrides
+    assert 'ImageVariant="gpu"' in overrides
+    # the CPU image of the same commit is another image: deploying it builds it
+    deploy(tools, "dev")
+    again = [c[:2] for c in calls(tools)[len(made) :]]
+    assert again[-3:] == [["docker", "build"], ["docker", "push"], ["sam", "deploy"]]
 
 
 def test_redeploying_a_commit_reuses_its_image(tools: Path) -> None:

@@ -364,6 +364,17 @@ def test_the_cpu_image_is_never_offered_on_gpu_instances(
     PipelineConfig.from_dict({**data, "image_variant": "gpu"})
 
 
+@pytest.mark.parametrize("kind", ["ml.p5.48xlarge", "ml.g6.xlarge", "ml.inf2.xlarge", "ml.trn1.2xlarge"])
+def test_the_gpu_image_is_refused_on_accelerators_its_cuda_build_cannot_use(
+    default_config: PipelineConfig, kind: str
+) -> None:
+    data = {**default_config.model_dump(mode="json"), "image_variant": "gpu"}
+    data["training"]["instance_type"] = kind
+
+    with pytest.raises(ConfigError, match=rf"image_variant is gpu .*training\.instance_type: {re.escape(kind)}"):
+        PipelineConfig.from_dict(data)
+
+
 def test_tags_reach_every_job_and_the_model_package(steps: dict[str, Json], make_config: ConfigFactory) -> None:
     for name in ("Preprocess", "Train", "Evaluate", "Register"):
         assert steps[name]["Arguments"]["Tags"] == [{"Key": "project", "Value": "scratch-detector"}]
