@@ -6,6 +6,10 @@
 (b) Training images/s at the same model, shape and batch: our training job against GluonCV's reference loop
     (bench.container.baselines.reference_yolo3), as shipped and with OMP_NUM_THREADS set like ours. Target: >= 1.2x.
 (c) Peak RSS of each process (with its children).
+(d) Training on two hosts (MXNet's parameter server, two loopback hosts on this one machine, one core each)
+    against one host on one core and on both, at the same per-host batch: the images/s and the scaling
+    efficiency (ideal 2.0x on two cores; the servers and the scheduler share them), and the bytes each worker
+    pushes and pulls per step, from which the closing note estimates real instances' scaling.
 
     make bench-container [RECORDS=5000] [TRAIN_IMAGES=240]
 """
@@ -159,7 +163,11 @@ def bench_preprocess(records: int, workers: int) -> None:
     print(f"    ratio: {baseline.seconds / ours.seconds:.2f}x (target >= 3x)")
 
 
-def bench_training(images: int, backbone: str, width: int, height: int, batch_size: int) -> None:
+CLEAN = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+
+
+def training_set(images: int) -> Path:
+    """A synthetic training split as the preprocess job writes it; returns its .rec."""
     data = WORK / "synth-training"
     if not (data / "labels.csv").is_file():
         jobs.run_module("detector.synth", ["--output", str(data), "--count", str(images), "--seed", "5"], WORK)
@@ -168,21 +176,42 @@ def bench_training(images: int, backbone: str, width: int, height: int, batch_si
     jobs.offline_store_from_csv(data / "labels.csv", store)
     splits = WORK / "training-splits"
     jobs.preprocess(splits, store, data, (1.0, 0.0, 0.0))
-    train_rec = splits / "processing" / "output" / "train" / "train.rec"
-    clean = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+    return splits / "processing" / "output" / "train" / "train.rec"
 
-    root = WORK / "ours-training"
+
+def training_root(
+    root: Path, train_rec: Path, hyperparameters: dict[str, str], host: str = "algo-1", hosts: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """A training job's /opt/ml with the train channel and, for several hosts, their resourceconfig.json;
+    returns the job's environment."""
     shutil.rmtree(root, ignore_errors=True)
     (root / "input" / "data").mkdir(parents=True)
     shutil.copytree(train_rec.parent, root / "input" / "data" / "train")
     (root / "input" / "config").mkdir(parents=True)
-    hyperparameters = {"backbone": backbone, "epochs": "2", "warmup_epochs": "1", "batch_size": str(batch_size)}
-    hyperparameters |= {"data_width": str(width), "data_height": str(height)}
     (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    job_env = {"OPT_ML_ROOT": str(root), "PYTHONPATH": str(jobs.CONTAINER), "PYTHONWARNINGS": "ignore"}
-    ours = measure([str(jobs.CONTAINER_PYTHON), "-m", "detector.train"], clean | job_env)
-    speeds = [float(match) for match in re.findall(r"^epoch=\d+ .*\bspeed=([0-9.]+)", ours.stdout, re.MULTILINE)]
-    ours_speed = speeds[-1]  # the first epoch includes graph building
+    if hosts:
+        config = {"current_host": host, "hosts": list(hosts), "network_interface_name": "lo"}
+        (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(config))
+    return CLEAN | {"OPT_ML_ROOT": str(root), "PYTHONPATH": str(jobs.CONTAINER), "PYTHONWARNINGS": "ignore"}
+
+
+def epoch_speed(stdout: str) -> float:
+    """The last epoch's images/s (the first one includes graph building)."""
+    speeds = [float(match) for match in re.findall(r"^epoch=\d+ .*\bspeed=([0-9.]+)", stdout, re.MULTILINE)]
+    return speeds[-1]
+
+
+def hyperparameters_for(backbone: str, width: int, height: int, batch_size: int) -> dict[str, str]:
+    hyperparameters = {"backbone": backbone, "epochs": "2", "warmup_epochs": "1", "batch_size": str(batch_size)}
+    return hyperparameters | {"data_width": str(width), "data_height": str(height)}
+
+
+def bench_training(train_rec: Path, images: int, backbone: str, width: int, height: int, batch_size: int) -> None:
+    hyperparameters = hyperparameters_for(backbone, width, height, batch_size)
+    job_env = training_root(WORK / "ours-training", train_rec, hyperparameters)
+    ours = measure([str(jobs.CONTAINER_PYTHON), "-m", "detector.train"], job_env)
+    ours_speed = epoch_speed(ours.stdout)
+    clean = CLEAN
 
     batches = max(10, images // batch_size - 3)
     reference = [
@@ -222,6 +251,54 @@ def bench_training(images: int, backbone: str, width: int, height: int, batch_si
     print(f"           {ours_speed / speed(threads):.2f}x the reference with its OpenMP threads set")
 
 
+def trainable_bytes(backbone: str, width: int, height: int) -> int:
+    """The bytes of the trainable parameters: what each worker pushes (gradients) and pulls (their sums) per step."""
+    import mxnet as mx
+    from detector import model
+
+    net = model.build(backbone, ("scratch",))
+    with mx.autograd.predict_mode():
+        net(mx.nd.zeros((1, 3, height, width)))
+    params = [p for p in net.collect_params().values() if p.grad_req != "null"]
+    return sum(int(p.data().size) * p.data().dtype(0).itemsize for p in params)
+
+
+def bench_distributed(train_rec: Path, backbone: str, width: int, height: int, batch_size: int) -> None:
+    command = [str(jobs.CONTAINER_PYTHON), "-m", "detector.train"]
+    hyperparameters = hyperparameters_for(backbone, width, height, batch_size)
+    alone = {}
+    for threads in (1, 2):
+        job_env = training_root(WORK / f"one-host-{threads}", train_rec, hyperparameters)
+        alone[threads] = measure(command, job_env | {"OMP_NUM_THREADS": str(threads)})
+
+    hosts = ("127.0.0.2", "127.0.0.3")
+    port = free_port()
+    global_batch = hyperparameters | {"batch_size": str(batch_size * len(hosts))}  # the same batch per host
+    started = time.monotonic()
+    processes = []
+    for host in hosts:
+        job_env = training_root(WORK / f"two-hosts-{host}", train_rec, global_batch, host, hosts)
+        job_env |= {"OMP_NUM_THREADS": "1", "DETECTOR_PS_PORT": str(port)}
+        processes.append(subprocess.Popen(command, env=job_env, stdout=subprocess.PIPE, text=True))
+    outputs = [process.communicate()[0] for process in processes]
+    seconds = time.monotonic() - started
+    if any(process.returncode for process in processes):
+        raise RuntimeError(f"two-host training failed: {[p.returncode for p in processes]}")
+    two = epoch_speed(outputs[0])  # the writer's line: both hosts' images
+    one, both = epoch_speed(alone[1].stdout), epoch_speed(alone[2].stdout)
+    size = trainable_bytes(backbone, width, height)
+    steps = len(re.findall(r"^epoch=", outputs[0], re.M))
+    print(f"(d) training on hosts, YOLOv3 {backbone} {width}x{height}, batch {batch_size} per host")
+    line("one host, one core", one, "images/s", alone[1])
+    line("one host, both cores", both, "images/s", alone[2])
+    print(f"    {'two hosts on loopback, one core each':<52} {two:8.2f} images/s  {seconds:7.1f} s  ({steps} epochs)")
+    print(f"    ratio: {two / one:.2f}x one host on one core (ideal 2.0), {two / both:.2f}x one host on both cores")
+    print(
+        f"    exchanged per step and worker: {size / 1e6:.1f} MB pushed (gradients) + {size / 1e6:.1f} MB pulled "
+        f"(their sums), {size // 4 / 1e6:.2f} M float32 parameters"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.container", description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=int(os.environ.get("RECORDS", "5000")))
@@ -231,13 +308,18 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=480)
     parser.add_argument("--height", type=int, default=320)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--skip", choices=("preprocess", "training"), default=None)
+    parser.add_argument("--skip", choices=("preprocess", "training", "distributed"), action="append", default=[])
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    if args.skip != "preprocess":
+    if "preprocess" not in args.skip:
         bench_preprocess(args.records, args.workers)
-    if args.skip != "training":
-        bench_training(args.train_images, args.backbone, args.width, args.height, args.batch_size)
+    shape = (args.backbone, args.width, args.height, args.batch_size)
+    if "training" not in args.skip or "distributed" not in args.skip:
+        train_rec = training_set(args.train_images)
+    if "training" not in args.skip:
+        bench_training(train_rec, args.train_images, *shape)
+    if "distributed" not in args.skip:
+        bench_distributed(train_rec, *shape)
 
 
 if __name__ == "__main__":

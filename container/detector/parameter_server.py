@@ -46,9 +46,10 @@ class Session:
         """The worker's kvstore (`dist_sync` or `dist_device_sync`), watched from here on."""
         import mxnet as mx
 
+        # watched from before the store exists: creating it waits until every host's processes have joined
+        self.watchdog = Watchdog(self.hosts.current_host, self.children)
         self.store = mx.kv.create(kind)
         self.store.init(AGREEMENT_KEY, mx.nd.zeros(2))  # before the trainer's keys, in the same order everywhere
-        self.watchdog = Watchdog(self.hosts.current_host, self.children)
         return self.store
 
     def _sums(self, value: float) -> tuple[float, float]:

@@ -274,8 +274,9 @@ def _train(
     progress = checkpoints.restore(net, trainer, ctx)
     watchdog = session.watchdog if session is not None else None
     if session is not None:
-        # the first host's weights (restored or new) to every host, before the first step: otherwise a worker
-        # may race the initial broadcast and keep other weights for good (restoring has done it already)
+        # MXNet's rank 0's weights (restored or new; the same seed and checkpoints give every host the same) to
+        # every host before the first step: otherwise a worker may race the initial broadcast and keep other
+        # weights for good (restoring has broadcast them already)
         if not trainer._kv_initialized:
             trainer._init_kvstore()
         if trainer._params_to_init:

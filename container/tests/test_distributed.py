@@ -43,9 +43,11 @@ class Hosts:
         self.port, self.watchdog = 0, watchdog
         self.processes: dict[str, subprocess.Popen[str]] = {}
 
-    def start(self, **extra: str) -> Hosts:
+    def start(self, only: str | None = None, **extra: str) -> Hosts:
         self.port = free_port()  # a new job: its own scheduler
         for host, root in self.roots.items():
+            if only not in (None, host):
+                continue
             environment = container_environment(
                 {},
                 {
@@ -169,5 +171,19 @@ def test_a_host_that_dies_fails_the_other_within_the_watchdogs_time(splits: Path
         failure = (hosts.roots[HOSTS[0]] / "output" / "failure").read_text()
         assert failure.startswith(f"host {HOSTS[0]}: no training step for")
         assert "another host died or hung" in failure
+    finally:
+        hosts.kill()
+
+
+def test_a_host_whose_peer_never_joins_fails_within_the_watchdogs_time(splits: Path, tmp_path: Path) -> None:
+    hosts = Hosts(splits, tmp_path, {**TINY_HYPERPARAMETERS, "batch_size": "4"}, watchdog=10)
+    try:
+        first = hosts.start(only=HOSTS[0]).processes[HOSTS[0]]
+
+        code = first.wait(timeout=120)
+
+        assert code == 1
+        failure = (hosts.roots[HOSTS[0]] / "output" / "failure").read_text()
+        assert failure.startswith(f"host {HOSTS[0]}: no training step for")
     finally:
         hosts.kill()
