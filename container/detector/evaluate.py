@@ -27,18 +27,17 @@ jobs.cpu_threads()  # before mxnet is imported
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from gluoncv.data.batchify import Pad, Stack, Tuple  # noqa: E402
-from gluoncv.utils.bbox import bbox_iou  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
 from detector import model, plots  # noqa: E402
 from detector.arrays import Array  # noqa: E402
+from detector.matching import IOU, matches  # noqa: E402
 
 log = logging.getLogger("detector.evaluate")
 
 EVALUATION_FILE = "evaluation.json"
 PREDICTIONS_FILE = "predictions.png"
-IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -76,28 +75,6 @@ def model_folder(extracted: Path) -> Path:
     """The folder of model-meta.json: the archive root, or the one folder it holds."""
     found = sorted(extracted.rglob(model.META_FILE))
     return found[0].parent if found else extracted
-
-
-def matches(detections: Array, truths: Array) -> tuple[int, int, int]:
-    """(true positives, false positives, false negatives) of one image and class, greedy by score at IoU 0.5.
-
-    detections: (M, 5) corners + score; truths: (N, 4) corners.
-    """
-    if not len(detections):
-        return 0, 0, len(truths)
-    if not len(truths):
-        return 0, len(detections), 0
-    order = np.argsort(-detections[:, 4])
-    overlaps = bbox_iou(detections[order, :4], truths)
-    taken = np.zeros(len(truths), bool)
-    hits = 0
-    for row in overlaps:
-        row = np.where(taken, -1.0, row)
-        best = int(row.argmax())
-        if row[best] >= IOU:
-            taken[best] = True
-            hits += 1
-    return hits, len(detections) - hits, len(truths) - hits
 
 
 def evaluate(options: Options) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from detector.evaluate import matches
+from detector.matching import matches
 from detector.recordio import Writer
 
 from .conftest import JobResult, run_job
