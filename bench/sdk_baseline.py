@@ -232,7 +232,12 @@ def sdk_definition(config: PipelineConfig) -> str:
             config.evaluation,
             "EvaluationInstanceType",
             "detector.evaluate",
-            ["--score-threshold", repr(config.evaluation.score_threshold)],
+            ["--score-threshold-floor", repr(config.evaluation.score_threshold_floor)]
+            + (
+                []
+                if config.evaluation.score_threshold is None
+                else ["--score-threshold", repr(config.evaluation.score_threshold)]
+            ),
             [
                 ("model", train.properties.ModelArtifacts.S3ModelArtifacts),
                 ("test", preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri),

@@ -215,8 +215,11 @@ class TrainingSettings(JobResources):
 
 
 class EvaluationSettings(JobResources):
-    # detections below this score do not count for precision and recall
-    score_threshold: float = Field(ge=0, le=1)
+    # The score threshold of precision, recall, the predictions picture and serving is the model's own, chosen on
+    # the validation split (the one that maximises F1 at IoU 0.5), never below this floor; 0.5 when the model has
+    # none (no validation split). `score_threshold` overrides it for every model.
+    score_threshold_floor: float = Field(default=0.1, ge=0, le=1)
+    score_threshold: float | None = Field(default=None, ge=0, le=1)
     # the test mAP@0.5 a model needs to be registered
     map_threshold: float = Field(ge=0, le=1)
 

@@ -31,6 +31,7 @@ PREPROCESS, TRAIN, EVALUATE, CHECK_MAP, REGISTER, FAIL = (
 EVALUATION_REPORT = "EvaluationReport"  # the property file over evaluation.json
 EVALUATION_FILE = "evaluation.json"
 MAP_PATH = "metrics.map.value"
+SCORE_THRESHOLD_PATH = "score_threshold"  # the threshold evaluation counted with: serving's default
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CHECKPOINT_DIR = "/opt/ml/checkpoints"
@@ -303,7 +304,7 @@ class _Builder:
             cfg.evaluation,
             self.p["EvaluationInstanceType"],
             "detector.evaluate",
-            _cli_args(score_threshold=_number(cfg.evaluation.score_threshold)),
+            _evaluation_args(cfg.evaluation.score_threshold_floor, cfg.evaluation.score_threshold),
             [
                 ("model", ex.step_property(TRAIN, "ModelArtifacts.S3ModelArtifacts")),
                 ("test", ex.processing_output_uri(PREPROCESS, "test")),
@@ -316,8 +317,12 @@ class _Builder:
         ]
         return step
 
+    def evaluation_value(self, path: str) -> Json:
+        """A value of evaluation.json, read through the Evaluate step's property file."""
+        return ex.json_get(EVALUATE, EVALUATION_REPORT, path)
+
     def test_map(self) -> Json:
-        return ex.json_get(EVALUATE, EVALUATION_REPORT, MAP_PATH)
+        return self.evaluation_value(MAP_PATH)
 
     def check_map(self) -> Json:
         return {
@@ -353,7 +358,7 @@ class _Builder:
                         "Framework": "MXNET",
                         "FrameworkVersion": "1.9.1",
                         # serve's default score threshold: the one the evaluation counted with
-                        "Environment": {"SCORE_THRESHOLD": _number(cfg.evaluation.score_threshold)},
+                        "Environment": {"SCORE_THRESHOLD": ex.join("", self.evaluation_value(SCORE_THRESHOLD_PATH))},
                     }
                 ],
                 "SupportedContentTypes": list(registry.content_types),
@@ -400,6 +405,11 @@ class _Builder:
             "Description": "The model's test mAP is below MapThreshold",
             "Arguments": {"ErrorMessage": message},
         }
+
+
+def _evaluation_args(floor: float, override: float | None) -> list[str]:
+    args = _cli_args(score_threshold_floor=_number(floor))
+    return args if override is None else args + _cli_args(score_threshold=_number(override))
 
 
 def _cli_args(**options: str) -> list[str]:

@@ -1,11 +1,15 @@
 """Processing step: test-split mAP@0.5 (VOC07) of the trained model, with per-class AP, precision and recall.
 
-    python3 -m detector.evaluate --score-threshold 0.5
+    python3 -m detector.evaluate [--score-threshold-floor 0.1] [--score-threshold T]
 
 Reads `/opt/ml/processing/input/model/model.tar.gz` (extracted safely: members that escape the folder, links and
 devices are refused) and the test `.rec` in `/opt/ml/processing/input/test`; runs the test images at the data
 shape the model was trained at; writes `evaluation.json` (`metrics.map.value` is what the pipeline's condition
 and the model package's ModelMetrics read) and `predictions.png` to `/opt/ml/processing/output/evaluation`.
+
+Precision, recall and the picture count the detections at or above the model's own score threshold (chosen on
+the validation split by training, in its metadata), raised to `--score-threshold-floor`; 0.5 for a model that has
+none. `--score-threshold` overrides it. evaluation.json says which it used and why (`score_threshold_source`).
 """
 
 from __future__ import annotations
@@ -38,11 +42,13 @@ log = logging.getLogger("detector.evaluate")
 
 EVALUATION_FILE = "evaluation.json"
 PREDICTIONS_FILE = "predictions.png"
+DEFAULT_THRESHOLD = 0.5  # for a model without a threshold of its own (trained without a validation split)
 
 
 @dataclass(frozen=True)
 class Options:
-    score_threshold: float
+    score_threshold: float | None  # an override
+    score_threshold_floor: float
     model: Path
     test: Path
     output: Path
@@ -90,6 +96,7 @@ def evaluate(options: Options) -> dict[str, Any]:
         raise jobs.JobError("test split is empty: nothing to evaluate")
     classes = tuple(meta["classes"])
     width, height = int(meta["data_width"]), int(meta["data_height"])
+    threshold, source = score_threshold(options, meta.get("score_threshold"))
     net.hybridize(static_alloc=True, static_shape=True)
     loader = gluon.data.DataLoader(
         test_set.transform(model.val_transform(width, height)),
@@ -111,7 +118,7 @@ def evaluate(options: Options) -> dict[str, Any]:
         for ids_i, scores_i, boxes_i, label_i in zip(
             ids.asnumpy(), scores.asnumpy(), boxes.asnumpy(), label.asnumpy(), strict=True
         ):
-            keep = (ids_i[:, 0] >= 0) & (scores_i[:, 0] >= options.score_threshold)
+            keep = (ids_i[:, 0] >= 0) & (scores_i[:, 0] >= threshold)
             found = np.hstack([boxes_i[keep], scores_i[keep]])
             found_ids = ids_i[keep, 0]
             for class_id, name in enumerate(classes):
@@ -149,15 +156,30 @@ def evaluate(options: Options) -> dict[str, Any]:
             "detections": sum(entry["true_positives"] + entry["false_positives"] for entry in counts.values()),
         },
         "iou_threshold": IOU,
-        "score_threshold": options.score_threshold,
+        "score_threshold": threshold,
+        "score_threshold_source": source,
         "data_shape": {"width": width, "height": height},
-        "model": {key: meta.get(key) for key in ("backbone", "best_epoch", "best_val_map", "epochs")},
+        "model": {
+            key: meta.get(key) for key in ("backbone", "best_epoch", "best_val_map", "epochs", "score_threshold")
+        },
     }
     options.output.mkdir(parents=True, exist_ok=True)
     (options.output / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _draw(test_set, shown, width, height, options.output / PREDICTIONS_FILE)
     jobs.event(log, "evaluated", map=test_map, images=len(test_set), boxes=total_boxes)
     return report
+
+
+def score_threshold(options: Options, chosen: float | None) -> tuple[float, str]:
+    """The threshold to count with and where it comes from: the override, the model's (at least the floor), or
+    the default (at least the floor)."""
+    if options.score_threshold is not None:
+        return options.score_threshold, "override"
+    if chosen is None:
+        return max(DEFAULT_THRESHOLD, options.score_threshold_floor), "default"
+    if float(chosen) < options.score_threshold_floor:
+        return options.score_threshold_floor, "floor"
+    return float(chosen), "model"
 
 
 def _number(value: float) -> float:
@@ -180,7 +202,12 @@ def _draw(test_set: Any, shown: list[tuple[int, Array]], width: int, height: int
 
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="python3 -m detector.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--score-threshold", type=float, required=True, help="detections below it are not counted")
+    parser.add_argument(
+        "--score-threshold", type=float, default=None, help="override: count detections at or above it, for any model"
+    )
+    parser.add_argument(
+        "--score-threshold-floor", type=float, default=0.1, help="the lowest threshold a model's own may give"
+    )
     parser.add_argument("--model", type=Path, default=None, help="model.tar.gz (default: the job's model input)")
     parser.add_argument("--test", type=Path, default=None, help="test .rec folder (default: the job's test input)")
     parser.add_argument(
@@ -189,10 +216,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--grid", type=int, default=12, help="test images drawn in predictions.png")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
-    if not 0 <= args.score_threshold <= 1:
-        parser.error("--score-threshold must be between 0 and 1")
+    for name in ("score_threshold", "score_threshold_floor"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 1:
+            parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
     return Options(
         score_threshold=args.score_threshold,
+        score_threshold_floor=args.score_threshold_floor,
         model=args.model or paths.processing_input("model") / "model.tar.gz",
         test=args.test or paths.processing_input("test"),
         output=args.output or paths.processing_output("evaluation"),

@@ -27,7 +27,7 @@ class Choice:
 
 def choose(images: Iterable[tuple[Array, Array]], classes: int) -> Choice | None:
     """The best threshold over `images`: (detections (M, 6) corners, score, class id; truths (N, 5) corners,
-    class id) each. None when there is nothing to choose from (no boxes, or no detections)."""
+    class id) each. None when there is nothing to choose from (no boxes, no detections, or none that hits)."""
     scores: list[Array] = []
     outcomes: list[Array] = []
     boxes = 0
@@ -49,6 +49,8 @@ def choose(images: Iterable[tuple[Array, Array]], classes: int) -> Choice | None
     # a threshold keeps every detection scoring at least it: only the last of equal scores is a real cut
     cut = np.append(score[1:] != score[:-1], True)
     f1 = np.where(cut, 2 * true_positives / (kept + boxes), -1.0)
+    if f1.max() <= 0:
+        return None  # no threshold finds a single box: none fits
     best = int(np.flatnonzero(f1 == f1.max())[0])  # the first best from the top: the highest threshold
     return Choice(
         threshold=float(score[best]),

@@ -32,7 +32,8 @@ from gluoncv.utils import random as gcv_random  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from detector import cluster, devices, hyperparameters, model, parameter_server, plots  # noqa: E402
+from detector import cluster, devices, hyperparameters, model, parameter_server, plots, thresholds  # noqa: E402
+from detector.arrays import Array  # noqa: E402
 
 log = logging.getLogger("detector.train")
 
@@ -171,6 +172,23 @@ def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], 
     _, values = metric.get()
     value = float(values[-1])
     return 0.0 if math.isnan(value) else value
+
+
+def validation_detections(net: Any, loader: gluon.data.DataLoader, ctx: mx.Context) -> list[tuple[Array, Array]]:
+    """Every validation image's detections ((M, 6) corners, score, class id) and boxes ((N, 5) corners, class id),
+    from a network in inference mode (NMS set, as exported)."""
+    net.hybridize(static_alloc=True, static_shape=True)
+    images = []
+    for data, label in loader:
+        ids, scores, boxes = net(data.as_in_context(ctx))
+        boxes = model.clip_boxes(boxes, data.shape[3], data.shape[2])
+        for ids_i, scores_i, boxes_i, label_i in zip(
+            ids.asnumpy(), scores.asnumpy(), boxes.asnumpy(), label.asnumpy(), strict=True
+        ):
+            kept = ids_i[:, 0] >= 0
+            detections = np.column_stack([boxes_i[kept], scores_i[kept, 0], ids_i[kept, 0]])
+            images.append((detections, model.objects_in(label_i)[:, :5]))
+    return images
 
 
 def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
@@ -357,6 +375,16 @@ def _train(
         "epochs": hp.epochs,
         "hyperparameters": hp.to_json(),
     }
+    if val_loader is not None:
+        # the score threshold that fits this model: the best F1 at IoU 0.5 on the validation split
+        model.set_inference(net)
+        chosen = thresholds.choose(validation_detections(net, val_loader, mx.cpu()), len(hp.classes))
+        if chosen is not None:
+            meta["score_threshold"] = round(chosen.threshold, 6)
+            meta["validation_f1"] = {
+                "f1": round(chosen.f1, 6), "precision": round(chosen.precision, 6), "recall": round(chosen.recall, 6)
+            }  # fmt: skip
+            jobs.event(log, "score threshold chosen", threshold=meta["score_threshold"], f1=round(chosen.f1, 4))
     model.export(net, where.model, width, height, meta)
     curves = {"epochs": progress.history, "best_epoch": meta["best_epoch"], "best_val_map": progress.best_map}
     (where.model / "training_curves.json").write_text(json.dumps(curves, indent=2) + "\n", encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -42,6 +43,36 @@ def test_writes_the_report_the_pipeline_reads(trained: JobResult, splits: Path, 
     assert scratch["true_positives"] + scratch["false_negatives"] == test_report["boxes"]
     assert report["data_shape"] == {"width": 96, "height": 64}  # the shape it was trained at
     assert (output / "predictions.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("chosen", "args", "expected"),
+    [
+        (0.3, [], (0.3, "model")),  # the model's own threshold
+        (0.03, [], (0.1, "floor")),  # raised to the floor
+        (0.03, ["--score-threshold-floor", "0.02"], (0.03, "model")),
+        (None, [], (0.5, "default")),  # a model trained without validation has none
+        (0.3, ["--score-threshold", "0.7"], (0.7, "override")),
+    ],
+)
+def test_counts_at_the_models_own_threshold_unless_floored_or_overridden(
+    trained: JobResult, splits: Path, tmp_path: Path, chosen: float | None, args: list[str], expected: tuple[float, str]
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(trained.root / "model", model)
+    meta = json.loads((model / "model-meta.json").read_text())
+    meta.pop("score_threshold", None)
+    if chosen is not None:
+        meta["score_threshold"] = chosen
+    (model / "model-meta.json").write_text(json.dumps(meta))
+    root = evaluation_root(tmp_path / "job", model, splits)
+
+    result = run_job("detector.evaluate", root, *args)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads((root / "processing" / "output" / "evaluation" / "evaluation.json").read_text())
+    assert (report["score_threshold"], report["score_threshold_source"]) == expected
+    assert report["model"]["score_threshold"] == chosen
 
 
 def test_an_empty_test_split_is_a_clear_failure(trained: JobResult, tmp_path: Path) -> None:

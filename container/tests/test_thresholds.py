@@ -72,6 +72,8 @@ def test_equal_f1_goes_to_the_higher_threshold() -> None:
 def test_nothing_to_choose_from_gives_no_threshold() -> None:
     assert choose([(np.zeros((0, 6)), np.array([[*box(0, 0), 0]]))], classes=1) is None
     assert choose([(np.array([detection(box(0, 0), 0.5)]), np.zeros((0, 5)))], classes=1) is None
+    # detections, but none on a box: no threshold fits
+    assert choose([(np.array([detection(box(50, 50), 0.5)]), np.array([[*box(0, 0), 0]]))], classes=1) is None
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -54,6 +54,33 @@ def test_exports_a_loadable_model_with_curves_and_meta(trained: JobResult) -> No
     assert float(ids.max().asscalar()) <= 0
 
 
+def test_the_exported_threshold_is_the_best_f1_of_the_exported_model_on_the_validation_split(
+    trained: JobResult, splits: Path
+) -> None:
+    import mxnet as mx
+    from detector import model, thresholds
+    from detector.train import validation_detections
+    from gluoncv.data.batchify import Pad, Stack, Tuple
+
+    net, meta = model.load_exported(trained.root / "model")
+    validation = model.records(next((splits / "processing/output/validation").glob("*.rec")))
+    loader = mx.gluon.data.DataLoader(
+        validation.transform(model.val_transform(meta["data_width"], meta["data_height"])),
+        4,
+        batchify_fn=Tuple(Stack(), Pad(pad_val=-1)),
+    )
+    images = validation_detections(net, loader, mx.cpu())
+    assert sum(len(truths) for _, truths in images) > 0
+
+    chosen = thresholds.choose(images, len(meta["classes"]))
+
+    if chosen is None:  # a tiny model may find nothing: then it states no threshold
+        assert "score_threshold" not in meta
+    else:
+        assert meta["score_threshold"] == pytest.approx(chosen.threshold, abs=1e-6)
+        assert meta["validation_f1"]["f1"] == pytest.approx(chosen.f1, abs=1e-6)
+
+
 def test_the_head_predicts_the_dataset_classes_not_voc(trained: JobResult) -> None:
     symbol = json.loads((trained.root / "model" / "model-symbol.json").read_text())
     filters = {node["attrs"]["num_filter"] for node in symbol["nodes"] if node["op"] == "Convolution"}

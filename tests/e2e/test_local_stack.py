@@ -45,6 +45,11 @@ def test_a_run_registers_a_model_that_is_approved_through_slack(stack: LocalStac
     model = detail["model"]
     assert model["run_id"] == run_id
     assert model["approval_status"] == "PendingManualApproval"
+    # the package serves with the threshold its evaluation counted with
+    package = stack.client("sagemaker").describe_model_package(ModelPackageName=model["arn"])
+    [container] = package["InferenceSpecification"]["Containers"]
+    assert float(container["Environment"]["SCORE_THRESHOLD"]) == detail["evaluation"]["score_threshold"]
+    assert detail["evaluation"]["score_threshold_source"] in {"model", "floor", "default"}
 
     # When the notify function's message is answered with Approve, signed as Slack signs it, while the
     # decision worker has not yet started

@@ -317,6 +317,25 @@ def test_fail_message_states_map_and_threshold(steps: dict[str, Json]) -> None:
     assert message == "Test mAP {metrics.map.value} is below the threshold 0.3: the model was not registered"
 
 
+@pytest.mark.parametrize(
+    ("evaluation", "expected"),
+    [
+        ({}, ["--score-threshold-floor", "0.1"]),
+        ({"score_threshold_floor": 0.2, "score_threshold": 0.4},
+         ["--score-threshold-floor", "0.2", "--score-threshold", "0.4"]),
+    ],
+)  # fmt: skip
+def test_evaluate_gets_the_threshold_floor_and_an_override_only_when_the_config_sets_one(
+    default_config: PipelineConfig, evaluation: dict[str, float], expected: list[str]
+) -> None:
+    data = default_config.model_dump(mode="json")
+    data["evaluation"] = {**data["evaluation"], "score_threshold": None, "score_threshold_floor": 0.1, **evaluation}
+
+    steps = steps_by_name(json.loads(build_definition(PipelineConfig.from_dict(data))))
+
+    assert steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"] == expected
+
+
 def test_register_model(steps: dict[str, Json], default_config: PipelineConfig) -> None:
     args = steps["Register"]["Arguments"]
     assert args["ModelPackageGroupName"] == "scratch-detector"
@@ -327,7 +346,10 @@ def test_register_model(steps: dict[str, Json], default_config: PipelineConfig) 
     # what serve takes and answers, and its default threshold: the evaluation's
     assert args["InferenceSpecification"]["SupportedContentTypes"] == ["image/jpeg", "image/png", "application/x-image"]
     assert args["InferenceSpecification"]["SupportedResponseMIMETypes"] == ["application/json"]
-    assert container["Environment"] == {"SCORE_THRESHOLD": str(default_config.evaluation.score_threshold)}
+    # serving's default threshold: the one evaluation.json says it counted with (the model's own, or the config's)
+    report = {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
+    threshold = {"Std:JsonGet": {"PropertyFile": report, "Path": "score_threshold"}}
+    assert container["Environment"] == {"SCORE_THRESHOLD": {"Std:Join": {"On": "", "Values": [threshold]}}}
     statistics = args["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
     assert resolve(statistics["S3Uri"], {}, {}) == (
