@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.functions import Functions
-from local.loopback import Loopback
+from local.loopback import Loopback, Served
 from local.template import ACCOUNT, Template
 
 LOG = logging.getLogger("local.api")
@@ -90,7 +90,7 @@ def proxy_event(
     }
 
 
-class ApiServer:
+class ApiServer(Served):
     def __init__(
         self,
         template: Template,
@@ -106,14 +106,7 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        return self.loopback.url
-
-    def start(self) -> ApiServer:
-        self.loopback.start()
-        return self
-
-    def stop(self) -> None:
-        self.loopback.stop()
+        return self.endpoint
 
     def answer(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         path = urlsplit(url).path
