@@ -37,7 +37,7 @@ detector_jobs.cpu_threads()  # before mxnet is imported: the floor gets every co
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
-from detector import model, synth  # noqa: E402
+from detector import model, synth, transforms  # noqa: E402
 
 WORK = jobs.REPO / "work" / "bench-serve"
 TARGET_RATIO, TARGET_OVERHEAD_MS = 0.8, 15.0
@@ -57,7 +57,7 @@ def floor(folder: Path, images: list[bytes], rounds: int) -> tuple[float, float]
     """Images/s and the forward's p50 (ms) of the bare loop on pre-decoded, pre-resized images."""
     net, meta = model.load_exported(folder)
     width, height = int(meta["data_width"]), int(meta["data_height"])
-    transform = model.val_transform(width, height)
+    transform = transforms.val_transform(width, height)
     tensors = [transform(mx.image.imdecode(data), np.zeros((0, 5)))[0].expand_dims(0) for data in images]
     net.hybridize(static_alloc=True, static_shape=True)
     for tensor in tensors[:4]:

@@ -34,7 +34,7 @@ from gluoncv.data.batchify import Pad, Stack, Tuple  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
-from detector import model, plots  # noqa: E402
+from detector import model, plots, transforms  # noqa: E402
 from detector.arrays import Array  # noqa: E402
 from detector.matching import IOU, matches  # noqa: E402
 
@@ -99,7 +99,7 @@ def evaluate(options: Options) -> dict[str, Any]:
     threshold, source = score_threshold(options, meta.get("score_threshold"))
     net.hybridize(static_alloc=True, static_shape=True)
     loader = gluon.data.DataLoader(
-        test_set.transform(model.val_transform(width, height)),
+        test_set.transform(transforms.val_transform(width, height)),
         options.batch_size,
         shuffle=False,
         batchify_fn=Tuple(Stack(), Pad(pad_val=-1)),

@@ -20,7 +20,7 @@ jobs.cpu_threads()  # before mxnet is imported
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from detector import images, model  # noqa: E402
+from detector import images, model, transforms  # noqa: E402
 
 THRESHOLD_ENV = "SCORE_THRESHOLD"
 DEFAULT_THRESHOLD = 0.5
@@ -60,7 +60,7 @@ class Predictor:
         self.net, self.meta = model.load_exported(folder)
         self.classes = tuple(self.meta["classes"])
         self.width, self.height = int(self.meta["data_width"]), int(self.meta["data_height"])
-        self.transform = model.val_transform(self.width, self.height)
+        self.transform = transforms.val_transform(self.width, self.height)
         self.net.hybridize(static_alloc=True, static_shape=True)
         environment = os.environ.get(THRESHOLD_ENV)
         if environment is not None:

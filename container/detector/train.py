@@ -32,7 +32,7 @@ from gluoncv.utils import random as gcv_random  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from detector import cluster, devices, hyperparameters, model, parameter_server, plots, thresholds  # noqa: E402
+from detector import cluster, devices, hyperparameters, model, parameter_server, plots, thresholds, transforms  # noqa: E402
 from detector.arrays import Array  # noqa: E402
 
 log = logging.getLogger("detector.train")
@@ -232,7 +232,7 @@ def _train(
         net._target_generator._label_smooth = True
     dataset = MixupDetection(train_set) if hp.mixup else train_set
     # the transform copies the network for its targets: made before the parameters move to the devices
-    transform = model.TrainTransform(width, height, net, mixup=hp.mixup, random_expand=hp.random_expand)
+    transform = transforms.TrainTransform(width, height, net, mixup=hp.mixup, random_expand=hp.random_expand)
     net.collect_params().reset_ctx(ctx)
     if session is not None:
         with autograd.predict_mode():  # every parameter's shape known, so the first host's values reach all
@@ -260,7 +260,7 @@ def _train(
     val_loader = None
     if val_set is not None:
         val_loader = gluon.data.DataLoader(
-            val_set.transform(model.val_transform(width, height)),
+            val_set.transform(transforms.val_transform(width, height)),
             batch_size,
             shuffle=False,
             batchify_fn=Tuple(Stack(), Pad(pad_val=-1)),

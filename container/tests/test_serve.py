@@ -83,12 +83,12 @@ def jpeg(synthetic: Path) -> bytes:
 def evaluate_way(trained: JobResult, data: bytes) -> tuple[list[list[float]], list[float]]:
     """Boxes (original pixels) and scores as detector.evaluate computes them for the image, every score kept."""
     import mxnet as mx
-    from detector import model
+    from detector import model, transforms
 
     net, meta = model.load_exported(trained.root / "model")
     width, height = int(meta["data_width"]), int(meta["data_height"])
     image = mx.image.imdecode(data)
-    tensor, _ = model.val_transform(width, height)(image, np.zeros((0, 5)))
+    tensor, _ = transforms.val_transform(width, height)(image, np.zeros((0, 5)))
     ids, scores, boxes = net(tensor.expand_dims(0))
     boxes = model.clip_boxes(boxes, width, height).asnumpy()[0]
     keep = ids.asnumpy()[0, :, 0] >= 0

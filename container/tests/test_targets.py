@@ -6,19 +6,21 @@ from __future__ import annotations
 import mxnet as mx
 import numpy as np
 import pytest
-from detector import model
+from detector import model, transforms
 from detector.targets import Targets
 
 WIDTH, HEIGHT = 320, 224
 
 
 @pytest.fixture(scope="module")
-def transform() -> model.TrainTransform:
-    return model.TrainTransform(WIDTH, HEIGHT, model.build("mobilenet0.25", ("scratch", "dent", "stain")), mixup=True)
+def transform() -> transforms.TrainTransform:
+    return transforms.TrainTransform(
+        WIDTH, HEIGHT, model.build("mobilenet0.25", ("scratch", "dent", "stain")), mixup=True
+    )
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_the_targets_are_gluoncvs_value_for_value(transform: model.TrainTransform, seed: int) -> None:
+def test_the_targets_are_gluoncvs_value_for_value(transform: transforms.TrainTransform, seed: int) -> None:
     generator = np.random.default_rng(seed)
     count = int(generator.integers(1, 12))
     corners = generator.uniform(0, 1, (count, 2)) * [WIDTH, HEIGHT]

@@ -58,14 +58,14 @@ def test_the_exported_threshold_is_the_best_f1_of_the_exported_model_on_the_vali
     trained: JobResult, splits: Path
 ) -> None:
     import mxnet as mx
-    from detector import model, thresholds
+    from detector import model, thresholds, transforms
     from detector.train import validation_detections
     from gluoncv.data.batchify import Pad, Stack, Tuple
 
     net, meta = model.load_exported(trained.root / "model")
     validation = model.records(next((splits / "processing/output/validation").glob("*.rec")))
     loader = mx.gluon.data.DataLoader(
-        validation.transform(model.val_transform(meta["data_width"], meta["data_height"])),
+        validation.transform(transforms.val_transform(meta["data_width"], meta["data_height"])),
         4,
         batchify_fn=Tuple(Stack(), Pad(pad_val=-1)),
     )
