@@ -98,9 +98,15 @@ def per_host_batch(batch_size: int, hosts: int) -> int:
 def shard(count: int, rank: int, hosts: int, seed: int, epoch: int) -> list[int]:
     """Host `rank`'s record indices for `epoch`: the same shuffle everywhere, cut into `hosts` equal slices (the
     `count % hosts` left over sit out this epoch, and others the next)."""
-    order = list(range(count))
-    random.Random(f"{seed}:{epoch}").shuffle(order)  # noqa: S311 (a data order, not a secret)
+    order = permutation(count, seed, epoch)
     size = count // hosts
     if size == 0:
         raise jobs.JobError(f"train channel: {count} images cannot give each of {hosts} hosts one")
     return order[rank * size : (rank + 1) * size]
+
+
+def permutation(count: int, seed: int, epoch: int) -> list[int]:
+    """The record order of `epoch`: the same on every host and in every process."""
+    order = list(range(count))
+    random.Random(f"{seed}:{epoch}").shuffle(order)  # noqa: S311 (a data order, not a secret)
+    return order

@@ -62,3 +62,17 @@ class Writer:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+def unpack_label(label: Array, width: int, height: int) -> Array:
+    """A packed label -> (N, 5) rows [xmin, ymin, xmax, ymax, cls] in pixels of a `width` x `height` image, as
+    gluoncv's RecordFileDetection(coord_normalized=True) gives them (padding rows keep class -1)."""
+    flat = np.asarray(label, dtype=np.float32).ravel()
+    header, object_width = int(flat[0]), int(flat[1])
+    if object_width < OBJECT_WIDTH or (len(flat) - header) % object_width or len(flat) < header + OBJECT_WIDTH:
+        raise ValueError(f"label of {len(flat)} values is not a header of {header} and objects of {object_width}")
+    rows = flat[header:].reshape(-1, object_width)
+    objects: Array = np.concatenate([rows[:, 1:5], rows[:, :1], rows[:, 5:]], axis=1)
+    objects[:, (0, 2)] *= width
+    objects[:, (1, 3)] *= height
+    return objects

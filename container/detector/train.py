@@ -25,14 +25,13 @@ jobs.cpu_threads()  # before mxnet is imported
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
-from gluoncv.data import MixupDetection  # noqa: E402
 from gluoncv.data.batchify import Pad, Stack, Tuple  # noqa: E402
 from gluoncv.utils import LRScheduler, LRSequential  # noqa: E402
 from gluoncv.utils import random as gcv_random  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from detector import cluster, devices, hyperparameters, model, parameter_server, plots, thresholds, transforms  # noqa: E402
+from detector import batches, cluster, devices, hyperparameters, model, parameter_server, plots, thresholds, transforms  # noqa: E402
 from detector.arrays import Array  # noqa: E402
 
 log = logging.getLogger("detector.train")
@@ -209,7 +208,7 @@ def _train(
     gcv_random.seed(hp.seed)
     ctx = devices.contexts()
     count = len(hosts.hosts)
-    train_set = model.records(where.train)
+    train_set = batches.Records(where.train)
     if len(train_set) == 0:
         raise jobs.JobError(f"train channel: {where.train.name} holds no images")
     # the writer alone validates, logs the epoch line, checkpoints and exports
@@ -230,9 +229,13 @@ def _train(
         jobs.event(log, "starting from pretrained weights", file=where.pretrained.name)
     if hp.label_smoothing:
         net._target_generator._label_smooth = True
-    dataset = MixupDetection(train_set) if hp.mixup else train_set
-    # the transform copies the network for its targets: made before the parameters move to the devices
+    # the transform copies the network for its anchors: made before the parameters move to the devices
     transform = transforms.TrainTransform(width, height, net, mixup=hp.mixup, random_expand=hp.random_expand)
+    worker_count, idle = batches.workers(ctx)
+    plan = batches.Plan(len(train_set), batch_size, hp.seed, hosts.rank, count)
+    # worker processes are forked here, before MXNet's distributed store exists
+    train_loader = batches.Loader(batches.Examples(train_set, transform, hp.mixup, idle), plan, worker_count)
+    jobs.event(log, "data workers", processes=worker_count, idle_priority=idle)
     net.collect_params().reset_ctx(ctx)
     if session is not None:
         with autograd.predict_mode():  # every parameter's shape known, so the first host's values reach all
@@ -242,21 +245,6 @@ def _train(
         # never reach the servers and a peer's pull aborts them ("init N first"). reset_ctx copies every
         # parameter into new arrays (assigning into the old ones would keep their layout).
         net.collect_params().reset_ctx(ctx)
-    batchify = Tuple(*([Stack() for _ in range(6)] + [Pad(axis=0, pad_val=-1)]))
-    transformed = dataset.transform(transform)
-
-    def loader(epoch: int) -> gluon.data.DataLoader:
-        if not hosts.distributed:
-            return single_host_loader
-        # this host's shard of one permutation: every host the same number of whole batches
-        indices = cluster.shard(len(train_set), hosts.rank, count, hp.seed, epoch)
-        return gluon.data.DataLoader(
-            transformed, batch_size, sampler=indices, batchify_fn=batchify, last_batch="discard", num_workers=0
-        )
-
-    single_host_loader = gluon.data.DataLoader(
-        transformed, batch_size, shuffle=True, batchify_fn=batchify, last_batch="rollover", num_workers=0
-    )
     val_loader = None
     if val_set is not None:
         val_loader = gluon.data.DataLoader(
@@ -304,14 +292,12 @@ def _train(
 
     stop_after = int(os.environ.get(STOP_ENV, "0"))
     for epoch in range(progress.epochs_done, hp.epochs):
-        if hp.mixup:
-            use_mixup = epoch < hp.epochs - hp.no_mixup_epochs
-            dataset.set_mixup(np.random.beta if use_mixup else None, 1.5, 1.5)
+        use_mixup = hp.mixup and epoch < hp.epochs - hp.no_mixup_epochs
         started = time.monotonic()
         totals = {name: 0.0 for name in LOSSES}
         net.hybridize(static_alloc=True, static_shape=True)
         seen = updates = 0
-        for batch in loader(epoch):
+        for batch in train_loader.epoch(epoch, use_mixup):
             # every part of the batch split the same way over the devices: slice i of each goes to device i
             sliced = [gluon.utils.split_and_load(item, ctx, even_split=True) for item in batch]
             with autograd.record():

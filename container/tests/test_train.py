@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import mxnet as mx
+import numpy as np
 import pytest
 from detector import hyperparameters, model, train
 
@@ -25,6 +26,10 @@ def metric_definitions() -> list[dict[str, str]]:
     spec.loader.exec_module(module)
     definitions: list[dict[str, str]] = module.metric_definitions()
     return definitions
+
+
+def without_speed(line: str) -> str:
+    return re.sub(r" speed=[0-9.]+", "", line)
 
 
 def epoch_lines(result: JobResult) -> list[str]:
@@ -123,6 +128,13 @@ def test_resumes_from_checkpoints_after_an_interruption(trained: JobResult, spli
     assert [line.split()[0] for line in epoch_lines(second)] == ["epoch=2"]
     curves = json.loads((root / "model" / "training_curves.json").read_text())
     assert [entry["epoch"] for entry in curves["epochs"]] == [1, 2]
+    # and it is the uninterrupted job: the same batches, losses and learned weights
+    assert without_speed(epoch_lines(second)[0]) == without_speed(epoch_lines(trained)[1])
+    resumed = mx.nd.load(str(root / "checkpoints" / "latest.params"))
+    uninterrupted = mx.nd.load(str(trained.root / "checkpoints" / "latest.params"))
+    assert resumed.keys() == uninterrupted.keys()
+    for name, value in resumed.items():
+        np.testing.assert_array_equal(value.asnumpy(), uninterrupted[name].asnumpy(), err_msg=name)
 
 
 def test_starts_from_the_weights_of_a_pretrained_channel(trained: JobResult, splits: Path, tmp_path: Path) -> None:
