@@ -9,47 +9,43 @@ metric regexes, checkpoints to `/opt/ml/checkpoints` every epoch and resumes fro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from detector import jobs, paths
 
 jobs.cpu_threads()  # before mxnet is imported
 
 import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
 from gluoncv.data.batchify import Pad, Stack, Tuple  # noqa: E402
 from gluoncv.utils import LRScheduler, LRSequential  # noqa: E402
 from gluoncv.utils import random as gcv_random  # noqa: E402
-from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from detector import batches, cluster, devices, hyperparameters, model, parameter_server, plots, thresholds, transforms  # noqa: E402
-from detector.arrays import Array  # noqa: E402
+from detector import (  # noqa: E402  # noqa: E402
+    batches,
+    cluster,
+    devices,
+    hyperparameters,
+    model,
+    parameter_server,
+    plots,
+    thresholds,
+    transforms,
+    validation,
+)
+from detector.checkpoints import Checkpoints, Progress, fingerprint  # noqa: E402
 
 log = logging.getLogger("detector.train")
 
-STATE_FILE = "state.json"
 # Tests stand in for a spot interruption with this: the job ends after that epoch, checkpoints written.
 STOP_ENV = "DETECTOR_STOP_AFTER_EPOCHS"
 LOSSES = ("obj_loss", "center_loss", "scale_loss", "cls_loss")
-
-
-@dataclass
-class Progress:
-    """What a checkpoint restores: the epochs done, the best so far and the curves."""
-
-    epochs_done: int = 0
-    best_map: float | None = None
-    best_epoch: int | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,46 +80,6 @@ def locate() -> Locations:
     )
 
 
-def _fingerprint(hp: hyperparameters.Hyperparameters, where: Locations) -> str:
-    """Checkpoints resume only the same training: same hyperparameters and training data size."""
-    text = json.dumps({"hp": hp.to_json(), "train_bytes": where.train.stat().st_size}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-class Checkpoints:
-    def __init__(self, folder: Path, fingerprint: str) -> None:
-        self.folder = folder
-        self.fingerprint = fingerprint
-        self.params = folder / "latest.params"
-        self.states = folder / "latest.states"
-        self.best = folder / "best.params"
-        self.state = folder / STATE_FILE
-
-    def restore(self, net: Any, trainer: gluon.Trainer, ctx: list[mx.Context]) -> Progress:
-        if not self.state.is_file():
-            return Progress()
-        state = json.loads(self.state.read_text(encoding="utf-8"))
-        if state.get("fingerprint") != self.fingerprint:
-            jobs.event(log, "checkpoint ignored", reason="different hyperparameters or data")
-            return Progress()
-        net.load_parameters(str(self.params), ctx=ctx)
-        trainer.load_states(str(self.states))
-        progress = Progress(state["epochs_done"], state["best_map"], state["best_epoch"], state["history"])
-        jobs.event(log, "resumed from checkpoint", epochs_done=progress.epochs_done, best_map=progress.best_map)
-        return progress
-
-    def save(self, net: Any, trainer: gluon.Trainer, progress: Progress, improved: bool) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        net.save_parameters(str(self.params))
-        trainer.save_states(str(self.states))
-        if improved:
-            net.save_parameters(str(self.best))
-        state = {"fingerprint": self.fingerprint, **progress.__dict__}
-        temporary = self.state.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state), encoding="utf-8")
-        temporary.replace(self.state)  # a spot interruption never leaves half a state file
-
-
 def is_better(val_map: float | None, best_map: float | None) -> bool:
     """Whether this epoch becomes the exported one. Ties go to the later epoch, so a run whose mAP never
     rises above zero still exports its longest-trained weights rather than nothing."""
@@ -151,43 +107,6 @@ def lr_schedule(hp: hyperparameters.Hyperparameters, images: int, batch_size: in
     if not warmup:
         return LRSequential([main])
     return LRSequential([LRScheduler("linear", base_lr=0, target_lr=hp.learning_rate, niters=warmup), main])
-
-
-def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], ctx: mx.Context) -> float:
-    """mAP@0.5 on the validation split, on the first device."""
-    metric = VOC07MApMetric(iou_thresh=0.5, class_names=list(classes))
-    model.set_inference(net)
-    net.hybridize(static_alloc=True, static_shape=True)
-    for data, label in loader:
-        ids, scores, boxes = net(data.as_in_context(ctx))
-        label = label.as_in_context(ctx)
-        metric.update(
-            model.clip_boxes(boxes, data.shape[3], data.shape[2]),
-            ids,
-            scores,
-            label.slice_axis(axis=-1, begin=0, end=4),
-            label.slice_axis(axis=-1, begin=4, end=5),
-        )
-    _, values = metric.get()
-    value = float(values[-1])
-    return 0.0 if math.isnan(value) else value
-
-
-def validation_detections(net: Any, loader: gluon.data.DataLoader, ctx: mx.Context) -> list[tuple[Array, Array]]:
-    """Every validation image's detections ((M, 6) corners, score, class id) and boxes ((N, 5) corners, class id),
-    from a network in inference mode (NMS set, as exported)."""
-    net.hybridize(static_alloc=True, static_shape=True)
-    images = []
-    for data, label in loader:
-        ids, scores, boxes = net(data.as_in_context(ctx))
-        boxes = model.clip_boxes(boxes, data.shape[3], data.shape[2])
-        for ids_i, scores_i, boxes_i, label_i in zip(
-            ids.asnumpy(), scores.asnumpy(), boxes.asnumpy(), label.asnumpy(), strict=True
-        ):
-            kept = ids_i[:, 0] >= 0
-            detections = np.column_stack([boxes_i[kept], scores_i[kept, 0], ids_i[kept, 0]])
-            images.append((detections, model.objects_in(label_i)[:, :5]))
-    return images
 
 
 def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
@@ -276,7 +195,7 @@ def _train(
         kvstore=store,
         update_on_kvstore=False if hosts.distributed else None,
     )
-    checkpoints = Checkpoints(where.checkpoints, _fingerprint(hp, where))
+    checkpoints = Checkpoints(where.checkpoints, fingerprint(hp, where.train))
     progress = checkpoints.restore(net, trainer, ctx)
     watchdog = session.watchdog if session is not None else None
     if session is not None:
@@ -322,7 +241,9 @@ def _train(
             )
         number = epoch + 1
         validating = val_loader is not None and (number % hp.val_interval == 0 or number == hp.epochs)
-        val_map = validate(net, val_loader, hp.classes, ctx[0]) if validating and val_loader is not None else None
+        val_map = (
+            validation.validate(net, val_loader, hp.classes, ctx[0]) if validating and val_loader is not None else None
+        )
         improved = is_better(val_map, progress.best_map)
         if improved:
             progress.best_map, progress.best_epoch = val_map, number
@@ -364,7 +285,7 @@ def _train(
     if val_loader is not None:
         # the score threshold that fits this model: the best F1 at IoU 0.5 on the validation split
         model.set_inference(net)
-        chosen = thresholds.choose(validation_detections(net, val_loader, mx.cpu()), len(hp.classes))
+        chosen = thresholds.choose(validation.validation_detections(net, val_loader, mx.cpu()), len(hp.classes))
         if chosen is not None:
             meta["score_threshold"] = round(chosen.threshold, 6)
             meta["validation_f1"] = {

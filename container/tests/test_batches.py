@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from detector import batches, model, transforms
+from detector.arrays import Array
 
 
 @pytest.mark.parametrize(("images", "batch_size"), [(24, 8), (23, 4), (10, 3), (5, 5)])
@@ -43,7 +44,7 @@ def test_a_worker_process_makes_the_batches_the_training_process_makes(splits: P
     net = model.build("mobilenet0.25", ("scratch",))
     transform = transforms.TrainTransform(96, 64, net, mixup=True)
     plan = batches.Plan(len(batches.Records(rec)), 4, seed=5)
-    made = {}
+    made: dict[int, list[list[Array]]] = {}
     for workers in (0, 1):
         loader = batches.Loader(batches.Examples(batches.Records(rec), transform, mixup=True), plan, workers)
         made[workers] = []

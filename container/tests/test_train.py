@@ -64,7 +64,7 @@ def test_the_exported_threshold_is_the_best_f1_of_the_exported_model_on_the_vali
 ) -> None:
     import mxnet as mx
     from detector import model, thresholds, transforms
-    from detector.train import validation_detections
+    from detector.validation import validation_detections
     from gluoncv.data.batchify import Pad, Stack, Tuple
 
     net, meta = model.load_exported(trained.root / "model")

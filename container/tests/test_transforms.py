@@ -11,6 +11,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 from detector import batches, model, transforms
+from detector.arrays import Array
 from detector.model import objects_in
 from gluoncv.data import MixupDetection
 from gluoncv.data.transforms import bbox as tbbox
@@ -20,7 +21,7 @@ from gluoncv.data.transforms import image as timage
 WIDTH, HEIGHT = 160, 96
 
 
-def gluoncv_chain(t: transforms.TrainTransform, src: mx.nd.NDArray, label: np.ndarray) -> tuple[np.ndarray, ...]:
+def gluoncv_chain(t: transforms.TrainTransform, src: mx.nd.NDArray, label: Array) -> tuple[Array, ...]:
     """What the transform did with GluonCV's NDArray functions (random_color_distort on the source image first)."""
     bbox = objects_in(label)
     img = experimental.image.random_color_distort(src)
@@ -45,7 +46,7 @@ def gluoncv_chain(t: transforms.TrainTransform, src: mx.nd.NDArray, label: np.nd
     return (img.asnumpy(), *targets, bbox[:, :4])
 
 
-def photograph(seed: int) -> tuple[np.ndarray, np.ndarray]:
+def photograph(seed: int) -> tuple[Array, Array]:
     """A random 3-channel image of random size and 0-4 boxes of every size ([xmin, ymin, xmax, ymax, cls])."""
     generator = np.random.default_rng(seed)
     height, width = int(generator.integers(60, 240)), int(generator.integers(60, 320))
