@@ -42,8 +42,8 @@ $(TOOLS)/%/.installed: tools/requirements-%.txt
 	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	@touch $@
 
-run: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## the main job, offline: train, register and approve a model on the local stack [DATASET=dir]
-	$(PY) -m local run $(if $(DATASET),--dataset $(DATASET))
+run: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## the main job, offline: train, register and approve a model on the local stack [DATASET=dir SEED=n]
+	$(PY) -m local run $(if $(DATASET),--dataset $(DATASET)) $(if $(SEED),--seed $(SEED))
 
 up: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## start the local stack in the background (API on 127.0.0.1:8787)
 	$(PY) -m local up

@@ -28,6 +28,7 @@ RUN_WORK = REPO / "work" / "run"
 # and a test mAP@0.5 of 0.43, over the config's 0.3 threshold
 DEFAULT_IMAGES = 160
 DEFAULT_PARAMETERS: dict[str, Any] = {"NumEpochs": 40}
+DATA_SEED = 7  # detector.synth's default
 
 
 @dataclass
@@ -69,14 +70,15 @@ def container(module: str, *args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def prepare_dataset(stack: LocalStack, dataset: Path | None, images: int, progress: Progress) -> None:
+def prepare_dataset(stack: LocalStack, dataset: Path | None, images: int, seed: int, progress: Progress) -> None:
     if dataset is None:
         dataset = stack.work / "dataset"
         shutil.rmtree(dataset, ignore_errors=True)
-        progress.say(f"generating {images} synthetic labelled images")
+        progress.say(f"generating {images} synthetic labelled images (seed {seed})")
         container(
-            "detector.synth", "--output", str(dataset), "--count", str(images), "--style", "bold", env=stack.endpoints
-        )
+            "detector.synth", "--output", str(dataset), "--count", str(images), "--style", "bold", "--seed", str(seed),
+            env=stack.endpoints,
+        )  # fmt: skip
     progress.say(f"ingesting {dataset} into s3://{stack.bucket}/images and feature group {FEATURE_GROUP}")
     labels = dataset / "labels.csv"
     container(
@@ -159,7 +161,7 @@ def deploy_and_invoke(stack: LocalStack, api: Api, detail: dict[str, Any], versi
     return f"{state['name']} serving v{state['version']} ({results / (image.name + '.detections.png')})"
 
 
-def run(dataset: Path | None, images: int, parameters: dict[str, Any], timeout: float) -> int:
+def run(dataset: Path | None, images: int, seed: int, parameters: dict[str, Any], timeout: float) -> int:
     progress = Progress()
     progress.say("starting the local stack (moto, executor, feature store, functions, Slack)")
     # a folder of its own, so that `make run` and a stack started with `make up` never share jobs or state
@@ -171,7 +173,7 @@ def run(dataset: Path | None, images: int, parameters: dict[str, Any], timeout: 
     try:
         api = Api(stack.api.url, LOCAL_USER_KEY)
         progress.say(f"API at {stack.api.url}; pipeline built from the config in SSM")
-        prepare_dataset(stack, dataset, images, progress)
+        prepare_dataset(stack, dataset, images, seed, progress)
 
         status, started = api.call(
             "POST",
@@ -227,6 +229,16 @@ def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], ou
     print(file=out)
     print(f"run            {detail['run_id']} ({detail['status']})", file=out)
     print(f"test mAP@0.5   {test_map:.3f}" if test_map is not None else "test mAP@0.5   unknown", file=out)
+    counts = list(evaluation.get("per_class", {}).values())
+    if counts:
+        hits = sum(c["true_positives"] for c in counts)
+        detected, boxes = hits + sum(c["false_positives"] for c in counts), sum(c["boxes"] for c in counts)
+        print(
+            f"at score {evaluation.get('score_threshold')} ({evaluation.get('score_threshold_source')}): "
+            f"precision {hits / detected if detected else 0:.3f}, recall {hits / boxes if boxes else 0:.3f} "
+            f"({hits} of {boxes} scratches found, {detected - hits} false detections)",
+            file=out,
+        )
     print(f"model package  {model['arn']}", file=out)
     print(f"approval       {model['approval_status']}: {model.get('approval_description')}", file=out)
     print(f"model          {model.get('model_data_url')}", file=out)
@@ -246,19 +258,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dataset", type=Path, default=None, help="a folder laid out like metal-tags (labels.csv)")
     parser.add_argument("--images", type=int, default=DEFAULT_IMAGES, help="synthetic images when no --dataset")
     parser.add_argument("--epochs", type=int, default=DEFAULT_PARAMETERS["NumEpochs"])
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the synthetic images' and the training's seed (default: 7 and the config's)",
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the run")
     parser.add_argument(
         "--parameter", action="append", default=[], metavar="NAME=VALUE", help="another run-time override (JSON value)"
     )
     args = parser.parse_args(argv)
     parameters = {**DEFAULT_PARAMETERS, "NumEpochs": args.epochs}
+    if args.seed is not None:
+        parameters["Seed"] = args.seed
     for item in args.parameter:
         name, _, value = item.partition("=")
         try:
             parameters[name] = json.loads(value)
         except json.JSONDecodeError:
             parameters[name] = value
-    return run(args.dataset, args.images, parameters, args.timeout)
+    return run(args.dataset, args.images, DATA_SEED if args.seed is None else args.seed, parameters, args.timeout)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,11 +182,21 @@ class Loader:
 
     def __init__(self, examples: Examples, plan: Plan, workers: int) -> None:
         self.plan = plan
+        self.waited = 0.0
         self._epoch = _Epoch()
         self._loader = gluon.data.DataLoader(
             examples, batch_sampler=self._epoch, batchify_fn=batchify(), num_workers=workers, prefetch=2 * workers
         )
 
-    def epoch(self, epoch: int, mixup: bool = False) -> gluon.data.DataLoader:
+    def epoch(self, epoch: int, mixup: bool = False) -> Iterator[list[mx.nd.NDArray]]:
+        """The epoch's batches; `waited` counts the seconds the caller spent waiting for them."""
         self._epoch.batches = self.plan.epoch(epoch, mixup)
-        return self._loader
+        self.waited = 0.0
+        batches = iter(self._loader)
+        while True:
+            asked = time.monotonic()
+            batch = next(batches, None)
+            self.waited += time.monotonic() - asked
+            if batch is None:
+                return
+            yield batch

@@ -46,6 +46,7 @@ log = logging.getLogger("detector.train")
 # Tests stand in for a spot interruption with this: the job ends after that epoch, checkpoints written.
 STOP_ENV = "DETECTOR_STOP_AFTER_EPOCHS"
 LOSSES = ("obj_loss", "center_loss", "scale_loss", "cls_loss")
+TIMES = ("seconds", "data_seconds", "validation_seconds", "checkpoint_seconds")
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,8 @@ def _train(
         kvstore=store,
         update_on_kvstore=False if hosts.distributed else None,
     )
+    # validation's own graph on the same parameters, made before the training graph (detector.validation)
+    inference = validation.inference_graph(net) if val_loader is not None else None
     checkpoints = Checkpoints(where.checkpoints, fingerprint(hp, where.train))
     progress = checkpoints.restore(net, trainer, ctx)
     watchdog = session.watchdog if session is not None else None
@@ -210,11 +213,11 @@ def _train(
         session.agree_on_start(progress.epochs_done)
 
     stop_after = int(os.environ.get(STOP_ENV, "0"))
+    net.hybridize(static_alloc=True, static_shape=True)  # the training graph, built once
     for epoch in range(progress.epochs_done, hp.epochs):
         use_mixup = hp.mixup and epoch < hp.epochs - hp.no_mixup_epochs
         started = time.monotonic()
         totals = {name: 0.0 for name in LOSSES}
-        net.hybridize(static_alloc=True, static_shape=True)
         seen = updates = 0
         for batch in train_loader.epoch(epoch, use_mixup):
             # every part of the batch split the same way over the devices: slice i of each goes to device i
@@ -240,22 +243,28 @@ def _train(
                 f"training diverged at epoch {epoch + 1} (loss is not finite); lower learning_rate"
             )
         number = epoch + 1
-        validating = val_loader is not None and (number % hp.val_interval == 0 or number == hp.epochs)
-        val_map = (
-            validation.validate(net, val_loader, hp.classes, ctx[0]) if validating and val_loader is not None else None
-        )
+        validating = number % hp.val_interval == 0 or number == hp.epochs
+        validated = time.monotonic()
+        val_map = None
+        if validating and val_loader is not None and inference is not None:
+            val_map = validation.validate(inference, val_loader, hp.classes, ctx[0])
+        validation_seconds = time.monotonic() - validated
         improved = is_better(val_map, progress.best_map)
         if improved:
             progress.best_map, progress.best_epoch = val_map, number
         lr = trainer.learning_rate
         speed = seen * count / seconds if seconds > 0 else 0.0
-        progress.history.append(
-            {"epoch": number, **losses, "lr": lr, "speed": speed, "val_map": val_map, "seconds": seconds}
-        )
+        entry = {"epoch": number, **losses, "lr": lr, "speed": speed, "val_map": val_map, "seconds": seconds}
+        # where the epoch went: waiting for batches (the rest of `seconds` computing), validating, checkpointing
+        entry |= {"updates": updates, "data_seconds": train_loader.waited, "validation_seconds": validation_seconds}
+        progress.history.append(entry)
         progress.epochs_done = number
         if hosts.writer:
             print(epoch_line(number, losses, lr, speed, val_map), flush=True)
+            saved = time.monotonic()
             checkpoints.save(net, trainer, progress, improved)
+            entry["checkpoint_seconds"] = time.monotonic() - saved
+            jobs.event(log, "epoch time", **{k: round(entry[k], 3) for k in TIMES}, epoch=number)
         if number == stop_after:
             raise parameter_server.AllHosts(f"stopped after epoch {number} ({STOP_ENV})")
     if session is not None:
@@ -284,8 +293,7 @@ def _train(
     }
     if val_loader is not None:
         # the score threshold that fits this model: the best F1 at IoU 0.5 on the validation split
-        model.set_inference(net)
-        chosen = thresholds.choose(validation.validation_detections(net, val_loader, mx.cpu()), len(hp.classes))
+        chosen = thresholds.choose(validation.validation_detections(inference, val_loader, mx.cpu()), len(hp.classes))
         if chosen is not None:
             meta["score_threshold"] = round(chosen.threshold, 6)
             meta["validation_f1"] = {

@@ -15,11 +15,23 @@ from detector import model
 from detector.arrays import Array
 
 
-def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], ctx: mx.Context) -> float:
-    """mAP@0.5 on the validation split, on the first device."""
-    metric = VOC07MApMetric(iou_thresh=0.5, class_names=list(classes))
+def inference_graph(net: Any) -> gluon.SymbolBlock:
+    """The network's inference graph (NMS set, as exported) on the training network's own parameters, hybridized.
+
+    Switching one network between training and inference discards its graph and static memory each time, and
+    the next call rebuilds them: validating every epoch cost two rebuilds an epoch. This block keeps its own graph
+    and the network its training graph. Make it before the network's training graph (NMS settings clear it).
+    """
     model.set_inference(net)
-    net.hybridize(static_alloc=True, static_shape=True)
+    data = mx.sym.var("data")
+    block = gluon.SymbolBlock(list(net(data)), data, params=net.collect_params())
+    block.hybridize(static_alloc=True, static_shape=True)
+    return block
+
+
+def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], ctx: mx.Context) -> float:
+    """mAP@0.5 on the validation split, on the first device, from an inference network (inference_graph)."""
+    metric = VOC07MApMetric(iou_thresh=0.5, class_names=list(classes))
     for data, label in loader:
         ids, scores, boxes = net(data.as_in_context(ctx))
         label = label.as_in_context(ctx)
@@ -37,7 +49,7 @@ def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], 
 
 def validation_detections(net: Any, loader: gluon.data.DataLoader, ctx: mx.Context) -> list[tuple[Array, Array]]:
     """Every validation image's detections ((M, 6) corners, score, class id) and boxes ((N, 5) corners, class id),
-    from a network in inference mode (NMS set, as exported)."""
+    from a network in inference mode (NMS set, as exported), its graph built anew (parameters may have moved)."""
     net.hybridize(static_alloc=True, static_shape=True)
     images = []
     for data, label in loader:
