@@ -78,7 +78,8 @@ def train(root: Path, splits: Path, hyperparameters: dict[str, str], pretrained:
     return root / "model"
 
 
-def evaluate(root: Path, model: Path, splits: Path, score_threshold: float = 0.5) -> dict[str, Any]:
+def evaluate(root: Path, model: Path, splits: Path, score_threshold: float | None = None) -> dict[str, Any]:
+    """Evaluate at the model's own score threshold (chosen on its validation split), or at `score_threshold`."""
     shutil.rmtree(root, ignore_errors=True)
     inputs = root / "processing" / "input"
     (inputs / "model").mkdir(parents=True)
@@ -86,7 +87,8 @@ def evaluate(root: Path, model: Path, splits: Path, score_threshold: float = 0.5
         for item in sorted(model.iterdir()):
             tar.add(item, arcname=item.name)
     shutil.copytree(splits / "processing" / "output" / "test", inputs / "test")
-    run_module("detector.evaluate", ["--score-threshold", str(score_threshold)], root)
+    override = [] if score_threshold is None else ["--score-threshold", str(score_threshold)]
+    run_module("detector.evaluate", override, root)
     return read_json(root / "processing" / "output" / "evaluation" / "evaluation.json")
 
 
