@@ -203,8 +203,8 @@ def sdk_definition(config: PipelineConfig) -> str:
             "warmup_epochs": params["WarmupEpochs"],
             "seed": params["Seed"],
             "lr_mode": hp.lr_mode,
-            "data_width": str(hp.data_shape.width),
-            "data_height": str(hp.data_shape.height),
+            "data_width": params["DataWidth"],
+            "data_height": params["DataHeight"],
         },
         tags=[Tag(key=t["Key"], value=t["Value"]) for t in tags],
     ).with_metric_definitions([MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in metric_definitions()])

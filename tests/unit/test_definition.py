@@ -216,6 +216,8 @@ def test_run_time_parameters_with_config_defaults(definition: Json, default_conf
         "WarmupEpochs": ("Integer", hp.warmup_epochs),
         "Backbone": ("String", hp.backbone),
         "Seed": ("Integer", hp.seed),
+        "DataWidth": ("Integer", hp.data_shape.width),
+        "DataHeight": ("Integer", hp.data_shape.height),
         "MapThreshold": ("Float", default_config.evaluation.map_threshold),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "TrainingInstanceType": ("String", default_config.training.instance_type),
