@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from types import ModuleType
@@ -133,6 +134,9 @@ def test_list_runs_filters_by_status_and_pages(stack: Stack, call: Callable[...,
         ({"next_token": "bad"}, "next_token"),
         # SageMaker's NextToken holds at most 8192 characters
         ({"next_token": "x" * 8193}, "query.next_token"),
+        # and matches `.*`, whose dot (Java's) matches no line break
+        ({"next_token": '\n"'}, "query.next_token"),
+        ({"next_token": base64.urlsafe_b64encode(json.dumps(["a\u2028b", 0]).encode()).decode()}, "next_token"),
     ],
 )
 def test_bad_list_queries_are_400(

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import json
 import math
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,8 @@ from control_plane.registry import model_summary
 from control_plane.service_text import clip, utf16_length
 
 AWS_PAGE = 100
+# SageMaker's NextToken pattern `.*`: Java's dot matches no line terminator
+NEXT_TOKEN_PATTERN = "^[^\n\r\u0085\u2028\u2029]*$"  # noqa: S105 (a pattern, not a secret)
 # how many service pages one GET /runs reads while filtering by status before it hands back a cursor
 MAX_PAGES_PER_REQUEST = 5
 # StartPipelineExecution's limits: a parameter's value, the execution's description
@@ -144,6 +147,8 @@ def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
     except (ValueError, TypeError, binascii.Error) as error:
         raise InvalidRequest("next_token: not a token this API returned") from error
     if not (aws_token is None or isinstance(aws_token, str)) or not isinstance(skip, int) or skip < 0:
+        raise InvalidRequest("next_token: not a token this API returned")
+    if aws_token is not None and (len(aws_token) > 8192 or not re.fullmatch(NEXT_TOKEN_PATTERN, aws_token)):
         raise InvalidRequest("next_token: not a token this API returned")
     return aws_token, skip
 
