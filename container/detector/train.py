@@ -27,7 +27,7 @@ from gluoncv.utils import LRScheduler, LRSequential  # noqa: E402
 from gluoncv.utils import random as gcv_random  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from detector import (  # noqa: E402  # noqa: E402
+from detector import (  # noqa: E402
     batches,
     cluster,
     devices,
