@@ -84,7 +84,7 @@ bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessin
 	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container
 
 bench-quality: $(CONTAINER_VENV)/.installed ## train on DATASET (default ../shared/datasets/metal-tags) and print the test mAP@0.5
-	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.quality --dataset $(or $(DATASET),../shared/datasets/metal-tags)
+	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.quality --dataset $(or $(DATASET),../shared/datasets/metal-tags) $(if $(BASELINE),--baseline $(BASELINE))
 
 bench-serve: $(CONTAINER_VENV)/.installed ## serve's images/s and latency at concurrency 1 and 4 vs the model's bare forward loop
 	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.serve $(if $(REQUESTS),--requests $(REQUESTS))

@@ -1,42 +1,93 @@
 """The quality figure: train on a real dataset through preprocess, train and evaluate; print the test mAP@0.5.
 
-    make bench-quality [DATASET=../shared/datasets/metal-tags]
+    make bench-quality [DATASET=../shared/datasets/metal-tags] [BASELINE=a57626d|none]
 
-The default recipe is the best found from scratch within 30 minutes of a 2-core CPU (no pretrained weights are
-reachable offline): optional pre-training on detector.synth images, then the real data.
+First the baseline: the recipe and the code of git revision BASELINE (default: the tree issue 15 started from,
+whose recipe took 24-34 minutes), extracted with `git archive` and run by its own bench-quality on the same
+dataset and container/.venv; then this tree's recipe. It prints both test mAPs, both wall times and their ratio.
+The recipe is config/pipeline.yaml's (flags override it), the best found from scratch on a 2-core CPU (no
+pretrained weights are reachable offline); optionally pre-trained on detector.synth images first.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
 import time
 from pathlib import Path
+
+import yaml
 
 from bench.container import jobs
 
 WORK = jobs.REPO / "work" / "quality"
+CONFIG = jobs.REPO / "config" / "pipeline.yaml"  # its training recipe is the default: what a deployment trains
+BASELINE = "a57626d"  # issue 15's starting point: 100 epochs at 320x224, GluonCV's data pipeline
+RESULT = re.compile(r"test mAP@0\.5: (?P<map>[0-9.]+)")
+
+
+def baseline(revision: str, dataset: Path) -> tuple[float, float]:
+    """(test mAP, wall seconds) of `revision`'s own bench-quality on `dataset`, run from an extracted copy."""
+    tree = WORK / "baseline" / revision
+    shutil.rmtree(tree, ignore_errors=True)
+    tree.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(jobs.REPO), "archive", revision, "bench", "container", "config"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as members:
+        members.extractall(tree, filter="data")
+    (tree / "container" / ".venv").symlink_to(jobs.CONTAINER / ".venv")  # the same packages
+    jobs.say(f"baseline: {revision}'s recipe and code in {tree}")
+    started = time.monotonic()
+    lines = []
+    with subprocess.Popen(
+        [str(jobs.CONTAINER_PYTHON), "-m", "bench.container.quality", "--dataset", str(dataset.resolve())],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"},
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:  # its epoch lines shown as they come, its summary kept
+            jobs.say(f"  baseline | {line.rstrip()}")
+            lines.append(line)
+    seconds = time.monotonic() - started
+    found = RESULT.search("".join(lines))
+    if process.returncode or found is None:
+        raise RuntimeError(f"the baseline {revision} failed (exit code {process.returncode}): {''.join(lines[-20:])}")
+    return float(found["map"]), seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.container.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, default=jobs.REPO.parent / "shared" / "datasets" / "metal-tags")
-    parser.add_argument("--backbone", default="mobilenet0.25")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--height", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learning-rate", default="0.002")
-    parser.add_argument("--warmup-epochs", type=int, default=2)
-    parser.add_argument("--lr-mode", default="cosine")
-    parser.add_argument("--random-expand", default="false")
-    parser.add_argument("--mixup", default="false")
+    recipe = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["training"]["hyperparameters"]
+    parser.add_argument("--backbone", default=recipe["backbone"])
+    parser.add_argument("--epochs", type=int, default=recipe["epochs"])
+    parser.add_argument("--width", type=int, default=recipe["data_shape"]["width"])
+    parser.add_argument("--height", type=int, default=recipe["data_shape"]["height"])
+    parser.add_argument("--batch-size", type=int, default=recipe["batch_size"])
+    parser.add_argument("--learning-rate", default=str(recipe["learning_rate"]))
+    parser.add_argument("--warmup-epochs", type=int, default=recipe["warmup_epochs"])
+    parser.add_argument("--lr-mode", default=recipe["lr_mode"])
+    parser.add_argument("--random-expand", default=str(recipe["random_expand"]).lower())
+    parser.add_argument("--mixup", default=str(recipe["mixup"]).lower())
     parser.add_argument("--pretrain-images", type=int, default=0, help="synthetic images to pre-train on (0: none)")
     parser.add_argument("--pretrain-epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=recipe["seed"])
+    parser.add_argument("--baseline", default=BASELINE, help=f"revision to measure first ({BASELINE}; none)")
     args = parser.parse_args()
     labels = args.dataset / "labels.csv"
     if not labels.is_file():
         parser.error(f"{labels} not found: pass --dataset (a folder with labels.csv and images)")
+    measured = None if args.baseline == "none" else baseline(args.baseline, args.dataset)
 
     started = time.monotonic()
     hyperparameters = {
@@ -78,6 +129,13 @@ def main() -> None:
     print(f"recipe: {hyperparameters} pretrain_images={args.pretrain_images} pretrain_epochs={args.pretrain_epochs}")
     print(f"best validation mAP {evaluation['model']['best_val_map']} at epoch {evaluation['model']['best_epoch']}")
     print(f"test mAP@0.5: {evaluation['metrics']['map']['value']:.4f}  wall time: {minutes:.1f} min")
+    if measured is not None:
+        base_map, base_seconds = measured
+        print(
+            f"baseline {args.baseline}: test mAP@0.5 {base_map:.4f} in {base_seconds / 60:.1f} min; this recipe: "
+            f"{evaluation['metrics']['map']['value']:.4f} in {minutes:.1f} min, "
+            f"{minutes * 60 / base_seconds:.2f}x the baseline's time"
+        )
     print(f"artefacts: {WORK}")
 
 

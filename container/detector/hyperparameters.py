@@ -31,7 +31,7 @@ class Hyperparameters:
     data_width: int = 320
     data_height: int = 224
     mixup: bool = False
-    no_mixup_epochs: int = 0
+    no_mixup_epochs: int = 20
     label_smoothing: bool = False
     random_expand: bool = False
     val_interval: int = 1

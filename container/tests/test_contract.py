@@ -61,6 +61,8 @@ def test_training_hyperparameters_are_all_accepted(definition: dict[str, Any]) -
     parsed = hyperparameters.parse(values)
     assert parsed.epochs == int(defaults(definition)["NumEpochs"])
     assert parsed.classes == ("scratch",)
+    # the image's own defaults (a job started without hyperparameters) are the config's recipe
+    assert parsed == hyperparameters.Hyperparameters()
 
 
 @pytest.mark.parametrize(("name", "parse"), [("Preprocess", preprocess.parse_args), ("Evaluate", evaluate.parse_args)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -181,13 +182,20 @@ def set_config(stack: Stack, text: str) -> None:
     stack.aws["ssm"].put_parameter(Name=stack.values["ConfigParameter"], Value=text, Type="String", Overwrite=True)
 
 
+def with_epochs(text: str, epochs: object) -> str:
+    """The config text with the training recipe's epochs set to `epochs` (whatever they were)."""
+    changed, count = re.subn(r"(?m)^(\s+epochs:) \d+$", rf"\g<1> {epochs}", text)
+    assert count == 1, "the config should set training.hyperparameters.epochs once"
+    return changed
+
+
 def config_text(stack: Stack) -> str:
     return str(stack.aws["ssm"].get_parameter(Name=stack.values["ConfigParameter"])["Parameter"]["Value"])
 
 
 def test_a_config_change_rebuilds_the_pipeline_and_an_unchanged_one_does_not(stack: Stack, load_function: Load) -> None:
     handler = load_function("sync_definition", "SyncDefinitionFunction")
-    set_config(stack, config_text(stack).replace("epochs: 100", "epochs: 60"))
+    set_config(stack, with_epochs(config_text(stack), 60))
 
     changed = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
     unchanged = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
@@ -204,7 +212,7 @@ def test_an_invalid_config_leaves_the_pipeline_and_alerts_slack(
     configure_slack(stack)
     before = definition(stack)
     handler = load_function("sync_definition", "SyncDefinitionFunction")
-    set_config(stack, config_text(stack).replace("epochs: 100", "epochs: -1").replace("batch_size: 8", "batch_size: x"))
+    set_config(stack, with_epochs(config_text(stack), -1).replace("batch_size: 8", "batch_size: x"))
 
     outcome = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
 
@@ -226,8 +234,8 @@ def test_a_deployment_builds_from_the_config_it_deployed_not_from_ssm(
     stack: Stack, slack: WebhookRecorder, load_function: Load
 ) -> None:
     # Given a deployment that wrote 7 epochs, and SSM already edited since to 9
-    deployed = config_text(stack).replace("epochs: 100", "epochs: 7")
-    set_config(stack, config_text(stack).replace("epochs: 100", "epochs: 9"))
+    deployed = with_epochs(config_text(stack), 7)
+    set_config(stack, with_epochs(config_text(stack), 9))
     handler = load_function("sync_definition", "SyncDefinitionFunction")
 
     outcome = handler.lambda_handler(deployment(stack, slack, "update", deployed), LambdaContext())
