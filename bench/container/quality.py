@@ -2,8 +2,8 @@
 
     make bench-quality [DATASET=../shared/datasets/metal-tags] [BASELINE=a57626d|none]
 
-First the baseline: the recipe and the code of git revision BASELINE (default: the tree issue 15 started from,
-whose recipe took 24-34 minutes), extracted with `git archive` and run by its own bench-quality on the same
+First the baseline: the recipe and the code of git revision BASELINE (default: the tree issue 15 started from;
+26.9 minutes on 2 cores), extracted with `git archive` and run by its own bench-quality on the same
 dataset and container/.venv; then this tree's recipe. It prints both test mAPs, both wall times and their ratio.
 The recipe is config/pipeline.yaml's (flags override it), the best found from scratch on a 2-core CPU (no
 pretrained weights are reachable offline); optionally pre-trained on detector.synth images first.
