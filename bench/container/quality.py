@@ -116,10 +116,7 @@ def main() -> None:
         jobs.say(f"pre-trained on {args.pretrain_images} synthetic images in {time.monotonic() - started:.0f} s")
 
     store = WORK / "store"
-    if store.exists():
-        import shutil
-
-        shutil.rmtree(store)
+    shutil.rmtree(store, ignore_errors=True)
     jobs.offline_store_from_csv(labels, store)
     report = jobs.preprocess(WORK / "pre", store, args.dataset, (0.7, 0.15, 0.15))
     model = jobs.train(WORK / "train", WORK / "pre", hyperparameters, pretrained)

@@ -57,10 +57,14 @@ START_ONCE = Once(
 
 DECISION_ANSWERS = answers(DecisionResult, 400, 401, 404, 415)
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="the execution id, the last part of its ARN")]
-# SageMaker's NextToken is at most 8192 characters and matches `.*`, whose dot (Java's) matches no line break
+# SageMaker's NextToken limits (control_plane.runs)
 NextToken = Annotated[
     str | None,
-    Query(max_length=8192, pattern=runs.NEXT_TOKEN_PATTERN, description="the next_token of the previous page"),
+    Query(
+        max_length=runs.NEXT_TOKEN_MAX_LENGTH,
+        pattern=runs.NEXT_TOKEN_PATTERN,
+        description="the next_token of the previous page",
+    ),
 ]
 # SageMaker's model package ARNs allow versions of 1 to 9 digits
 Version = Annotated[int, Path(ge=1, le=999_999_999, description="the model package version")]

@@ -33,7 +33,8 @@ from control_plane.registry import model_summary
 from control_plane.service_text import clip, utf16_length
 
 AWS_PAGE = 100
-# SageMaker's NextToken pattern `.*`: Java's dot matches no line terminator
+# SageMaker's NextToken: at most 8192 characters matching `.*`, and Java's dot matches no line terminator
+NEXT_TOKEN_MAX_LENGTH = 8192
 NEXT_TOKEN_PATTERN = "^[^\n\r\u0085\u2028\u2029]*$"  # noqa: S105 (a pattern, not a secret)
 # how many service pages one GET /runs reads while filtering by status before it hands back a cursor
 MAX_PAGES_PER_REQUEST = 5
@@ -139,6 +140,15 @@ def _encode_cursor(aws_token: str | None, skip: int) -> str:
     return base64.urlsafe_b64encode(json.dumps([aws_token, skip]).encode()).decode()
 
 
+def _service_token(value: object) -> bool:
+    """Whether SageMaker would take `value` as a NextToken."""
+    return (
+        isinstance(value, str)
+        and len(value) <= NEXT_TOKEN_MAX_LENGTH
+        and re.fullmatch(NEXT_TOKEN_PATTERN, value) is not None
+    )
+
+
 def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
     if not cursor:
         return None, 0
@@ -146,9 +156,7 @@ def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
         aws_token, skip = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError, binascii.Error) as error:
         raise InvalidRequest("next_token: not a token this API returned") from error
-    if not (aws_token is None or isinstance(aws_token, str)) or not isinstance(skip, int) or skip < 0:
-        raise InvalidRequest("next_token: not a token this API returned")
-    if aws_token is not None and (len(aws_token) > 8192 or not re.fullmatch(NEXT_TOKEN_PATTERN, aws_token)):
+    if not (aws_token is None or _service_token(aws_token)) or not isinstance(skip, int) or skip < 0:
         raise InvalidRequest("next_token: not a token this API returned")
     return aws_token, skip
 
