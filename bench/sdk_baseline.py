@@ -237,6 +237,15 @@ def sdk_definition(config: PipelineConfig) -> str:
                 []
                 if config.evaluation.score_threshold is None
                 else ["--score-threshold", repr(config.evaluation.score_threshold)]
+            )
+            + [
+                Join(on="", values=["--champion-model=", params[ours.CHAMPION_URI]]),
+                Join(on="", values=["--champion-version=", params[ours.CHAMPION_VERSION]]),
+            ]
+            + (
+                []
+                if config.model_registry.min_improvement is None
+                else ["--min-improvement", repr(config.model_registry.min_improvement)]
             ),
             [
                 ("model", train.properties.ModelArtifacts.S3ModelArtifacts),
@@ -249,6 +258,7 @@ def sdk_definition(config: PipelineConfig) -> str:
         retry_policies=[service, capacity],
     )
     test_map = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.MAP_PATH)
+    margin = config.model_registry.min_improvement
 
     registry = config.model_registry
     builder = ModelBuilder(
@@ -287,6 +297,13 @@ def sdk_definition(config: PipelineConfig) -> str:
         ),
         retry_policies=[service],
     )
+    champion_parts: list[Any] = []
+    conditions = [ConditionGreaterThanOrEqualTo(left=test_map, right=params["MapThreshold"])]
+    if margin is not None:
+        summary = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.COMPARISON_PATH)
+        champion_parts = [" or does not beat the champion (", summary, ")"]
+        required = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.REQUIRED_MAP_PATH)
+        conditions.append(ConditionGreaterThanOrEqualTo(left=test_map, right=required))
     fail = FailStep(
         name=ours.FAIL,
         error_message=Join(
@@ -296,13 +313,14 @@ def sdk_definition(config: PipelineConfig) -> str:
                 test_map,
                 " is below the threshold ",
                 params["MapThreshold"],
+                *champion_parts,
                 ": the model was not registered",
             ],
         ),
     )
     check = ConditionStep(
         name=ours.CHECK_MAP,
-        conditions=[ConditionGreaterThanOrEqualTo(left=test_map, right=params["MapThreshold"])],
+        conditions=conditions,
         if_steps=[register],
         else_steps=[fail],
     )

@@ -56,7 +56,7 @@ def p99(values: list[float]) -> float:
 
 def signed_click(stack: LocalStack) -> dict[str, Any]:
     """A signed Approve click of the model's message, as API Gateway passes it to the function."""
-    from control_plane.slack_messages import button_value  # the layer is on the path once local.stack is in
+    from control_plane.approval_request import button_value  # the layer is on the path once local.stack is in
 
     message = {"channel": "C0BENCH", "blocks": [{"elements": [
         {"type": "button", "action_id": "approve", "value": button_value(stack.group, 1)}]}]}  # fmt: skip

@@ -69,6 +69,13 @@ def signed_click(
         "team": {"id": "TLOCAL"},
         "channel": {"id": message.get("channel")},
         "container": {"type": "message", "channel_id": message.get("channel"), "message_ts": message.get("ts")},
+        # the message the button is on, as Slack sends it back
+        "message": {
+            "type": "message",
+            "ts": message.get("ts"),
+            "text": message.get("text"),
+            "blocks": message.get("blocks", []),
+        },
         "trigger_id": f"{now:.6f}.local",
         "response_url": response_url,
         "actions": [{"type": "button", "action_id": action, "value": button["value"], "action_ts": f"{now:.6f}"}],

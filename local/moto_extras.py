@@ -1,7 +1,9 @@
-"""SageMaker calls the product makes that moto 5.2 lacks: DeleteModelPackage and DeleteModelPackageGroup
-(`make destroy` removes the registry), and DescribeFeatureGroup's ResourceNotFound for a group that is not
-there (moto answers a 500). Installed on moto's own classes, so the server and `mock_aws` both answer them;
-everything else stays moto's."""
+"""SageMaker calls the product makes that moto 5.2 lacks or gets wrong: DeleteModelPackage and
+DeleteModelPackageGroup (`make destroy` removes the registry), DescribeFeatureGroup's ResourceNotFound for a group
+that is not there (moto answers a 500), and UpdateModelPackage, which in moto drops a package's
+CustomerMetadataProperties when the request does not repeat them (SageMaker keeps them: the request's own field
+"customer metadata properties to add or update"). Installed on moto's own classes, so the server and `mock_aws`
+both answer them; everything else stays moto's."""
 
 from __future__ import annotations
 
@@ -46,8 +48,25 @@ def _describe_feature_group_or_not_found(self: SageMakerModelBackend, feature_gr
         raise ResourceNotFound(f"Resource Not Found: FeatureGroup {feature_group_name} not found") from None
 
 
+_update_model_package = SageMakerModelBackend.update_model_package
+
+
+def _update_keeping_metadata(self: SageMakerModelBackend, **request: Any) -> str:
+    """moto's update, called as its response handler calls it (by keyword), with the metadata merged back."""
+    arn = request["model_package_arn"]
+    package = self.model_packages.get(self.model_package_name_mapping.get(arn, arn))
+    kept = dict(package.customer_metadata_properties or {}) if package is not None else {}
+    updated = _update_model_package(self, **request)
+    if package is not None:
+        merged = {**kept, **(request.get("customer_metadata_properties") or {})}
+        removed = set(request.get("customer_metadata_properties_to_remove") or [])
+        package.customer_metadata_properties = {k: v for k, v in merged.items() if k not in removed}
+    return updated
+
+
 def install() -> None:
     """Idempotent: moto's classes gain the operations once per process."""
     SageMakerModelBackend.describe_feature_group = _describe_feature_group_or_not_found  # type: ignore[method-assign]
+    SageMakerModelBackend.update_model_package = _update_keeping_metadata  # type: ignore[method-assign, assignment]
     SageMakerResponse.delete_model_package = _delete_model_package_response  # type: ignore[attr-defined]
     SageMakerResponse.delete_model_package_group = _delete_model_package_group_response  # type: ignore[attr-defined]

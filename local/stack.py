@@ -152,6 +152,7 @@ class LocalStack:
         }
         self.api = ApiServer(self.template, self.functions, self.api_port, slack_messages).start()
         self.parts.append(self.api)
+        os.environ["API_URL"] = self.api.url  # the run links in Slack messages: this API, not API Gateway's
 
         # what a deployment does last: the custom resource builds the pipeline from the config
         self.deploy_definition()

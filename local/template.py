@@ -39,6 +39,8 @@ LOCAL_VALUES: dict[str, str] = {
     "ModelPackageGroup.ModelPackageGroupArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{STACK}",
     "FeatureStoreRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-feature-store",
     "FeatureGroup": f"{STACK}-labels",
+    # the REST API's id; the local stack points API_URL at its own loopback API instead
+    "RestApi": "local00api",
 }
 # The template's queues, under the names CloudFormation would generate: a queue's Ref is its URL (moto finds
 # a queue by the URL's last segment)

@@ -231,6 +231,10 @@ class ModelRegistrySettings(_Strict):
     response_types: list[MimeType] = Field(min_length=1)
     inference_instance_types: list[InstanceType] = Field(min_length=1)
     transform_instance_types: list[InstanceType] = Field(min_length=1)
+    # When set, a model is registered only if its test mAP also beats the approved model's (the champion, scored
+    # on the same test images) by this margin; a run without a readable champion needs only map_threshold.
+    # Off (null) by default; negative allows a model that is at most that much worse.
+    min_improvement: float | None = Field(default=None, ge=-1, le=1)
 
 
 class StepCache(_Strict):

@@ -1,7 +1,9 @@
 """`build_definition(config)`: the SageMaker pipeline definition JSON, pure Python and deterministic.
 
-Preprocess (Processing) -> Train (Training) -> Evaluate (Processing, property file evaluation.json)
--> CheckMap (Condition: test mAP >= MapThreshold) -> Register (RegisterModel) else Fail.
+Preprocess (Processing) -> Train (Training) -> Evaluate (Processing, property file evaluation.json; the new
+model and the champion, the approved model of ChampionModelUri, on the same test split) -> CheckMap (Condition:
+test mAP >= MapThreshold, and >= the champion's + model_registry.min_improvement when the config sets one)
+-> Register (RegisterModel) else Fail.
 
 The same config always gives the same bytes: no timestamps, random ids or upload paths. Every S3 output
 path contains the execution id, so concurrent runs never overwrite each other.
@@ -30,7 +32,11 @@ PREPROCESS, TRAIN, EVALUATE, CHECK_MAP, REGISTER, FAIL = (
 )
 EVALUATION_REPORT = "EvaluationReport"  # the property file over evaluation.json
 EVALUATION_FILE = "evaluation.json"
+# the pictures Evaluate writes beside it (detector.evaluate): test predictions, and the model's training curves
+PREDICTIONS_FILE, CURVES_FILE = "predictions.png", "training_curves.png"
 MAP_PATH = "metrics.map.value"
+REQUIRED_MAP_PATH = "comparison.required_map"  # the champion's mAP + min_improvement (0 without a champion)
+COMPARISON_PATH = "comparison.summary"  # one line with both figures, for the Fail message
 SCORE_THRESHOLD_PATH = "score_threshold"  # the threshold evaluation counted with: serving's default
 
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -38,6 +44,8 @@ CHECKPOINT_DIR = "/opt/ml/checkpoints"
 PREPROCESS_OUTPUTS = ("train", "validation", "test", "report")
 TRAINING_CHANNELS = ("train", "validation")
 RECORDIO = "application/x-recordio"
+
+CHAMPION_URI, CHAMPION_VERSION = "ChampionModelUri", "ChampionVersion"
 
 SERVICE_ERRORS = ["Step.SERVICE_FAULT", "Step.THROTTLING"]
 CAPACITY_ERRORS = ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"]
@@ -86,6 +94,9 @@ def parameters(config: PipelineConfig) -> dict[str, Parameter]:
         Parameter("DataHeight", "Integer", hp.data_shape.height),
         Parameter("MapThreshold", "Float", config.evaluation.map_threshold),
         Parameter("ModelApprovalStatus", "String", config.model_registry.approval_status, get_args(ApprovalStatus)),
+        # the group's approved model when the run started: the control plane sets both (empty: none)
+        Parameter(CHAMPION_URI, "String", ""),
+        Parameter(CHAMPION_VERSION, "String", ""),
     ]
     return {p.name: p for p in declared}
 
@@ -302,11 +313,11 @@ class _Builder:
         cfg = self.config
         step = self.processing_step(
             EVALUATE,
-            "Test-split mAP@0.5 (VOC07), per-class AP, precision and recall",
+            "Test-split mAP@0.5 (VOC07), per-class AP, precision and recall, beside the champion's",
             cfg.evaluation,
             self.p["EvaluationInstanceType"],
             "detector.evaluate",
-            _evaluation_args(cfg.evaluation.score_threshold_floor, cfg.evaluation.score_threshold),
+            self.evaluation_args(),
             [
                 ("model", ex.step_property(TRAIN, "ModelArtifacts.S3ModelArtifacts")),
                 ("test", ex.processing_output_uri(PREPROCESS, "test")),
@@ -319,6 +330,21 @@ class _Builder:
         ]
         return step
 
+    def evaluation_args(self) -> list[Json]:
+        """The threshold floor, the config's override, the champion and the margin over it (when set)."""
+        evaluation, margin = self.config.evaluation, self.config.model_registry.min_improvement
+        args: list[Json] = _cli_args(score_threshold_floor=_number(evaluation.score_threshold_floor))
+        if evaluation.score_threshold is not None:
+            args += _cli_args(score_threshold=_number(evaluation.score_threshold))
+        # `--option=value`: a container argument may not be empty, and there may be no champion
+        args += [
+            ex.join("", "--champion-model=", self.p[CHAMPION_URI].ref),
+            ex.join("", "--champion-version=", self.p[CHAMPION_VERSION].ref),
+        ]
+        if margin is not None:
+            args += _cli_args(min_improvement=_number(margin))
+        return args
+
     def evaluation_value(self, path: str) -> Json:
         """A value of evaluation.json, read through the Evaluate step's property file."""
         return ex.json_get(EVALUATE, EVALUATION_REPORT, path)
@@ -327,18 +353,25 @@ class _Builder:
         return self.evaluation_value(MAP_PATH)
 
     def check_map(self) -> Json:
+        conditions = [
+            {"Type": "GreaterThanOrEqualTo", "LeftValue": self.test_map(), "RightValue": self.p["MapThreshold"].ref}
+        ]
+        description = "Register the model only if its test mAP reaches MapThreshold"
+        if self.config.model_registry.min_improvement is not None:
+            conditions.append(
+                {
+                    "Type": "GreaterThanOrEqualTo",
+                    "LeftValue": self.test_map(),
+                    "RightValue": self.evaluation_value(REQUIRED_MAP_PATH),
+                }
+            )
+            description += " and beats the champion's by model_registry.min_improvement"
         return {
             "Name": CHECK_MAP,
             "Type": "Condition",
-            "Description": "Register the model only if its test mAP reaches MapThreshold",
+            "Description": description,
             "Arguments": {
-                "Conditions": [
-                    {
-                        "Type": "GreaterThanOrEqualTo",
-                        "LeftValue": self.test_map(),
-                        "RightValue": self.p["MapThreshold"].ref,
-                    }
-                ],
+                "Conditions": conditions,
                 "IfSteps": [self.register()],
                 "ElseSteps": [self.fail()],
             },
@@ -393,25 +426,16 @@ class _Builder:
         }
 
     def fail(self) -> Json:
-        message = ex.join(
-            "",
-            "Test mAP ",
-            self.test_map(),
-            " is below the threshold ",
-            self.p["MapThreshold"].ref,
-            ": the model was not registered",
-        )
+        parts = ["Test mAP ", self.test_map(), " is below the threshold ", self.p["MapThreshold"].ref]
+        if self.config.model_registry.min_improvement is not None:
+            parts += [" or does not beat the champion (", self.evaluation_value(COMPARISON_PATH), ")"]
+        message = ex.join("", *parts, ": the model was not registered")
         return {
             "Name": FAIL,
             "Type": "Fail",
             "Description": "The model's test mAP is below MapThreshold",
             "Arguments": {"ErrorMessage": message},
         }
-
-
-def _evaluation_args(floor: float, override: float | None) -> list[str]:
-    args = _cli_args(score_threshold_floor=_number(floor))
-    return args if override is None else args + _cli_args(score_threshold=_number(override))
 
 
 def _cli_args(**options: str) -> list[str]:

@@ -1,6 +1,8 @@
-"""Processing step: test-split mAP@0.5 (VOC07) of the trained model, with per-class AP, precision and recall.
+"""Processing step: test-split mAP@0.5 (VOC07) of the trained model, with per-class AP, precision and recall,
+beside the same figures for the approved model it would replace (the champion).
 
     python3 -m detector.evaluate [--score-threshold-floor 0.1] [--score-threshold T]
+        [--champion-model=s3://.../model.tar.gz --champion-version=N] [--min-improvement M]
 
 Reads `/opt/ml/processing/input/model/model.tar.gz` (extracted safely: members that escape the folder, links and
 devices are refused) and the test `.rec` in `/opt/ml/processing/input/test`; runs the test images at the data
@@ -10,6 +12,12 @@ and the model package's ModelMetrics read) and `predictions.png` to `/opt/ml/pro
 Precision, recall and the picture count the detections at or above the model's own score threshold (chosen on
 the validation split by training, in its metadata), raised to `--score-threshold-floor`; 0.5 for a model that has
 none. `--score-threshold` overrides it. evaluation.json says which it used and why (`score_threshold_source`).
+
+The champion (an S3 URI or a path; empty: none) is scored on the same test images with the same metric, at its
+own training shape and its own threshold, and reported under `champion`, with the difference under `comparison`.
+A champion that cannot be fetched or read never fails the job: it is reported absent, with the reason.
+`comparison.required_map` is the mAP the new model must reach to beat it by `--min-improvement` (0 without a
+champion or a margin): the pipeline's condition reads it when the config sets `model_registry.min_improvement`.
 """
 
 from __future__ import annotations
@@ -18,11 +26,13 @@ import argparse
 import json
 import logging
 import math
+import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlparse
 
 from detector import jobs, paths
 
@@ -42,6 +52,9 @@ log = logging.getLogger("detector.evaluate")
 
 EVALUATION_FILE = "evaluation.json"
 PREDICTIONS_FILE = "predictions.png"
+CURVES_FILE = "training_curves.png"  # the model's, copied beside the predictions: both pictures in one place
+CHAMPION_ARCHIVE = "champion.tar.gz"
+REASON_LENGTH = 300
 DEFAULT_THRESHOLD = 0.5  # for a model without a threshold of its own (trained without a validation split)
 
 
@@ -54,6 +67,35 @@ class Options:
     output: Path
     grid: int
     batch_size: int
+    champion_model: str | None = None  # s3://bucket/key or a path of a model archive
+    champion_version: str | None = None
+    min_improvement: float | None = None
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One model's figures on the test split, at its own shape and threshold."""
+
+    map: float
+    per_class: dict[str, dict[str, Any]]
+    images: int
+    boxes: int
+    detections: int
+    threshold: float
+    source: str
+    width: int
+    height: int
+    shown: list[tuple[int, Array]]
+
+    @property
+    def precision(self) -> float:
+        found = sum(entry["true_positives"] for entry in self.per_class.values())
+        return round(found / self.detections, 6) if self.detections else 0.0
+
+    @property
+    def recall(self) -> float:
+        found = sum(entry["true_positives"] for entry in self.per_class.values())
+        return round(found / self.boxes, 6) if self.boxes else 0.0
 
 
 def safe_extract(archive: Path, destination: Path) -> None:
@@ -83,17 +125,25 @@ def model_folder(extracted: Path) -> Path:
     return found[0].parent if found else extracted
 
 
-def evaluate(options: Options) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as temporary:
-        extracted = Path(temporary)
-        safe_extract(options.model, extracted)
-        net, meta = model.load_exported(model_folder(extracted))
-    test_rec = model.find_rec(options.test, "test input")
+def load_model(archive: Path, folder: Path) -> tuple[Any, dict[str, Any]]:
+    """The exported network in a model archive, and its metadata."""
+    safe_extract(archive, folder)
+    found = model_folder(folder)
+    return model.load_exported(found)
+
+
+def test_records(folder: Path) -> Any:
+    test_rec = model.find_rec(folder, "test input")
     if test_rec is None:
-        raise jobs.JobError(f"test input: no .rec file in {options.test}")
+        raise jobs.JobError(f"test input: no .rec file in {folder}")
     test_set = model.records(test_rec)
     if len(test_set) == 0:
         raise jobs.JobError("test split is empty: nothing to evaluate")
+    return test_set
+
+
+def score(net: Any, meta: dict[str, Any], test_set: Any, options: Options) -> Scores:
+    """mAP@0.5 (VOC07) over the test split, and precision and recall at the model's threshold."""
     classes = tuple(meta["classes"])
     width, height = int(meta["data_width"]), int(meta["data_height"])
     threshold, source = score_threshold(options, meta.get("score_threshold"))
@@ -145,28 +195,122 @@ def evaluate(options: Options) -> dict[str, Any]:
             "recall": entry["true_positives"] / entry["boxes"] if entry["boxes"] else 0.0,
             **entry,
         }
-    total_boxes = sum(entry["boxes"] for entry in counts.values())
-    test_map = _number(values[-1])
-    report: dict[str, Any] = {
-        "metrics": {"map": {"value": test_map, "standard_deviation": "NaN"}},
-        "per_class": per_class,
-        "counts": {
-            "images": len(test_set),
-            "boxes": total_boxes,
-            "detections": sum(entry["true_positives"] + entry["false_positives"] for entry in counts.values()),
+    return Scores(
+        map=_number(values[-1]),
+        per_class=per_class,
+        images=len(test_set),
+        boxes=sum(entry["boxes"] for entry in counts.values()),
+        detections=sum(entry["true_positives"] + entry["false_positives"] for entry in counts.values()),
+        threshold=threshold,
+        source=source,
+        width=width,
+        height=height,
+        shown=shown,
+    )
+
+
+def fetch_champion(location: str, destination: Path) -> Path:
+    """The champion's archive: downloaded from S3, or a local path."""
+    if not location.startswith("s3://"):
+        return Path(location)
+    import boto3
+
+    parsed = urlparse(location)
+    boto3.client("s3").download_file(parsed.netloc, parsed.path.lstrip("/"), str(destination))
+    return destination
+
+
+def champion_entry(options: Options, test_set: Any, classes: tuple[str, ...], folder: Path) -> dict[str, Any]:
+    """The champion's figures on the same test split, or why there are none. Nothing here fails the job."""
+    entry: dict[str, Any] = {"version": options.champion_version or None, "model_data_url": options.champion_model}
+    if not options.champion_model:
+        return {**entry, "present": False, "reason": "no approved model in the group"}
+    try:
+        archive = fetch_champion(options.champion_model, folder / CHAMPION_ARCHIVE)
+        net, meta = load_model(archive, folder / "champion")
+        if tuple(meta["classes"]) != classes:
+            raise jobs.JobError(f"it detects {', '.join(meta['classes'])}, not {', '.join(classes)}")
+        scores = score(net, meta, test_set, options)
+    except Exception as error:
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:REASON_LENGTH]
+        jobs.event(log, "champion absent", version=options.champion_version, reason=reason)
+        return {**entry, "present": False, "reason": reason}
+    jobs.event(log, "champion evaluated", version=options.champion_version, map=scores.map)
+    return {
+        **entry,
+        "present": True,
+        "map": scores.map,
+        "per_class": {
+            name: {key: figures[key] for key in ("ap", "precision", "recall")}
+            for name, figures in scores.per_class.items()
         },
-        "iou_threshold": IOU,
-        "score_threshold": threshold,
-        "score_threshold_source": source,
-        "data_shape": {"width": width, "height": height},
-        "model": {
-            key: meta.get(key) for key in ("backbone", "best_epoch", "best_val_map", "epochs", "score_threshold")
-        },
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "score_threshold": scores.threshold,
+        "score_threshold_source": scores.source,
+        "data_shape": {"width": scores.width, "height": scores.height},
+        "model": {key: meta.get(key) for key in ("backbone", "best_epoch", "epochs")},
     }
-    options.output.mkdir(parents=True, exist_ok=True)
+
+
+def comparison(new_map: float, champion: dict[str, Any], min_improvement: float | None) -> dict[str, Any]:
+    """The difference, the mAP the condition asks for and a line with both figures for the Fail message (every
+    value present whatever happened to the champion, so that the pipeline can always read them)."""
+    present = bool(champion["present"])
+    champion_map = float(champion["map"]) if present else 0.0
+    version = str(champion["version"]) if champion["version"] else "none"
+    if not present:
+        required, summary = 0.0, f"no champion: {champion['reason']}"
+    elif min_improvement is None:
+        required, summary = 0.0, f"champion v{version} test mAP {champion_map}"
+    else:
+        required = round(champion_map + min_improvement, 6)
+        summary = f"champion v{version} test mAP {champion_map} + min_improvement {min_improvement} = {required}"
+    return {
+        "champion_version": version if present else "none",
+        "champion_map": champion_map,
+        "map_difference": round(new_map - champion_map, 6) if present else None,
+        "min_improvement": min_improvement,
+        "required_map": required,
+        "summary": summary,
+    }
+
+
+MODEL_KEYS = (
+    "backbone", "best_epoch", "best_val_map", "epochs", "score_threshold",
+    "train_images", "validation_images", "training_seconds",
+)  # fmt: skip
+
+
+def evaluate(options: Options) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        net, meta = load_model(options.model, folder / "model")
+        test_set = test_records(options.test)
+        options.output.mkdir(parents=True, exist_ok=True)
+        curves = model_folder(folder / "model") / CURVES_FILE
+        if curves.is_file():
+            shutil.copyfile(curves, options.output / CURVES_FILE)
+        scores = score(net, meta, test_set, options)
+        classes = tuple(meta["classes"])
+        champion = champion_entry(options, test_set, classes, folder)
+    report: dict[str, Any] = {
+        "metrics": {"map": {"value": scores.map, "standard_deviation": "NaN"}},
+        "per_class": scores.per_class,
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "counts": {"images": scores.images, "boxes": scores.boxes, "detections": scores.detections},
+        "iou_threshold": IOU,
+        "score_threshold": scores.threshold,
+        "score_threshold_source": scores.source,
+        "data_shape": {"width": scores.width, "height": scores.height},
+        "model": {key: meta.get(key) for key in MODEL_KEYS},
+        "champion": champion,
+        "comparison": comparison(scores.map, champion, options.min_improvement),
+    }
     (options.output / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    _draw(test_set, shown, width, height, options.output / PREDICTIONS_FILE)
-    jobs.event(log, "evaluated", map=test_map, images=len(test_set), boxes=total_boxes)
+    _draw(test_set, scores.shown, scores.width, scores.height, options.output / PREDICTIONS_FILE)
+    jobs.event(log, "evaluated", map=scores.map, images=scores.images, boxes=scores.boxes)
     return report
 
 
@@ -213,6 +357,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--output", type=Path, default=None, help="output folder (default: the job's evaluation output)"
     )
+    parser.add_argument(
+        "--champion-model", default="", help="the approved model's archive (s3:// or a path; empty: none)"
+    )
+    parser.add_argument("--champion-version", default="", help="its model package version")
+    parser.add_argument(
+        "--min-improvement", type=float, default=None, help="the mAP margin over the champion required_map asks for"
+    )
     parser.add_argument("--grid", type=int, default=12, help="test images drawn in predictions.png")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
@@ -220,6 +371,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
+    if args.min_improvement is not None and not -1 <= args.min_improvement <= 1:
+        parser.error("--min-improvement must be between -1 and 1")
     return Options(
         score_threshold=args.score_threshold,
         score_threshold_floor=args.score_threshold_floor,
@@ -228,6 +381,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         output=args.output or paths.processing_output("evaluation"),
         grid=max(0, args.grid),
         batch_size=max(1, args.batch_size),
+        champion_model=args.champion_model or None,
+        champion_version=args.champion_version or None,
+        min_improvement=args.min_improvement,
     )
 
 

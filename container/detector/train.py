@@ -290,6 +290,10 @@ def _train(
         "best_val_map": progress.best_map,
         "epochs": hp.epochs,
         "hyperparameters": hp.to_json(),
+        # what the approver sees: how much data, and how long the epochs took (resumed ones included)
+        "train_images": len(train_set),
+        "validation_images": len(val_set) if val_set is not None else 0,
+        "training_seconds": round(sum(e["seconds"] + e.get("validation_seconds", 0.0) for e in progress.history), 1),
     }
     if val_loader is not None:
         # the score threshold that fits this model: the best F1 at IoU 0.5 on the validation split

@@ -7,15 +7,19 @@ import json
 import shutil
 import tarfile
 from pathlib import Path
+from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 from detector.matching import matches
 from detector.recordio import Writer
+from gluoncv.data import RecordFileDetection
 
-from .conftest import JobResult, run_job
+from .conftest import TINY_HYPERPARAMETERS, JobResult, run_job, training_root
 
 INPUT = Path("processing/input")
+OUTPUT = Path("processing/output")
 
 
 def evaluation_root(root: Path, model: Path, splits: Path) -> Path:
@@ -133,3 +137,138 @@ def test_greedy_matching_counts_each_truth_once() -> None:
     assert matches(detections, truths) == (1, 2, 1)
     assert matches(np.zeros((0, 5)), truths) == (0, 0, 2)
     assert matches(detections, np.zeros((0, 4))) == (0, 3, 0)
+
+
+# --- the champion: the approved model the new one would replace ------------------------------------------------
+
+
+def _archive_of(model: Path, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for item in model.iterdir():
+            tar.add(item, arcname=item.name)
+    return path
+
+
+def _evaluation(root: Path) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads((root / "processing/output/evaluation/evaluation.json").read_text())
+    return report
+
+
+def _alone(model: Path, splits: Path, root: Path) -> dict[str, Any]:
+    """A model's own evaluation, with no champion."""
+    result = run_job("detector.evaluate", evaluation_root(root, model, splits))
+    assert result.returncode == 0, result.stderr
+    return _evaluation(root)
+
+
+@pytest.fixture(scope="session")
+def champion(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another tiny model, trained at another shape (128x96) with another seed: its exported folder."""
+    hyperparameters = {**TINY_HYPERPARAMETERS, "data_width": "128", "data_height": "96", "seed": "5"}
+    root = training_root(tmp_path_factory.mktemp("champion"), splits, hyperparameters)
+    result = run_job("detector.train", root)
+    assert result.returncode == 0, result.stderr + result.failure("failure")
+    return root / "model"
+
+
+def test_without_a_champion_the_report_says_so_and_what_the_model_learnt_from(
+    trained: JobResult, splits: Path, tmp_path: Path
+) -> None:
+    report = _alone(trained.root / "model", splits, tmp_path)
+
+    assert report["champion"] == {
+        "version": None, "model_data_url": None, "present": False, "reason": "no approved model in the group"
+    }  # fmt: skip
+    assert report["comparison"] == {
+        "champion_version": "none", "champion_map": 0.0, "map_difference": None, "min_improvement": None,
+        "required_map": 0.0, "summary": "no champion: no approved model in the group",
+    }  # fmt: skip
+    model = report["model"]
+    assert model["train_images"] == len(RecordFileDetection(str(next((splits / OUTPUT / "train").glob("*.rec")))))
+    assert model["validation_images"] > 0
+    assert model["training_seconds"] > 0
+    found = sum(c["true_positives"] for c in report["per_class"].values())
+    assert report["recall"] == round(found / report["counts"]["boxes"], 6)
+    # both pictures beside the report: the predictions and the model's training curves
+    output = tmp_path / "processing/output/evaluation"
+    assert (output / "training_curves.png").read_bytes() == (trained.root / "model/training_curves.png").read_bytes()
+
+
+def test_a_champion_in_s3_is_scored_on_the_same_images_at_its_own_shape(
+    trained: JobResult, champion: Path, splits: Path, tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    # Given the approved model's archive in a (moto) bucket
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="models")
+    s3.upload_file(str(_archive_of(champion, tmp_path / "champion.tar.gz")), "models", "v3/model.tar.gz")
+    root = evaluation_root(tmp_path / "job", trained.root / "model", splits)
+    # When the new model is evaluated against it, with a margin
+    result = run_job(
+        "detector.evaluate", root, "--champion-model=s3://models/v3/model.tar.gz", "--champion-version=3",
+        "--min-improvement", "0.05", env=aws_env,
+    )  # fmt: skip
+    # Then both are scored as each would be alone, the champion at 128x96
+    assert result.returncode == 0, result.stderr
+    report = _evaluation(root)
+    new = _alone(trained.root / "model", splits, tmp_path / "new")
+    old = _alone(champion, splits, tmp_path / "old")
+    for key in ("metrics", "per_class", "precision", "recall", "score_threshold", "data_shape"):
+        assert report[key] == new[key], key
+    entry = report["champion"]
+    assert entry["present"] is True
+    assert (entry["version"], entry["model_data_url"]) == ("3", "s3://models/v3/model.tar.gz")
+    assert entry["data_shape"] == {"width": 128, "height": 96} == old["data_shape"]
+    assert entry["map"] == old["metrics"]["map"]["value"]
+    assert (entry["precision"], entry["recall"], entry["score_threshold"]) == (
+        old["precision"], old["recall"], old["score_threshold"]
+    )  # fmt: skip
+    assert entry["per_class"]["scratch"]["ap"] == old["per_class"]["scratch"]["ap"]
+    assert report["comparison"] == {
+        "champion_version": "3",
+        "champion_map": entry["map"],
+        "map_difference": round(report["metrics"]["map"]["value"] - entry["map"], 6),
+        "min_improvement": 0.05,
+        "required_map": round(entry["map"] + 0.05, 6),
+        "summary": f"champion v3 test mAP {entry['map']} + min_improvement 0.05 = {round(entry['map'] + 0.05, 6)}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("champion_arg", "reason"),
+    [
+        ("corrupt", "JobError: model archive champion.tar.gz: not a readable tar file"),
+        ("missing", "JobError: model: "),  # a path that does not exist
+        ("s3://models/nothing/model.tar.gz", "ClientError: An error occurred (404)"),
+    ],
+)
+def test_a_champion_that_cannot_be_read_is_reported_absent_and_the_job_goes_on(
+    trained: JobResult, splits: Path, tmp_path: Path, aws_env: dict[str, str], champion_arg: str, reason: str
+) -> None:
+    corrupt = tmp_path / "champion.tar.gz"
+    corrupt.write_bytes(b"\x1f\x8b not really gzip")
+    location = {"corrupt": str(corrupt), "missing": str(tmp_path / "gone.tar.gz")}.get(champion_arg, champion_arg)
+    boto3.client("s3").create_bucket(Bucket="models")
+    root = evaluation_root(tmp_path / "job", trained.root / "model", splits)
+
+    result = run_job(
+        "detector.evaluate", root, f"--champion-model={location}", "--champion-version=2", "--min-improvement=0.1",
+        env=aws_env,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    report = _evaluation(root)
+    assert report["champion"]["present"] is False
+    assert report["champion"]["version"] == "2"
+    assert report["champion"]["reason"].startswith(reason), report["champion"]["reason"]
+    # the new model's figures are untouched, and nothing is asked of it beyond the threshold
+    new = _alone(trained.root / "model", splits, tmp_path / "new")
+    assert report["metrics"] == new["metrics"]
+    assert report["comparison"]["required_map"] == 0.0
+    assert report["comparison"]["map_difference"] is None
+
+
+def test_a_margin_out_of_range_is_refused(tmp_path: Path) -> None:
+    result = run_job("detector.evaluate", tmp_path, "--min-improvement", "2")
+    assert result.returncode == 2
+    assert "--min-improvement must be between -1 and 1" in result.stderr

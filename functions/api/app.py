@@ -6,16 +6,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from control_plane import endpoints, pipeline_config, registry, runs
+from control_plane import endpoints, history, pipeline_config, registry, runs
 from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.hosting import Hosting
-from control_plane.aws.s3 import read_json
+from control_plane.aws.s3 import Presigner, read_json
 from control_plane.aws.sagemaker import Pipelines, Registry
 from control_plane.aws.ssm import ConfigParameter
 from control_plane.idempotency import Once
 from control_plane.models import (
     RUN_ID_PATTERN,
+    SUBJECT_PATTERN,
     ActiveConfig,
+    AuditPage,
     Decision,
     DecisionRequest,
     DecisionResult,
@@ -31,7 +33,7 @@ from control_plane.models import (
 )
 from control_plane.models import ApprovalStatus as ApprovalFilter
 from control_plane.observability import logger, metrics, tracer
-from control_plane.rest import answers, caller_of, resolver
+from control_plane.rest import answers, caller_of, resolver, source_of
 from control_plane.settings import ApiEnv, load_env
 
 ENV = load_env(ApiEnv)
@@ -43,6 +45,9 @@ REGISTRY = Registry(ENV.model_package_group)
 AUDIT = AuditTrail(ENV.audit_table)
 CONFIG = ConfigParameter(ENV.config_parameter)
 HOSTING = Hosting(ENV.endpoint_name, ENV.model_role_arn)
+# links a person can open for a quarter of an hour, signed with this function's role (which reads only them)
+PRESIGNER = Presigner(expires_seconds=900)
+RUN_READERS = runs.RunReaders(REGISTRY, AUDIT, read_json, PRESIGNER, ENV.region)
 START_ONCE = Once(
     runs.start_run,
     RunStarted,
@@ -69,6 +74,14 @@ NextToken = Annotated[
 # SageMaker's model package ARNs allow versions of 1 to 9 digits
 Version = Annotated[int, Path(ge=1, le=999_999_999, description="the model package version")]
 Limit = Annotated[int, Query(ge=1, le=100)]
+Subject = Annotated[
+    str,
+    Query(pattern=SUBJECT_PATTERN, description="run#<run id>, model#<group>/<version> or endpoint#<name>"),
+]
+# the audit trail's own cursor (base64url of its last key)
+AuditToken = Annotated[
+    str | None, Query(max_length=1024, pattern=r"^[A-Za-z0-9_=-]+$", description="the next_token of the previous page")
+]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -85,10 +98,13 @@ IdempotencyKey = Annotated[
 def start_run(
     request: Annotated[StartRunRequest, Body()], idempotency_key: IdempotencyKey = None
 ) -> tuple[RunStarted, int]:
-    command = runs.StartCommand(caller=caller_of(app.current_event), idempotency_key=idempotency_key, request=request)
-    started = START_ONCE(command=command, pipelines=PIPELINES, audit=AUDIT)
+    caller = caller_of(app.current_event)
+    command = runs.StartCommand(
+        caller=caller, idempotency_key=idempotency_key, request=request, source=source_of(caller, ENV.ci_role_arn)
+    )
+    started = START_ONCE(command=command, pipelines=PIPELINES, registry=REGISTRY, audit=AUDIT)
     metrics.add_metric(name="RunsStarted", unit="Count", value=1)
-    logger.info("run started", run_id=started.run_id, caller=command.caller)
+    logger.info("run started", run_id=started.run_id, caller=command.caller, source=command.source)
     return started, 201
 
 
@@ -100,10 +116,14 @@ def list_runs(
     return runs.list_runs(PIPELINES, status, next_token, limit)
 
 
-@app.get("/runs/<run_id>", summary="A run, step by step", responses=answers(RunDetail, 400, 404))
+@app.get(
+    "/runs/<run_id>",
+    summary="A run, step by step: who started it, its evaluation and links to its results",
+    responses=answers(RunDetail, 400, 404),
+)
 @tracer.capture_method
 def get_run(run_id: RunId) -> RunDetail:
-    return runs.get_run(run_id, PIPELINES, REGISTRY, read_json, ENV.region)
+    return runs.get_run(run_id, PIPELINES, RUN_READERS)
 
 
 @app.post("/runs/<run_id>/stop", summary="Stop an executing run", responses=answers(RunSummary, 400, 401, 404, 409))
@@ -128,10 +148,21 @@ def list_models(
     return registry.list_models(REGISTRY, status, next_token, limit)
 
 
-@app.get("/models/<version>", summary="One model package", responses=answers(ModelDetail, 400, 404))
+@app.get(
+    "/models/<version>",
+    summary="One model package: its decisions, the run that trained it and links to its results",
+    responses=answers(ModelDetail, 400, 404),
+)
 @tracer.capture_method
 def get_model(version: Version) -> ModelDetail:
-    return registry.get_model(REGISTRY, version)
+    return registry.get_model(REGISTRY, version, AUDIT, PIPELINES, PRESIGNER)
+
+
+@app.get("/audit", summary="The audit trail of one run, model version or endpoint, newest first",
+         responses=answers(AuditPage, 400))  # fmt: skip
+@tracer.capture_method
+def get_audit(subject: Subject, next_token: AuditToken = None, limit: Limit = 20) -> AuditPage:
+    return history.audit_page(AUDIT, subject, next_token, limit)
 
 
 @app.post("/models/<version>/approve", summary="Approve a model package", responses=DECISION_ANSWERS)

@@ -1,4 +1,5 @@
-"""SageMaker events to Slack: a model waiting for approval (with buttons) or a failed run, each posted once."""
+"""SageMaker events to Slack: a model waiting for approval (its evidence, its picture, the buttons) or a failed run,
+each posted once."""
 
 from typing import Any
 
@@ -7,6 +8,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from control_plane import notifications
+from control_plane.aws.s3 import read_bytes, read_json
 from control_plane.aws.sagemaker import Pipelines, Registry
 from control_plane.aws.secrets import slack_secret
 from control_plane.aws.slack import SlackPoster
@@ -18,11 +20,14 @@ from control_plane.settings import NotifyEnv, load_env
 ENV = load_env(NotifyEnv)
 PIPELINES = Pipelines(ENV.pipeline_name)
 REGISTRY = Registry(ENV.model_package_group)
+SOURCES = notifications.Sources(REGISTRY, PIPELINES, read_json, read_bytes, ENV.api_url)
+# no 3 s window here (an EventBridge target): time for a picture's upload
+SLACK_TIMEOUT = 10
 
 
 def post(notice: Notice) -> notifications.Posted:
-    poster = SlackPoster(slack_secret(ENV.slack_secret).bot_token, ENV.slack_api_url)
-    return notifications.notify(notice, REGISTRY, PIPELINES, poster, ENV.slack_channel)
+    poster = SlackPoster(slack_secret(ENV.slack_secret).bot_token, ENV.slack_api_url, timeout=SLACK_TIMEOUT)
+    return notifications.notify(notice, SOURCES, poster, ENV.slack_channel)
 
 
 POST_ONCE = Once(

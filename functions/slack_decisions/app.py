@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from slack_sdk.errors import SlackClientError
 
-from control_plane import slack_approvals, slack_messages
+from control_plane import approval_request, slack_approvals, slack_messages
 from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.sagemaker import Registry
 from control_plane.aws.secrets import slack_secret
@@ -76,7 +76,7 @@ def handle(record: SQSRecord) -> None:
         raise
     logger.info("model decided from Slack", version=result.version, status=result.approval_status, user=action.user_id)
     metrics.add_metric(name="SlackDecisions", unit="Count", value=1)
-    text, blocks = slack_messages.decided(ENV.model_package_group, result, action.user_id)
+    text, blocks = approval_request.decided(ENV.model_package_group, result, action.user_id, action.message_blocks)
     try:
         respond(action.response_url, text, blocks)
     except (OSError, SlackClientError) as error:  # the decision stands; only the message update failed

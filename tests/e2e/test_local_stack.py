@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from control_plane.slack_messages import button_value
+from control_plane.approval_request import button_value
 from local.client import Api, click
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
 from local.webhooks import Received

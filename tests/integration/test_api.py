@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.request
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -36,9 +37,12 @@ def test_start_run_with_overrides_records_who_started_it(stack: Stack, call: Cal
     # When the sample start request arrives
     status, body = call("start_run")
 
-    # Then one execution runs with the overrides as SageMaker strings, and the caller is on record
+    # Then one execution runs with the overrides as SageMaker strings (and no champion: nothing is approved yet),
+    # and the caller is on record
     assert status == 201
-    assert body["parameters"] == {"LearningRate": "0.001", "NumEpochs": "2"}
+    assert body["parameters"] == {
+        "LearningRate": "0.001", "NumEpochs": "2", "ChampionModelUri": "", "ChampionVersion": ""
+    }  # fmt: skip
     described = stack.aws["sagemaker"].describe_pipeline_execution(PipelineExecutionArn=body["execution_arn"])
     assert "arn:aws:iam::123456789012:user/alice" in described["PipelineExecutionDescription"]
     assert described["PipelineExecutionDisplayName"] == "nightly-retrain"
@@ -183,13 +187,13 @@ def test_openapi_document_lists_the_routes(call: Callable[..., tuple[int, Any]])
     status, body = call("openapi")
 
     assert status == 200
-    assert {"/runs", "/runs/{run_id}", "/models/{version}/approve", "/config"} <= set(body["paths"])
+    assert {"/runs", "/runs/{run_id}", "/models/{version}/approve", "/config", "/audit"} <= set(body["paths"])
     start = body["paths"]["/runs"]["post"]
     assert {"201", "400", "422"} <= set(start["responses"])
     assert start["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
     # every operation documents its success with the schema of what it returns
     operations = [(path, verb, op) for path, verbs in body["paths"].items() for verb, op in verbs.items()]
-    assert len(operations) == 12
+    assert len(operations) == 13
     for path, verb, operation in operations:
         success = [code for code in operation["responses"] if code.startswith("2")]
         assert len(success) == 1, (verb, path)
@@ -216,6 +220,22 @@ def training_job(stack: Stack, name: str) -> str:
             StoppingCondition={"MaxRuntimeInSeconds": 3600},
         )["TrainingJobArn"]
     )
+
+
+PICTURE = b"\x89PNG\r\n\x1a\n a picture"
+EVALUATION_FOLDER = "pipeline/run/Evaluate/evaluation"
+
+
+def put_picture(stack: Stack) -> None:
+    stack.aws["s3"].put_object(Bucket=stack.values["ArtifactBucket"], Key=f"{EVALUATION_FOLDER}/predictions.png",
+                               Body=PICTURE)  # fmt: skip
+
+
+def fetch(url: str) -> bytes:
+    """A presigned URL, opened as a person's browser would: no credentials of its own."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: bytes = response.read()
+        return body
 
 
 def evaluation_job(stack: Stack, name: str, report: dict[str, Any]) -> str:
@@ -249,11 +269,19 @@ def evaluation_job(stack: Stack, name: str, report: dict[str, Any]) -> str:
     )
 
 
-def register_model(stack: Stack, test_map: float, execution_arn: str) -> str:
+def register_model(
+    stack: Stack,
+    test_map: float,
+    execution_arn: str,
+    evaluation_uri: str | None = None,
+    status: str = "PendingManualApproval",
+) -> str:
+    metrics = {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation_uri}}}
     return str(
         stack.aws["sagemaker"].create_model_package(
             ModelPackageGroupName=stack.values["AWS::StackName"],
-            ModelApprovalStatus="PendingManualApproval",
+            ModelApprovalStatus=status,
+            **({"ModelMetrics": metrics} if evaluation_uri else {}),
             InferenceSpecification={
                 "Containers": [
                     {
@@ -274,6 +302,7 @@ def test_a_run_step_by_step_with_metrics_report_and_model(stack: Stack, call: Ca
     run = call("start_run")[1]
     train = training_job(stack, "pipelines-run-Train-abc")
     evaluate = evaluation_job(stack, "pipelines-run-Evaluate-abc", {"metrics": {"map": {"value": 0.73}}})
+    put_picture(stack)
     package = register_model(stack, 0.73, run["execution_arn"])
     steps = [
         {
@@ -307,6 +336,14 @@ def test_a_run_step_by_step_with_metrics_report_and_model(stack: Stack, call: Ca
 
     # Then it shows each step, the training metrics, the report and the model
     assert status == 200
+    assert body["started_by"]["actor"] == "arn:aws:iam::123456789012:user/alice"
+    assert body["started_by"]["source"] == "api"
+    # and links, good for a quarter of an hour, to what exists of its results: the report and the predictions
+    links = body["artefacts"]
+    assert fetch(links["evaluation_json"]) == json.dumps({"metrics": {"map": {"value": 0.73}}}).encode()
+    assert fetch(links["predictions_png"]) == PICTURE
+    assert "X-Amz-Expires=900" in links["predictions_png"]
+    assert (links["training_curves_png"], links["model_archive"]) == (None, None)
     assert body["parameters"]["NumEpochs"] == "2"
     assert [s["name"] for s in body["steps"]] == ["Train", "Evaluate", "Register"]
     train_step = body["steps"][0]
@@ -461,6 +498,75 @@ def test_get_model_shows_where_it_came_from(stack: Stack, call: Callable[..., tu
     assert status == 200
     assert (body["version"], body["map"], body["run_id"]) == (1, 0.73, "abcdef123456")
     assert body["model_data_url"].endswith("model.tar.gz")
+    # a run the control plane did not start, of a pipeline that no longer has it: no origin, no status
+    assert (body["started_by"], body["run_status"], body["decisions"]) == (None, None, [])
+
+
+def test_a_models_decisions_and_its_run_come_from_the_audit_trail(
+    stack: Stack, call: Callable[..., tuple[int, Any]]
+) -> None:
+    # Given a model trained by a run alice started, approved and then rejected through the API
+    run = call("start_run")[1]
+    evaluation_job(stack, "pipelines-run-Evaluate-abc", {"metrics": {"map": {"value": 0.73}}})
+    put_picture(stack)
+    bucket = stack.values["ArtifactBucket"]
+    register_model(stack, 0.73, run["execution_arn"], f"s3://{bucket}/{EVALUATION_FOLDER}/evaluation.json")
+    stack.aws["s3"].put_object(Bucket=bucket, Key="model.tar.gz", Body=b"archive")
+    approve = call("approve_model")
+    reject = call("reject_model")
+    assert (approve[0], reject[0]) == (200, 200)
+
+    # When the model is asked for
+    status, body = call("get_model")
+
+    # Then it names both decisions, oldest first, with who, from where and why
+    assert status == 200
+    decisions = [(d["decision"], d["actor"], d["source"], d["previous_status"]) for d in body["decisions"]]
+    alice = "arn:aws:iam::123456789012:user/alice"
+    assert decisions == [("approve", alice, "api", "PendingManualApproval"), ("reject", alice, "api", "Approved")]
+    assert all(d["comment"] for d in body["decisions"])
+    described = stack.aws["sagemaker"].describe_pipeline_execution(PipelineExecutionArn=run["execution_arn"])
+    assert (body["run_id"], body["run_status"]) == (run["run_id"], described["PipelineExecutionStatus"])
+    assert body["started_by"]["actor"] == alice
+    assert fetch(body["artefacts"]["predictions_png"]) == PICTURE
+    assert fetch(body["artefacts"]["model_archive"]) == b"archive"
+
+    # And the audit trail pages through the same entries, newest first, one at a time
+    subject = "model#scratch-detector/1"
+    first = call("get_audit", queryStringParameters={"subject": subject, "limit": "1"})[1]
+    second = call(
+        "get_audit", queryStringParameters={"subject": subject, "limit": "1", "next_token": first["next_token"]}
+    )[1]
+    assert [e["action"] for e in first["entries"] + second["entries"]] == ["reject", "approve"]
+    assert second["entries"][0]["details"]["to"] == "Approved"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"subject": "everything"}, "query.subject: String should match pattern"),
+        ({"subject": "run#abcdef123456", "next_token": "not base64!"}, "query.next_token: String should match pattern"),
+        ({"subject": "run#abcdef123456", "next_token": "bm90IGpzb24"}, "next_token: not a token this API returned"),
+    ],
+)
+def test_a_bad_audit_query_is_a_400_that_names_the_field(
+    call: Callable[..., tuple[int, Any]], query: dict[str, str], message: str
+) -> None:
+    status, body = call("get_audit", queryStringParameters=query)
+
+    assert status == 400
+    assert message in body["error"]["message"]
+
+
+def test_an_audit_cursor_of_another_subject_is_refused(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    run = call("start_run")[1]
+    token = base64.urlsafe_b64encode(
+        json.dumps([f"run#{run['run_id']}", "2026-12-01T00:00:00.000+00:00#0000abcd"]).encode()
+    ).decode()
+    status, body = call("get_audit", queryStringParameters={"subject": "run#zzzzzzzzzzzz", "next_token": token})
+
+    assert status == 400
+    assert body["error"]["message"] == "next_token: not a token this API returned for subject run#zzzzzzzzzzzz"
 
 
 @pytest.mark.parametrize(

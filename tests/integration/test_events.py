@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -21,7 +22,7 @@ from local.template import feature_group_request
 from local.webhooks import WebhookRecorder
 from tests.integration.conftest import LambdaContext, Stack, configure_slack, event
 from tests.integration.stubs import PartialStubber
-from tests.integration.test_api import register_model
+from tests.integration.test_api import EVALUATION_FOLDER, PICTURE, put_picture, register_model
 
 Load = Callable[[str, str], ModuleType]
 PIPELINE = "scratch-detector"
@@ -107,9 +108,55 @@ def test_a_registered_model_is_posted_once_with_buttons(
     assert post.authorization == "Bearer xoxb-test"
     assert post.body["channel"] == "C0SCRATCHES"
     assert "0.730" in post.body["text"]
-    buttons = post.body["blocks"][1]["elements"]
+    [actions] = [b for b in post.body["blocks"] if b["type"] == "actions"]
+    buttons = actions["elements"]
     assert [b["action_id"] for b in buttons] == ["approve", "reject"]
     assert json.loads(buttons[0]["value"]) == {"group": "scratch-detector", "version": 1}
+
+
+def test_an_approval_request_carries_the_evidence_and_the_picture_uploaded_to_slack(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    # Given a registered model whose evaluation (against champion v1) and predictions picture are in S3
+    configure_slack(stack)
+    bucket = stack.values["ArtifactBucket"]
+    report = {
+        "metrics": {"map": {"value": 0.73}}, "precision": 0.7, "recall": 0.66, "score_threshold": 0.18,
+        "counts": {"images": 12, "boxes": 20}, "per_class": {"scratch": {"true_positives": 13, "false_positives": 5}},
+        "model": {"train_images": 40, "validation_images": 8, "training_seconds": 90.0, "best_epoch": 3, "epochs": 4},
+        "champion": {"present": True, "version": "1", "map": 0.61, "precision": 0.6, "recall": 0.5},
+        "comparison": {"map_difference": 0.12},
+    }  # fmt: skip
+    stack.aws["s3"].put_object(Bucket=bucket, Key=f"{EVALUATION_FOLDER}/evaluation.json", Body=json.dumps(report))
+    put_picture(stack)
+    execution = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456"
+    arn = register_model(stack, 0.73, execution, f"s3://{bucket}/{EVALUATION_FOLDER}/evaluation.json")
+    handler = load_function("notify", "NotifyFunction")
+    sample = event("notify", "model_pending")
+    sample["detail"]["ModelPackageArn"] = arn
+
+    # When notify handles the registration
+    handler.lambda_handler(sample, LambdaContext())
+
+    # Then the picture went up through Slack's file upload with the bot token, and the stand-in serves it back
+    [uploaded] = slack.files.values()
+    assert uploaded.completed
+    assert uploaded.content == PICTURE
+    assert slack.posts("/api/files.getUploadURLExternal")[0].authorization == "Bearer xoxb-test"
+    with urllib.request.urlopen(
+        urllib.request.Request(slack.file_url(uploaded), headers={"Authorization": "Bearer xoxb-test"}), timeout=5
+    ) as served:
+        assert served.read() == PICTURE
+    # And the request shows the comparison, the figures, the run's link, the picture and the buttons
+    [post] = slack.posts("/api/chat.postMessage")
+    blocks = post.body["blocks"]
+    assert [b["type"] for b in blocks] == ["section", "image", "actions"]
+    assert blocks[1]["slack_file"] == {"id": uploaded.id}
+    shown = blocks[0]["text"]["text"]
+    assert "0.730 against champion v1's 0.610 on the same images (+0.120)" in shown
+    assert "*images:* 40 train / 8 validation / 12 test" in shown
+    assert "precision 0.70, recall 0.66 (13 of 20 scratches found, 5 false detections)" in shown
+    assert "/runs/abcdef123456|abcdef123456>" in shown
 
 
 def test_a_failed_run_is_posted_with_its_failing_step(

@@ -130,6 +130,12 @@ def test_an_allowed_click_is_queued_and_answered_then_decided_audited_and_the_me
     assert reply.body["replace_original"] is True
     assert f"<@{APPROVER}>" in reply.body["text"]
     assert queued(stack) == 0
+    # the same message, updated: its evidence kept, the decision where the buttons were
+    sample = event("slack_actions", name)
+    raw = base64.b64decode(sample["body"]).decode() if sample["isBase64Encoded"] else sample["body"]
+    sent = json.loads(parse_qs(raw)["payload"][0]).get("message", {}).get("blocks", [])
+    assert reply.body["blocks"][:-1] == [b for b in sent if b.get("block_id") != "decision"]
+    assert reply.body["blocks"][-1]["text"]["text"] == reply.body["text"]
 
 
 def test_the_sample_queue_event_is_what_the_click_handler_queues_for_the_sample_click(

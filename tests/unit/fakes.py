@@ -20,6 +20,8 @@ DECLARED: list[dict[str, Any]] = [
         "EnumValues": ["mobilenet0.25", "darknet53"],
     },
     {"Name": "InputDataUri", "Type": "String", "DefaultValue": "s3://b/p"},
+    {"Name": "ChampionModelUri", "Type": "String", "DefaultValue": ""},
+    {"Name": "ChampionVersion", "Type": "String", "DefaultValue": ""},
 ]
 
 
@@ -89,8 +91,11 @@ class FakePipelines:
     def retry(self, execution_arn: str, token: str) -> None:
         self.calls.append(("retry", execution_arn, token))
 
-    def training_metrics(self, job_name: str) -> dict[str, float]:
-        return {"train:map": 0.7}
+    def training_job(self, job_name: str) -> dict[str, Any]:
+        return {
+            "FinalMetricDataList": [{"MetricName": "train:map", "Value": 0.7}],
+            "ModelArtifacts": {"S3ModelArtifacts": f"s3://bucket/{job_name}/output/model.tar.gz"},
+        }
 
     def processing_output(self, job_name: str, output_name: str) -> str | None:
         return "s3://bucket/evaluation"
@@ -107,6 +112,9 @@ class FakeRegistry:
             "ModelPackageVersion": version,
             "ModelPackageArn": f"{ARN}:model-package/{self.group}/{version}",
             "ModelApprovalStatus": status,
+            "InferenceSpecification": {
+                "Containers": [{"Image": "image", "ModelDataUrl": f"s3://bucket/v{version}/model.tar.gz"}]
+            },
             "CustomerMetadataProperties": {
                 "TestMap": test_map,
                 "MapThreshold": "0.3",
@@ -148,3 +156,25 @@ class FakeAudit:
 
     def record(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
+
+    def history(
+        self, subject: str, next_token: str | None, limit: int, newest_first: bool
+    ) -> tuple[list[AuditEntry], str | None]:
+        chosen = sorted((e for e in self.entries if e.subject == subject), key=lambda e: e.at, reverse=newest_first)
+        start = int(next_token or 0)
+        return chosen[start : start + limit], str(start + limit) if start + limit < len(chosen) else None
+
+
+@dataclass
+class FakePresigner:
+    """Presigns what `objects` holds, as a URL that says what it is for."""
+
+    objects: set[str] = field(default_factory=set)
+    expires_seconds: int = 900
+
+    def presign(self, uri: str) -> str | None:
+        return (
+            f"https://signed/{uri.removeprefix('s3://')}?expires={self.expires_seconds}"
+            if uri in self.objects
+            else None
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -11,12 +12,12 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from control_plane import notifications, registry, runs, schedule, slack_approvals
-from control_plane.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
-from control_plane.models import Decision, StartRunRequest
-from control_plane.rest import describe_validation
+from control_plane import approval_request, history, notifications, registry, runs, schedule, slack_approvals
+from control_plane.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, UploadFailed
+from control_plane.models import AuditEntry, Decision, DecisionResult, StartRunRequest
+from control_plane.rest import describe_validation, source_of
 from control_plane.settings import ApiEnv, MissingEnvironment, load_env
-from tests.unit.fakes import FakeAudit, FakePipelines, FakeRegistry
+from tests.unit.fakes import FakeAudit, FakePipelines, FakePresigner, FakeRegistry
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -67,7 +68,9 @@ def test_the_idempotency_key_gives_one_token_per_caller() -> None:
     request = StartRunRequest(parameters={"NumEpochs": 3})
 
     for caller in ("alice", "alice", "bob"):
-        runs.start_run(runs.StartCommand(caller=caller, idempotency_key="k1", request=request), pipelines, audit)
+        runs.start_run(
+            runs.StartCommand(caller=caller, idempotency_key="k1", request=request), pipelines, FakeRegistry(), audit
+        )
 
     tokens = [s["token"] for s in pipelines.started]
     assert tokens[0] == tokens[1] != tokens[2]
@@ -80,8 +83,8 @@ def test_without_a_key_every_start_is_new() -> None:
     pipelines = FakePipelines()
     command = runs.StartCommand(caller="alice", request=StartRunRequest())
 
-    runs.start_run(command, pipelines, FakeAudit())
-    runs.start_run(command, pipelines, FakeAudit())
+    runs.start_run(command, pipelines, FakeRegistry(), FakeAudit())
+    runs.start_run(command, pipelines, FakeRegistry(), FakeAudit())
 
     assert pipelines.started[0]["token"] != pipelines.started[1]["token"]
 
@@ -91,7 +94,7 @@ def test_bad_overrides_start_nothing_and_audit_nothing() -> None:
     command = runs.StartCommand(caller="alice", request=StartRunRequest(parameters={"Nope": 1}))
 
     with pytest.raises(InvalidRequest):
-        runs.start_run(command, pipelines, audit)
+        runs.start_run(command, pipelines, FakeRegistry(), audit)
 
     assert pipelines.started == []
     assert audit.entries == []
@@ -344,8 +347,8 @@ def test_the_schedule_token_depends_on_the_scheduled_time_only() -> None:
     pipelines = FakePipelines()
     tick = schedule.ScheduledTick(time=datetime(2026, 11, 30, 3, tzinfo=UTC))
 
-    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
-    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
+    schedule.scheduled_start(tick, pipelines, FakeRegistry(), FakeAudit(), skip_if_running=False)
+    schedule.scheduled_start(tick, pipelines, FakeRegistry(), FakeAudit(), skip_if_running=False)
 
     assert pipelines.started[0]["token"] == pipelines.started[1]["token"]
     assert pipelines.started[0]["display_name"] == "scheduled-20261130-0300"
@@ -356,8 +359,8 @@ def test_the_schedule_skips_an_executing_run_unless_told_not_to() -> None:
     pipelines.add("abcdef123456", "Executing")
     tick = schedule.ScheduledTick(time=datetime(2026, 11, 30, 3, tzinfo=UTC))
 
-    skipped = schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=True)
-    forced = schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
+    skipped = schedule.scheduled_start(tick, pipelines, FakeRegistry(), FakeAudit(), skip_if_running=True)
+    forced = schedule.scheduled_start(tick, pipelines, FakeRegistry(), FakeAudit(), skip_if_running=False)
 
     assert (skipped.started, forced.started) == (False, True)
     assert len(pipelines.started) == 1
@@ -373,20 +376,131 @@ def test_a_failed_run_message_names_the_first_failed_step() -> None:
     )
     notice = notifications.Notice(kind="run-failed", arn=pipelines.execution_arn("abcdef123456"), status="Failed")
 
-    text, _ = notifications.message_for(notice, FakeRegistry(), pipelines)
+    text, _ = notifications.message_for(notice, _sources(FakeRegistry(), pipelines), FakePoster())
 
     assert text == "Run abcdef123456 of scratch-detector failed at Evaluate: no test images"
 
 
-def test_a_model_message_shows_map_and_threshold() -> None:
-    reg = FakeRegistry()
-    reg.add(1)
-    notice = notifications.Notice(kind="model-pending", arn=reg.packages[1]["ModelPackageArn"], status="Pending")
+EVALUATION_URI = "s3://bucket/pipeline/run/Evaluate/evaluation/evaluation.json"
+PICTURE_URI = "s3://bucket/pipeline/run/Evaluate/evaluation/predictions.png"
+REPORT: dict[str, Any] = {
+    "metrics": {"map": {"value": 0.73}},
+    "precision": 0.7,
+    "recall": 0.66,
+    "score_threshold": 0.18,
+    "per_class": {"scratch": {"true_positives": 103, "false_positives": 44}},
+    "counts": {"images": 72, "boxes": 155},
+    "model": {"train_images": 336, "validation_images": 72, "training_seconds": 330.0, "best_epoch": 24,
+              "epochs": 26, "best_val_map": 0.89},
+    "champion": {"present": True, "version": "2", "map": 0.65, "precision": 0.6, "recall": 0.55},
+    "comparison": {"map_difference": 0.08},
+}  # fmt: skip
 
-    text, blocks = notifications.message_for(notice, reg, FakePipelines())
+
+@dataclass
+class FakePoster:
+    uploads: list[tuple[str, bytes, str]] = field(default_factory=list)
+    refuse: str | None = None
+
+    def post(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> str:
+        return "1795000000.000001"
+
+    def upload(self, filename: str, content: bytes, title: str) -> str:
+        if self.refuse:
+            raise UploadFailed(self.refuse)
+        self.uploads.append((filename, content, title))
+        return "F0PICTURE"
+
+
+def _sources(
+    reg: FakeRegistry, pipelines: FakePipelines, objects: dict[str, Any] | None = None
+) -> notifications.Sources:
+    objects = {EVALUATION_URI: REPORT, PICTURE_URI: b"\x89PNG..."} if objects is None else objects
+
+    def report(uri: str) -> dict[str, Any] | None:
+        return objects.get(uri)
+
+    def picture(uri: str) -> bytes | None:
+        return objects.get(uri)
+
+    return notifications.Sources(reg, pipelines, report, picture, "https://api.example/dev")
+
+
+def _pending(reg: FakeRegistry) -> notifications.Notice:
+    reg.add(3)
+    reg.packages[3]["ModelMetrics"] = {"ModelQuality": {"Statistics": {"S3Uri": EVALUATION_URI}}}
+    return notifications.Notice(kind="model-pending", arn=reg.packages[3]["ModelPackageArn"], status="Pending")
+
+
+def test_an_approval_request_shows_the_evidence_beside_the_champion_and_the_picture() -> None:
+    reg, poster = FakeRegistry(), FakePoster()
+
+    text, blocks = notifications.message_for(_pending(reg), _sources(reg, FakePipelines()), poster)
 
     assert "test mAP@0.5 0.730 (threshold 0.3)" in text
-    assert blocks[1]["elements"][1]["confirm"]["title"]["text"] == "Reject this model?"
+    assert "0.730 against champion v2's 0.650 on the same images (+0.080)" in text
+    shown = blocks[0]["text"]["text"]
+    for expected in (
+        "precision 0.70, recall 0.66 (103 of 155 scratches found, 44 false detections)",
+        "*at score ≥ 0.180:*",
+        "*images:* 336 train / 72 validation / 72 test",
+        "*training:* 5.5 min, best epoch 24 of 26 (validation mAP 0.890)",
+        "*run:* <https://api.example/dev/runs/abcdef123456|abcdef123456>",
+        "its precision 0.60, recall 0.55",
+    ):
+        assert expected in shown, expected
+    # the picture: uploaded first, then shown in the message by its file id
+    assert poster.uploads == [
+        ("scratch-detector-v3-predictions.png", b"\x89PNG...", "scratch-detector v3: test predictions")
+    ]
+    assert blocks[1]["type"] == "image"
+    assert blocks[1]["slack_file"] == {"id": "F0PICTURE"}
+    assert [b["action_id"] for b in blocks[2]["elements"]] == ["approve", "reject"]
+    assert blocks[2]["elements"][1]["confirm"]["title"]["text"] == "Reject this model?"
+
+
+@pytest.mark.parametrize(
+    ("objects", "refuse", "problem"),
+    [
+        ({EVALUATION_URI: REPORT}, None, "no predictions picture: the evaluation wrote none"),
+        (None, "missing_scope", "the predictions picture was not uploaded: missing_scope"),
+    ],
+)
+def test_an_approval_request_without_its_picture_still_goes_and_says_why(
+    objects: dict[str, Any] | None, refuse: str | None, problem: str
+) -> None:
+    reg = FakeRegistry()
+
+    _, blocks = notifications.message_for(
+        _pending(reg), _sources(reg, FakePipelines(), objects), FakePoster(refuse=refuse)
+    )
+
+    assert [b["type"] for b in blocks] == ["section", "context", "actions"]
+    assert blocks[1]["elements"][0]["text"] == problem
+
+
+def test_a_first_model_says_there_is_no_champion_and_why() -> None:
+    reg = FakeRegistry()
+    report = {**REPORT, "champion": {"present": False, "version": None, "reason": "no approved model in the group"}}
+
+    text, _ = notifications.message_for(
+        _pending(reg), _sources(reg, FakePipelines(), {EVALUATION_URI: report}), FakePoster()
+    )
+
+    assert "no champion to compare with: no approved model in the group" in text
+
+
+def test_after_a_decision_the_request_keeps_its_evidence_and_loses_its_buttons() -> None:
+    reg = FakeRegistry()
+    _, blocks = notifications.message_for(_pending(reg), _sources(reg, FakePipelines()), FakePoster())
+    result = DecisionResult(version=3, approval_status="Approved", changed=True)
+
+    text, updated = approval_request.decided("scratch-detector", result, "U1", blocks)
+
+    assert text == "scratch-detector v3 :white_check_mark: approved by <@U1>"
+    assert updated[:2] == blocks[:2]  # the evidence and the picture
+    assert [b["type"] for b in updated] == ["section", "image", "section"]
+    assert updated[-1]["text"]["text"] == text
 
 
 # ---------- edges ----------
@@ -453,3 +567,173 @@ def test_deleting_the_pipeline_first_stops_its_running_executions() -> None:
     names = [name for name, _ in sagemaker.calls]
     assert names == ["list_pipeline_executions", "stop_pipeline_execution", "delete_pipeline"]
     assert sagemaker.calls[1][1]["PipelineExecutionArn"] == "arn:p/execution/running00001"
+
+
+# ---------- champion, history and links ----------
+
+
+def test_a_run_is_given_the_latest_approved_model_as_its_champion() -> None:
+    pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
+    reg.add(1, "Approved")
+    reg.add(2, "Approved")
+    reg.add(3, "Rejected")
+    reg.add(4, "PendingManualApproval")
+    command = runs.StartCommand(caller="alice", request=StartRunRequest(parameters={"NumEpochs": 3}))
+
+    started = runs.start_run(command, pipelines, reg, audit)
+
+    assert started.parameters == {
+        "NumEpochs": "3", "ChampionModelUri": "s3://bucket/v2/model.tar.gz", "ChampionVersion": "2"
+    }  # fmt: skip
+    assert pipelines.started[0]["parameters"] == started.parameters
+    assert json.loads(audit.entries[0].details["parameters"])["ChampionVersion"] == "2"
+
+
+def test_a_first_run_has_no_champion_and_a_rejected_approval_no_longer_counts() -> None:
+    pipelines, reg = FakePipelines(), FakeRegistry()
+    reg.add(1, "Rejected")
+    command = runs.StartCommand(caller="alice", request=StartRunRequest())
+
+    started = runs.start_run(command, pipelines, reg, FakeAudit())
+
+    assert started.parameters == {"ChampionModelUri": "", "ChampionVersion": ""}
+
+
+def test_the_champion_is_not_a_callers_to_choose() -> None:
+    pipelines, audit = FakePipelines(), FakeAudit()
+    request = StartRunRequest(parameters={"ChampionModelUri": "s3://mine/weak.tar.gz", "ChampionVersion": "1"})
+
+    with pytest.raises(InvalidRequest) as raised:
+        runs.start_run(runs.StartCommand(caller="alice", request=request), pipelines, FakeRegistry(), audit)
+
+    assert "parameters.ChampionModelUri: set by the control plane" in raised.value.message
+    assert "parameters.ChampionVersion: set by the control plane" in raised.value.message
+    assert (pipelines.started, audit.entries) == ([], [])
+
+
+def test_a_pipeline_deployed_before_champions_gets_no_champion_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipelines, reg = FakePipelines(), FakeRegistry()
+    reg.add(1, "Approved")
+    older = [p for p in pipelines.declared_parameters() if not p["Name"].startswith("Champion")]
+    monkeypatch.setattr(pipelines, "declared_parameters", lambda: older)
+
+    started = runs.start_run(runs.StartCommand(caller="alice", request=StartRunRequest()), pipelines, reg, FakeAudit())
+
+    assert started.parameters == {}
+
+
+def test_the_schedule_gives_its_run_the_champion_too() -> None:
+    pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
+    reg.add(7, "Approved")
+
+    schedule.scheduled_start(
+        schedule.ScheduledTick(time=datetime(2026, 12, 1, tzinfo=UTC)), pipelines, reg, audit, False
+    )
+
+    assert pipelines.started[0]["parameters"]["ChampionVersion"] == "7"
+    assert (audit.entries[0].source, audit.entries[0].actor) == ("schedule", "schedule")
+
+
+@pytest.mark.parametrize(
+    ("caller", "expected"),
+    [
+        ("arn:aws:sts::123456789012:assumed-role/deploy-dev-DeployRole-AbC/GitHubActions", "ci"),
+        ("arn:aws:sts::123456789012:assumed-role/SomeoneElse/GitHubActions", "api"),
+        ("arn:aws:sts::999999999999:assumed-role/deploy-dev-DeployRole-AbC/GitHubActions", "api"),  # another account
+        ("arn:aws:iam::123456789012:user/alice", "api"),
+        ("AIDAEXAMPLE", "api"),
+    ],
+)
+def test_a_run_started_by_the_deploy_workflows_role_is_from_ci(caller: str, expected: str) -> None:
+    ci_role = "arn:aws:iam::123456789012:role/github/deploy-dev-DeployRole-AbC"  # a path is not in the session ARN
+    assert source_of(caller, ci_role) == expected
+    assert source_of(caller, None) == "api"
+
+
+def _readers(reg: FakeRegistry, audit: FakeAudit, presigner: FakePresigner) -> runs.RunReaders:
+    return runs.RunReaders(reg, audit, lambda uri: {"metrics": {"map": {"value": 0.7}}}, presigner, "us-east-1")
+
+
+def test_a_run_says_who_started_it_and_links_to_what_exists_of_its_results() -> None:
+    pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
+    command = runs.StartCommand(caller="arn:aws:sts::1:assumed-role/ci/GitHubActions", request=StartRunRequest(),
+                                source="ci")  # fmt: skip
+    run_id = runs.start_run(command, pipelines, reg, audit).run_id
+    runs.stop_run(run_id, "bob", pipelines, audit)
+    job = "arn:aws:sagemaker:us-east-1:1:training-job/pipelines-abc-Train"
+    pipelines.step_list = [
+        {"StepName": "Train", "StepStatus": "Succeeded", "Metadata": {"TrainingJob": {"Arn": job}}},
+        {"StepName": "Evaluate", "StepStatus": "Succeeded",
+         "Metadata": {"ProcessingJob": {"Arn": "arn:aws:sagemaker:us-east-1:1:processing-job/pipelines-abc-Eval"}}},
+    ]  # fmt: skip
+    # the model and the report exist; the pictures were not written
+    presigner = FakePresigner(
+        {"s3://bucket/pipelines-abc-Train/output/model.tar.gz", "s3://bucket/evaluation/evaluation.json"}
+    )
+
+    detail = runs.get_run(run_id, pipelines, _readers(reg, audit, presigner))
+
+    assert detail.started_by is not None
+    assert (detail.started_by.actor, detail.started_by.source) == (command.caller, "ci")  # the start, not the stop
+    assert detail.artefacts is not None
+    assert detail.artefacts.model_archive == "https://signed/bucket/pipelines-abc-Train/output/model.tar.gz?expires=900"
+    assert detail.artefacts.evaluation_json == "https://signed/bucket/evaluation/evaluation.json?expires=900"
+    assert (detail.artefacts.predictions_png, detail.artefacts.training_curves_png) == (None, None)
+    assert detail.training_metrics == {"train:map": 0.7}
+
+
+def test_a_run_without_results_has_no_links_and_one_started_elsewhere_no_origin() -> None:
+    pipelines = FakePipelines()
+    pipelines.add("abcdef123456", "Executing")
+
+    detail = runs.get_run("abcdef123456", pipelines, _readers(FakeRegistry(), FakeAudit(), FakePresigner()))
+
+    assert (detail.started_by, detail.artefacts) == (None, None)
+
+
+def test_a_model_shows_its_decisions_its_run_and_links_to_its_results() -> None:
+    pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
+    run_id = runs.start_run(runs.StartCommand(caller="alice", request=StartRunRequest()), pipelines, reg, audit).run_id
+    reg.add(3)
+    reg.packages[3]["CustomerMetadataProperties"]["PipelineExecutionArn"] = pipelines.execution_arn(run_id)
+    reg.packages[3]["ModelMetrics"] = {
+        "ModelQuality": {"Statistics": {"S3Uri": "s3://bucket/run/Evaluate/evaluation/evaluation.json"}}
+    }
+    for command in (
+        registry.DecideCommand(version=3, decision="approve", actor="slack:U1 (carol)", comment="approve it",
+                               source="slack"),
+        registry.DecideCommand(version=3, decision="reject", actor="bob", comment="reject it", source="api"),
+    ):  # fmt: skip
+        registry.decide(command, reg, audit)
+        time.sleep(0.002)  # two entries, in order
+    presigner = FakePresigner({"s3://bucket/run/Evaluate/evaluation/predictions.png", "s3://bucket/v3/model.tar.gz"})
+
+    model = registry.get_model(reg, 3, audit, pipelines, presigner)
+
+    assert [(d.decision, d.actor, d.source, d.comment, d.previous_status) for d in model.decisions] == [
+        ("approve", "slack:U1 (carol)", "slack", "approve it", "PendingManualApproval"),
+        ("reject", "bob", "api", "reject it", "Approved"),
+    ]
+    assert (model.run_id, model.run_status) == (run_id, "Executing")
+    assert model.started_by is not None
+    assert model.started_by.actor == "alice"
+    assert model.artefacts is not None
+    assert (
+        model.artefacts.predictions_png == "https://signed/bucket/run/Evaluate/evaluation/predictions.png?expires=900"
+    )
+    assert model.artefacts.model_archive == "https://signed/bucket/v3/model.tar.gz?expires=900"
+    assert model.artefacts.evaluation_json is None
+
+
+def test_the_audit_trail_pages_newest_first() -> None:
+    audit = FakeAudit()
+    for index in range(5):
+        audit.record(AuditEntry(subject="run#abcdef123456", action=f"a{index}", actor="x", source="api",
+                                at=datetime(2026, 12, 1, 0, index, tzinfo=UTC)))  # fmt: skip
+    audit.record(AuditEntry(subject="run#other0000000", action="other", actor="x", source="api", at=datetime.now(UTC)))
+
+    first = history.audit_page(audit, "run#abcdef123456", None, 3)
+    second = history.audit_page(audit, "run#abcdef123456", first.next_token, 3)
+
+    assert [e.action for e in first.entries + second.entries] == ["a4", "a3", "a2", "a1", "a0"]
+    assert second.next_token is None

@@ -225,6 +225,9 @@ def test_run_time_parameters_with_config_defaults(definition: Json, default_conf
         "ProcessingInstanceType": ("String", default_config.preprocess.instance_type),
         "EvaluationInstanceType": ("String", default_config.evaluation.instance_type),
         "InputDataUri": ("String", default_config.feature_group.offline_store_uri),
+        # the control plane fills these in from the registry at every start
+        "ChampionModelUri": ("String", ""),
+        "ChampionVersion": ("String", ""),
     }
     assert {name: (p["Type"], p["DefaultValue"]) for name, p in declared.items()} == expected
     assert declared["ModelApprovalStatus"]["EnumValues"] == ["PendingManualApproval", "Approved", "Rejected"]
@@ -319,23 +322,56 @@ def test_fail_message_states_map_and_threshold(steps: dict[str, Json]) -> None:
     assert message == "Test mAP {metrics.map.value} is below the threshold 0.3: the model was not registered"
 
 
+CHAMPION_ARGS = ["--champion-model=s3://models/v1/model.tar.gz", "--champion-version=1"]
+
+
 @pytest.mark.parametrize(
-    ("evaluation", "expected"),
+    ("evaluation", "min_improvement", "expected"),
     [
-        ({}, ["--score-threshold-floor", "0.1"]),
-        ({"score_threshold_floor": 0.2, "score_threshold": 0.4},
-         ["--score-threshold-floor", "0.2", "--score-threshold", "0.4"]),
+        ({}, None, ["--score-threshold-floor", "0.1", *CHAMPION_ARGS]),
+        ({"score_threshold_floor": 0.2, "score_threshold": 0.4}, 0.02,
+         ["--score-threshold-floor", "0.2", "--score-threshold", "0.4", *CHAMPION_ARGS, "--min-improvement", "0.02"]),
     ],
 )  # fmt: skip
-def test_evaluate_gets_the_threshold_floor_and_an_override_only_when_the_config_sets_one(
-    default_config: PipelineConfig, evaluation: dict[str, float], expected: list[str]
+def test_evaluate_gets_the_threshold_floor_the_champion_and_what_the_config_sets(
+    default_config: PipelineConfig, evaluation: dict[str, float], min_improvement: float | None, expected: list[str]
 ) -> None:
     data = default_config.model_dump(mode="json")
     data["evaluation"] = {**data["evaluation"], "score_threshold": None, "score_threshold_floor": 0.1, **evaluation}
+    data["model_registry"]["min_improvement"] = min_improvement
 
     steps = steps_by_name(json.loads(build_definition(PipelineConfig.from_dict(data))))
 
-    assert steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"] == expected
+    arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    champion = {"ChampionModelUri": "s3://models/v1/model.tar.gz", "ChampionVersion": "1"}
+    assert [resolve(argument, champion, {}) for argument in arguments] == expected
+
+
+def test_without_a_champion_its_arguments_are_still_not_empty(steps: dict[str, Json]) -> None:
+    # SageMaker refuses an empty container argument; evaluate reads `--champion-model=` as none
+    arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    resolved = [resolve(argument, {"ChampionModelUri": "", "ChampionVersion": ""}, {}) for argument in arguments]
+    assert resolved[-2:] == ["--champion-model=", "--champion-version="]
+
+
+def test_min_improvement_adds_a_condition_on_the_champion_and_both_figures_to_the_fail_message(
+    default_config: PipelineConfig,
+) -> None:
+    data = default_config.model_dump(mode="json")
+    data["model_registry"]["min_improvement"] = 0.05
+
+    steps = steps_by_name(json.loads(build_definition(PipelineConfig.from_dict(data))))
+
+    threshold, champion = steps["CheckMap"]["Arguments"]["Conditions"]
+    assert threshold["RightValue"] == {"Get": "Parameters.MapThreshold"}
+    assert champion["Type"] == "GreaterThanOrEqualTo"
+    assert champion["LeftValue"] == threshold["LeftValue"]
+    assert champion["RightValue"]["Std:JsonGet"]["Path"] == "comparison.required_map"
+    message = resolve(steps["Fail"]["Arguments"]["ErrorMessage"], {"MapThreshold": 0.3}, {})
+    assert message == (
+        "Test mAP {metrics.map.value} is below the threshold 0.3 or does not beat the champion "
+        "({comparison.summary}): the model was not registered"
+    )
 
 
 def test_register_model(steps: dict[str, Json], default_config: PipelineConfig) -> None:

@@ -37,3 +37,10 @@ class NotFound(ControlPlaneError):
 class Conflict(ControlPlaneError):
     code = "Conflict"
     status = 409
+
+
+class UploadFailed(ControlPlaneError):
+    """Slack refused or lost a file upload: the message goes without the file, saying why."""
+
+    code = "UploadFailed"
+    status = 502

@@ -18,6 +18,10 @@ ParameterValue = str | int | float | bool
 # SageMaker's own patterns: an execution id is 12 lowercase letters or digits, a display name is
 # alphanumerics and inner hyphens
 RUN_ID_PATTERN = r"^[a-z0-9]{12}$"
+# what the audit trail is about: a run, a model version of a group, the endpoint (SageMaker's name patterns)
+_NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+SUBJECT_PATTERN = rf"^(run#[a-z0-9]{{12}}|model#{_NAME}/[1-9][0-9]{{0,8}}|endpoint#{_NAME})$"
+AuditSource = Literal["api", "ci", "slack", "schedule", "event"]
 # SageMaker's PipelineExecutionDisplayName: its pattern (which hyphens can stretch) and at most 82 characters
 DisplayName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$", max_length=82)]
 # Free text that reaches a SageMaker field (descriptions are Java's `.*`, which no line terminator matches):
@@ -78,6 +82,35 @@ class Step(_Response):
     logs_url: str | None = None
 
 
+class Origin(_Response):
+    """Who started a run and how: through the API, from CI (the deploy workflow's role) or by the schedule."""
+
+    actor: str
+    source: AuditSource
+    at: datetime
+
+
+class DecisionRecord(_Response):
+    """An approval or rejection: who, when, from where, why."""
+
+    decision: str
+    actor: str
+    source: AuditSource
+    at: datetime
+    comment: str | None = None
+    previous_status: str | None = None
+
+
+class Artefacts(_Response):
+    """Short-lived presigned GET URLs of a run's results (absent: not written yet, or not kept)."""
+
+    expires_at: datetime
+    predictions_png: str | None = None
+    training_curves_png: str | None = None
+    evaluation_json: str | None = None
+    model_archive: str | None = None
+
+
 class ModelSummary(_Response):
     version: int
     arn: str
@@ -93,6 +126,12 @@ class ModelDetail(ModelSummary):
     model_data_url: str | None = None
     evaluation_uri: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    # from the audit trail, oldest first
+    decisions: list[DecisionRecord] = Field(default_factory=list)
+    # the run that trained it, and who started that run
+    run_status: str | None = None
+    started_by: Origin | None = None
+    artefacts: Artefacts | None = None
 
 
 class ModelPage(_Response):
@@ -114,6 +153,8 @@ class RunDetail(_Response):
     training_metrics: dict[str, float] = Field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
     model: ModelSummary | None = None
+    started_by: Origin | None = None
+    artefacts: Artefacts | None = None
 
 
 class DecisionResult(_Response):
@@ -154,9 +195,14 @@ class AuditEntry(_Response):
     subject: str
     action: str
     actor: str
-    source: Literal["api", "slack", "schedule", "event"]
+    source: AuditSource
     at: datetime
     details: dict[str, str] = Field(default_factory=dict)
+
+
+class AuditPage(_Response):
+    entries: list[AuditEntry]
+    next_token: str | None = None
 
 
 class ErrorDetail(_Response):

@@ -1,14 +1,19 @@
-"""What `notify` posts: a model waiting for approval, or a failed run with its failing step and reason."""
+"""What `notify` posts: a model waiting for approval, with its evidence and picture, or a failed run with its
+failing step and reason."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane import slack_messages
-from control_plane.ports import PipelinesPort, RegistryPort
-from control_plane.registry import model_summary
+from control_plane import approval_request, slack_messages
+from control_plane.approval_request import Evidence
+from control_plane.artefacts import folder_of
+from control_plane.errors import UploadFailed
+from control_plane.ports import PipelinesPort, RegistryPort, ReportReader
+from control_plane.registry import model_detail
 from control_plane.runs import run_id_of
 
 
@@ -32,13 +37,54 @@ class Posted(BaseModel):
 
 class Poster(Protocol):
     def post(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> str: ...
+    def upload(self, filename: str, content: bytes, title: str) -> str:
+        """Upload a file (shared nowhere yet) and return its id, for an image block."""
+        ...
 
 
-def message_for(notice: Notice, registry: RegistryPort, pipelines: PipelinesPort) -> tuple[str, list[dict[str, Any]]]:
+class ObjectReader(Protocol):
+    def __call__(self, uri: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where notify reads the evidence: the registry, the pipeline, S3, and the API's address for links."""
+
+    registry: RegistryPort
+    pipelines: PipelinesPort
+    read_report: ReportReader
+    read_object: ObjectReader
+    api_url: str | None = None
+
+
+def evidence(package: dict[str, Any], sources: Sources, poster: Poster) -> Evidence:
+    """The model's evaluation and the run's link; its predictions picture uploaded to Slack. What is missing is
+    said in the message, never a reason not to post it."""
+    from pipeline_def.definition import PREDICTIONS_FILE  # what Evaluate writes beside evaluation.json
+
+    detail = model_detail(package)
+    evaluation = sources.read_report(detail.evaluation_uri) if detail.evaluation_uri else None
+    run_url = f"{sources.api_url.rstrip('/')}/runs/{detail.run_id}" if sources.api_url and detail.run_id else None
+    if not detail.evaluation_uri:
+        return Evidence(evaluation, run_url, None, "no predictions picture: the package names no evaluation")
+    picture = sources.read_object(f"{folder_of(detail.evaluation_uri)}/{PREDICTIONS_FILE}")
+    if picture is None:
+        return Evidence(evaluation, run_url, None, "no predictions picture: the evaluation wrote none")
+    name = f"{sources.registry.group}-v{detail.version}-{PREDICTIONS_FILE}"
+    try:
+        file_id = poster.upload(name, picture, f"{sources.registry.group} v{detail.version}: test predictions")
+    except UploadFailed as error:  # the request matters more than its picture
+        return Evidence(evaluation, run_url, None, f"the predictions picture was not uploaded: {error.message}")
+    return Evidence(evaluation, run_url, file_id)
+
+
+def message_for(notice: Notice, sources: Sources, poster: Poster) -> tuple[str, list[dict[str, Any]]]:
+    registry, pipelines = sources.registry, sources.pipelines
     if notice.kind == "model-pending":
         package = registry.describe_arn(notice.arn)
         threshold = package.get("CustomerMetadataProperties", {}).get("MapThreshold")
-        return slack_messages.model_registered(registry.group, model_summary(package), threshold)
+        found = evidence(package, sources, poster)
+        return approval_request.model_registered(registry.group, model_detail(package), threshold, found)
     failed = [s for s in pipelines.steps(notice.arn) if s.get("StepStatus") == "Failed"]
     if failed:
         return slack_messages.run_failed(
@@ -48,6 +94,7 @@ def message_for(notice: Notice, registry: RegistryPort, pipelines: PipelinesPort
     return slack_messages.run_failed(pipelines.name, run_id_of(notice.arn), None, execution.get("FailureReason"))
 
 
-def notify(notice: Notice, registry: RegistryPort, pipelines: PipelinesPort, poster: Poster, channel: str) -> Posted:
-    text, blocks = message_for(notice, registry, pipelines)
+def notify(notice: Notice, sources: Sources, poster: Poster, channel: str) -> Posted:
+    """The picture is uploaded before the message is posted: a retry after a failed upload posts once."""
+    text, blocks = message_for(notice, sources, poster)
     return Posted(kind=notice.kind, arn=notice.arn, ts=poster.post(channel, text, blocks))

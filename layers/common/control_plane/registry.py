@@ -1,4 +1,4 @@
-"""The model registry: list and show model packages, approve or reject them (from the API or Slack)."""
+"""The model registry: list and show model packages (with their history), approve or reject them (API or Slack)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from control_plane import artefacts, history
+from control_plane.errors import NotFound
 from control_plane.models import AuditEntry, Decision, DecisionResult, ModelDetail, ModelPage, ModelSummary
-from control_plane.ports import AuditPort, RegistryPort
+from control_plane.ports import ArtefactPort, AuditPort, PipelinesPort, RegistryPort
 from control_plane.service_text import clip
 
 STATUS_OF: dict[Decision, str] = {"approve": "Approved", "reject": "Rejected"}
@@ -55,8 +57,27 @@ def list_models(registry: RegistryPort, status: str | None, next_token: str | No
     return ModelPage(models=models, next_token=following)
 
 
-def get_model(registry: RegistryPort, version: int) -> ModelDetail:
-    return model_detail(registry.describe(version))
+def get_model(
+    registry: RegistryPort, version: int, audit: AuditPort, pipelines: PipelinesPort, presigner: ArtefactPort
+) -> ModelDetail:
+    """A version with its decisions, the run that trained it (and who started that) and links to its results."""
+    detail = model_detail(registry.describe(version))
+    run_status = None
+    if detail.run_id:
+        try:
+            execution = pipelines.describe_execution(pipelines.execution_arn(detail.run_id))
+            run_status = execution.get("PipelineExecutionStatus")
+        except NotFound:  # a run of a pipeline since deleted: the package outlives it
+            run_status = None
+    evaluation = artefacts.folder_of(detail.evaluation_uri) if detail.evaluation_uri else None
+    return detail.model_copy(
+        update={
+            "decisions": history.decisions(audit, registry.group, version),
+            "run_status": run_status,
+            "started_by": history.started_by(audit, detail.run_id) if detail.run_id else None,
+            "artefacts": artefacts.links(evaluation, detail.model_data_url, presigner),
+        }
+    )
 
 
 class DecideCommand(BaseModel):

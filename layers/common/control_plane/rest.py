@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from email.message import Message
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -139,3 +139,17 @@ def caller_of(event: APIGatewayProxyEvent) -> str:
     if not who:
         raise Unauthorized("the request carries no authenticated IAM identity")
     return who
+
+
+def source_of(caller: str, ci_role_arn: str | None) -> Literal["api", "ci"]:
+    """ "ci" for a session of the deploy workflow's role, else "api". STS names a session
+    arn:aws:sts::<account>:assumed-role/<role name>/<session>, without the role's path."""
+    if not ci_role_arn:
+        return "api"
+    parts = caller.split(":", 5)
+    role_parts = ci_role_arn.split(":", 5)
+    if len(parts) < 6 or len(role_parts) < 6:
+        return "api"
+    kind, _, rest = parts[5].partition("/")
+    same_role = kind == "assumed-role" and rest.split("/", 1)[0] == role_parts[5].rsplit("/", 1)[-1]
+    return "ci" if same_role and parts[4] == role_parts[4] else "api"

@@ -9,12 +9,15 @@ import json
 import math
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
+from control_plane import artefacts, history
+from control_plane.champion import champion_parameters
 from control_plane.errors import Conflict, InvalidRequest
 from control_plane.models import (
     AuditEntry,
@@ -28,7 +31,7 @@ from control_plane.models import (
     StartRunRequest,
     Step,
 )
-from control_plane.ports import AuditPort, PipelinesPort, RegistryPort, ReportReader
+from control_plane.ports import ArtefactPort, AuditPort, PipelinesPort, RegistryPort, ReportReader
 from control_plane.registry import model_summary
 from control_plane.service_text import clip, utf16_length
 
@@ -53,6 +56,8 @@ class StartCommand(BaseModel):
     caller: str
     idempotency_key: str | None = None
     request: StartRunRequest
+    # "ci" when the caller is the deploy workflow's role (control_plane.rest.source_of)
+    source: Literal["api", "ci"] = "api"
 
 
 def run_id_of(execution_arn: str) -> str:
@@ -64,15 +69,21 @@ def token(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def check_overrides(declared: list[dict[str, Any]], overrides: dict[str, ParameterValue]) -> dict[str, str]:
-    """Overrides as the strings SageMaker takes; every unknown or mistyped one is named at once."""
+def check_overrides(
+    declared: list[dict[str, Any]], overrides: dict[str, ParameterValue], reserved: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """Overrides as the strings SageMaker takes; every unknown, reserved or mistyped one is named at once."""
     by_name = {p["Name"]: p for p in declared}
     problems: list[str] = []
     values: dict[str, str] = {}
     for name, value in sorted(overrides.items()):
         parameter = by_name.get(name)
         if parameter is None:
-            problems.append(f"parameters.{name}: unknown parameter; the pipeline declares {', '.join(sorted(by_name))}")
+            open_names = sorted(set(by_name) - reserved)
+            problems.append(f"parameters.{name}: unknown parameter; the pipeline declares {', '.join(open_names)}")
+            continue
+        if name in reserved:
+            problems.append(f"parameters.{name}: set by the control plane (the group's approved model), not by a run")
             continue
         kind = parameter.get("Type", "String")
         text = _as_text(kind, value)
@@ -105,9 +116,17 @@ def _as_text(kind: str, value: ParameterValue) -> str | None:
     return None
 
 
-def start_run(command: StartCommand, pipelines: PipelinesPort, audit: AuditPort) -> RunStarted:
+def reserved_parameters() -> frozenset[str]:
+    from pipeline_def.definition import CHAMPION_URI, CHAMPION_VERSION  # the champion: the registry's to say
+
+    return frozenset({CHAMPION_URI, CHAMPION_VERSION})
+
+
+def start_run(command: StartCommand, pipelines: PipelinesPort, registry: RegistryPort, audit: AuditPort) -> RunStarted:
     request = command.request
-    parameters = check_overrides(pipelines.declared_parameters(), request.parameters)
+    declared = pipelines.declared_parameters()
+    parameters = check_overrides(declared, request.parameters, reserved_parameters())
+    parameters |= champion_parameters(registry, [p["Name"] for p in declared])
     description = clip(
         f"{request.description or 'Started from the API'} (started by {command.caller})", MAX_DESCRIPTION
     )
@@ -118,7 +137,7 @@ def start_run(command: StartCommand, pipelines: PipelinesPort, audit: AuditPort)
             subject=f"run#{run_id_of(arn)}",
             action="start",
             actor=command.caller,
-            source="api",
+            source=command.source,
             at=datetime.now(UTC),
             details={"execution_arn": arn, "parameters": json.dumps(parameters, sort_keys=True)},
         )
@@ -219,9 +238,18 @@ def _step(raw: dict[str, Any], region: str) -> Step:
     )
 
 
-def get_run(
-    run_id: str, pipelines: PipelinesPort, registry: RegistryPort, read_report: ReportReader, region: str
-) -> RunDetail:
+@dataclass(frozen=True)
+class RunReaders:
+    """What GET /runs/{id} reads besides the pipeline: the registry, the audit trail, the reports and links."""
+
+    registry: RegistryPort
+    audit: AuditPort
+    read_report: ReportReader
+    presigner: ArtefactPort
+    region: str
+
+
+def get_run(run_id: str, pipelines: PipelinesPort, readers: RunReaders) -> RunDetail:
     from pipeline_def.definition import EVALUATION_FILE  # the report's name, from the definition that writes it
 
     arn = pipelines.execution_arn(run_id)
@@ -229,16 +257,20 @@ def get_run(
     raw_steps = pipelines.steps(arn)
     metrics: dict[str, float] = {}
     evaluation: dict[str, Any] | None = None
+    folder: str | None = None
+    archive: str | None = None
     model: ModelSummary | None = None
     for raw in raw_steps:
         metadata = raw.get("Metadata", {})
         if "TrainingJob" in metadata and raw.get("StepStatus") == "Succeeded":
-            metrics = pipelines.training_metrics(metadata["TrainingJob"]["Arn"].rsplit("/", 1)[-1])
+            job = pipelines.training_job(metadata["TrainingJob"]["Arn"].rsplit("/", 1)[-1])
+            metrics = {m["MetricName"]: float(m["Value"]) for m in job.get("FinalMetricDataList", [])}
+            archive = job.get("ModelArtifacts", {}).get("S3ModelArtifacts")
         if raw.get("StepName") == "Evaluate" and "ProcessingJob" in metadata and raw.get("StepStatus") == "Succeeded":
             folder = pipelines.processing_output(metadata["ProcessingJob"]["Arn"].rsplit("/", 1)[-1], "evaluation")
-            evaluation = read_report(f"{folder.rstrip('/')}/{EVALUATION_FILE}") if folder else None
+            evaluation = readers.read_report(f"{folder.rstrip('/')}/{EVALUATION_FILE}") if folder else None
         if "Arn" in metadata.get("RegisterModel", {}):
-            model = model_summary(registry.describe_arn(metadata["RegisterModel"]["Arn"]))
+            model = model_summary(readers.registry.describe_arn(metadata["RegisterModel"]["Arn"]))
     return RunDetail(
         run_id=run_id,
         execution_arn=arn,
@@ -249,10 +281,12 @@ def get_run(
         last_modified=execution.get("LastModifiedTime"),
         failure_reason=execution.get("FailureReason"),
         parameters=pipelines.execution_parameters(arn),
-        steps=[_step(raw, region) for raw in raw_steps],
+        steps=[_step(raw, readers.region) for raw in raw_steps],
         training_metrics=metrics,
         evaluation=evaluation,
         model=model,
+        started_by=history.started_by(readers.audit, run_id),
+        artefacts=artefacts.links(folder, archive, readers.presigner),
     )
 
 

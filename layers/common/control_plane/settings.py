@@ -31,10 +31,13 @@ class DeployEnv(_Env):
 
 class ApiEnv(DeployEnv):
     pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
+    # the deploy workflow's role: a run it starts is recorded as started from CI (empty: none)
+    ci_role_arn: str | None = Field(alias="CI_ROLE_ARN", default=None)
 
 
 class ScheduleEnv(_Env):
     pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
+    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
     audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     skip_if_running: bool = Field(alias="SKIP_IF_RUNNING", default=True)
@@ -57,6 +60,8 @@ class NotifyEnv(SlackEnv):
     pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
     model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    # the REST API's base URL, for the run's link in the approval request (none: the run id alone)
+    api_url: str | None = Field(alias="API_URL", default=None)
 
 
 class SlackActionsEnv(SlackEnv):

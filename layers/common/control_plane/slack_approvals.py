@@ -39,6 +39,8 @@ class SlackAction(BaseModel):
     # where the message with the buttons is, for a reply in its thread when the decision fails
     channel_id: str | None = None
     message_ts: str | None = None
+    # the request's blocks as Slack sent them back: its update keeps the evidence and replaces the buttons
+    message_blocks: list[dict[str, Any]] | None = None
 
 
 def verify(body: str, timestamp: str | None, signature: str | None, signing_secret: str, clock: Clock) -> None:
@@ -67,6 +69,7 @@ def parse(body: str) -> SlackAction:
             response_url=payload["response_url"],
             channel_id=(payload.get("channel") or {}).get("id"),
             message_ts=(payload.get("container") or {}).get("message_ts"),
+            message_blocks=(payload.get("message") or {}).get("blocks"),
         )
     except (KeyError, IndexError, TypeError, ValueError, ValidationError) as error:
         raise InvalidRequest(f"not a Slack block action this app sent: {type(error).__name__}") from error

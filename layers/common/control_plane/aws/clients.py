@@ -13,12 +13,12 @@ import boto3
 from botocore.config import Config
 
 # API Gateway gives a request 29 s; a slow call should fail well before that, with standard retries
-_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
 
 
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=CONFIG)  # type: ignore[call-overload]
 
 
 def clear() -> None:

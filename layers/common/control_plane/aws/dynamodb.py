@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from control_plane.aws.clients import LazyClient
+from control_plane.errors import InvalidRequest
 from control_plane.models import AuditEntry
+
+# the sort key: the entry's time, then a suffix that keeps two entries of one millisecond apart
+AT_PATTERN = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d#[0-9a-f]{8}$")
+# `subject` and `at` are both words DynamoDB reserves in expressions
+_NAMES = {"#subject": "subject"}
 
 
 class AuditTrail:
@@ -21,8 +32,7 @@ class AuditTrail:
     def record(self, entry: AuditEntry) -> None:
         item = {
             "subject": {"S": entry.subject},
-            # time first, so a subject's history reads in order; the suffix keeps two entries in one
-            # millisecond apart
+            # time first, so a subject's history reads in order
             "at": {"S": f"{entry.at.isoformat(timespec='milliseconds')}#{uuid.uuid4().hex[:8]}"},
             "action": {"S": entry.action},
             "actor": {"S": entry.actor},
@@ -31,3 +41,46 @@ class AuditTrail:
         if entry.details:
             item["details"] = {"M": {k: {"S": v} for k, v in entry.details.items()}}
         self._db.put_item(TableName=self.table, Item=item)
+
+    def history(
+        self, subject: str, next_token: str | None, limit: int, newest_first: bool
+    ) -> tuple[list[AuditEntry], str | None]:
+        """One page of a subject's entries, and the cursor of the next (None after the last)."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#subject = :subject",
+            "ExpressionAttributeNames": _NAMES,
+            "ExpressionAttributeValues": {":subject": {"S": subject}},
+            "ScanIndexForward": not newest_first,
+            "Limit": limit,
+        }
+        if next_token:
+            request["ExclusiveStartKey"] = {"subject": {"S": subject}, "at": {"S": _decode(next_token, subject)}}
+        page = self._db.query(**request)
+        last = page.get("LastEvaluatedKey")
+        return [_entry(item) for item in page.get("Items", [])], _encode(subject, last["at"]["S"]) if last else None
+
+
+def _entry(item: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        subject=item["subject"]["S"],
+        action=item["action"]["S"],
+        actor=item["actor"]["S"],
+        source=item["source"]["S"],
+        at=datetime.fromisoformat(item["at"]["S"].split("#", 1)[0]),
+        details={k: v["S"] for k, v in item.get("details", {}).get("M", {}).items()},
+    )
+
+
+def _encode(subject: str, at: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([subject, at]).encode()).decode()
+
+
+def _decode(token: str, subject: str) -> str:
+    try:
+        found_subject, at = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError, binascii.Error) as error:
+        raise InvalidRequest("next_token: not a token this API returned") from error
+    if found_subject != subject or not isinstance(at, str) or not AT_PATTERN.match(at):
+        raise InvalidRequest(f"next_token: not a token this API returned for subject {subject}")
+    return at

@@ -1,26 +1,77 @@
-"""Small JSON documents from S3 (the evaluation report)."""
+"""S3: small JSON documents (the evaluation report), presigned links to a run's results."""
 
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from control_plane.aws.clients import client
+from control_plane.aws.clients import CONFIG, client
 
 MAX_REPORT_BYTES = 1 << 20
+MAX_PICTURE_BYTES = 8 << 20
+
+
+# what S3 answers for an object that is not there (404 to HEAD, which has no body to name it)
+MISSING = {"NoSuchKey", "404", "NoSuchBucket"}
+
+
+def _missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in MISSING
+
+
+def read_bytes(uri: str, s3: Any = None, limit: int = MAX_PICTURE_BYTES) -> bytes | None:
+    """The object at `uri` (at most `limit` bytes), or None when there is none."""
+    bucket, key = _location(uri)
+    try:
+        body = (s3 or client("s3")).get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as error:
+        if _missing(error):
+            return None
+        raise
+    data: bytes = body.read(limit)
+    return data
 
 
 def read_json(uri: str, s3: Any = None) -> dict[str, Any] | None:
     """The JSON object at `uri`, or None when there is none (a run that has not reached the step)."""
-    parsed = urlparse(uri)
-    try:
-        body = (s3 or client("s3")).get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
-            return None
-        raise
-    document = json.loads(body.read(MAX_REPORT_BYTES))
+    data = read_bytes(uri, s3, MAX_REPORT_BYTES)
+    document = json.loads(data) if data is not None else None
     return document if isinstance(document, dict) else None
+
+
+def _location(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+class Presigner:
+    """Presigned GET URLs of the objects a person may download, signed with the function's own role: a URL
+    works only for what that role may read, and only for `expires_seconds`."""
+
+    def __init__(self, expires_seconds: int = 900, s3: Any = None) -> None:
+        self.expires_seconds = expires_seconds
+        self._s3 = s3
+
+    @cached_property
+    def _client(self) -> Any:
+        # SigV4 whatever the botocore default: the only signature every region takes
+        return self._s3 or boto3.client("s3", config=CONFIG.merge(Config(signature_version="s3v4")))
+
+    def presign(self, uri: str) -> str | None:
+        bucket, key = _location(uri)
+        try:
+            self._client.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _missing(error):
+                return None
+            raise
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=self.expires_seconds
+        )
+        return url

@@ -85,10 +85,9 @@ class Pipelines:
     def retry(self, execution_arn: str, token: str) -> None:
         self._sm.retry_pipeline_execution(PipelineExecutionArn=execution_arn, ClientRequestToken=token)
 
-    def training_metrics(self, job_name: str) -> dict[str, float]:
+    def training_job(self, job_name: str) -> dict[str, Any]:
         with not_found_as(f"training job {job_name} does not exist"):
-            job = self._sm.describe_training_job(TrainingJobName=job_name)
-        return {m["MetricName"]: float(m["Value"]) for m in job.get("FinalMetricDataList", [])}
+            return dict(self._sm.describe_training_job(TrainingJobName=job_name))
 
     def processing_output(self, job_name: str, output_name: str) -> str | None:
         with not_found_as(f"processing job {job_name} does not exist"):

@@ -5,19 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
+
+from control_plane.errors import UploadFailed
 
 # Slack wants an interaction answered within 3 s: a slow Slack must not hold the answer
 _TIMEOUT = 2
 
 
 class SlackPoster:
-    def __init__(self, bot_token: str, base_url: str | None = None) -> None:
-        self._client = WebClient(token=bot_token, timeout=_TIMEOUT, base_url=base_url or WebClient.BASE_URL)
+    def __init__(self, bot_token: str, base_url: str | None = None, timeout: int = _TIMEOUT) -> None:
+        self._client = WebClient(token=bot_token, timeout=timeout, base_url=base_url or WebClient.BASE_URL)
 
     def post(self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None) -> str:
         response = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
         return str(response["ts"])
+
+    def upload(self, filename: str, content: bytes, title: str) -> str:
+        """files.getUploadURLExternal, the upload, files.completeUploadExternal (slack_sdk's files_upload_v2),
+        shared with no channel: the message that shows it is posted next. Needs the files:write scope."""
+        try:
+            response = self._client.files_upload_v2(filename=filename, file=content, title=title, alt_txt=title)
+        except SlackApiError as error:  # Slack's answer names why: missing_scope, file_too_large, ...
+            raise UploadFailed(str(error.response.get("error") or "refused")) from error
+        except (SlackClientError, OSError) as error:
+            raise UploadFailed(type(error).__name__) from error
+        return str(response["file"]["id"])
 
 
 def respond(response_url: str, text: str, blocks: list[dict[str, Any]] | None = None) -> int:

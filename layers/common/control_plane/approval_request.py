@@ -1,0 +1,145 @@
+"""The Slack approval request: a registered model with the evidence a person decides on (its test figures beside
+the approved model's on the same images, the data it learnt from, its training, its run, its predictions picture)
+and the Approve/Reject buttons; after a decision, the same message with the decision in place of the buttons."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from control_plane.models import DecisionResult, ModelSummary
+from control_plane.slack_messages import section
+
+APPROVE, REJECT = "approve", "reject"
+DECISION_BLOCK = "decision"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the request shows besides the package: evaluation.json, the run's link, the uploaded picture."""
+
+    evaluation: dict[str, Any] | None = None
+    run_url: str | None = None
+    picture_file_id: str | None = None
+    # why there is no picture, when there is none
+    picture_problem: str | None = None
+
+
+def button_value(group: str, version: int) -> str:
+    return json.dumps({"group": group, "version": version}, sort_keys=True)
+
+
+def _figure(value: Any, digits: int = 3) -> str:
+    return "unknown" if value is None else f"{float(value):.{digits}f}"
+
+
+def _comparison(evaluation: dict[str, Any], score: str) -> str:
+    champion = evaluation.get("champion") or {}
+    if not champion:
+        return "no comparison (evaluated before champions were scored)"
+    if not champion.get("present"):
+        version = f" v{champion['version']}" if champion.get("version") else ""
+        return f"no champion{version} to compare with: {champion.get('reason', 'unknown')}"
+    difference = (evaluation.get("comparison") or {}).get("map_difference")
+    sign = "" if difference is None else f" ({float(difference):+.3f})"
+    return (
+        f"{score} against champion v{champion.get('version')}'s {_figure(champion.get('map'))} on the same images"
+        f"{sign}; its precision {_figure(champion.get('precision'), 2)}, recall {_figure(champion.get('recall'), 2)}"
+    )
+
+
+def _evidence_lines(evaluation: dict[str, Any]) -> list[str]:
+    counts, model = evaluation.get("counts") or {}, evaluation.get("model") or {}
+    per_class = (evaluation.get("per_class") or {}).values()
+    found = sum(int(c.get("true_positives", 0)) for c in per_class)
+    false = sum(int(c.get("false_positives", 0)) for c in per_class)
+    lines = [
+        f"*at score ≥ {_figure(evaluation.get('score_threshold'))}:* precision "
+        f"{_figure(evaluation.get('precision'), 2)}, recall {_figure(evaluation.get('recall'), 2)} "
+        f"({found} of {counts.get('boxes', '?')} scratches found, {false} false detections)",
+        f"*images:* {model.get('train_images', '?')} train / {model.get('validation_images', '?')} validation / "
+        f"{counts.get('images', '?')} test",
+    ]
+    seconds = model.get("training_seconds")
+    duration = "unknown time" if seconds is None else f"{float(seconds) / 60:.1f} min"
+    lines.append(
+        f"*training:* {duration}, best epoch {model.get('best_epoch', '?')} of {model.get('epochs', '?')} "
+        f"(validation mAP {_figure(model.get('best_val_map'))})"
+    )
+    return lines
+
+
+def model_registered(
+    group: str, model: ModelSummary, threshold: str | None, evidence: Evidence
+) -> tuple[str, list[dict[str, Any]]]:
+    score = _figure(model.map)
+    bar = f" (threshold {threshold})" if threshold else ""
+    evaluation = evidence.evaluation
+    compared = _comparison(evaluation, score) if evaluation else "no evaluation report"
+    run = f"<{evidence.run_url}|{model.run_id}>" if evidence.run_url else f"`{model.run_id}`"
+    text = (
+        f"Model {group} v{model.version} is waiting for approval: test mAP@0.5 {score}{bar}; {compared}; "
+        f"run {model.run_id}"
+    )
+    lines = [f"*{group} v{model.version}* is waiting for approval", f"*test mAP@0.5:* {score}{bar}", compared]
+    if evaluation:
+        lines += _evidence_lines(evaluation)
+    lines.append(f"*run:* {run}")
+    blocks: list[dict[str, Any]] = [section("\n".join(lines))]
+    if evidence.picture_file_id:
+        blocks.append(
+            {
+                "type": "image",
+                "slack_file": {"id": evidence.picture_file_id},
+                "alt_text": f"{group} v{model.version}: test images, labelled scratches green, detections red",
+                "title": {"type": "plain_text", "text": "Test predictions (green: labelled, red: detected)"},
+            }
+        )
+    elif evidence.picture_problem:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": evidence.picture_problem}]})
+    blocks.append(_buttons(group, model.version))
+    return text, blocks
+
+
+def _buttons(group: str, version: int) -> dict[str, Any]:
+    value = button_value(group, version)
+    return {
+        "type": "actions",
+        "block_id": DECISION_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": APPROVE,
+                "style": "primary",
+                "value": value,
+                "text": {"type": "plain_text", "text": "Approve"},
+            },
+            {
+                "type": "button",
+                "action_id": REJECT,
+                "style": "danger",
+                "value": value,
+                "text": {"type": "plain_text", "text": "Reject"},
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Reject this model?"},
+                    "text": {"type": "plain_text", "text": f"{group} v{version} will be rejected."},
+                    "confirm": {"type": "plain_text", "text": "Reject"},
+                    "deny": {"type": "plain_text", "text": "Cancel"},
+                },
+            },
+        ],
+    }
+
+
+def decided(
+    group: str, result: DecisionResult, user_id: str, original: list[dict[str, Any]] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The request after a decision: its evidence as it was, the decision where the buttons were."""
+    verb = {"Approved": ":white_check_mark: approved", "Rejected": ":no_entry: rejected"}.get(
+        result.approval_status, result.approval_status
+    )
+    note = "" if result.changed else " (it already was)"
+    text = f"{group} v{result.version} {verb} by <@{user_id}>{note}"
+    kept = [block for block in original or [] if block.get("block_id") != DECISION_BLOCK]
+    return text, [*kept, section(text)]
