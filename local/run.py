@@ -6,6 +6,10 @@ epochs, loss, validation mAP); wait for the notify function's Slack message; pre
 Slack route and wait for the decision worker; deploy the approved model (`POST /models/{version}/deploy`: the
 image's serve behind the local endpoint), send one held-out image through InvokeEndpoint and draw what it
 found; print the summary. A failed run exits 1 naming the failing step and its reason.
+
+The model a make run approves is kept in work/run-champion/ and registered (approved) again by the next make run,
+whose evaluation scores it beside the new model on the same test images: the summary prints the comparison.
+Remove the folder to start with an empty registry.
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local.client import Api, click
+from local.emulator import REGION
 from local.executor.jobs import CONTAINER_BIN, Job, container_environment
 from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, REPO, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from local.template import ACCOUNT
 
 RUN_WORK = REPO / "work" / "run"
+# the model the last `make run` approved: the next one starts with it in the registry, as its champion
+CHAMPION_WORK = REPO / "work" / "run-champion"
+CHAMPION_PREFIX = "earlier-make-run"
 # The built-in defaults: 480 bold synthetic images, 26 epochs at 192x128 with a learning rate of 0.004 (the
 # config's recipe otherwise). Measured on the same images (data seed 7), within the same ~7 minutes of training:
 # 160 images for 70 epochs at 256x160 scored a test mAP of 0.44; 320 for 54 at 192x128 0.65; at lr 0.004 0.71
@@ -175,6 +184,9 @@ def run(dataset: Path | None, images: int, seed: int, parameters: dict[str, Any]
     stack.start()
     progress.say(f"the functions' logs: {work / 'functions.log'}")
     try:
+        champion = restore_champion(stack, CHAMPION_WORK)
+        if champion is not None:
+            progress.say(f"the registry holds the model an earlier make run approved: v{champion}, the champion")
         api = Api(stack.api.url, LOCAL_USER_KEY)
         progress.say(f"API at {stack.api.url}; pipeline built from the config in SSM")
         prepare_dataset(stack, dataset, images, seed, progress)
@@ -207,12 +219,58 @@ def run(dataset: Path | None, images: int, seed: int, parameters: dict[str, Any]
             raise SystemExit(f"the Approve click was refused: {code} {answer}")
         approved = wait_for_approval(api, model["version"])
         progress.say(f"approved through Slack by {SLACK_APPROVER}: {approved['approval_status']}")
+        keep_champion(stack, approved, CHAMPION_WORK)
         summary(stack, detail, approved, progress.out)
         served = deploy_and_invoke(stack, api, detail, model["version"], progress)
         print(f"endpoint       {served}", file=progress.out)
         return 0
     finally:
         stack.stop()
+
+
+def keep_champion(stack: LocalStack, model: dict[str, Any], folder: Path) -> None:
+    """The approved model's archive and evaluation, for the next make run's registry."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    s3 = stack.aws["s3"]
+    evaluation = str(model["evaluation_uri"]).rsplit("/", 1)[0]
+    for uri, name in [(model["model_data_url"], "model.tar.gz")] + [
+        (f"{evaluation}/{file}", file) for file in ("evaluation.json", "predictions.png", "training_curves.png")
+    ]:
+        bucket, _, key = str(uri).removeprefix("s3://").partition("/")
+        s3.download_file(bucket, key, str(folder / name))
+    (folder / "package.json").write_text(json.dumps({"version": model["version"], "metadata": model["metadata"]}))
+
+
+def restore_champion(stack: LocalStack, folder: Path) -> int | None:
+    """Register and approve the model the last make run approved (its archive, its evaluation, its metadata);
+    its version here, or None when there is none."""
+    if not (folder / "package.json").is_file():
+        return None
+    kept = json.loads((folder / "package.json").read_text())
+    root = f"s3://{stack.bucket}/{CHAMPION_PREFIX}"
+    for file in folder.iterdir():
+        if file.name != "package.json":
+            stack.aws["s3"].upload_file(str(file), stack.bucket, f"{CHAMPION_PREFIX}/{file.name}")
+    sagemaker = stack.aws["sagemaker"]
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{stack.values['ImageRepository']}:latest"
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName=stack.group,
+        ModelPackageDescription=f"the model make run approved as v{kept['version']}, registered again",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": image, "ModelDataUrl": f"{root}/model.tar.gz"}],
+            "SupportedContentTypes": ["image/jpeg"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                        "S3Uri": f"{root}/evaluation.json"}}},
+        CustomerMetadataProperties={k: v for k, v in kept["metadata"].items() if k != "PipelineExecutionArn"},
+    )["ModelPackageArn"]  # fmt: skip
+    sagemaker.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="approved in an earlier make run"
+    )
+    return int(sagemaker.describe_model_package(ModelPackageName=arn)["ModelPackageVersion"])
 
 
 def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], out: TextIO) -> None:
@@ -243,6 +301,17 @@ def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], ou
             f"({hits} of {boxes} scratches found, {detected - hits} false detections)",
             file=out,
         )
+    champion = evaluation.get("champion") or {}
+    if champion.get("present"):
+        difference = float(evaluation["comparison"]["map_difference"])
+        print(
+            f"champion       v{champion['version']} (approved earlier): test mAP {float(champion['map']):.3f} on the "
+            f"same images, precision {float(champion['precision']):.3f}, recall {float(champion['recall']):.3f}; "
+            f"this model {difference:+.3f}",
+            file=out,
+        )
+    else:
+        print(f"champion       none ({champion.get('reason', 'not evaluated')})", file=out)
     print(f"model package  {model['arn']}", file=out)
     print(f"approval       {model['approval_status']}: {model.get('approval_description')}", file=out)
     print(f"model          {model.get('model_data_url')}", file=out)

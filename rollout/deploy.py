@@ -24,6 +24,7 @@ from rollout.stack import deployed, describe
 
 # a stack in these states cannot be deployed to: a create that failed and rolled back can only be deleted
 DELETABLE = {"ROLLBACK_COMPLETE"}
+CI_ROLE_ENV = "CI_ROLE_ARN"
 
 
 def deploy(
@@ -54,7 +55,7 @@ def deploy(
         image.copy(ecr, source, repository, tag)
     else:
         image.push(ecr, repository, tag, variant)
-    _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag, "ImageVariant": variant})
+    _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag, "ImageVariant": variant, **_ci_role()})
     print(
         f"\n{env.stack_name} is deployed with image {repository}:{tag}\n"
         f"  API:       {stack.api_url}\n"
@@ -102,6 +103,13 @@ def _promoted_image(cloudformation: Any, ecr: Any, promote_from: str, tag: str) 
             f"cannot promote from {promote_from}: it has no image of commit {tag}; deploy it there first"
         )
     return f"{source.image_repository_uri}:{tag}"
+
+
+def _ci_role() -> dict[str, str]:
+    """CiRoleArn when the deploy workflow passes its own role (CI_ROLE_ARN): the runs it starts are recorded as
+    started from CI. A deploy from a laptop leaves the stack's value as it was."""
+    role = os.environ.get(CI_ROLE_ENV, "")
+    return {"CiRoleArn": role} if role else {}
 
 
 def build(sam: Path, env: Environment) -> None:

@@ -156,6 +156,20 @@ def test_the_gpu_image_is_built_with_its_variant_under_its_own_tag_and_the_stack
     assert again[-3:] == [["docker", "build"], ["docker", "push"], ["sam", "deploy"]]
 
 
+def test_the_deploy_workflows_role_is_passed_so_that_its_runs_are_recorded_as_from_ci(
+    tools: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    role = "arn:aws:iam::123456789012:role/scratch-detector-github-dev-DeployRole-ABC"
+    monkeypatch.delenv("CI_ROLE_ARN", raising=False)
+    deploy(tools, "dev")
+    monkeypatch.setenv("CI_ROLE_ARN", role)
+    deploy(tools, "dev")
+
+    first, second = [c for c in calls(tools) if c[:2] == ["sam", "deploy"]][-2:]
+    assert "CiRoleArn" not in first[first.index("--parameter-overrides") + 1]  # from a laptop: left as it was
+    assert f'CiRoleArn="{role}"' in second[second.index("--parameter-overrides") + 1]
+
+
 def test_redeploying_a_commit_reuses_its_image(tools: Path) -> None:
     deploy(tools, "dev")
     before = len(calls(tools))

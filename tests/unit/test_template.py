@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -15,8 +16,10 @@ from pydantic import BaseModel, ValidationError
 
 from control_plane.models import DecisionRequest, StartRunRequest
 from local.template import Template
+from pipeline_def import build_definition
 from pipeline_def.config import PipelineConfig
 from tests.conftest import REPO
+from tests.unit.definition_tools import resolve, steps_by_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,3 +215,46 @@ def test_no_lifecycle_rule_expires_an_image_a_registered_model_may_name(template
     assert policy["rules"]
     for rule in policy["rules"]:
         assert rule["selection"]["tagStatus"] == "untagged", rule
+
+
+def _s3_reads(template: Template, role_of: str) -> list[str]:
+    """The object ARNs a function's role may s3:GetObject, with the stack's names put in."""
+    bucket, stack = template.values()["ArtifactBucket"], template.values()["AWS::StackName"]
+    found = []
+    for name, statement in _allow_statements(template):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if name != role_of or "s3:GetObject" not in actions:
+            continue
+        for resource in statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]:
+            text = resource["Fn::Sub"]
+            found.append(
+                text.replace("${ArtifactBucket.Arn}", f"arn:aws:s3:::{bucket}").replace("${AWS::StackName}", stack)
+            )
+    return found
+
+
+def test_the_api_and_notify_read_exactly_the_prefixes_the_pipeline_writes_their_results_to(template: Template) -> None:
+    # Given where the deployed config's pipeline puts a run's evaluation and its model (execution id EXEC)
+    config = PipelineConfig.from_yaml(template.resolve(template.resource("ConfigParameter")["Properties"]["Value"]))
+    steps = steps_by_name(json.loads(build_definition(config)))
+    execution = {"PipelineExecutionId": "EXEC"}
+    [evaluation] = steps["Evaluate"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    folder = resolve(evaluation["S3Output"]["S3Uri"], {}, execution)
+    model = resolve(steps["Train"]["Arguments"]["OutputDataConfig"]["S3OutputPath"], {}, execution)
+    wanted = [f"{folder}/{name}" for name in ("evaluation.json", "predictions.png", "training_curves.png")]
+    archive = f"{model}/pipelines-EXEC-Train-abc/output/model.tar.gz"  # SageMaker: <path>/<job name>/output/
+
+    def arn(uri: str) -> str:
+        return "arn:aws:s3:::" + uri.removeprefix("s3://")
+
+    # Then the API may read each of them and the archive, and nothing else of the bucket (its links are presigned
+    # with its role); notify, the evaluation's files only
+    api, notify = _s3_reads(template, "ApiFunction"), _s3_reads(template, "NotifyFunction")
+    for uri in [*wanted, archive]:
+        assert any(fnmatch.fnmatchcase(arn(uri), pattern) for pattern in api), (uri, api)
+    assert len(api) == 2
+    for uri in wanted:
+        assert any(fnmatch.fnmatchcase(arn(uri), pattern) for pattern in notify), (uri, notify)
+    assert not any(fnmatch.fnmatchcase(arn(archive), pattern) for pattern in notify)
+    for elsewhere in (f"{folder.rsplit('/', 3)[0]}/Preprocess/train/train.rec", "s3://x/feature-store/data"):
+        assert not any(fnmatch.fnmatchcase(arn(elsewhere), pattern) for pattern in api + notify), elsewhere

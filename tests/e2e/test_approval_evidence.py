@@ -1,0 +1,119 @@
+"""An approver decides with evidence: a second run is judged against the approved model on the same images, the
+Slack request carries the comparison and the picture, and the API keeps the history. Its own stack (this
+module's), so that the first run finds no approved model."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+import yaml
+
+from local.client import Api, click
+from local.stack import LOCAL_USER_KEY, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from tests.e2e.conftest import start_run, wait_for
+from tests.e2e.test_local_stack import approval_message, wait_until
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
+        body: bytes = response.read()
+        return body
+
+
+def set_min_improvement(stack: LocalStack, margin: float | None, timeout: float = 30) -> None:
+    """Change model_registry.min_improvement in SSM and wait until the synced definition passes it to Evaluate."""
+    name = stack.values["ConfigParameter"]
+    config = yaml.safe_load(stack.aws["ssm"].get_parameter(Name=name)["Parameter"]["Value"])
+    config["model_registry"]["min_improvement"] = margin
+    stack.client("ssm").put_parameter(Name=name, Value=yaml.safe_dump(config, sort_keys=False), Type="String",
+                                      Overwrite=True)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while True:
+        described = stack.aws["sagemaker"].describe_pipeline(PipelineName=stack.values["AWS::StackName"])
+        steps = {s["Name"]: s for s in json.loads(described["PipelineDefinition"])["Steps"]}
+        arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+        if ("--min-improvement" in arguments) == (margin is not None):
+            return
+        assert time.monotonic() < deadline, "the definition was not synced from the new config"
+        time.sleep(0.5)
+
+
+def image_of(message: dict[str, Any]) -> str:
+    [image] = [b for b in message["blocks"] if b["type"] == "image"]
+    return str(image["slack_file"]["id"])
+
+
+def test_a_second_run_is_judged_against_the_approved_model_and_the_history_shows_who_decided(
+    stack: LocalStack, api: Api
+) -> None:
+    # Given a first run, with nothing approved yet
+    first = wait_for(api, start_run(api, {"MapThreshold": 0.0}))
+    assert first["status"] == "Succeeded", first
+    assert first["evaluation"]["champion"]["present"] is False
+    assert first["evaluation"]["champion"]["reason"] == "no approved model in the group"
+    assert first["started_by"]["actor"].endswith(f":user/{LOCAL_USER_KEY}")
+    assert first["started_by"]["source"] == "api"
+    v1 = first["model"]["version"]
+    # its request carries the picture, uploaded through Slack's file upload, and says there is no champion
+    message = approval_message(stack, v1)
+    uploaded = stack.slack.files[image_of(message)]
+    assert uploaded.completed
+    assert fetch(stack.slack.file_url(uploaded), {"Authorization": "Bearer xoxb-local"}).startswith(b"\x89PNG")
+    assert "no champion to compare with" in str(message["text"])
+    # and is approved from Slack
+    code, _ = click(stack.api.url, message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}a/1")
+    assert code == 200
+    wait_until(lambda: api.call("GET", f"/models/{v1}")[1], "Approved")
+
+    # When a second run starts
+    second = wait_for(api, start_run(api, {"MapThreshold": 0.0}))
+
+    # Then its evaluation names the approved model as champion, scored on the same test images: the figure it got
+    # in its own run
+    assert second["status"] == "Succeeded", second
+    assert second["parameters"]["ChampionVersion"] == str(v1)
+    champion = second["evaluation"]["champion"]
+    assert (champion["present"], champion["version"]) == (True, str(v1))
+    assert champion["map"] == first["evaluation"]["metrics"]["map"]["value"]
+    assert second["evaluation"]["counts"]["images"] == first["evaluation"]["counts"]["images"]
+    difference = second["evaluation"]["comparison"]["map_difference"]
+    assert difference == round(second["evaluation"]["metrics"]["map"]["value"] - champion["map"], 6)
+    # and its Slack request shows the comparison beside the picture
+    request = approval_message(stack, second["model"]["version"])
+    assert f"against champion v{v1}'s {champion['map']:.3f} on the same images ({difference:+.3f})" in str(
+        request["text"]
+    )
+    assert stack.slack.files[image_of(request)].completed
+
+    # When min_improvement asks for more than any model can gain, a third run is not registered
+    set_min_improvement(stack, 1.0)
+    try:
+        third = wait_for(api, start_run(api, {"MapThreshold": 0.0}))
+    finally:
+        set_min_improvement(stack, None)
+
+    # Then it failed, and its reason gives both figures
+    assert third["status"] == "Failed", third
+    assert third["model"] is None
+    third_map = third["evaluation"]["metrics"]["map"]["value"]
+    reason = third["failure_reason"]
+    assert reason.startswith(f"Test mAP {third_map} is below the threshold 0.0 or does not beat the champion")
+    assert f"champion v{v1} test mAP {champion['map']} + min_improvement 1.0" in reason
+
+    # And the history: the decision on v1 (who, from where), the run that made it, links to its results
+    status, model = api.call("GET", f"/models/{v1}")
+    assert status == 200
+    [decision] = model["decisions"]
+    assert (decision["decision"], decision["source"]) == ("approve", "slack")
+    assert SLACK_APPROVER in decision["actor"]
+    assert (model["run_id"], model["started_by"]) == (first["run_id"], first["started_by"])
+    assert fetch(model["artefacts"]["predictions_png"]).startswith(b"\x89PNG")
+    assert fetch(model["artefacts"]["training_curves_png"]).startswith(b"\x89PNG")
+    assert json.loads(fetch(model["artefacts"]["evaluation_json"]))["metrics"] == first["evaluation"]["metrics"]
+    assert len(fetch(model["artefacts"]["model_archive"])) > 1000
+    status, trail = api.call("GET", f"/audit?subject=model%23{stack.group}/{v1}")
+    assert status == 200
+    assert [(e["action"], e["source"]) for e in trail["entries"]] == [("approve", "slack")]
