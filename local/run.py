@@ -284,6 +284,8 @@ def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], ou
             continue
         for picture in sorted(job.folder.rglob("*.png")):
             target = results / picture.name
+            if target in pictures:  # Evaluate keeps a copy of the model's training curves
+                continue
             shutil.copyfile(picture, target)
             pictures.append(target)
     evaluation = detail.get("evaluation") or {}
