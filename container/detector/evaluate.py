@@ -132,7 +132,7 @@ def load_model(archive: Path, folder: Path) -> tuple[Any, dict[str, Any]]:
     return model.load_exported(found)
 
 
-def test_records(folder: Path) -> Any:
+def read_test_split(folder: Path) -> Any:
     test_rec = model.find_rec(folder, "test input")
     if test_rec is None:
         raise jobs.JobError(f"test input: no .rec file in {folder}")
@@ -286,7 +286,7 @@ def evaluate(options: Options) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         net, meta = load_model(options.model, folder / "model")
-        test_set = test_records(options.test)
+        test_set = read_test_split(options.test)
         options.output.mkdir(parents=True, exist_ok=True)
         curves = model_folder(folder / "model") / CURVES_FILE
         if curves.is_file():
