@@ -3,7 +3,7 @@
     make bench-quality [DATASET=../shared/datasets/metal-tags] [BASELINE=a57626d|none]
 
 First the baseline: the recipe and the code of git revision BASELINE (default: the tree issue 15 started from;
-26.9 minutes on 2 cores), extracted with `git archive` and run by its own bench-quality on the same
+20.4 to 26.9 minutes on 2 cores), extracted with `git archive` and run by its own bench-quality on the same
 dataset and container/.venv; then this tree's recipe. It prints both test mAPs, both wall times and their ratio.
 The recipe is config/pipeline.yaml's (flags override it), the best found from scratch on a 2-core CPU (no
 pretrained weights are reachable offline); optionally pre-trained on detector.synth images first.

@@ -18,7 +18,7 @@ LR_MODES = ("step", "cosine", "poly", "constant")
 @dataclass(frozen=True)
 class Hyperparameters:
     backbone: str = "mobilenet0.25"
-    epochs: int = 100
+    epochs: int = 112
     batch_size: int = 8
     learning_rate: float = 0.002
     warmup_epochs: int = 2

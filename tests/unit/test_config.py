@@ -47,7 +47,7 @@ def test_round_trips_through_yaml(default_config: PipelineConfig) -> None:
         ("role_arn", "scratch-role", "role_arn", "IAM role ARN"),
         ("training.hyperparameters.backbone", "resnet50", "training.hyperparameters.backbone", "mobilenet1.0"),
         ("training.hyperparameters.data_shape.width", 450, "training.hyperparameters.data_shape.width", "multiple"),
-        ("training.hyperparameters.warmup_epochs", 100, "training.hyperparameters", "warmup_epochs (100)"),
+        ("training.hyperparameters.warmup_epochs", 112, "training.hyperparameters", "warmup_epochs (112)"),
         ("training.spot.max_wait_seconds", 600, "training", "max_wait_seconds (600)"),
         ("cache.expire_after", "30 days", "cache.expire_after", "ISO 8601 duration"),
         ("model_registry.approval_status", "Yes", "model_registry.approval_status", "PendingManualApproval"),

@@ -244,7 +244,7 @@ def test_hyperparameters_reach_the_training_job(steps: dict[str, Json], default_
     hyper = resolve(steps["Train"]["Arguments"]["HyperParameters"], defaults, {})
     assert hyper == {
         "backbone": "mobilenet0.25",
-        "epochs": "100",
+        "epochs": "112",
         "batch_size": "8",
         "learning_rate": "0.002",
         "warmup_epochs": "2",
