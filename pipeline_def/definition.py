@@ -19,6 +19,9 @@ from pipeline_def import expressions as ex
 from pipeline_def.config import ApprovalStatus, Backbone, ConfigError, JobResources, PipelineConfig, RetryPolicy
 from pipeline_def.expressions import Json
 from pipeline_def.metrics import metric_definitions
+from pipeline_def.names import CHAMPION_URI, CHAMPION_VERSION, CURVES_FILE, EVALUATION_FILE, PREDICTIONS_FILE
+
+__all__ = ["CHAMPION_URI", "CHAMPION_VERSION", "CURVES_FILE", "EVALUATION_FILE", "PREDICTIONS_FILE", "build_definition"]
 
 DEFINITION_VERSION = "2020-12-01"
 
@@ -31,9 +34,6 @@ PREPROCESS, TRAIN, EVALUATE, CHECK_MAP, REGISTER, FAIL = (
     "Fail",
 )
 EVALUATION_REPORT = "EvaluationReport"  # the property file over evaluation.json
-EVALUATION_FILE = "evaluation.json"
-# the pictures Evaluate writes beside it (detector.evaluate): test predictions, and the model's training curves
-PREDICTIONS_FILE, CURVES_FILE = "predictions.png", "training_curves.png"
 MAP_PATH = "metrics.map.value"
 REQUIRED_MAP_PATH = "comparison.required_map"  # the champion's mAP + min_improvement (0 without a champion)
 COMPARISON_PATH = "comparison.summary"  # one line with both figures, for the Fail message
@@ -44,8 +44,6 @@ CHECKPOINT_DIR = "/opt/ml/checkpoints"
 PREPROCESS_OUTPUTS = ("train", "validation", "test", "report")
 TRAINING_CHANNELS = ("train", "validation")
 RECORDIO = "application/x-recordio"
-
-CHAMPION_URI, CHAMPION_VERSION = "ChampionModelUri", "ChampionVersion"
 
 SERVICE_ERRORS = ["Step.SERVICE_FAULT", "Step.THROTTLING"]
 CAPACITY_ERRORS = ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"]

@@ -88,14 +88,16 @@ class Scores:
     shown: list[tuple[int, Array]]
 
     @property
+    def true_positives(self) -> int:
+        return sum(int(entry["true_positives"]) for entry in self.per_class.values())
+
+    @property
     def precision(self) -> float:
-        found = sum(entry["true_positives"] for entry in self.per_class.values())
-        return round(found / self.detections, 6) if self.detections else 0.0
+        return round(self.true_positives / self.detections, 6) if self.detections else 0.0
 
     @property
     def recall(self) -> float:
-        found = sum(entry["true_positives"] for entry in self.per_class.values())
-        return round(found / self.boxes, 6) if self.boxes else 0.0
+        return round(self.true_positives / self.boxes, 6) if self.boxes else 0.0
 
 
 def safe_extract(archive: Path, destination: Path) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from control_plane.models import Artefacts
 from control_plane.ports import ArtefactPort
+from pipeline_def.names import CURVES_FILE, EVALUATION_FILE, PREDICTIONS_FILE
 
 
 def folder_of(uri: str) -> str:
@@ -16,8 +17,6 @@ def folder_of(uri: str) -> str:
 
 def links(evaluation_folder: str | None, model_archive: str | None, presigner: ArtefactPort) -> Artefacts | None:
     """What exists of a run's results, presigned; None when the run has produced none yet."""
-    from pipeline_def.definition import CURVES_FILE, EVALUATION_FILE, PREDICTIONS_FILE  # what Evaluate writes
-
     if not evaluation_folder and not model_archive:
         return None
     expires = datetime.now(UTC) + timedelta(seconds=presigner.expires_seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from control_plane.ports import RegistryPort
+from pipeline_def.names import CHAMPION_URI, CHAMPION_VERSION
 
 
 class Champion(BaseModel):
@@ -29,8 +30,6 @@ def latest_approved(registry: RegistryPort) -> Champion | None:
 
 def champion_parameters(registry: RegistryPort, declared: list[str]) -> dict[str, str]:
     """The run parameters that name the champion, for a pipeline that declares them (empty values: none)."""
-    from pipeline_def.definition import CHAMPION_URI, CHAMPION_VERSION  # the names the definition declares
-
     if CHAMPION_URI not in declared or CHAMPION_VERSION not in declared:
         return {}
     found = latest_approved(registry)

@@ -12,9 +12,11 @@ from control_plane import approval_request, slack_messages
 from control_plane.approval_request import Evidence
 from control_plane.artefacts import folder_of
 from control_plane.errors import UploadFailed
+from control_plane.models import ModelDetail
 from control_plane.ports import PipelinesPort, RegistryPort, ReportReader
 from control_plane.registry import model_detail
 from control_plane.runs import run_id_of
+from pipeline_def.names import PREDICTIONS_FILE
 
 
 class Notice(BaseModel):
@@ -57,12 +59,9 @@ class Sources:
     api_url: str | None = None
 
 
-def evidence(package: dict[str, Any], sources: Sources, poster: Poster) -> Evidence:
+def evidence(detail: ModelDetail, sources: Sources, poster: Poster) -> Evidence:
     """The model's evaluation and the run's link; its predictions picture uploaded to Slack. What is missing is
     said in the message, never a reason not to post it."""
-    from pipeline_def.definition import PREDICTIONS_FILE  # what Evaluate writes beside evaluation.json
-
-    detail = model_detail(package)
     evaluation = sources.read_report(detail.evaluation_uri) if detail.evaluation_uri else None
     run_url = f"{sources.api_url.rstrip('/')}/runs/{detail.run_id}" if sources.api_url and detail.run_id else None
     if not detail.evaluation_uri:
@@ -83,8 +82,9 @@ def message_for(notice: Notice, sources: Sources, poster: Poster) -> tuple[str, 
     if notice.kind == "model-pending":
         package = registry.describe_arn(notice.arn)
         threshold = package.get("CustomerMetadataProperties", {}).get("MapThreshold")
-        found = evidence(package, sources, poster)
-        return approval_request.model_registered(registry.group, model_detail(package), threshold, found)
+        detail = model_detail(package)
+        found = evidence(detail, sources, poster)
+        return approval_request.model_registered(registry.group, detail, threshold, found)
     failed = [s for s in pipelines.steps(notice.arn) if s.get("StepStatus") == "Failed"]
     if failed:
         return slack_messages.run_failed(

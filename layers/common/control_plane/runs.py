@@ -34,6 +34,7 @@ from control_plane.models import (
 from control_plane.ports import ArtefactPort, AuditPort, PipelinesPort, RegistryPort, ReportReader
 from control_plane.registry import model_summary
 from control_plane.service_text import clip, utf16_length
+from pipeline_def.names import CHAMPION_URI, CHAMPION_VERSION, EVALUATION_FILE
 
 AWS_PAGE = 100
 # SageMaker's NextToken: at most 8192 characters matching `.*`, and Java's dot matches no line terminator
@@ -44,6 +45,8 @@ MAX_PAGES_PER_REQUEST = 5
 # StartPipelineExecution's limits: a parameter's value, the execution's description
 MAX_VALUE = 1024
 MAX_DESCRIPTION = 3072
+# the champion's parameters: the registry's to say (control_plane.champion), never a caller's
+RESERVED = frozenset({CHAMPION_URI, CHAMPION_VERSION})
 STOPPABLE = {"Executing"}
 RETRYABLE = {"Failed", "Stopped"}
 
@@ -116,16 +119,10 @@ def _as_text(kind: str, value: ParameterValue) -> str | None:
     return None
 
 
-def reserved_parameters() -> frozenset[str]:
-    from pipeline_def.definition import CHAMPION_URI, CHAMPION_VERSION  # the champion: the registry's to say
-
-    return frozenset({CHAMPION_URI, CHAMPION_VERSION})
-
-
 def start_run(command: StartCommand, pipelines: PipelinesPort, registry: RegistryPort, audit: AuditPort) -> RunStarted:
     request = command.request
     declared = pipelines.declared_parameters()
-    parameters = check_overrides(declared, request.parameters, reserved_parameters())
+    parameters = check_overrides(declared, request.parameters, RESERVED)
     parameters |= champion_parameters(registry, [p["Name"] for p in declared])
     description = clip(
         f"{request.description or 'Started from the API'} (started by {command.caller})", MAX_DESCRIPTION
@@ -250,8 +247,6 @@ class RunReaders:
 
 
 def get_run(run_id: str, pipelines: PipelinesPort, readers: RunReaders) -> RunDetail:
-    from pipeline_def.definition import EVALUATION_FILE  # the report's name, from the definition that writes it
-
     arn = pipelines.execution_arn(run_id)
     execution = pipelines.describe_execution(arn)
     raw_steps = pipelines.steps(arn)
