@@ -439,6 +439,8 @@ def test_an_approval_request_shows_the_evidence_beside_the_champion_and_the_pict
 
     assert "test mAP@0.5 0.730 (threshold 0.3)" in text
     assert "0.730 against champion v2's 0.650 on the same images (+0.080)" in text
+    # the champion's own precision and recall are named as its, not read as the new model's
+    assert "(+0.080); the champion's precision 0.60, recall 0.55" in text
     shown = blocks[0]["text"]["text"]
     for expected in (
         "precision 0.70, recall 0.66 (103 of 155 scratches found, 44 false detections)",
@@ -446,7 +448,7 @@ def test_an_approval_request_shows_the_evidence_beside_the_champion_and_the_pict
         "*images:* 336 train / 72 validation / 72 test",
         "*training:* 5.5 min, best epoch 24 of 26 (validation mAP 0.890)",
         "*run:* <https://api.example/dev/runs/abcdef123456|abcdef123456>",
-        "its precision 0.60, recall 0.55",
+        "the champion's precision 0.60, recall 0.55",
     ):
         assert expected in shown, expected
     # the picture: uploaded first, then shown in the message by its file id

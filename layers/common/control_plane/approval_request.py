@@ -45,7 +45,8 @@ def _comparison(evaluation: dict[str, Any], score: str) -> str:
     sign = "" if difference is None else f" ({float(difference):+.3f})"
     return (
         f"{score} against champion v{champion.get('version')}'s {_figure(champion.get('map'))} on the same images"
-        f"{sign}; its precision {_figure(champion.get('precision'), 2)}, recall {_figure(champion.get('recall'), 2)}"
+        f"{sign}; the champion's precision {_figure(champion.get('precision'), 2)}, "
+        f"recall {_figure(champion.get('recall'), 2)}"
     )
 
 
