@@ -255,7 +255,11 @@ def bench_training(train_rec: Path, images: int, backbone: str, width: int, heig
     line("GluonCV reference loop, as shipped (4 workers)", speed(shipped), "images/s", shipped)
     line("GluonCV reference loop, OMP_NUM_THREADS set", speed(threads), "images/s", threads)
     line("ours (detector.train, second epoch)", ours_speed, "images/s", ours)
-    print(f"    ratio: {ours_speed / speed(threads):.2f}x the reference with its OpenMP threads set (target >= 1.6x)")
+    # the target is judged against the faster reference: with its threads set, GluonCV's four workers each run
+    # that many OpenMP threads too, which on a small model can cost more than it gains
+    faster = max(speed(shipped), speed(threads))
+    print(f"    ratio: {ours_speed / faster:.2f}x the faster reference (target >= 1.6x)")
+    print(f"           {ours_speed / speed(threads):.2f}x the reference with its OpenMP threads set")
     print(f"           {ours_speed / speed(shipped):.2f}x the reference as shipped")
     breakdown(WORK / "ours-training" / "model" / "training_curves.json")
 
