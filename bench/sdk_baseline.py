@@ -205,6 +205,7 @@ def sdk_definition(config: PipelineConfig) -> str:
             "lr_mode": hp.lr_mode,
             "data_width": params["DataWidth"],
             "data_height": params["DataHeight"],
+            "anchor_match_iou": params["AnchorMatchIou"],
         },
         tags=[Tag(key=t["Key"], value=t["Value"]) for t in tags],
     ).with_metric_definitions([MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in metric_definitions()])

@@ -181,6 +181,9 @@ class Hyperparameters(_Strict):
     no_mixup_epochs: int = Field(ge=0)
     label_smoothing: bool
     random_expand: bool
+    anchor_match_iou: float = Field(
+        gt=0, le=1, description="anchors whose IoU with a box's shape reaches this learn the box too (1: the best only)"
+    )
     val_interval: int = Field(gt=0)
     seed: int = Field(ge=0, le=2**31 - 1)
 

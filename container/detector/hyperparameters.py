@@ -34,6 +34,7 @@ class Hyperparameters:
     no_mixup_epochs: int = 20
     label_smoothing: bool = False
     random_expand: bool = False
+    anchor_match_iou: float = 1.0
     val_interval: int = 1
     classes: tuple[str, ...] = field(default=("scratch",))
 
@@ -100,6 +101,8 @@ def check(hp: Hyperparameters) -> list[str]:
             problems.append(f"{name}: {value} is not a positive multiple of {STRIDE}")
     if hp.learning_rate <= 0:
         problems.append("learning_rate: must be positive")
+    if not 0 < hp.anchor_match_iou <= 1:
+        problems.append("anchor_match_iou: must be above 0 and at most 1")
     if not hp.classes:
         problems.append("classes: at least one class name")
     if any(not 0 < epoch < hp.epochs for epoch in hp.lr_decay_epochs):

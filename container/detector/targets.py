@@ -12,12 +12,15 @@ from detector.arrays import Array
 
 
 class Targets:
-    def __init__(self, anchors: list[Any], offsets: list[Any], feature_maps: list[Any], classes: int) -> None:
+    def __init__(
+        self, anchors: list[Any], offsets: list[Any], feature_maps: list[Any], classes: int, match_iou: float = 1.0
+    ) -> None:
         self.anchors = np.concatenate([a.asnumpy().reshape(-1, 2) for a in anchors]).astype(np.float32)
         self.num_anchors = np.cumsum([a.size // 2 for a in anchors])
         self.num_offsets = np.cumsum([o.size // 2 for o in offsets])
         self.grids = [(int(x.shape[2]), int(x.shape[3])) for x in feature_maps]
         self.classes = classes
+        self.match_iou = match_iou
         half = self.anchors * np.float32(0.5)
         self.anchor_corners = np.concatenate([-half, half], axis=1)  # zero-centred, as GluonCV's bbox2corner gives
 
@@ -39,13 +42,18 @@ class Targets:
         gty = boxes[:, 1:2] + gth * np.float32(0.5)
         shifted = np.concatenate([np.float32(-0.5) * gtw, np.float32(-0.5) * gth, np.float32(0.5) * gtw,
                                   np.float32(0.5) * gth], axis=1)  # fmt: skip
-        matches = _iou(self.anchor_corners, shifted).argmax(axis=0)  # (M,): the best anchor of each box
+        overlaps = _iou(self.anchor_corners, shifted)  # (anchors, M)
+        best = overlaps.argmax(axis=0)  # (M,): the best anchor of each box
         valid = (boxes >= 0).prod(axis=-1)
+        count_valid = int(np.argmin(valid)) if valid.min() < 1 else len(boxes)
+        pairs = [
+            (int(a), int(m))
+            for a, m in zip(*np.nonzero(overlaps[:, :count_valid] >= self.match_iou), strict=True)
+            if a != best[m]
+        ]  # more anchors for a box (YOLOv4's iou_thresh), written first: a box's best anchor overrides them
+        pairs += [(int(best[m]), m) for m in range(count_valid)]
         starts = [0, *self.num_offsets.tolist()]
-        for m in range(len(boxes)):
-            if valid[m] < 1:
-                break
-            match = int(matches[m])
+        for match, m in pairs:
             layer = int(np.nonzero(self.num_anchors > match)[0][0])
             rows, columns = self.grids[layer]
             x, y, w, h = gtx[m, 0], gty[m, 0], gtw[m, 0], gth[m, 0]

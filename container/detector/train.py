@@ -150,7 +150,9 @@ def _train(
     if hp.label_smoothing:
         net._target_generator._label_smooth = True
     # the transform copies the network for its anchors: made before the parameters move to the devices
-    transform = transforms.TrainTransform(width, height, net, mixup=hp.mixup, random_expand=hp.random_expand)
+    transform = transforms.TrainTransform(
+        width, height, net, mixup=hp.mixup, random_expand=hp.random_expand, match_iou=hp.anchor_match_iou
+    )
     worker_count, idle = batches.workers(ctx)
     plan = batches.Plan(len(train_set), batch_size, hp.seed, hosts.rank, count)
     # worker processes are forked here, before MXNet's distributed store exists

@@ -141,11 +141,20 @@ class TrainTransform(YOLO3DefaultTrainTransform):  # type: ignore[misc]
     image, the five YOLOv3 targets and the (M, 4) boxes.
     """
 
-    def __init__(self, width: int, height: int, net: Any, mixup: bool = False, random_expand: bool = False) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        net: Any,
+        mixup: bool = False,
+        random_expand: bool = False,
+        match_iou: float = 1.0,
+    ) -> None:
         super().__init__(width, height, net, mean=MEAN, std=STD, mixup=mixup)
         self._random_expand = random_expand
         self._num_classes = len(net.classes)
         self._numpy_targets: Targets | None = None
+        self._match_iou = match_iou
         scale = 1.0 / (255.0 * np.array(STD))
         self._normalise = (np.diag(scale), -np.array(MEAN) / np.array(STD))
 
@@ -185,7 +194,9 @@ class TrainTransform(YOLO3DefaultTrainTransform):  # type: ignore[misc]
     def _targets(self) -> Targets:
         """GluonCV's target generation, in NumPy (detector.targets): the same values, a fraction of the time."""
         if self._numpy_targets is None:
-            self._numpy_targets = Targets(self._anchors, self._offsets, self._feat_maps, self._num_classes)
+            self._numpy_targets = Targets(
+                self._anchors, self._offsets, self._feat_maps, self._num_classes, self._match_iou
+            )
         return self._numpy_targets
 
 

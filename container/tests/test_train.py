@@ -10,7 +10,7 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from detector import hyperparameters, model, train
+from detector import hyperparameters, jobs, model, train
 
 from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, run_job, training_root
 
@@ -160,8 +160,9 @@ def test_without_validation_the_last_epoch_is_exported(splits: Path, tmp_path: P
     assert meta["best_val_map"] is None
 
 
-def test_mixup_and_label_smoothing_train(splits: Path, tmp_path: Path) -> None:
+def test_mixup_label_smoothing_and_more_anchors_train(splits: Path, tmp_path: Path) -> None:
     options = {"mixup": "true", "no_mixup_epochs": "1", "label_smoothing": "true", "random_expand": "true"}
+    options["anchor_match_iou"] = "0.3"
     root = training_root(tmp_path, splits, {**TINY_HYPERPARAMETERS, **options})
     result = run_job("detector.train", root)
     assert result.returncode == 0, result.stderr
@@ -178,6 +179,12 @@ def test_bad_hyperparameters_fail_naming_each(splits: Path, tmp_path: Path) -> N
     for expected in ("epochs: 'many'", "colour: unknown hyperparameter"):
         assert expected in failure
     assert "\n" not in failure
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-0.2"])
+def test_an_anchor_match_iou_outside_0_to_1_is_refused_by_name(value: str) -> None:
+    with pytest.raises(jobs.JobError, match="anchor_match_iou: must be above 0 and at most 1"):
+        hyperparameters.parse({"anchor_match_iou": value})
 
 
 def test_missing_train_channel_fails_clearly(tmp_path: Path) -> None:

@@ -218,6 +218,7 @@ def test_run_time_parameters_with_config_defaults(definition: Json, default_conf
         "Seed": ("Integer", hp.seed),
         "DataWidth": ("Integer", hp.data_shape.width),
         "DataHeight": ("Integer", hp.data_shape.height),
+        "AnchorMatchIou": ("Float", hp.anchor_match_iou),
         "MapThreshold": ("Float", default_config.evaluation.map_threshold),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "TrainingInstanceType": ("String", default_config.training.instance_type),
@@ -260,6 +261,7 @@ def test_hyperparameters_reach_the_training_job(steps: dict[str, Json], default_
         "no_mixup_epochs": "20",
         "label_smoothing": "false",
         "random_expand": "false",
+        "anchor_match_iou": "1.0",
         "val_interval": "1",
         "classes": "scratch",
     }
