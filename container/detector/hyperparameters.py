@@ -34,7 +34,7 @@ class Hyperparameters:
     no_mixup_epochs: int = 20
     label_smoothing: bool = False
     random_expand: bool = False
-    anchor_match_iou: float = 1.0
+    anchor_match_iou: float = 0.3
     val_interval: int = 1
     classes: tuple[str, ...] = field(default=("scratch",))
 

@@ -261,7 +261,7 @@ def test_hyperparameters_reach_the_training_job(steps: dict[str, Json], default_
         "no_mixup_epochs": "20",
         "label_smoothing": "false",
         "random_expand": "false",
-        "anchor_match_iou": "1.0",
+        "anchor_match_iou": "0.3",
         "val_interval": "1",
         "classes": "scratch",
     }
