@@ -1,6 +1,7 @@
-"""YOLOv3's training targets that need no prediction (objectness, centre, scale, weights, class), in NumPy: what
-GluonCV's YOLOV3PrefetchTargetGenerator computes for one image, value for value, without its element-by-element
-NDArray writes (each an engine operation: 43% of a training image's preparation)."""
+"""YOLOv3's training targets that need no prediction (objectness, centre, scale, weights, class), in NumPy. With
+match_iou 1 they are what GluonCV's YOLOV3PrefetchTargetGenerator computes for one image, value for value, without
+its element-by-element NDArray writes (each an engine operation: 43% of a training image's preparation); lower, every
+anchor whose shape overlaps a box that much learns it too."""
 
 from __future__ import annotations
 
