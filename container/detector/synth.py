@@ -58,6 +58,18 @@ def _draw(canvas: Array, points: Array, thickness: int, broken: bool, rng: np.ra
 STYLES = ("realistic", "bold")
 
 
+def box(points: Array, thickness: int, width: int = WIDTH, height: int = HEIGHT) -> dict[str, int]:
+    """The label of a scratch drawn `thickness` px wide along `points`: the stroke's whole extent with a pixel or
+    two to spare, as a person drawing boxes would (3 px past the centre line for hairlines; a bold stroke reaches
+    half its width and an antialiased pixel past it, which a fixed 3 px cut off)."""
+    margin = max(3, thickness // 2 + 2)
+    left, top = np.floor(points.min(axis=0) - margin).astype(int)
+    right, bottom = np.ceil(points.max(axis=0) + margin).astype(int)
+    left, top = max(left, 0), max(top, 0)
+    right, bottom = min(right, width - 1), min(bottom, height - 1)
+    return {"class_id": 0, "top": int(top), "left": int(left), "height": int(bottom - top), "width": int(right - left)}
+
+
 def render(
     seed: int, index: int, width: int = WIDTH, height: int = HEIGHT, style: str = "realistic"
 ) -> tuple[Array, list[dict[str, int]]]:
@@ -95,13 +107,7 @@ def render(
         thickness = int(rng.integers(5, 9)) if bold else int(rng.integers(1, 3))
         _draw(layer, points, thickness, not bold and rng.random() < 0.35, rng)
         scratches = np.maximum(scratches, layer * (1.0 if bold else rng.uniform(0.6, 1.0)))
-        left, top = np.floor(points.min(axis=0) - 3).astype(int)
-        right, bottom = np.ceil(points.max(axis=0) + 3).astype(int)
-        left, top = max(left, 0), max(top, 0)
-        right, bottom = min(right, width - 1), min(bottom, height - 1)
-        boxes.append(
-            {"class_id": 0, "top": int(top), "left": int(left), "height": int(bottom - top), "width": int(right - left)}
-        )
+        boxes.append(box(points, thickness, width, height))
     brightness = rng.uniform(200, 255)
     image = image * (1 - scratches) + brightness * scratches
 

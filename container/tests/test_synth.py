@@ -59,3 +59,22 @@ def test_the_bold_style_draws_wider_marks() -> None:
         return float(np.mean(shares))
 
     assert lit("bold") > 1.8 * lit("realistic")
+
+
+def test_every_drawn_pixel_of_a_scratch_lies_inside_its_box() -> None:
+    """The label encloses the whole mark, as a person drawing boxes would, at both styles' widths."""
+    rng = np.random.default_rng(11)
+    for thickness in (1, 2, 5, 6, 7, 8):
+        for _ in range(20):
+            points = synth._curve(rng, (20, 30, 430, 270))
+            layer = np.zeros((synth.HEIGHT, synth.WIDTH), np.float32)
+            synth._draw(layer, points, thickness, False, rng)
+            box = synth.box(points, thickness)
+            ys, xs = np.nonzero(layer > 0.02)
+            assert box["left"] <= xs.min(), (thickness, box)
+            assert xs.max() <= box["left"] + box["width"], (thickness, box)
+            assert box["top"] <= ys.min(), (thickness, box)
+            assert ys.max() <= box["top"] + box["height"], (thickness, box)
+            # and no looser than it needs to be: 3 px past the centre line (then whole pixels) for hairlines, as before
+            margin = max(3, thickness // 2 + 2)
+            assert box["width"] <= np.ptp(points[:, 0]) + 2 * margin + 2, (thickness, box)
