@@ -28,6 +28,7 @@ from local.emulator import REGION
 from local.executor.jobs import CONTAINER_BIN, Job, container_environment
 from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, REPO, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
 from local.template import ACCOUNT
+from pipeline_def.metrics import EPOCH_METRICS
 
 RUN_WORK = REPO / "work" / "run"
 # the model the last `make run` approved: the next one starts with it in the registry, as its champion
@@ -47,6 +48,8 @@ CHAMPION_PREFIX = "earlier-make-run"
 # Once the bold boxes held their whole strokes (synth.box), the default seed diverged at epoch 3, the first at
 # the full 0.004 after the config's 2 warm-up epochs. With 4, on a slower day (11-12 minutes a run), make run,
 # SEED=1 and SEED=2 scored 0.743 / 0.764 / 0.875 (recall 0.768 / 0.788 / 0.867 at each model's threshold)
+# the loss terms of an epoch line, summed for the progress line (the GIoU term's too, when the job has one)
+LOSS_KEYS = tuple(key for _, key in EPOCH_METRICS if key.endswith("_loss"))
 DEFAULT_IMAGES = 480
 DEFAULT_PARAMETERS: dict[str, Any] = {
     "NumEpochs": 26,
@@ -73,7 +76,7 @@ class Progress:
     def job_line(self, job: Job, line: str) -> None:
         if " epoch=" in f" {line}" and "obj_loss=" in line:
             fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-            loss = sum(float(fields.get(k, 0)) for k in ("obj_loss", "center_loss", "scale_loss", "cls_loss"))
+            loss = sum(float(fields.get(key, 0)) for key in LOSS_KEYS)
             val = f"  val mAP {float(fields['val_map']):.3f}" if "val_map" in fields else ""
             self.say(f"  Train  epoch {fields['epoch']}  loss {loss:.3f}{val}  ({fields.get('speed', '?')} img/s)")
 

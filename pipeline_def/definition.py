@@ -91,6 +91,7 @@ def parameters(config: PipelineConfig) -> dict[str, Parameter]:
         Parameter("DataWidth", "Integer", hp.data_shape.width),
         Parameter("DataHeight", "Integer", hp.data_shape.height),
         Parameter("AnchorMatchIou", "Float", hp.anchor_match_iou),
+        Parameter("GiouLossWeight", "Float", hp.giou_loss_weight),
         Parameter("MapThreshold", "Float", config.evaluation.map_threshold),
         Parameter("ModelApprovalStatus", "String", config.model_registry.approval_status, get_args(ApprovalStatus)),
         # the group's approved model when the run started: the control plane sets both (empty: none)
@@ -258,6 +259,7 @@ class _Builder:
             "label_smoothing": _flag(hp.label_smoothing),
             "random_expand": _flag(hp.random_expand),
             "anchor_match_iou": p["AnchorMatchIou"].as_string,
+            "giou_loss_weight": p["GiouLossWeight"].as_string,
             "val_interval": str(hp.val_interval),
             "classes": ",".join(cfg.classes),
         }

@@ -18,6 +18,7 @@ EPOCH_METRICS: tuple[tuple[str, str], ...] = (
     ("train:center_loss", "center_loss"),
     ("train:scale_loss", "scale_loss"),
     ("train:cls_loss", "cls_loss"),
+    ("train:box_loss", "box_loss"),  # the GIoU term, when the job trains with one (giou_loss_weight)
     ("train:learning_rate", "lr"),
     ("train:images_per_second", "speed"),
     ("validation:map", "val_map"),

@@ -71,6 +71,16 @@ class Targets:
             class_targets[index, match, int(gt_ids[m, 0])] = 1
         return tuple(self._slice(a) for a in (objectness, center, scale, weights, class_targets))  # type: ignore[return-value]
 
+    def slots(self, width: int, height: int) -> tuple[Array, Array]:
+        """Each target slot's anchor size and cell size in pixels, (N, 2) each, in the targets' order."""
+        anchors, strides = [], []
+        starts = [0, *self.num_anchors.tolist()]
+        for layer, (rows, columns) in enumerate(self.grids):
+            own = self.anchors[starts[layer] : starts[layer + 1]]
+            anchors.append(np.tile(own, (rows * columns, 1)))
+            strides.append(np.tile(np.float32([width / columns, height / rows]), (rows * columns * len(own), 1)))
+        return np.concatenate(anchors), np.concatenate(strides)
+
     def _slice(self, values: Array) -> Array:
         """Each layer's cells with its own anchors only, as GluonCV's generator slices them."""
         anchors, offsets = [0, *self.num_anchors.tolist()], [0, *self.num_offsets.tolist()]

@@ -32,6 +32,7 @@ from detector import (  # noqa: E402
     cluster,
     devices,
     hyperparameters,
+    losses,
     model,
     parameter_server,
     plots,
@@ -46,6 +47,7 @@ log = logging.getLogger("detector.train")
 # Tests stand in for a spot interruption with this: the job ends after that epoch, checkpoints written.
 STOP_ENV = "DETECTOR_STOP_AFTER_EPOCHS"
 LOSSES = ("obj_loss", "center_loss", "scale_loss", "cls_loss")
+BOX_LOSS = "box_loss"  # the GIoU term, logged after GluonCV's four when giou_loss_weight is above 0
 TIMES = ("seconds", "data_seconds", "validation_seconds", "checkpoint_seconds")
 
 
@@ -60,7 +62,8 @@ class Locations:
 
 def epoch_line(epoch: int, losses: dict[str, float], lr: float, speed: float, val_map: float | None) -> str:
     """The per-epoch line that pipeline_def.metrics' regexes read."""
-    parts = [f"epoch={epoch}", *(f"{name}={losses[name]:.4f}" for name in LOSSES), f"lr={lr:.6g}", f"speed={speed:.2f}"]
+    parts = [f"epoch={epoch}", *(f"{name}={value:.4f}" for name, value in losses.items())]
+    parts += [f"lr={lr:.6g}", f"speed={speed:.2f}"]
     if val_map is not None:
         parts.append(f"val_map={val_map:.4f}")
     return " ".join(parts)
@@ -153,6 +156,10 @@ def _train(
     transform = transforms.TrainTransform(
         width, height, net, mixup=hp.mixup, random_expand=hp.random_expand, match_iou=hp.anchor_match_iou
     )
+    names = LOSSES
+    if hp.giou_loss_weight > 0:
+        losses.install(net, *transform.slots(), hp.giou_loss_weight)
+        names = (*LOSSES, BOX_LOSS)
     worker_count, idle = batches.workers(ctx)
     plan = batches.Plan(len(train_set), batch_size, hp.seed, hosts.rank, count)
     # worker processes are forked here, before MXNet's distributed store exists
@@ -219,25 +226,25 @@ def _train(
     for epoch in range(progress.epochs_done, hp.epochs):
         use_mixup = hp.mixup and epoch < hp.epochs - hp.no_mixup_epochs
         started = time.monotonic()
-        totals = {name: 0.0 for name in LOSSES}
+        totals = {name: 0.0 for name in names}
         seen = updates = 0
         for batch in train_loader.epoch(epoch, use_mixup):
             # every part of the batch split the same way over the devices: slice i of each goes to device i
             sliced = [gluon.utils.split_and_load(item, ctx, even_split=True) for item in batch]
             with autograd.record():
                 outputs = [net(data, gt, *targets) for data, *targets, gt in zip(*sliced, strict=True)]
-                slice_losses = [parts[0] + parts[1] + parts[2] + parts[3] for parts in outputs]
+                slice_losses = [mx.nd.add_n(*parts) for parts in outputs]
             autograd.backward(slice_losses)  # one backward over all slices, then one update
             trainer.step(batch[0].shape[0] * count)  # the sum of every host's gradients: the global batch's mean
             if watchdog is not None:
                 watchdog.step()
-            for index, name in enumerate(LOSSES):
+            for index, name in enumerate(names):
                 totals[name] += sum(float(parts[index].mean().asscalar()) for parts in outputs) / len(outputs)
             seen += batch[0].shape[0]
             updates += 1
         seconds = time.monotonic() - started
-        losses = {name: value / max(updates, 1) for name, value in totals.items()}
-        diverged = any(math.isnan(value) or math.isinf(value) for value in losses.values())
+        means = {name: value / max(updates, 1) for name, value in totals.items()}
+        diverged = any(math.isnan(value) or math.isinf(value) for value in means.values())
         if session is not None:
             diverged = session.any(diverged)  # the same decision on every host
         if diverged:
@@ -256,13 +263,13 @@ def _train(
             progress.best_map, progress.best_epoch = val_map, number
         lr = trainer.learning_rate
         speed = seen * count / seconds if seconds > 0 else 0.0
-        entry = {"epoch": number, **losses, "lr": lr, "speed": speed, "val_map": val_map, "seconds": seconds}
+        entry = {"epoch": number, **means, "lr": lr, "speed": speed, "val_map": val_map, "seconds": seconds}
         # where the epoch went: waiting for batches (the rest of `seconds` computing), validating, checkpointing
         entry |= {"updates": updates, "data_seconds": train_loader.waited, "validation_seconds": validation_seconds}
         progress.history.append(entry)
         progress.epochs_done = number
         if hosts.writer:
-            print(epoch_line(number, losses, lr, speed, val_map), flush=True)
+            print(epoch_line(number, means, lr, speed, val_map), flush=True)
             saved = time.monotonic()
             checkpoints.save(net, trainer, progress, improved)
             entry["checkpoint_seconds"] = time.monotonic() - saved

@@ -190,6 +190,10 @@ class TrainTransform(YOLO3DefaultTrainTransform):  # type: ignore[misc]
         targets = self._targets(self._width, self._height, bbox[:, :4], bbox[:, 4:5], mixratio)
         return (tensor, *targets, bbox[:, :4])
 
+    def slots(self) -> tuple[Array, Array]:
+        """Each target slot's anchor and cell size in pixels, in the predictions' order (detector.losses)."""
+        return self._targets.slots(self._width, self._height)
+
     @property
     def _targets(self) -> Targets:
         """GluonCV's target generation, in NumPy (detector.targets): the same values, a fraction of the time."""

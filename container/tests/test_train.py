@@ -104,10 +104,11 @@ def test_best_epoch_choice(val_map: float | None, best: float | None, expected: 
 def test_one_epoch_line_each_that_the_metric_regexes_read(trained: JobResult) -> None:
     lines = epoch_lines(trained)
     assert len(lines) == 2
-    definitions = metric_definitions()
+    definitions = [d for d in metric_definitions() if d["Name"] != "train:box_loss"]  # no GIoU term by default
     for line in lines:
         found = {d["Name"]: re.search(d["Regex"], line) for d in definitions}
         assert all(match is not None for match in found.values()), (line, found)
+        assert "box_loss" not in line
     values = {d["Name"]: float(re.search(d["Regex"], lines[-1]).group(1)) for d in definitions}  # type: ignore[union-attr]
     curves = json.loads((trained.root / "model" / "training_curves.json").read_text())["epochs"][-1]
     assert values["validation:map"] == round(curves["val_map"], 4)
@@ -160,14 +161,22 @@ def test_without_validation_the_last_epoch_is_exported(splits: Path, tmp_path: P
     assert meta["best_val_map"] is None
 
 
-def test_mixup_label_smoothing_and_more_anchors_train(splits: Path, tmp_path: Path) -> None:
+def test_mixup_label_smoothing_more_anchors_and_the_giou_term_train(splits: Path, tmp_path: Path) -> None:
     options = {"mixup": "true", "no_mixup_epochs": "1", "label_smoothing": "true", "random_expand": "true"}
-    options["anchor_match_iou"] = "0.3"
+    options |= {"anchor_match_iou": "0.3", "giou_loss_weight": "1.5"}
     root = training_root(tmp_path, splits, {**TINY_HYPERPARAMETERS, **options})
     result = run_job("detector.train", root)
     assert result.returncode == 0, result.stderr
-    assert len(epoch_lines(result)) == 2
+    lines = epoch_lines(result)
+    assert len(lines) == 2
+    (box_loss,) = [d for d in metric_definitions() if d["Name"] == "train:box_loss"]
+    values = [float(re.search(box_loss["Regex"], line).group(1)) for line in lines]  # type: ignore[union-attr]
+    assert all(0 < value < 1e4 for value in values), lines
+    curves = json.loads((root / "model" / "training_curves.json").read_text())["epochs"]
+    assert [round(entry["box_loss"], 4) for entry in curves] == values
     assert (root / "model" / "model-symbol.json").is_file()
+    exported = mx.nd.load(str(root / "model" / "model-0000.params"))
+    assert not [name for name in exported if "giou" in name]  # the loss's constants stay out of the model
 
 
 def test_bad_hyperparameters_fail_naming_each(splits: Path, tmp_path: Path) -> None:
@@ -179,6 +188,12 @@ def test_bad_hyperparameters_fail_naming_each(splits: Path, tmp_path: Path) -> N
     for expected in ("epochs: 'many'", "colour: unknown hyperparameter"):
         assert expected in failure
     assert "\n" not in failure
+
+
+@pytest.mark.parametrize("value", ["-0.5", "101", "nan"])
+def test_a_giou_loss_weight_outside_0_to_100_is_refused_by_name(value: str) -> None:
+    with pytest.raises(jobs.JobError, match="giou_loss_weight: must be between 0"):
+        hyperparameters.parse({"giou_loss_weight": value})
 
 
 @pytest.mark.parametrize("value", ["0", "1.5", "-0.2"])

@@ -219,6 +219,7 @@ def test_run_time_parameters_with_config_defaults(definition: Json, default_conf
         "DataWidth": ("Integer", hp.data_shape.width),
         "DataHeight": ("Integer", hp.data_shape.height),
         "AnchorMatchIou": ("Float", hp.anchor_match_iou),
+        "GiouLossWeight": ("Float", hp.giou_loss_weight),
         "MapThreshold": ("Float", default_config.evaluation.map_threshold),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "TrainingInstanceType": ("String", default_config.training.instance_type),
@@ -262,6 +263,7 @@ def test_hyperparameters_reach_the_training_job(steps: dict[str, Json], default_
         "label_smoothing": "false",
         "random_expand": "false",
         "anchor_match_iou": "0.3",
+        "giou_loss_weight": "0.0",
         "val_interval": "1",
         "classes": "scratch",
     }
