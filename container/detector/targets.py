@@ -78,7 +78,9 @@ class Targets:
         for layer, (rows, columns) in enumerate(self.grids):
             own = self.anchors[starts[layer] : starts[layer + 1]]
             anchors.append(np.tile(own, (rows * columns, 1)))
-            strides.append(np.tile(np.float32([width / columns, height / rows]), (rows * columns * len(own), 1)))
+            strides.append(
+                np.tile(np.array([width / columns, height / rows], np.float32), (rows * columns * len(own), 1))
+            )
         return np.concatenate(anchors), np.concatenate(strides)
 
     def _slice(self, values: Array) -> Array:

@@ -156,7 +156,7 @@ def _train(
     transform = transforms.TrainTransform(
         width, height, net, mixup=hp.mixup, random_expand=hp.random_expand, match_iou=hp.anchor_match_iou
     )
-    names = LOSSES
+    names: tuple[str, ...] = LOSSES
     if hp.giou_loss_weight > 0:
         losses.install(net, *transform.slots(), hp.giou_loss_weight)
         names = (*LOSSES, BOX_LOSS)
