@@ -466,7 +466,8 @@ def test_config_values_reach_the_definition(make_config: ConfigFactory) -> None:
 
 
 def test_metric_regexes_read_the_epoch_line() -> None:
-    line = "epoch=12 obj_loss=1.25 center_loss=0.5 scale_loss=2.5e-01 cls_loss=0.125 lr=0.001 speed=5.9 val_map=0.4567"
+    line = "epoch=12 obj_loss=1.25 center_loss=0.5 scale_loss=2.5e-01 cls_loss=0.125 box_loss=0.75 lr=0.001 speed=5.9"
+    line += " val_map=0.4567"
     values = {}
     for definition in metric_definitions():
         match = re.search(definition["Regex"], line)
@@ -477,6 +478,7 @@ def test_metric_regexes_read_the_epoch_line() -> None:
         "train:center_loss": 0.5,
         "train:scale_loss": 0.25,
         "train:cls_loss": 0.125,
+        "train:box_loss": 0.75,
         "train:learning_rate": 0.001,
         "train:images_per_second": 5.9,
         "validation:map": 0.4567,
