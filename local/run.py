@@ -48,8 +48,6 @@ CHAMPION_PREFIX = "earlier-make-run"
 # Once the bold boxes held their whole strokes (synth.box), the default seed diverged at epoch 3, the first at
 # the full 0.004 after the config's 2 warm-up epochs. With 4, on a slower day (11-12 minutes a run), make run,
 # SEED=1 and SEED=2 scored 0.743 / 0.764 / 0.875 (recall 0.768 / 0.788 / 0.867 at each model's threshold)
-# the loss terms of an epoch line, summed for the progress line (the GIoU term's too, when the job has one)
-LOSS_KEYS = tuple(key for _, key in EPOCH_METRICS if key.endswith("_loss"))
 DEFAULT_IMAGES = 480
 DEFAULT_PARAMETERS: dict[str, Any] = {
     "NumEpochs": 26,
@@ -59,6 +57,8 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
     "WarmupEpochs": 4,
 }
 DATA_SEED = 7  # detector.synth's default
+# the loss terms of an epoch line, summed for the progress line (the GIoU term's too, when the job has one)
+LOSS_KEYS = tuple(key for _, key in EPOCH_METRICS if key.endswith("_loss"))
 
 
 @dataclass

@@ -185,7 +185,7 @@ class Hyperparameters(_Strict):
         gt=0, le=1, description="anchors whose IoU with a box's shape reaches this learn the box too (1: the best only)"
     )
     giou_loss_weight: float = Field(
-        default=0.0, ge=0, le=100, description="weight of a GIoU term beside GluonCV's box losses (0: none)"
+        ge=0, le=100, description="weight of a GIoU term beside GluonCV's box losses (0: none)"
     )
     val_interval: int = Field(gt=0)
     seed: int = Field(ge=0, le=2**31 - 1)

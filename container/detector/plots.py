@@ -14,7 +14,6 @@ from matplotlib.patches import Rectangle
 
 from detector.arrays import Array
 
-LOSS_NAMES = ("obj_loss", "center_loss", "scale_loss", "cls_loss", "box_loss")  # box_loss: with the GIoU term
 TRUTH_COLOUR = "#2ca02c"
 PREDICTION_COLOUR = "#d62728"
 
@@ -22,7 +21,7 @@ PREDICTION_COLOUR = "#d62728"
 def training_curves(history: list[dict[str, Any]], path: Path) -> None:
     figure, (losses, quality) = plt.subplots(1, 2, figsize=(11, 4))
     epochs = [entry["epoch"] for entry in history]
-    for name in (name for name in LOSS_NAMES if history and name in history[0]):
+    for name in [key for key in history[0] if key.endswith("_loss")] if history else []:  # the job's own terms
         losses.plot(epochs, [entry[name] for entry in history], label=name)
     losses.set(title="training losses", xlabel="epoch", yscale="log")
     losses.legend()
