@@ -206,6 +206,7 @@ def sdk_definition(config: PipelineConfig) -> str:
             "data_width": params["DataWidth"],
             "data_height": params["DataHeight"],
             "anchor_match_iou": params["AnchorMatchIou"],
+            "ignore_iou": params["IgnoreIou"],
             "giou_loss_weight": params["GiouLossWeight"],
         },
         tags=[Tag(key=t["Key"], value=t["Value"]) for t in tags],

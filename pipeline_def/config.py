@@ -184,6 +184,9 @@ class Hyperparameters(_Strict):
     anchor_match_iou: float = Field(
         gt=0, le=1, description="anchors whose IoU with a box's shape reaches this learn the box too (1: the best only)"
     )
+    ignore_iou: float = Field(
+        gt=0, le=1, description="a prediction that overlaps a box by more than this is no negative (GluonCV: 0.7)"
+    )
     giou_loss_weight: float = Field(
         ge=0, le=100, description="weight of a GIoU term beside GluonCV's box losses (0: none)"
     )

@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--random-expand", default=str(recipe["random_expand"]).lower())
     parser.add_argument("--mixup", default=str(recipe["mixup"]).lower())
     parser.add_argument("--anchor-match-iou", default=str(recipe["anchor_match_iou"]))
+    parser.add_argument("--ignore-iou", default=str(recipe["ignore_iou"]))
     parser.add_argument("--giou-loss-weight", default=str(recipe["giou_loss_weight"]))
     parser.add_argument("--pretrain-images", type=int, default=0, help="synthetic images to pre-train on (0: none)")
     parser.add_argument("--pretrain-epochs", type=int, default=10)
@@ -104,6 +105,7 @@ def main() -> None:
         "random_expand": args.random_expand,
         "mixup": args.mixup,
         "anchor_match_iou": args.anchor_match_iou,
+        "ignore_iou": args.ignore_iou,
         "giou_loss_weight": args.giou_loss_weight,
         "seed": str(args.seed),
     }

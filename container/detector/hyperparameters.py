@@ -35,6 +35,7 @@ class Hyperparameters:
     label_smoothing: bool = False
     random_expand: bool = False
     anchor_match_iou: float = 0.3
+    ignore_iou: float = 0.7
     giou_loss_weight: float = 0.0
     val_interval: int = 1
     classes: tuple[str, ...] = field(default=("scratch",))
@@ -104,6 +105,8 @@ def check(hp: Hyperparameters) -> list[str]:
         problems.append("learning_rate: must be positive")
     if not 0 < hp.anchor_match_iou <= 1:
         problems.append("anchor_match_iou: must be above 0 and at most 1")
+    if not 0 < hp.ignore_iou <= 1:
+        problems.append("ignore_iou: must be above 0 and at most 1")
     if not 0 <= hp.giou_loss_weight <= 100:
         problems.append("giou_loss_weight: must be between 0 (GluonCV's loss alone) and 100")
     if not hp.classes:

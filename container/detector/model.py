@@ -10,6 +10,7 @@ from typing import Any
 import mxnet as mx
 from gluoncv import model_zoo
 from gluoncv.data import RecordFileDetection
+from gluoncv.model_zoo.yolo.yolo_target import YOLOV3TargetMerger
 
 from detector import jobs
 from detector.arrays import Array
@@ -34,6 +35,16 @@ def build(backbone: str, classes: tuple[str, ...]) -> Any:
         warnings.simplefilter("ignore")  # "parameters already initialized" noise for the shared anchors
         net.initialize()
     return net
+
+
+def set_training_targets(net: Any, ignore_iou: float, label_smoothing: bool) -> None:
+    """The objectness targets training merges into the prefetched ones: a prediction that is no box's anchor but
+    overlaps a box by more than `ignore_iou` is neither positive nor negative (GluonCV: 0.7, as darknet's
+    yolov3.cfg; the YOLOv3 paper: 0.5), and the class targets are smoothed or not."""
+    merger = YOLOV3TargetMerger(len(net.classes), ignore_iou)
+    merger._label_smooth = label_smoothing  # no constructor argument: GluonCV's train_yolo3.py sets it so too
+    net._ignore_iou_thresh = ignore_iou  # what reset_class would rebuild the merger with
+    net._target_generator = merger
 
 
 def set_inference(net: Any) -> None:

@@ -150,8 +150,7 @@ def _train(
     if where.pretrained:
         net.load_parameters(str(where.pretrained), allow_missing=True, ignore_extra=True)
         jobs.event(log, "starting from pretrained weights", file=where.pretrained.name)
-    if hp.label_smoothing:
-        net._target_generator._label_smooth = True
+    model.set_training_targets(net, hp.ignore_iou, hp.label_smoothing)
     # the transform copies the network for its anchors: made before the parameters move to the devices
     transform = transforms.TrainTransform(
         width, height, net, mixup=hp.mixup, random_expand=hp.random_expand, match_iou=hp.anchor_match_iou

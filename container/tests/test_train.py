@@ -161,9 +161,9 @@ def test_without_validation_the_last_epoch_is_exported(splits: Path, tmp_path: P
     assert meta["best_val_map"] is None
 
 
-def test_mixup_label_smoothing_more_anchors_and_the_giou_term_train(splits: Path, tmp_path: Path) -> None:
+def test_mixup_label_smoothing_more_anchors_an_ignore_iou_and_the_giou_term_train(splits: Path, tmp_path: Path) -> None:
     options = {"mixup": "true", "no_mixup_epochs": "1", "label_smoothing": "true", "random_expand": "true"}
-    options |= {"anchor_match_iou": "0.3", "giou_loss_weight": "1.5"}
+    options |= {"anchor_match_iou": "0.3", "ignore_iou": "0.5", "giou_loss_weight": "1.5"}
     root = training_root(tmp_path, splits, {**TINY_HYPERPARAMETERS, **options})
     result = run_job("detector.train", root)
     assert result.returncode == 0, result.stderr
@@ -200,6 +200,12 @@ def test_a_giou_loss_weight_outside_0_to_100_is_refused_by_name(value: str) -> N
 def test_an_anchor_match_iou_outside_0_to_1_is_refused_by_name(value: str) -> None:
     with pytest.raises(jobs.JobError, match="anchor_match_iou: must be above 0 and at most 1"):
         hyperparameters.parse({"anchor_match_iou": value})
+
+
+@pytest.mark.parametrize("value", ["0", "1.2", "nan"])
+def test_an_ignore_iou_outside_0_to_1_is_refused_by_name(value: str) -> None:
+    with pytest.raises(jobs.JobError, match="ignore_iou: must be above 0 and at most 1"):
+        hyperparameters.parse({"ignore_iou": value})
 
 
 def test_missing_train_channel_fails_clearly(tmp_path: Path) -> None:
