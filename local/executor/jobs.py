@@ -19,12 +19,14 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tarfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +38,9 @@ REPO = Path(__file__).resolve().parents[2]
 CONTAINER = REPO / "container"
 CONTAINER_BIN = CONTAINER / ".venv" / "bin"
 OPT_ML = "/opt/ml"
+# concurrent object downloads into a job (below botocore's 10 pooled connections): a Feature Store offline store
+# holds a small file per record, and SageMaker fetches inputs in parallel too
+DOWNLOADS = 8
 
 
 def container_environment(*layers: dict[str, str]) -> dict[str, str]:
@@ -146,12 +151,19 @@ class JobRunner:
         keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
         if not keys and required:
             raise JobFailed(f"ClientError: no data at {uri}")
+        copies = []
         for index, key in enumerate(keys):
             relative = key[len(prefix) :].lstrip("/") or Path(key).name
-            for folder in [into[index % len(into)]] if sharded else into:
-                target = folder / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self.s3.download_file(bucket, key, str(target))
+            copies += [(key, folder / relative) for folder in ([into[index % len(into)]] if sharded else into)]
+        with ThreadPoolExecutor(max_workers=DOWNLOADS, thread_name_prefix="download") as pool:
+            for _ in pool.map(lambda copy: self._fetch(bucket, *copy), copies):
+                pass  # the first failure is raised here
+
+    def _fetch(self, bucket: str, key: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with target.open("wb") as out:
+            shutil.copyfileobj(body, out)
 
     def upload(self, folder: Path, uri: str) -> None:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
