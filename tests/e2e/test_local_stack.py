@@ -156,7 +156,7 @@ def test_a_failing_step_reports_its_reason(stack: LocalStack, api: Api) -> None:
     assert "batch_size" in train["failure_reason"]
     assert train["job_arn"].split("/")[-1].startswith(f"pipelines-{run_id}-train-")
     # and Slack heard of it, with the step and the reason
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not any(run_id in p.body.get("text", "") for p in stack.slack.posts("/api/chat.postMessage")):
         assert time.monotonic() < deadline, "notify did not post the failure"
         time.sleep(0.5)
