@@ -170,7 +170,7 @@ def sdk_definition(config: PipelineConfig) -> str:
                 "--min-box-size",
                 str(config.preprocess.min_box_size),
             ],
-            [("offline-store", params["InputDataUri"])],
+            [("offline-store", config.feature_group.offline_store_uri)],
             ours.PREPROCESS_OUTPUTS,
         ),
         cache_config=cache(config.cache.preprocess),
@@ -278,7 +278,7 @@ def sdk_definition(config: PipelineConfig) -> str:
             response_types=list(registry.response_types),
             inference_instances=list(registry.inference_instance_types),
             transform_instances=list(registry.transform_instance_types),
-            approval_status=params["ModelApprovalStatus"],
+            approval_status=registry.approval_status,
             model_metrics=ModelMetrics(
                 model_statistics=MetricsSource(
                     content_type="application/json",
@@ -301,7 +301,11 @@ def sdk_definition(config: PipelineConfig) -> str:
         retry_policies=[service],
     )
     champion_parts: list[Any] = []
-    conditions = [ConditionGreaterThanOrEqualTo(left=test_map, right=params["MapThreshold"])]
+    floor = config.evaluation.map_threshold
+    conditions = [
+        ConditionGreaterThanOrEqualTo(left=test_map, right=params["MapThreshold"]),
+        ConditionGreaterThanOrEqualTo(left=test_map, right=floor),
+    ]
     if margin is not None:
         summary = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.COMPARISON_PATH)
         champion_parts = [" or does not beat the champion (", summary, ")"]
@@ -316,6 +320,7 @@ def sdk_definition(config: PipelineConfig) -> str:
                 test_map,
                 " is below the threshold ",
                 params["MapThreshold"],
+                f" or the config's floor {floor!r}",
                 *champion_parts,
                 ": the model was not registered",
             ],

@@ -82,7 +82,8 @@ def _summary(config: PipelineConfig) -> str:
         for step in steps:
             lines.append(f"{indent}{step['Name']} ({step['Type']}): {step.get('Description', '')}")
             if step["Type"] == "Condition":
-                lines.append(f"{indent}  if mAP >= MapThreshold:")
+                floor = config.evaluation.map_threshold
+                lines.append(f"{indent}  if mAP >= MapThreshold and mAP >= {floor} (evaluation.map_threshold):")
                 walk(step["Arguments"]["IfSteps"], indent + "    ")
                 lines.append(f"{indent}  else:")
                 walk(step["Arguments"]["ElseSteps"], indent + "    ")

@@ -86,7 +86,9 @@ TagKey = Annotated[
     str, _matches(r"(?!aws:)[\w\s.:/=+@-]{1,128}", "a tag key (up to 128 characters, not starting with 'aws:')")
 ]
 TagValue = Annotated[str, _matches(r"[\w\s.:/=+@-]{0,256}", "a tag value (up to 256 characters)")]
-ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
+# what Register gives a new model: only a recorded decision (the API or Slack) approves or rejects it, so the config
+# cannot say Approved either (it would skip the gate for every run)
+ApprovalStatus = Literal["PendingManualApproval"]
 Backbone = Literal["mobilenet1.0", "mobilenet0.25", "darknet53"]
 DAY = 86_400
 

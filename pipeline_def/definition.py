@@ -2,8 +2,13 @@
 
 Preprocess (Processing) -> Train (Training) -> Evaluate (Processing, property file evaluation.json; the new
 model and the champion, the approved model of ChampionModelUri, on the same test split) -> CheckMap (Condition:
-test mAP >= MapThreshold, and >= the champion's + model_registry.min_improvement when the config sets one)
--> Register (RegisterModel) else Fail.
+test mAP >= MapThreshold and >= the config's evaluation.map_threshold, and >= the champion's +
+model_registry.min_improvement when the config sets one) -> Register (RegisterModel) else Fail.
+
+The gate is not a run's to change: the data a model is judged on (the stack's offline store), the status it is
+registered with (the config's, PendingManualApproval) and the config's mAP floor are constants of the definition,
+so neither the API, the schedule nor a direct StartPipelineExecution can set them; a run's MapThreshold can only
+add to the floor.
 
 The same config always gives the same bytes: no timestamps, random ids or upload paths. Every S3 output
 path contains the execution id, so concurrent runs never overwrite each other.
@@ -16,10 +21,17 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from pipeline_def import expressions as ex
-from pipeline_def.config import ApprovalStatus, Backbone, ConfigError, JobResources, PipelineConfig, RetryPolicy
+from pipeline_def.config import Backbone, ConfigError, JobResources, PipelineConfig, RetryPolicy
 from pipeline_def.expressions import Json
 from pipeline_def.metrics import metric_definitions
-from pipeline_def.names import CHAMPION_URI, CHAMPION_VERSION, CURVES_FILE, EVALUATION_FILE, PREDICTIONS_FILE
+from pipeline_def.names import (
+    CHAMPION_URI,
+    CHAMPION_VERSION,
+    CURVES_FILE,
+    EVALUATION_FILE,
+    MAP_THRESHOLD,
+    PREDICTIONS_FILE,
+)
 
 __all__ = ["CHAMPION_URI", "CHAMPION_VERSION", "CURVES_FILE", "EVALUATION_FILE", "PREDICTIONS_FILE", "build_definition"]
 
@@ -74,10 +86,10 @@ class Parameter:
 
 
 def parameters(config: PipelineConfig) -> dict[str, Parameter]:
-    """The run-time knobs, with the config's values as defaults."""
+    """The run-time knobs, with the config's values as defaults. None of them can weaken the gate: see the module's
+    docstring for what is constant."""
     hp = config.training.hyperparameters
     declared = [
-        Parameter("InputDataUri", "String", _offline_store(config)),
         Parameter("ProcessingInstanceType", "String", config.preprocess.instance_type),
         Parameter("TrainingInstanceType", "String", config.training.instance_type),
         Parameter("TrainingInstanceCount", "Integer", config.training.instance_count),
@@ -93,8 +105,7 @@ def parameters(config: PipelineConfig) -> dict[str, Parameter]:
         Parameter("AnchorMatchIou", "Float", hp.anchor_match_iou),
         Parameter("IgnoreIou", "Float", hp.ignore_iou),
         Parameter("GiouLossWeight", "Float", hp.giou_loss_weight),
-        Parameter("MapThreshold", "Float", config.evaluation.map_threshold),
-        Parameter("ModelApprovalStatus", "String", config.model_registry.approval_status, get_args(ApprovalStatus)),
+        Parameter(MAP_THRESHOLD, "Float", config.evaluation.map_threshold),
         # the group's approved model when the run started: the control plane sets both (empty: none)
         Parameter(CHAMPION_URI, "String", ""),
         Parameter(CHAMPION_VERSION, "String", ""),
@@ -231,7 +242,7 @@ class _Builder:
                 test_ratio=_number(split.test),
                 min_box_size=str(cfg.preprocess.min_box_size),
             ),
-            [("offline-store", self.p["InputDataUri"].ref)],
+            [("offline-store", _offline_store(cfg))],
             PREPROCESS_OUTPUTS,
             cfg.cache.preprocess,
         )
@@ -358,9 +369,15 @@ class _Builder:
 
     def check_map(self) -> Json:
         conditions = [
-            {"Type": "GreaterThanOrEqualTo", "LeftValue": self.test_map(), "RightValue": self.p["MapThreshold"].ref}
+            {"Type": "GreaterThanOrEqualTo", "LeftValue": self.test_map(), "RightValue": self.p[MAP_THRESHOLD].ref},
+            # the config's floor as a constant: a run's MapThreshold can raise the bar, never lower it
+            {
+                "Type": "GreaterThanOrEqualTo",
+                "LeftValue": self.test_map(),
+                "RightValue": self.config.evaluation.map_threshold,
+            },
         ]
-        description = "Register the model only if its test mAP reaches MapThreshold"
+        description = "Register the model only if its test mAP reaches MapThreshold and evaluation.map_threshold"
         if self.config.model_registry.min_improvement is not None:
             conditions.append(
                 {
@@ -388,7 +405,8 @@ class _Builder:
         arguments: Json = {
             "ModelPackageGroupName": registry.model_package_group,
             "ModelPackageDescription": f"YOLOv3 scratch detector trained by the {cfg.pipeline.name} pipeline",
-            "ModelApprovalStatus": self.p["ModelApprovalStatus"].ref,
+            # a constant: a model reaches Approved only through a recorded decision (control_plane.registry)
+            "ModelApprovalStatus": cfg.model_registry.approval_status,
             "InferenceSpecification": {
                 "Containers": [
                     {
@@ -412,7 +430,8 @@ class _Builder:
             "CustomerMetadataProperties": {
                 "PipelineExecutionArn": ex.EXECUTION_ARN,
                 "TestMap": ex.as_string(self.test_map()),
-                "MapThreshold": self.p["MapThreshold"].as_string,
+                "MapThreshold": self.p[MAP_THRESHOLD].as_string,
+                "MapFloor": _number(cfg.evaluation.map_threshold),
                 "Backbone": self.p["Backbone"].as_string,
                 "NumEpochs": self.p["NumEpochs"].as_string,
                 "TrainingJobName": ex.step_property(TRAIN, "TrainingJobName"),
@@ -430,14 +449,16 @@ class _Builder:
         }
 
     def fail(self) -> Json:
-        parts = ["Test mAP ", self.test_map(), " is below the threshold ", self.p["MapThreshold"].ref]
+        floor = _number(self.config.evaluation.map_threshold)
+        parts = ["Test mAP ", self.test_map(), " is below the threshold ", self.p[MAP_THRESHOLD].ref]
+        parts += [f" or the config's floor {floor}"]
         if self.config.model_registry.min_improvement is not None:
             parts += [" or does not beat the champion (", self.evaluation_value(COMPARISON_PATH), ")"]
         message = ex.join("", *parts, ": the model was not registered")
         return {
             "Name": FAIL,
             "Type": "Fail",
-            "Description": "The model's test mAP is below MapThreshold",
+            "Description": "The model's test mAP is below MapThreshold or evaluation.map_threshold",
             "Arguments": {"ErrorMessage": message},
         }
 

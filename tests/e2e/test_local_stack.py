@@ -145,6 +145,23 @@ def test_a_run_below_the_threshold_fails_naming_the_map_and_the_threshold(stack:
     assert [s["name"] for s in detail["steps"]][-1] == "Fail"
 
 
+@pytest.mark.parametrize(
+    "parameter", [("ModelApprovalStatus", "Approved"), ("InputDataUri", "s3://anywhere/easy-test-split")]
+)
+def test_a_direct_start_cannot_set_the_gate(stack: LocalStack, parameter: tuple[str, str]) -> None:
+    # Given someone allowed StartPipelineExecution, going around the API
+    name, value = parameter
+    sagemaker, pipeline = stack.client("sagemaker"), stack.values["AWS::StackName"]
+    before = len(sagemaker.list_pipeline_executions(PipelineName=pipeline)["PipelineExecutionSummaries"])
+
+    # When they name a gate parameter, Then SageMaker refuses an undeclared parameter and starts nothing
+    with pytest.raises(sagemaker.exceptions.ClientError) as refused:
+        sagemaker.start_pipeline_execution(PipelineName=pipeline, PipelineParameters=[{"Name": name, "Value": value}])
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert name in refused.value.response["Error"]["Message"]
+    assert len(sagemaker.list_pipeline_executions(PipelineName=pipeline)["PipelineExecutionSummaries"]) == before
+
+
 def test_a_failing_step_reports_its_reason(stack: LocalStack, api: Api) -> None:
     run_id = start_run(api, {"BatchSize": 0})
 

@@ -83,7 +83,14 @@ def test_same_key_with_another_body_is_refused(stack: Stack, call: Callable[...,
         ('{"display_name": "a%sb"}' % ("-" * 81), "body.display_name"),
         # SageMaker refuses a line break in a description: the caller hears which field, SageMaker never sees it
         ('{"description": "two\\nlines"}', "body.description"),
-        ('{"parameters": {"InputDataUri": "s3://b/%s"}}' % ("x" * 1100), "parameters.InputDataUri: longer than 1024"),
+        ('{"parameters": {"TrainingInstanceType": "ml.%s"}}' % ("x" * 1100), "parameters.TrainingInstanceType: longer"),
+        # the gate is not a run's: the bypass measured before these were refused
+        ('{"parameters": {"ModelApprovalStatus": "Approved", "MapThreshold": 0}}', "parameters.ModelApprovalStatus"),
+        (
+            '{"parameters": {"ModelApprovalStatus": "Approved", "MapThreshold": 0}}',
+            "parameters.MapThreshold: 0.0 is below the config's floor 0.3",
+        ),
+        ('{"parameters": {"InputDataUri": "s3://mine/easy-test-split"}}', "parameters.InputDataUri: not a run"),
         ("[1, 2]", "body"),
     ],
 )

@@ -406,8 +406,9 @@ def test_the_pipeline_reads_the_offline_store_where_the_feature_group_says_it_is
 
     # Then the pipeline's input is the store's resolved prefix (<bucket>/feature-store/.../<name>-<time>/data)
     assert outcome["action"] == "update"
-    declared = {p["Name"]: p.get("DefaultValue") for p in definition(stack)["Parameters"]}
-    assert declared["InputDataUri"] == resolved
+    preprocess = next(step for step in definition(stack)["Steps"] if step["Name"] == "Preprocess")
+    (store,) = preprocess["Arguments"]["ProcessingInputs"]
+    assert store["S3Input"]["S3Uri"] == resolved
     assert resolved.startswith(f"s3://{stack.values['ArtifactBucket']}/feature-store/")
 
 

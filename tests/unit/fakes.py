@@ -19,7 +19,8 @@ DECLARED: list[dict[str, Any]] = [
         "DefaultValue": "mobilenet0.25",
         "EnumValues": ["mobilenet0.25", "darknet53"],
     },
-    {"Name": "InputDataUri", "Type": "String", "DefaultValue": "s3://b/p"},
+    {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": "ml.c5.4xlarge"},
+    {"Name": "MapThreshold", "Type": "Float", "DefaultValue": 0.3},
     {"Name": "ChampionModelUri", "Type": "String", "DefaultValue": ""},
     {"Name": "ChampionVersion", "Type": "String", "DefaultValue": ""},
 ]

@@ -51,6 +51,8 @@ def test_round_trips_through_yaml(default_config: PipelineConfig) -> None:
         ("training.spot.max_wait_seconds", 600, "training", "max_wait_seconds (600)"),
         ("cache.expire_after", "30 days", "cache.expire_after", "ISO 8601 duration"),
         ("model_registry.approval_status", "Yes", "model_registry.approval_status", "PendingManualApproval"),
+        # only a recorded decision approves: a config saying Approved would skip the gate for every run
+        ("model_registry.approval_status", "Approved", "model_registry.approval_status", "PendingManualApproval"),
         ("slack.approvers", ["alice"], "slack.approvers.0", "Slack user id"),
         ("classes", ["scratch", "scratch"], "classes", "unique"),
         ("storage.prefix", "/pipeline/", "storage.prefix", "without leading or trailing"),

@@ -27,10 +27,16 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 def test_overrides_become_sagemaker_strings() -> None:
     values = runs.check_overrides(
-        runs_declared(), {"NumEpochs": 5, "LearningRate": 1, "Backbone": "darknet53", "InputDataUri": "s3://x/y"}
+        runs_declared(),
+        {"NumEpochs": 5, "LearningRate": 1, "Backbone": "darknet53", "TrainingInstanceType": "ml.m5.xlarge"},
     )
 
-    assert values == {"NumEpochs": "5", "LearningRate": "1.0", "Backbone": "darknet53", "InputDataUri": "s3://x/y"}
+    assert values == {
+        "NumEpochs": "5",
+        "LearningRate": "1.0",
+        "Backbone": "darknet53",
+        "TrainingInstanceType": "ml.m5.xlarge",
+    }
 
 
 def runs_declared() -> list[dict[str, Any]]:
@@ -41,7 +47,13 @@ def test_every_bad_override_is_named_at_once() -> None:
     with pytest.raises(InvalidRequest) as raised:
         runs.check_overrides(
             runs_declared(),
-            {"NumEpochs": 2.5, "LearningRate": float("nan"), "Backbone": "resnet", "Colour": "red", "InputDataUri": 3},
+            {
+                "NumEpochs": 2.5,
+                "LearningRate": float("nan"),
+                "Backbone": "resnet",
+                "Colour": "red",
+                "TrainingInstanceType": 3,
+            },
         )
 
     message = raised.value.message
@@ -50,9 +62,33 @@ def test_every_bad_override_is_named_at_once() -> None:
         "parameters.LearningRate: expected Float",
         "parameters.Backbone: 'resnet' is not one of mobilenet0.25, darknet53",
         "parameters.Colour: unknown parameter",
-        "parameters.InputDataUri: expected String, got int 3",
+        "parameters.TrainingInstanceType: expected String, got int 3",
     ):
         assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"ModelApprovalStatus": "Approved"}, "parameters.ModelApprovalStatus: not a run parameter: every model is "
+         "registered PendingManualApproval and reaches Approved only through a recorded decision"),
+        ({"InputDataUri": "s3://mine/easy"}, "parameters.InputDataUri: not a run parameter: a run trains and is judged "
+         "on the stack's feature group"),
+        ({"MapThreshold": 0}, "parameters.MapThreshold: 0.0 is below the config's floor 0.3; a run may raise the bar, "
+         "never lower it"),
+        ({"MapThreshold": 0.29}, "parameters.MapThreshold: 0.29 is below the config's floor 0.3"),
+    ],
+)  # fmt: skip
+def test_no_override_weakens_the_gate(overrides: dict[str, Any], expected: str) -> None:
+    # Given the measured bypass (ModelApprovalStatus Approved, MapThreshold 0), When started, Then a 400 says why
+    with pytest.raises(InvalidRequest) as raised:
+        runs.check_overrides(runs_declared(), overrides)
+    assert expected in raised.value.message
+
+
+def test_a_run_may_raise_the_bar() -> None:
+    assert runs.check_overrides(runs_declared(), {"MapThreshold": 0.3}) == {"MapThreshold": "0.3"}
+    assert runs.check_overrides(runs_declared(), {"MapThreshold": 0.9}) == {"MapThreshold": "0.9"}
 
 
 def test_a_boolean_is_not_a_number() -> None:

@@ -222,18 +222,15 @@ def test_run_time_parameters_with_config_defaults(definition: Json, default_conf
         "IgnoreIou": ("Float", hp.ignore_iou),
         "GiouLossWeight": ("Float", hp.giou_loss_weight),
         "MapThreshold": ("Float", default_config.evaluation.map_threshold),
-        "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "TrainingInstanceType": ("String", default_config.training.instance_type),
         "TrainingInstanceCount": ("Integer", default_config.training.instance_count),
         "ProcessingInstanceType": ("String", default_config.preprocess.instance_type),
         "EvaluationInstanceType": ("String", default_config.evaluation.instance_type),
-        "InputDataUri": ("String", default_config.feature_group.offline_store_uri),
         # the control plane fills these in from the registry at every start
         "ChampionModelUri": ("String", ""),
         "ChampionVersion": ("String", ""),
     }
     assert {name: (p["Type"], p["DefaultValue"]) for name, p in declared.items()} == expected
-    assert declared["ModelApprovalStatus"]["EnumValues"] == ["PendingManualApproval", "Approved", "Rejected"]
     assert declared["Backbone"]["EnumValues"] == ["mobilenet1.0", "mobilenet0.25", "darknet53"]
 
 
@@ -309,23 +306,55 @@ def test_cache_settings_follow_the_config(steps: dict[str, Json], make_config: C
     assert rebuilt["Train"]["CacheConfig"] == {"Enabled": False, "ExpireAfter": "PT12H"}
 
 
-def test_condition_compares_test_map_with_the_threshold(steps: dict[str, Json]) -> None:
-    (condition,) = steps["CheckMap"]["Arguments"]["Conditions"]
-    assert condition == {
+TEST_MAP = {
+    "Std:JsonGet": {
+        "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+        "Path": "metrics.map.value",
+    }
+}
+
+
+def test_condition_compares_test_map_with_the_run_threshold_and_the_config_floor(
+    steps: dict[str, Json], default_config: PipelineConfig
+) -> None:
+    run, floor = steps["CheckMap"]["Arguments"]["Conditions"]
+    threshold = {"Get": "Parameters.MapThreshold"}
+    assert run == {"Type": "GreaterThanOrEqualTo", "LeftValue": TEST_MAP, "RightValue": threshold}
+    # a constant, not a parameter: no run (API, schedule or direct StartPipelineExecution) can lower it
+    assert floor == {
         "Type": "GreaterThanOrEqualTo",
-        "LeftValue": {
-            "Std:JsonGet": {
-                "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
-                "Path": "metrics.map.value",
-            }
-        },
-        "RightValue": {"Get": "Parameters.MapThreshold"},
+        "LeftValue": TEST_MAP,
+        "RightValue": default_config.evaluation.map_threshold,
     }
 
 
-def test_fail_message_states_map_and_threshold(steps: dict[str, Json]) -> None:
+@pytest.mark.parametrize(
+    ("test_map", "run_threshold", "registered"), [(0.5, 0.0, True), (0.2, 0.0, False), (0.5, 0.6, False)]
+)
+def test_a_run_threshold_below_the_floor_does_not_register_a_model_below_it(
+    steps: dict[str, Json], test_map: float, run_threshold: float, registered: bool
+) -> None:
+    # Given the config's floor 0.3, When a run asks for a lower (or higher) threshold, Then the floor still holds
+    conditions = steps["CheckMap"]["Arguments"]["Conditions"]
+    values = [resolve(c["RightValue"], {"MapThreshold": run_threshold}, {}) for c in conditions]
+    assert all(test_map >= float(v) for v in values) is registered
+
+
+def test_fail_message_states_map_threshold_and_floor(steps: dict[str, Json]) -> None:
     message = resolve(steps["Fail"]["Arguments"]["ErrorMessage"], {"MapThreshold": 0.3}, {})
-    assert message == "Test mAP {metrics.map.value} is below the threshold 0.3: the model was not registered"
+    assert message == (
+        "Test mAP {metrics.map.value} is below the threshold 0.3 or the config's floor 0.3: "
+        "the model was not registered"
+    )
+
+
+def test_the_gate_is_not_a_parameter(definition: Json, steps: dict[str, Json], default_config: PipelineConfig) -> None:
+    # the registration status and the data a model is judged on are the config's, not a run's
+    declared = {p["Name"] for p in definition["Parameters"]}
+    assert {"ModelApprovalStatus", "InputDataUri"}.isdisjoint(declared)
+    assert steps["Register"]["Arguments"]["ModelApprovalStatus"] == "PendingManualApproval"
+    (store,) = steps["Preprocess"]["Arguments"]["ProcessingInputs"]
+    assert store["S3Input"]["S3Uri"] == default_config.feature_group.offline_store_uri
 
 
 CHAMPION_ARGS = ["--champion-model=s3://models/v1/model.tar.gz", "--champion-version=1"]
@@ -368,22 +397,23 @@ def test_min_improvement_adds_a_condition_on_the_champion_and_both_figures_to_th
 
     steps = steps_by_name(json.loads(build_definition(PipelineConfig.from_dict(data))))
 
-    threshold, champion = steps["CheckMap"]["Arguments"]["Conditions"]
+    threshold, floor, champion = steps["CheckMap"]["Arguments"]["Conditions"]
     assert threshold["RightValue"] == {"Get": "Parameters.MapThreshold"}
+    assert floor["RightValue"] == 0.3
     assert champion["Type"] == "GreaterThanOrEqualTo"
     assert champion["LeftValue"] == threshold["LeftValue"]
     assert champion["RightValue"]["Std:JsonGet"]["Path"] == "comparison.required_map"
     message = resolve(steps["Fail"]["Arguments"]["ErrorMessage"], {"MapThreshold": 0.3}, {})
     assert message == (
-        "Test mAP {metrics.map.value} is below the threshold 0.3 or does not beat the champion "
-        "({comparison.summary}): the model was not registered"
+        "Test mAP {metrics.map.value} is below the threshold 0.3 or the config's floor 0.3 "
+        "or does not beat the champion ({comparison.summary}): the model was not registered"
     )
 
 
 def test_register_model(steps: dict[str, Json], default_config: PipelineConfig) -> None:
     args = steps["Register"]["Arguments"]
     assert args["ModelPackageGroupName"] == "scratch-detector"
-    assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert args["ModelApprovalStatus"] == "PendingManualApproval"
     (container,) = args["InferenceSpecification"]["Containers"]
     assert container["Image"] == default_config.image_uri
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
@@ -408,6 +438,7 @@ def test_register_model(steps: dict[str, Json], default_config: PipelineConfig) 
     assert linked["PipelineExecutionArn"] == "arn:exec"
     assert linked["TestMap"] == "{metrics.map.value}"
     assert linked["MapThreshold"] == "0.3"
+    assert linked["MapFloor"] == "0.3"
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ from control_plane.models import (
 from control_plane.ports import ArtefactPort, AuditPort, PipelinesPort, RegistryPort, ReportReader
 from control_plane.registry import model_summary
 from control_plane.service_text import clip, utf16_length
-from pipeline_def.names import CHAMPION_URI, CHAMPION_VERSION, EVALUATION_FILE
+from pipeline_def.names import CHAMPION_URI, CHAMPION_VERSION, EVALUATION_FILE, RAISE_ONLY
 
 AWS_PAGE = 100
 # SageMaker's NextToken: at most 8192 characters matching `.*`, and Java's dot matches no line terminator
@@ -47,6 +47,16 @@ MAX_VALUE = 1024
 MAX_DESCRIPTION = 3072
 # the champion's parameters: the registry's to say (control_plane.champion), never a caller's
 RESERVED = frozenset({CHAMPION_URI, CHAMPION_VERSION})
+# what a run cannot set, and why: the gate is the config's (pipeline_def.definition)
+NOT_RUN_PARAMETERS = {
+    "ModelApprovalStatus": (
+        "not a run parameter: every model is registered PendingManualApproval and reaches Approved only through "
+        "a recorded decision (POST /models/{version}/approve or Slack)"
+    ),
+    "InputDataUri": (
+        "not a run parameter: a run trains and is judged on the stack's feature group (config feature_group)"
+    ),
+}
 STOPPABLE = {"Executing"}
 RETRYABLE = {"Failed", "Stopped"}
 
@@ -75,35 +85,46 @@ def token(*parts: str) -> str:
 def check_overrides(
     declared: list[dict[str, Any]], overrides: dict[str, ParameterValue], reserved: frozenset[str] = frozenset()
 ) -> dict[str, str]:
-    """Overrides as the strings SageMaker takes; every unknown, reserved or mistyped one is named at once."""
+    """Overrides as the strings SageMaker takes; every unknown, reserved, mistyped or weakening one is named at once."""
     by_name = {p["Name"]: p for p in declared}
     problems: list[str] = []
     values: dict[str, str] = {}
     for name, value in sorted(overrides.items()):
         parameter = by_name.get(name)
         if parameter is None:
-            open_names = sorted(set(by_name) - reserved)
-            problems.append(f"parameters.{name}: unknown parameter; the pipeline declares {', '.join(open_names)}")
+            open_names = ", ".join(sorted(set(by_name) - reserved))
+            reason = NOT_RUN_PARAMETERS.get(name, f"unknown parameter; the pipeline declares {open_names}")
+            problems.append(f"parameters.{name}: {reason}")
             continue
-        if name in reserved:
-            problems.append(f"parameters.{name}: set by the control plane (the group's approved model), not by a run")
-            continue
-        kind = parameter.get("Type", "String")
-        text = _as_text(kind, value)
-        if text is None:
-            problems.append(f"parameters.{name}: expected {kind}, got {type(value).__name__} {value!r}")
-            continue
-        if utf16_length(text) > MAX_VALUE:
-            problems.append(f"parameters.{name}: longer than {MAX_VALUE} characters")
-            continue
-        allowed = parameter.get("EnumValues")
-        if allowed and text not in allowed:
-            problems.append(f"parameters.{name}: {text!r} is not one of {', '.join(allowed)}")
-            continue
-        values[name] = text
+        text, problem = _override(name, value, parameter, reserved)
+        if problem:
+            problems.append(f"parameters.{name}: {problem}")
+        elif text is not None:
+            values[name] = text
     if problems:
         raise InvalidRequest("; ".join(problems))
     return values
+
+
+def _override(
+    name: str, value: ParameterValue, parameter: dict[str, Any], reserved: frozenset[str]
+) -> tuple[str | None, str | None]:
+    """The value as SageMaker takes it, or what is wrong with it."""
+    if name in reserved:
+        return None, "set by the control plane (the group's approved model), not by a run"
+    kind = parameter.get("Type", "String")
+    text = _as_text(kind, value)
+    if text is None:
+        return None, f"expected {kind}, got {type(value).__name__} {value!r}"
+    if utf16_length(text) > MAX_VALUE:
+        return None, f"longer than {MAX_VALUE} characters"
+    allowed = parameter.get("EnumValues")
+    if allowed and text not in allowed:
+        return None, f"{text!r} is not one of {', '.join(allowed)}"
+    floor = parameter.get("DefaultValue")
+    if name in RAISE_ONLY and floor is not None and float(text) < float(floor):
+        return None, f"{text} is below the config's floor {floor}; a run may raise the bar, never lower it"
+    return text, None
 
 
 def _as_text(kind: str, value: ParameterValue) -> str | None:
