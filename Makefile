@@ -42,10 +42,10 @@ $(TOOLS)/%/.installed: tools/requirements-%.txt
 	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	@touch $@
 
-run: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## the main job, offline: train, register and approve a model on the local stack [DATASET=dir SEED=n]
+run: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed ## the main job, offline: train, register and approve a model on the local stack [DATASET=dir SEED=n]
 	$(PY) -m local run $(if $(DATASET),--dataset $(DATASET)) $(if $(SEED),--seed $(SEED))
 
-up: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## start the local stack in the background (API on 127.0.0.1:8787)
+up: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed ## start the local stack in the background (API on 127.0.0.1:8787)
 	$(PY) -m local up
 
 down: $(VENV)/.installed ## stop the local stack, leaving no process behind (its state is kept in work/local)
@@ -59,10 +59,11 @@ test: lint unit integration container-test e2e ## lint, then every test tier
 unit: $(VENV)/.installed $(TOOLS)/sam/.installed ## tests/unit (no network; the SAM tool environment translates template.yaml)
 	$(PY) -m pytest tests/unit
 
-integration: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## tests/integration (handlers and CLIs against moto)
+# the local stack's IAM reads each role as CloudFormation receives it: the SAM transform runs in .tools/sam
+integration: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed ## tests/integration (handlers and CLIs against moto, each function as its role)
 	$(PY) -m pytest tests/integration
 
-e2e: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## the local stack over HTTP, tiny settings (a few seconds per step)
+e2e: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed ## the local stack over HTTP, tiny settings (a few seconds per step)
 	$(PY) -m pytest tests/e2e
 
 container-test: $(CONTAINER_VENV)/.installed ## the container's entry points end to end, in container/.venv

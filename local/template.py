@@ -41,6 +41,11 @@ LOCAL_VALUES: dict[str, str] = {
     "FeatureGroup": f"{STACK}-labels",
     # the REST API's id; the local stack points API_URL at its own loopback API instead
     "RestApi": "local00api",
+    # the ARNs the roles' statements name (local/iam/roles.py)
+    "ArtifactBucket.Arn": f"arn:aws:s3:::{STACK}-{ACCOUNT}",
+    "ImageRepository.Arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{STACK}",
+    "AuditTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-audit",
+    "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-idempotency",
 }
 # The template's queues, under the names CloudFormation would generate: a queue's Ref is its URL (moto finds
 # a queue by the URL's last segment)
@@ -70,6 +75,10 @@ LOCAL_IMAGE_MANIFEST = json.dumps(
         "layers": [],
     }
 )
+
+
+# what `!Ref AWS::NoValue` resolves to: the property or list item is left out, as CloudFormation leaves it out
+NO_VALUE = object()
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -121,7 +130,7 @@ class Template:
         if isinstance(value, dict) and len(value) == 1:
             ((key, argument),) = value.items()
             if key == "Ref":
-                return values[argument]
+                return NO_VALUE if argument == "AWS::NoValue" else values[argument]
             if key == "Fn::GetAtt":
                 return values[".".join(argument)]
             if key == "Fn::Sub" and isinstance(argument, list):
@@ -133,9 +142,10 @@ class Template:
                 name, when_true, when_false = argument
                 return self.resolve(when_true if self.condition(name, overrides) else when_false, overrides)
         if isinstance(value, dict):
-            return {k: self.resolve(v, overrides) for k, v in value.items()}
+            resolved = {k: self.resolve(v, overrides) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not NO_VALUE}
         if isinstance(value, list):
-            return [self.resolve(v, overrides) for v in value]
+            return [item for item in (self.resolve(v, overrides) for v in value) if item is not NO_VALUE]
         return value
 
     def condition(self, name: str, overrides: dict[str, str] | None = None) -> bool:

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from control_plane.aws import clients
 from local.emulator import REGION, reset_moto
+from local.iam import enforce, roles
 from local.template import Template, provision
 from local.webhooks import WebhookRecorder, start_recorder
 from pipeline_def.config import PipelineConfig
@@ -34,6 +35,8 @@ class Stack:
     template: Template
     aws: dict[str, Any]
     values: dict[str, str]
+    # what CloudFormation would resolve that only the emulated account knows (the secret's ARN, for the roles)
+    iam_values: dict[str, str]
 
     @property
     def config(self) -> PipelineConfig:
@@ -55,7 +58,9 @@ def stack(aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.Monke
     provision(template, aws)
     values = template.values()
     aws["s3"].create_bucket(Bucket=values["ArtifactBucket"])
-    created = Stack(template, aws, values)
+    enforce.set_secret_resolver(enforce.resolve_secrets_with(aws["secretsmanager"]))
+    secret_arn = aws["secretsmanager"].describe_secret(SecretId=values["SlackSecret"])["ARN"]
+    created = Stack(template, aws, values, {"SlackSecret": secret_arn})
     upsert(aws["sagemaker"], created.config)
     clients.clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]
@@ -80,7 +85,8 @@ class LambdaContext:
 
 @pytest.fixture
 def load_function(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], ModuleType]:
-    """Import functions/<folder>/app.py as a cold start would, with the template's environment."""
+    """Import functions/<folder>/app.py as a cold start would, with the template's environment; its handler runs as
+    the function's role (every AWS call authorised against the role's policy as CloudFormation receives it)."""
 
     def load(folder: str, logical_id: str) -> ModuleType:
         for name, value in stack.template.environment(logical_id).items():
@@ -88,9 +94,21 @@ def load_function(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[[st
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         module = f"functions.{folder}.app"
         sys.modules.pop(module, None)
-        return importlib.import_module(module)
+        role = roles.function_role(logical_id, stack.iam_values)
+        with enforce.acting_as(role):  # a cold start's calls (Powertools reads its settings) are the role's too
+            loaded = importlib.import_module(module)
+        monkeypatch.setattr(loaded, "lambda_handler", as_role(role, loaded.lambda_handler))
+        return loaded
 
     return load
+
+
+def as_role(role: roles.Identity, handler: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with enforce.acting_as(role):
+            return handler(*args, **kwargs)
+
+    return run
 
 
 def event(folder: str, name: str, **changes: Any) -> dict[str, Any]:

@@ -222,7 +222,8 @@ def training_job(stack: Stack, name: str) -> str:
                 "TrainingInputMode": "File",
             },
             RoleArn=stack.values["SageMakerExecutionRole.Arn"],
-            OutputDataConfig={"S3OutputPath": f"s3://{stack.values['ArtifactBucket']}/out"},
+            # where the pipeline's Train step writes (pipeline/<pipeline>/<execution id>/Train/model)
+            OutputDataConfig={"S3OutputPath": f"s3://{stack.values['ArtifactBucket']}/{TRAIN_OUTPUT}"},
             ResourceConfig={"InstanceType": "ml.c5.4xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
             StoppingCondition={"MaxRuntimeInSeconds": 3600},
         )["TrainingJobArn"]
@@ -230,7 +231,9 @@ def training_job(stack: Stack, name: str) -> str:
 
 
 PICTURE = b"\x89PNG\r\n\x1a\n a picture"
-EVALUATION_FOLDER = "pipeline/run/Evaluate/evaluation"
+EVALUATION_FOLDER = "pipeline/scratch-detector/run/Evaluate/evaluation"
+TRAIN_OUTPUT = "pipeline/scratch-detector/run/Train/model"
+MODEL_ARCHIVE = f"{TRAIN_OUTPUT}/pipelines-run-Train-abc/output/model.tar.gz"
 
 
 def put_picture(stack: Stack) -> None:
@@ -246,10 +249,10 @@ def fetch(url: str) -> bytes:
 
 
 def evaluation_job(stack: Stack, name: str, report: dict[str, Any]) -> str:
-    folder = f"s3://{stack.values['ArtifactBucket']}/pipeline/run/Evaluate/evaluation"
+    folder = f"s3://{stack.values['ArtifactBucket']}/pipeline/scratch-detector/run/Evaluate/evaluation"
     stack.aws["s3"].put_object(
         Bucket=stack.values["ArtifactBucket"],
-        Key="pipeline/run/Evaluate/evaluation/evaluation.json",
+        Key="pipeline/scratch-detector/run/Evaluate/evaluation/evaluation.json",
         Body=json.dumps(report).encode(),
     )
     return str(
@@ -293,7 +296,7 @@ def register_model(
                 "Containers": [
                     {
                         "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1",
-                        "ModelDataUrl": f"s3://{stack.values['ArtifactBucket']}/model.tar.gz",
+                        "ModelDataUrl": f"s3://{stack.values['ArtifactBucket']}/{MODEL_ARCHIVE}",
                     }
                 ],
                 "SupportedContentTypes": ["image/jpeg"],
@@ -518,7 +521,7 @@ def test_a_models_decisions_and_its_run_come_from_the_audit_trail(
     put_picture(stack)
     bucket = stack.values["ArtifactBucket"]
     register_model(stack, 0.73, run["execution_arn"], f"s3://{bucket}/{EVALUATION_FOLDER}/evaluation.json")
-    stack.aws["s3"].put_object(Bucket=bucket, Key="model.tar.gz", Body=b"archive")
+    stack.aws["s3"].put_object(Bucket=bucket, Key=MODEL_ARCHIVE, Body=b"archive")
     approve = call("approve_model")
     reject = call("reject_model")
     assert (approve[0], reject[0]) == (200, 200)

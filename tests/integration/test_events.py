@@ -17,12 +17,14 @@ from botocore.credentials import Credentials
 
 from control_plane.aws import clients
 from local.client import send
+from local.iam import enforce
 from local.ssm_events import ssm_front
 from local.template import feature_group_request
 from local.webhooks import WebhookRecorder
 from tests.integration.conftest import LambdaContext, Stack, configure_slack, event
 from tests.integration.stubs import PartialStubber
 from tests.integration.test_api import EVALUATION_FOLDER, PICTURE, put_picture, register_model
+from tests.integration.test_outside_decisions import api_call, state_change
 
 Load = Callable[[str, str], ModuleType]
 PIPELINE = "scratch-detector"
@@ -185,7 +187,7 @@ def test_a_failed_run_is_posted_with_its_failing_step(
     ("name", "detail"),
     [
         ("model_pending", {"ModelPackageGroupName": "someone-else"}),
-        ("model_pending", {"ModelApprovalStatus": "Approved"}),
+        ("model_approved", {"ModelPackageGroupName": "someone-else"}),
         ("run_failed", {"currentPipelineExecutionStatus": "Succeeded"}),
         ("run_failed", {"pipelineExecutionArn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/other/execution/x"}),
     ],
@@ -200,6 +202,7 @@ def test_events_not_for_us_post_nothing(
 
     assert handler.lambda_handler(sample, LambdaContext()) == {"posted": False}
     assert slack.received == []
+    assert stack.audit() == []
 
 
 def test_without_a_slack_secret_nothing_is_posted_and_the_event_can_be_retried(
@@ -367,7 +370,8 @@ def test_a_deployment_naming_an_image_not_in_ecr_fails_and_creates_nothing(
     ("image", "reason"),
     [
         ("123456789012.dkr.ecr.us-east-1.amazonaws.com/scratch-detector:0a1b2c3", "no image"),
-        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/someone-else:v1", "repository someone-else does not exist"),
+        # the function may read only the stack's repository: AWS answers AccessDenied, whether or not it exists
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/someone-else:v1", "outside this stack's ECR repository"),
     ],
 )
 def test_a_config_change_to_a_missing_image_leaves_the_pipeline_and_alerts(
@@ -384,6 +388,8 @@ def test_a_config_change_to_a_missing_image_leaves_the_pipeline_and_alerts(
     assert definition(stack) == before
     [alert] = slack.posts("/api/chat.postMessage")
     assert reason in json.dumps(alert.body["blocks"])
+    denied = enforce.take()
+    assert [d.request.resource.rsplit("/", 1)[-1] for d in denied] == (["someone-else"] if "outside" in reason else [])
 
 
 def without_offline_store_uri(stack: Stack) -> str:
@@ -514,13 +520,16 @@ def deployments(stack: Stack) -> list[dict[str, Any]]:
 
 
 def test_an_approval_is_deployed_once_when_the_config_says_so(stack: Stack, load_function: Load) -> None:
-    approve_v1(stack)
+    # Given a model approved through the API (the control plane records the decision), and on_approval set
+    register_model(stack, 0.73, "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456")
+    assert api_call(load_function, "approve_model")[0] == 200
     set_config(stack, config_text(stack).replace("on_approval: false", "on_approval: true"))
     handler = load_function("auto_deploy", "AutoDeployFunction")
+    approval = state_change(stack, "auto_deploy", "approved")
 
     # When the approval's event arrives twice (EventBridge delivers at least once)
-    first = handler.lambda_handler(event("auto_deploy", "approved"), LambdaContext())
-    again = handler.lambda_handler(event("auto_deploy", "approved"), LambdaContext())
+    first = handler.lambda_handler(approval, LambdaContext())
+    again = handler.lambda_handler(approval, LambdaContext())
 
     # Then the model was deployed once, and both answers say so
     assert (first["deployed"], first["version"]) == (True, 1)

@@ -17,8 +17,11 @@ MAX_REPORT_BYTES = 1 << 20
 MAX_PICTURE_BYTES = 8 << 20
 
 
-# what S3 answers for an object that is not there (404 to HEAD, which has no body to name it)
-MISSING = {"NoSuchKey", "404", "NoSuchBucket"}
+# What S3 answers for an object that is not there: 404 (NoSuchKey; "404" to HEAD, which has no body to name it) to a
+# caller that may list the bucket, and 403 (AccessDenied; "403" to HEAD) to one that may not, so that it cannot learn
+# which keys exist. The functions read artefacts by key only (no s3:ListBucket on the artefact bucket), so on AWS a
+# report or picture a run has not written yet is a 403: both mean "not there for this reader".
+MISSING = {"NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"}
 
 
 def _missing(error: ClientError) -> bool:

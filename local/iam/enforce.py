@@ -1,0 +1,165 @@
+"""The local stack's IAM check in every boto3 client of the process: a request made while an identity acts
+(`acting_as`) is authorised against that identity's statements before it is sent, and refused as the service refuses
+it (AccessDenied, AWS's message naming the caller, the action and the resource). Requests made while no identity acts
+are the emulated services' own (moto, the executor's bookkeeping, a test setting up its world) and pass.
+
+S3 answers a GetObject or HeadObject of a missing key with 403, not 404, to a caller that may not list the bucket
+(it must not learn whether the key exists): the check rewrites moto's 404 to that.
+
+Every denial is also recorded, so a test whose code swallowed one fails anyway (local/pytest_aws.py).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import botocore.handlers
+from botocore.exceptions import ClientError
+from botocore.model import OperationModel
+
+from local.emulator import REGION
+from local.iam import requests
+from local.iam.policy import Decision, Request, evaluate
+from local.iam.roles import Identity
+from local.template import ACCOUNT
+
+BEFORE = "before-parameter-build"
+AFTER = "after-call"
+UNIQUE_ID = "local-iam"
+# the services whose access errors are 403 AccessDenied; the JSON services answer 400 AccessDeniedException
+_REST_DENIAL = {"s3": (403, "AccessDenied"), "sqs": (403, "AccessDenied")}
+
+_acting: contextvars.ContextVar[Identity | None] = contextvars.ContextVar("local_iam_identity", default=None)
+_lock = threading.Lock()
+_recorded: list[AccessDenied] = []
+_where = requests.Where(ACCOUNT, REGION)
+
+
+class AccessDenied(ClientError):
+    def __init__(self, service: str, operation: str, identity: Identity, request: Request, decision: Decision) -> None:
+        self.identity, self.request = identity, request
+        status, code = _REST_DENIAL.get(service, (400, "AccessDeniedException"))
+        because = (
+            "with an explicit deny in an identity-based policy"
+            if decision is Decision.EXPLICIT_DENY
+            else f"because no identity-based policy allows the {request.action} action"
+        )
+        message = (
+            f"User: {identity.caller} is not authorized to perform: {request.action} on resource: "
+            f"{request.resource} {because}"
+        )
+        response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        super().__init__(response, operation)
+
+
+@contextmanager
+def acting_as(identity: Identity | None) -> Iterator[None]:
+    """Every AWS request made in this context (this thread, and contexts copied from it) is `identity`'s."""
+    token = _acting.set(identity)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def current() -> Identity | None:
+    return _acting.get()
+
+
+def set_secret_resolver(resolve: Callable[[str], str]) -> None:
+    """How a secret's name becomes its ARN (Secrets Manager authorises on the ARN, whose suffix is random)."""
+    global _where
+    _where = requests.Where(ACCOUNT, REGION, secret_arn=resolve)
+
+
+def authorise(identity: Identity, service: str, operation: str, params: dict[str, Any]) -> None:
+    """Raise (and record) AccessDenied unless `identity` may make this request."""
+    try:
+        needed = requests.authorisations(service, operation, params, _where)
+    except KeyError as error:
+        raise UnmappedOperation(service, operation) from error
+    for request in needed:
+        decision, _ = evaluate(identity.statements, request)
+        if decision is not Decision.ALLOW:
+            denial = AccessDenied(service, operation, identity, request, decision)
+            with _lock:
+                _recorded.append(denial)
+            raise denial
+
+
+class UnmappedOperation(RuntimeError):
+    def __init__(self, service: str, operation: str) -> None:
+        super().__init__(
+            f"{service}:{operation} has no row in local/iam/requests.py: the local stack cannot authorise it"
+        )
+
+
+def _service(model: OperationModel) -> str:
+    return str(model.service_model.service_name)
+
+
+def check(**kwargs: Any) -> None:
+    """The `before-parameter-build` handler."""
+    identity = _acting.get()
+    if identity is None:
+        return
+    model: OperationModel = kwargs["model"]
+    authorise(identity, _service(model), model.name, kwargs["params"])
+
+
+def _may_list(identity: Identity, bucket: str) -> bool:
+    listing = Request("s3:ListBucket", _where.arn("s3", bucket, regional=False))
+    return evaluate(identity.statements, listing)[0] is Decision.ALLOW
+
+
+def hide_missing(**kwargs: Any) -> None:
+    """The `after-call` handler: a missing object is a 403 to a caller that may not list its bucket."""
+    identity = _acting.get()
+    model: OperationModel = kwargs["model"]
+    parsed: dict[str, Any] = kwargs["parsed"]
+    if identity is None or _service(model) != "s3" or model.name not in {"GetObject", "HeadObject"}:
+        return
+    if parsed.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+        return
+    bucket = str(kwargs.get("context", {}).get("input_params", {}).get("Bucket", ""))
+    if bucket and not _may_list(identity, bucket):
+        code = "403" if model.name == "HeadObject" else "AccessDenied"
+        parsed["Error"] = {"Code": code, "Message": "Forbidden" if code == "403" else "Access Denied"}
+        parsed["ResponseMetadata"]["HTTPStatusCode"] = 403
+
+
+def install() -> None:
+    """Check every request of every botocore session of this process, those to come included."""
+    for entry in ((BEFORE, check), (AFTER, hide_missing)):
+        if entry not in botocore.handlers.BUILTIN_HANDLERS:
+            botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    import boto3
+
+    if boto3.DEFAULT_SESSION is not None:
+        boto3.DEFAULT_SESSION._session.register(BEFORE, check, unique_id=UNIQUE_ID)
+        boto3.DEFAULT_SESSION._session.register(AFTER, hide_missing, unique_id=f"{UNIQUE_ID}-after")
+
+
+def take() -> list[AccessDenied]:
+    """The denials since the last call (a test that provokes one takes it; the fixture fails on the rest)."""
+    with _lock:
+        taken = list(_recorded)
+        _recorded.clear()
+    return taken
+
+
+def resolve_secrets_with(client: Any) -> Callable[[str], str]:
+    """A secret resolver that asks the emulated Secrets Manager (as the service itself, not as the caller)."""
+    known: dict[str, str] = {}
+
+    def resolve(name: str) -> str:
+        if name not in known:
+            with acting_as(None):
+                known[name] = str(client.describe_secret(SecretId=name)["ARN"])
+        return known[name]
+
+    return resolve

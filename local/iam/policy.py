@@ -1,0 +1,121 @@
+"""IAM's evaluation of identity-based policies, as AWS documents it: an explicit Deny wins, then any Allow, else the
+request is implicitly denied. Action and Resource patterns take `*` and `?`, actions case-insensitively; the
+condition operators are the ones the product's policies use (string, ARN, boolean and null, with IfExists)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Decision(Enum):
+    ALLOW = "allow"
+    IMPLICIT_DENY = "implicit"
+    EXPLICIT_DENY = "explicit"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One authorisation: an action on a resource ARN ('*' when the action acts on no resource), with the request's
+    condition keys."""
+
+    action: str
+    resource: str
+    context: tuple[tuple[str, str], ...] = ()
+
+    def value(self, key: str) -> str | None:
+        return next((v for k, v in self.context if k.lower() == key.lower()), None)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _like(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    if ignore_case:
+        pattern, value = pattern.lower(), value.lower()
+    # fnmatch's [...] is not IAM's: escape it, keep * and ?
+    escaped = pattern.replace("[", "[[]")
+    return fnmatch.fnmatchcase(value, escaped)
+
+
+def _matches_action(patterns: Iterable[str], action: str) -> bool:
+    return any(_like(p, action, ignore_case=True) for p in patterns)
+
+
+def _matches_resource(patterns: Iterable[str], resource: str) -> bool:
+    return any(_like(p, resource) for p in patterns)
+
+
+_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda want, got: got == want,
+    "StringNotEquals": lambda want, got: got != want,
+    "StringEqualsIgnoreCase": lambda want, got: got.lower() == want.lower(),
+    "StringLike": lambda want, got: _like(want, got),
+    "StringNotLike": lambda want, got: not _like(want, got),
+    "ArnEquals": lambda want, got: got == want,
+    "ArnLike": lambda want, got: _like(want, got),
+    "ArnNotLike": lambda want, got: not _like(want, got),
+    "Bool": lambda want, got: got.lower() == str(want).lower(),
+}
+_NEGATED = {"StringNotEquals", "StringNotLike", "ArnNotLike"}
+
+
+class UnsupportedCondition(ValueError):
+    """A condition operator this evaluator does not know: refuse to guess (fail closed, loudly)."""
+
+
+def _condition_holds(operator: str, key: str, wanted: Any, request: Request) -> bool:
+    if_exists = operator.endswith("IfExists")
+    base = operator.removesuffix("IfExists")
+    got = request.value(key)
+    if base == "Null":
+        return (got is None) == (str(wanted).lower() == "true")
+    if base not in _OPERATORS:
+        raise UnsupportedCondition(f"condition operator {operator} is not supported by the local IAM check")
+    if got is None:
+        # a missing key: IfExists holds; a negated operator holds (AWS: no value to differ from), others fail
+        return if_exists or base in _NEGATED
+    values = [str(w) for w in as_list(wanted)]
+    compare = _OPERATORS[base]
+    if base in _NEGATED:
+        return all(compare(w, got) for w in values)
+    return any(compare(w, got) for w in values)
+
+
+def _conditions_hold(conditions: dict[str, dict[str, Any]], request: Request) -> bool:
+    return all(
+        _condition_holds(operator, key, wanted, request)
+        for operator, keys in conditions.items()
+        for key, wanted in keys.items()
+    )
+
+
+def _applies(statement: dict[str, Any], request: Request) -> bool:
+    if "Action" in statement:
+        if not _matches_action(as_list(statement["Action"]), request.action):
+            return False
+    elif _matches_action(as_list(statement.get("NotAction", [])), request.action):
+        return False
+    if "Resource" in statement:
+        if not _matches_resource(as_list(statement["Resource"]), request.resource):
+            return False
+    elif _matches_resource(as_list(statement.get("NotResource", [])), request.resource):
+        return False
+    return _conditions_hold(statement.get("Condition", {}), request)
+
+
+def evaluate(statements: Iterable[dict[str, Any]], request: Request) -> tuple[Decision, dict[str, Any] | None]:
+    """The decision and the statement that made it (the first Deny, else the first Allow, else None)."""
+    allowed: dict[str, Any] | None = None
+    for statement in statements:
+        if not _applies(statement, request):
+            continue
+        if statement.get("Effect") == "Deny":
+            return Decision.EXPLICIT_DENY, statement
+        if allowed is None:
+            allowed = statement
+    return (Decision.ALLOW, allowed) if allowed is not None else (Decision.IMPLICIT_DENY, None)

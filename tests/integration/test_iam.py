@@ -1,0 +1,67 @@
+"""The local stack's IAM check against moto: each call authorised against the caller's role, refused as AWS does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from control_plane.aws import clients
+from local.iam import enforce
+from local.iam.roles import Identity
+from tests.integration.conftest import Stack
+
+BUCKET_ARN = "arn:aws:s3:::scratch-detector-123456789012"
+
+
+def role(*statements: dict[str, Any]) -> Identity:
+    return Identity("TestRole", "arn:aws:iam::123456789012:role/test-role", tuple(statements))
+
+
+READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{BUCKET_ARN}/*"}
+LIST = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": BUCKET_ARN}
+
+
+def error_of(call: Any, **params: Any) -> tuple[int, str]:
+    with pytest.raises(ClientError) as raised:
+        call(**params)
+    return raised.value.response["ResponseMetadata"]["HTTPStatusCode"], raised.value.response["Error"]["Code"]
+
+
+@pytest.mark.parametrize(
+    ("statements", "expected_get", "expected_head"),
+    [((READ,), (403, "AccessDenied"), (403, "403")), ((READ, LIST), (404, "NoSuchKey"), (404, "404"))],
+)
+def test_a_missing_object_is_a_403_to_a_role_that_may_not_list_the_bucket(
+    stack: Stack, statements: tuple[dict[str, Any], ...], expected_get: tuple[int, str], expected_head: tuple[int, str]
+) -> None:
+    # Given a role that may read the bucket's objects (and, in the second case, list it)
+    s3, bucket = clients.client("s3"), stack.values["ArtifactBucket"]
+    with enforce.acting_as(role(*statements)):
+        # When it reads a key that does not exist, Then S3 says "not found" only to a role that may list
+        assert error_of(s3.get_object, Bucket=bucket, Key="pipeline/none.json") == expected_get
+        assert error_of(s3.head_object, Bucket=bucket, Key="pipeline/none.json") == expected_head
+    assert enforce.take() == []  # a missing object is S3's answer, not a denial of the request
+
+
+def test_a_request_the_role_does_not_allow_is_refused_named_and_recorded(stack: Stack) -> None:
+    sagemaker = clients.client("sagemaker")
+    with enforce.acting_as(role(READ)), pytest.raises(ClientError) as raised:
+        sagemaker.describe_model_package_group(ModelPackageGroupName=stack.values["AWS::StackName"])
+    error = raised.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert error["Message"] == (
+        "User: arn:aws:sts::123456789012:assumed-role/test-role/TestRole is not authorized to perform: "
+        "sagemaker:DescribeModelPackageGroup on resource: "
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/scratch-detector "
+        "because no identity-based policy allows the sagemaker:DescribeModelPackageGroup action"
+    )
+    # And the denial is recorded: a test whose code swallowed it fails anyway
+    [denied] = enforce.take()
+    assert denied.request.action == "sagemaker:DescribeModelPackageGroup"
+
+
+def test_without_an_acting_identity_the_call_is_the_services_own(stack: Stack) -> None:
+    clients.client("sagemaker").describe_model_package_group(ModelPackageGroupName=stack.values["AWS::StackName"])
+    assert enforce.take() == []
