@@ -33,7 +33,7 @@ LOCAL_VALUES: dict[str, str] = {
     "ImageRepository": STACK,
     "ArtifactBucket": f"{STACK}-{ACCOUNT}",
     "ConfigParameter": f"/{STACK}/pipeline-config",
-    "SlackSecret": f"{STACK}-slack",
+    "SlackSecret": f"{STACK}/slack",
     "IdempotencyTable": f"{STACK}-idempotency",
     "AuditTable": f"{STACK}-audit",
     "ModelPackageGroup.ModelPackageGroupArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{STACK}",

@@ -5,6 +5,8 @@ condition operators are the ones the product's policies use (string, ARN, boolea
 from __future__ import annotations
 
 import fnmatch
+import re
+from functools import cache
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -119,3 +121,29 @@ def evaluate(statements: Iterable[dict[str, Any]], request: Request) -> tuple[De
         if allowed is None:
             allowed = statement
     return (Decision.ALLOW, allowed) if allowed is not None else (Decision.IMPLICIT_DENY, None)
+
+
+SEGMENT = "\x01"  # a format's variable that cannot hold a ':' (all but its last one)
+
+
+def can_be(pattern: str, arn_format: str) -> bool:
+    """Whether a statement's Resource `pattern` (`*`, `?`) matches some ARN of `arn_format` (its variables hold no ':'
+    but the last, which holds anything): whether the statement can authorise requests on that resource type."""
+    variables = re.findall(r"\$\{[^}]+\}", arn_format)
+    shape = arn_format
+    for index, variable in enumerate(variables):
+        shape = shape.replace(variable, "*" if index == len(variables) - 1 else SEGMENT, 1)
+    a, b = pattern.replace("?", "*"), shape
+
+    @cache
+    def common(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == "*":
+            return common(i + 1, j) or (j < len(b) and common(i, j + 1))
+        if j < len(b) and b[j] in {"*", SEGMENT}:
+            fits = i < len(a) and (b[j] == "*" or a[i] != ":")
+            return common(i, j + 1) or (fits and common(i + 1, j))
+        return i < len(a) and j < len(b) and a[i] == b[j] and common(i + 1, j + 1)
+
+    return common(0, 0)

@@ -145,7 +145,7 @@ def test_destroy_leaves_nothing_of_the_stack_and_a_second_run_is_a_no_op(
     deploy_a_neighbour(session)
     # moto's CloudFormation cannot hold a secret: the stack's Slack secret is made directly, and the stack's
     # resource list names it while the stack exists, as CloudFormation's does
-    secret = session.client("secretsmanager").create_secret(Name="SlackSecret-a1B2c3D4", SecretString="{}")["ARN"]
+    secret = session.client("secretsmanager").create_secret(Name=f"{names.stack}/slack", SecretString="{}")["ARN"]
     listed = Destroyer._stack_resources
 
     def with_secret(self: Destroyer, kind: str) -> list[str]:
