@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from local.iam import enforce
 from local.template import TEMPLATE, Template
 
 # Lambda puts a layer's python/ folder on the path; here the layer's source folder stands in for it
@@ -71,6 +72,7 @@ class Functions:
         return self._modules[name]
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        """One invocation, as the function's role: every AWS call it makes is authorised against that role."""
         timeout = int(self.resources[name]["Properties"].get("Timeout", 20))
-        with self._locks[name]:
+        with self._locks[name], enforce.acting_as(enforce.function_identity(name)):
             return self.module(name).lambda_handler(event, Context(function_name=name, timeout_seconds=timeout))

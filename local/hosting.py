@@ -33,6 +33,7 @@ from urllib.parse import unquote
 
 from local.executor.jobs import CONTAINER, CONTAINER_BIN, container_environment
 from local.executor.records import ServiceError
+from local.iam import enforce
 from local.loopback import Loopback, Served
 
 LOG = logging.getLogger("local.hosting")
@@ -290,7 +291,10 @@ class Hosting:
             bucket, _, key = container["ModelDataUrl"].removeprefix("s3://").partition("/")
             archive = folder / "model.tar.gz"
             try:
-                self.s3.download_file(bucket, key, str(archive))
+                # SageMaker reads the model's data as the role the model was created with
+                model_role = enforce.identity_of(self.models[variant["ModelName"]].get("ExecutionRoleArn"))
+                with enforce.acting_as(model_role):
+                    self.s3.download_file(bucket, key, str(archive))
             except Exception as error:
                 raise RuntimeError(f"the model data {container['ModelDataUrl']} cannot be read: {error}") from None
             with tarfile.open(archive) as tar:

@@ -37,6 +37,7 @@ from local.executor.state import load_state, save_state
 from local.featurestore import ENDPOINT_ENV as FEATURESTORE_ENV
 from local.featurestore import FeatureStore, FeatureStoreServer
 from local.functions import Functions
+from local.iam import enforce
 from local.hosting import RUNTIME_ENV, Hosting, RuntimeServer
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
@@ -71,6 +72,8 @@ class LocalStack:
         self._environ = dict(os.environ)
         # every request the stack's processes make is checked as AWS checks it (its job processes' too)
         constraints.install()
+        # and authorised against the caller's role, as IAM authorises it (local/iam)
+        enforce.install()
         self.work.mkdir(parents=True, exist_ok=True)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
         if self.function_log is not None:
@@ -105,6 +108,7 @@ class LocalStack:
             SecretId=self.values["SlackSecret"],
             SecretString=json.dumps({"signing_secret": SLACK_SIGNING_SECRET, "bot_token": "xoxb-local"}),
         )
+        enforce.configure(self.aws["secretsmanager"], {"SlackSecret": self.values["SlackSecret"]})
         self.group = self.template.resolve(
             self.template.resource("ModelPackageGroup")["Properties"]["ModelPackageGroupName"]
         )

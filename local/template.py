@@ -57,6 +57,8 @@ for _logical_id, _name in QUEUES.items():
 # Parameter values of the local stack where they differ from the template's defaults
 LOCAL_PARAMETERS: dict[str, str] = {
     "ImageTag": "latest",
+    # as CI deploys it: every role capped by rollout/github-oidc.yaml's boundary, which local/iam/roles.py evaluates
+    "PermissionsBoundaryArn": f"arn:aws:iam::{ACCOUNT}:policy/{STACK}-roles-boundary",
     "OfflineStoreUri": (
         f"s3://{STACK}-{ACCOUNT}/feature-store/{ACCOUNT}/sagemaker/{REGION}/offline-store/{STACK}-labels/data"
     ),

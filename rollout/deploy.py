@@ -25,6 +25,9 @@ from rollout.stack import deployed, describe
 # a stack in these states cannot be deployed to: a create that failed and rolled back can only be deleted
 DELETABLE = {"ROLLBACK_COMPLETE"}
 CI_ROLE_ENV = "CI_ROLE_ARN"
+# the deploy workflow's permissions boundary (rollout/github-oidc.yaml's RolesBoundaryArn): its CloudFormation role
+# creates roles only with it
+BOUNDARY_ENV = "ROLES_BOUNDARY_ARN"
 
 
 def deploy(
@@ -46,7 +49,7 @@ def deploy(
     stack = deployed(cloudformation, env.stack_name)
     if stack is None:
         print(f"{env.stack_name} does not exist yet: creating it without a pipeline, so that its repository exists")
-        _sam_deploy(sam, env, confirm, role_arn, {})
+        _sam_deploy(sam, env, confirm, role_arn, _boundary())
         stack = deployed(cloudformation, env.stack_name)
         if stack is None:
             raise RolloutError(f"{env.stack_name} was not created: see its events in the CloudFormation console")
@@ -55,7 +58,9 @@ def deploy(
         image.copy(ecr, source, repository, tag)
     else:
         image.push(ecr, repository, tag, variant)
-    _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag, "ImageVariant": variant, **_ci_role()})
+    _sam_deploy(
+        sam, env, confirm, role_arn, {"ImageTag": tag, "ImageVariant": variant, **_ci_role(), **_boundary()}
+    )
     print(
         f"\n{env.stack_name} is deployed with image {repository}:{tag}\n"
         f"  API:       {stack.api_url}\n"
@@ -110,6 +115,13 @@ def _ci_role() -> dict[str, str]:
     started from CI. A deploy from a laptop leaves the stack's value as it was."""
     role = os.environ.get(CI_ROLE_ENV, "")
     return {"CiRoleArn": role} if role else {}
+
+
+def _boundary() -> dict[str, str]:
+    """PermissionsBoundaryArn when the workflow names its boundary (ROLES_BOUNDARY_ARN); a deploy from a laptop by an
+    administrator leaves the stack's value as it was."""
+    boundary = os.environ.get(BOUNDARY_ENV, "")
+    return {"PermissionsBoundaryArn": boundary} if boundary else {}
 
 
 def build(sam: Path, env: Environment) -> None:

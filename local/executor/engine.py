@@ -24,6 +24,8 @@ from local.executor.expressions import ExpressionError, Scope
 from local.executor.jobs import Job, JobInfrastructureError, JobRunner
 from local.executor.records import TERMINAL, Execution, ServiceError, StepRun, dependencies, flatten, typed
 from local.executor.steps import PropertyFiles, StepKinds, retry_wait
+from local.iam import enforce
+from local.iam.roles import Identity
 
 __all__ = ["TERMINAL", "Executor", "ServiceError"]
 
@@ -147,13 +149,14 @@ class Executor:
             steps={name: run.properties for name, run in execution.steps.items() if run.status == "Succeeded"},
             files=PropertyFiles(self.s3, execution, steps),
         )
+        role = self._role(execution)
         try:
             while not execution.stop.is_set():
                 ready = self._ready(execution, steps)
                 if not ready:
                     break
                 threads = [
-                    threading.Thread(target=self._step, args=(execution, steps[name][0], scope), daemon=True)
+                    threading.Thread(target=self._step, args=(execution, steps[name][0], scope, role), daemon=True)
                     for name in ready
                 ]
                 for thread in threads:
@@ -184,7 +187,15 @@ class Executor:
             except Exception:  # the pipeline was deleted while it ran: keep going one step at a time
                 return 1
 
-    def _step(self, execution: Execution, step: dict[str, Any], scope: Scope) -> None:
+    def _role(self, execution: Execution) -> Identity | None:
+        """The pipeline's role: SageMaker creates the steps' jobs and registers models with it."""
+        try:
+            described = self.sagemaker.describe_pipeline(PipelineName=execution.pipeline_name)
+        except Exception:  # deleted since it started: its steps run as no known role
+            return None
+        return enforce.identity_of(described.get("RoleArn"))
+
+    def _step(self, execution: Execution, step: dict[str, Any], scope: Scope, role: Identity | None = None) -> None:
         run = StepRun(name=step["Name"], type=step["Type"], description=step.get("Description", ""))
         with self.lock:
             execution.steps[run.name] = run
@@ -196,7 +207,8 @@ class Executor:
         while True:
             run.attempts += 1
             try:
-                self.kinds.attempt(execution, step, run, scope)
+                with enforce.acting_as(role):
+                    self.kinds.attempt(execution, step, run, scope)
                 break
             except JobInfrastructureError as error:
                 wait = retry_wait(policies, "SageMaker.JOB_INTERNAL_ERROR", run.attempts)

@@ -16,6 +16,7 @@ model archive holds what the hosts wrote in their model folders (in practice the
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import re
@@ -155,8 +156,10 @@ class JobRunner:
         for index, key in enumerate(keys):
             relative = key[len(prefix) :].lstrip("/") or Path(key).name
             copies += [(key, folder / relative) for folder in ([into[index % len(into)]] if sharded else into)]
+        # a pool's threads start with an empty context: each copy runs in this one's (the job's role)
+        context = contextvars.copy_context()
         with ThreadPoolExecutor(max_workers=DOWNLOADS, thread_name_prefix="download") as pool:
-            for _ in pool.map(lambda copy: self._fetch(bucket, *copy), copies):
+            for _ in pool.map(lambda copy: context.copy().run(self._fetch, bucket, *copy), copies):
                 pass  # the first failure is raised here
 
     def _fetch(self, bucket: str, key: str, target: Path) -> None:

@@ -13,6 +13,7 @@ from local.executor.events import EventPublisher
 from local.executor.expressions import ExpressionError, Scope, evaluate
 from local.executor.jobs import Job, JobRunner
 from local.executor.records import Execution, StepRun
+from local.iam import enforce
 
 NewJob = Callable[[Execution, str, str, dict[str, Any]], Job]
 
@@ -47,7 +48,8 @@ class StepKinds:
             run.metadata = {"RegisterModel": {"Arn": arn}}
             run.properties = {"ModelPackageArn": arn}
             run.status = "Succeeded"
-            self.events.package(self.sagemaker.describe_model_package(ModelPackageName=arn))
+            with enforce.acting_as(None):  # SageMaker's own announcement, not a call of the pipeline's role
+                self.events.package(self.sagemaker.describe_model_package(ModelPackageName=arn))
         elif kind == "Fail":
             message = str(evaluate(step["Arguments"].get("ErrorMessage", ""), scope))
             run.metadata = {"Fail": {"ErrorMessage": message}}
@@ -63,8 +65,14 @@ class StepKinds:
             run.status, run.failure_reason = "Failed", refused
             return
         job = self.new_job(execution, run.name, "processing" if kind == "Processing" else "training", arguments)
+        denied = _create_denied(kind, job.name, arguments)
+        if denied is not None:  # the pipeline's role may not create the job (or pass its role): no job exists
+            run.status, run.failure_reason = "Failed", denied
+            return
         run.metadata = {f"{kind}Job": {"Arn": job.arn}}
-        self.runner.run(job, self.on_line)
+        # the job reads its inputs and writes its outputs as the role it was given
+        with enforce.acting_as(enforce.identity_of(arguments.get("RoleArn"))):
+            self.runner.run(job, self.on_line)
         run.properties = job.describe()
         if job.status == "Completed":
             run.status = "Succeeded"
@@ -86,6 +94,19 @@ def refusal(execution_id: str, step: str, kind: str, arguments: dict[str, Any]) 
     name = f"pipelines-{execution_id}-{step}".lower()[:52]
     found = constraints.request_problems("sagemaker", operation, {**arguments, name_key: name})
     return f"ClientError: {constraints.ConstraintViolation(operation, found)}" if found else None
+
+
+def _create_denied(kind: str, name: str, arguments: dict[str, Any]) -> str | None:
+    """Whether the acting role (the pipeline's) may create the job, as SageMaker asks IAM when the step starts."""
+    operation, name_key = CREATE[kind]
+    identity = enforce.current()
+    if identity is None:
+        return None
+    try:
+        enforce.authorise(identity, "sagemaker", operation, {**arguments, name_key: name})
+    except enforce.AccessDenied as denial:
+        return f"ClientError: {denial}"
+    return None
 
 
 class PropertyFiles:

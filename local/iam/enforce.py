@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from botocore.model import OperationModel
 
 from local.emulator import REGION
-from local.iam import requests
+from local.iam import requests, roles
 from local.iam.policy import Decision, Request, evaluate
 from local.iam.roles import Identity
 from local.template import ACCOUNT
@@ -43,11 +43,10 @@ class AccessDenied(ClientError):
     def __init__(self, service: str, operation: str, identity: Identity, request: Request, decision: Decision) -> None:
         self.identity, self.request = identity, request
         status, code = _REST_DENIAL.get(service, (400, "AccessDeniedException"))
-        because = (
-            "with an explicit deny in an identity-based policy"
-            if decision is Decision.EXPLICIT_DENY
-            else f"because no identity-based policy allows the {request.action} action"
-        )
+        because = {
+            Decision.EXPLICIT_DENY: "with an explicit deny in an identity-based policy",
+            Decision.BOUNDARY_DENY: f"because no permissions boundary allows the {request.action} action",
+        }.get(decision, f"because no identity-based policy allows the {request.action} action")
         message = (
             f"User: {identity.caller} is not authorized to perform: {request.action} on resource: "
             f"{request.resource} {because}"
@@ -76,6 +75,29 @@ def set_secret_resolver(resolve: Callable[[str], str]) -> None:
     _where = requests.Where(ACCOUNT, REGION, secret_arn=resolve)
 
 
+_values: dict[str, str] = {}
+
+
+def configure(secretsmanager: Any, secret_logical_ids: dict[str, str]) -> dict[str, str]:
+    """What only the emulated account knows and the roles name: each template secret's ARN (a Ref to a secret is its
+    ARN, with a random suffix). Returns the values the roles resolve with."""
+    global _values
+    resolve = resolve_secrets_with(secretsmanager)
+    set_secret_resolver(resolve)
+    _values = {logical_id: resolve(name) for logical_id, name in secret_logical_ids.items()}
+    return dict(_values)
+
+
+def function_identity(logical_id: str) -> Identity:
+    """The role a function of the template runs as."""
+    return roles.function_role(logical_id, _values)
+
+
+def identity_of(role_arn: str | None) -> Identity | None:
+    """The template role with this ARN; None for a role the template does not hold (its policy is unknown here)."""
+    return roles.by_arn(role_arn, _values) if role_arn else None
+
+
 def authorise(identity: Identity, service: str, operation: str, params: dict[str, Any]) -> None:
     """Raise (and record) AccessDenied unless `identity` may make this request."""
     try:
@@ -84,6 +106,9 @@ def authorise(identity: Identity, service: str, operation: str, params: dict[str
         raise UnmappedOperation(service, operation) from error
     for request in needed:
         decision, _ = evaluate(identity.statements, request)
+        if decision is Decision.ALLOW and identity.boundary is not None:
+            capped, _ = evaluate(identity.boundary, request)
+            decision = Decision.BOUNDARY_DENY if capped is not Decision.ALLOW else decision
         if decision is not Decision.ALLOW:
             denial = AccessDenied(service, operation, identity, request, decision)
             with _lock:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from functools import cache
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from functools import cache
 from typing import Any
 
 
@@ -17,6 +17,7 @@ class Decision(Enum):
     ALLOW = "allow"
     IMPLICIT_DENY = "implicit"
     EXPLICIT_DENY = "explicit"
+    BOUNDARY_DENY = "boundary"  # allowed by the identity's policies, not by its permissions boundary
 
 
 @dataclass(frozen=True)

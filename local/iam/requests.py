@@ -104,6 +104,16 @@ def _pipeline_with_role(operation: str) -> Build:
     return build
 
 
+def _job_with_role(kind: str, member: str) -> Build:
+    def build(params: Params, where: Where) -> Iterator[Request]:
+        arn = where.arn("sagemaker", f"{kind}/{params[member]}")
+        yield Request(f"sagemaker:Create{''.join(part.title() for part in kind.split('-'))}", arn)
+        yield from _tags(params, arn)
+        yield from _passes(params.get("RoleArn"))
+
+    return build
+
+
 def _create_package(params: Params, where: Where) -> Iterator[Request]:
     group = _name_or_arn(str(params["ModelPackageGroupName"]), where, "model-package-group")
     yield Request("sagemaker:CreateModelPackage", group)
@@ -222,6 +232,9 @@ _ROWS: dict[tuple[str, str], Callable[[str], Build] | Build] = {
     ("sagemaker", "DescribePipelineDefinitionForExecution"): _EXECUTION,
     ("sagemaker", "StopPipelineExecution"): _EXECUTION,
     ("sagemaker", "RetryPipelineExecution"): _EXECUTION,
+    # the pipeline's role creates its steps' jobs and passes them their role
+    ("sagemaker", "CreateTrainingJob"): _job_with_role("training-job", "TrainingJobName"),
+    ("sagemaker", "CreateProcessingJob"): _job_with_role("processing-job", "ProcessingJobName"),
     ("sagemaker", "DescribeTrainingJob"): sagemaker("training-job", "TrainingJobName"),
     ("sagemaker", "DescribeProcessingJob"): sagemaker("processing-job", "ProcessingJobName"),
     # the model registry

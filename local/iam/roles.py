@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from local.iam.policy import as_list
-from local.template import ACCOUNT, STACK, TEMPLATE, Template
+from local.template import ACCOUNT, STACK, TEMPLATE, Template, sub
 
 REPO = TEMPLATE.parent
+# where the deploy workflow's roles and the stack's permissions boundary are defined
+ROLLOUT_ROLES = REPO / "rollout" / "github-oidc.yaml"
 SAM_PYTHON = REPO / ".tools" / "sam" / "bin" / "python"
 CACHE = REPO / "work" / "iam"
 
@@ -37,6 +39,8 @@ class Identity:
     logical_id: str
     arn: str
     statements: tuple[dict[str, Any], ...]
+    # the role's permissions boundary: None when it has none; a request must be allowed by both
+    boundary: tuple[dict[str, Any], ...] | None = None
 
     @property
     def caller(self) -> str:
@@ -116,10 +120,37 @@ def _identities(overrides: tuple[tuple[str, str], ...]) -> dict[str, Identity]:
             continue
         documents = [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
         documents += attached.get(logical_id, [])
+        boundary = template.resolve(resource["Properties"].get("PermissionsBoundary"), values_override)
         found[logical_id] = Identity(
-            logical_id, role_arn(logical_id, values), _statements(documents, template, values_override)
+            logical_id,
+            role_arn(logical_id, values),
+            _statements(documents, template, values_override),
+            boundaries()[boundary] if boundary else None,
         )
     return found
+
+
+@cache
+def boundaries() -> dict[str, tuple[dict[str, Any], ...]]:
+    """The managed policies of rollout/github-oidc.yaml (the roles boundary) by ARN, for the local stack's name: what
+    a role of the template that names one as its PermissionsBoundary is capped by."""
+    rollout = Template.load(ROLLOUT_ROLES)
+    values = {**template_values(), "Stack": STACK}
+    found = {}
+    for resource in rollout.of_type("AWS::IAM::ManagedPolicy").values():
+        properties = resource["Properties"]
+        name = _sub_text(properties["ManagedPolicyName"], values)
+        document = json.loads(_sub_text(properties["PolicyDocument"], values))
+        found[f"arn:aws:iam::{ACCOUNT}:policy/{name}"] = tuple(as_list(document["Statement"]))
+    return found
+
+
+def _sub_text(value: Any, values: dict[str, str]) -> str:
+    """An `!Sub [text, {Stack: ...}]` of the rollout template, with the local stack's name for its variables."""
+    text = value["Fn::Sub"][0] if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), list) else value
+    if isinstance(text, dict) and "Fn::Sub" in text:
+        text = text["Fn::Sub"]
+    return sub(str(text), values)
 
 
 def template_values() -> dict[str, str]:

@@ -58,9 +58,8 @@ def stack(aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.Monke
     provision(template, aws)
     values = template.values()
     aws["s3"].create_bucket(Bucket=values["ArtifactBucket"])
-    enforce.set_secret_resolver(enforce.resolve_secrets_with(aws["secretsmanager"]))
-    secret_arn = aws["secretsmanager"].describe_secret(SecretId=values["SlackSecret"])["ARN"]
-    created = Stack(template, aws, values, {"SlackSecret": secret_arn})
+    iam_values = enforce.configure(aws["secretsmanager"], {"SlackSecret": values["SlackSecret"]})
+    created = Stack(template, aws, values, iam_values)
     upsert(aws["sagemaker"], created.config)
     clients.clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -170,6 +170,20 @@ def test_the_deploy_workflows_role_is_passed_so_that_its_runs_are_recorded_as_fr
     assert f'CiRoleArn="{role}"' in second[second.index("--parameter-overrides") + 1]
 
 
+def test_the_workflows_permissions_boundary_is_passed_to_the_stack(
+    tools: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boundary = "arn:aws:iam::123456789012:policy/scratch-detector-dev-roles-boundary"
+    monkeypatch.delenv("ROLES_BOUNDARY_ARN", raising=False)
+    deploy(tools, "dev")
+    monkeypatch.setenv("ROLES_BOUNDARY_ARN", boundary)
+    deploy(tools, "dev")
+
+    first, second = [c for c in calls(tools) if c[:2] == ["sam", "deploy"]][-2:]
+    assert "PermissionsBoundaryArn" not in first[first.index("--parameter-overrides") + 1]
+    assert f'PermissionsBoundaryArn="{boundary}"' in second[second.index("--parameter-overrides") + 1]
+
+
 def test_redeploying_a_commit_reuses_its_image(tools: Path) -> None:
     deploy(tools, "dev")
     before = len(calls(tools))

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from control_plane.aws import clients
-from local.iam import enforce
+from local.iam import enforce, roles
 from local.iam.roles import Identity
 from tests.integration.conftest import Stack
 
@@ -65,3 +65,31 @@ def test_a_request_the_role_does_not_allow_is_refused_named_and_recorded(stack: 
 def test_without_an_acting_identity_the_call_is_the_services_own(stack: Stack) -> None:
     clients.client("sagemaker").describe_model_package_group(ModelPackageGroupName=stack.values["AWS::StackName"])
     assert enforce.take() == []
+
+
+def test_a_roles_boundary_caps_what_its_own_policy_allows(stack: Stack) -> None:
+    # Given a role whose policy allows everything, under the stack's permissions boundary (as CI deploys it)
+    [boundary] = roles.boundaries().values()
+    capped = Identity(
+        "TestRole",
+        "arn:aws:iam::123456789012:role/test-role",
+        ({"Effect": "Allow", "Action": "*", "Resource": "*"},),
+        boundary,
+    )
+    # When it reads the stack's registry, Then the boundary allows it
+    with enforce.acting_as(capped):
+        clients.client("sagemaker").describe_model_package_group(ModelPackageGroupName=stack.values["AWS::StackName"])
+        # When it writes the config parameter (no role of the stack may), Then the boundary refuses it
+        with pytest.raises(ClientError) as raised:
+            clients.client("ssm").put_parameter(
+                Name=stack.values["ConfigParameter"], Value="x", Type="String", Overwrite=True
+            )
+    assert (
+        "because no permissions boundary allows the ssm:PutParameter action"
+        in raised.value.response["Error"]["Message"]
+    )
+    assert [d.request.action for d in enforce.take()] == ["ssm:PutParameter"]
+
+
+def test_every_role_of_the_local_stack_runs_under_the_boundary() -> None:
+    assert all(identity.boundary for identity in roles.identities().values())

