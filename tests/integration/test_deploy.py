@@ -156,32 +156,26 @@ def test_the_gpu_image_is_built_with_its_variant_under_its_own_tag_and_the_stack
     assert again[-3:] == [["docker", "build"], ["docker", "push"], ["sam", "deploy"]]
 
 
-def test_the_deploy_workflows_role_is_passed_so_that_its_runs_are_recorded_as_from_ci(
-    tools: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("variable", "parameter", "value"),
+    [
+        # the runs the workflow's role starts are recorded as started from CI
+        ("CI_ROLE_ARN", "CiRoleArn", "arn:aws:iam::123456789012:role/scratch-detector-github-dev-DeployRole-ABC"),
+        # every role of the stack gets the workflow's permissions boundary
+        ("ROLES_BOUNDARY_ARN", "PermissionsBoundaryArn", "arn:aws:iam::123456789012:policy/scratch-dev-roles-boundary"),
+    ],
+)  # fmt: skip
+def test_the_deploy_workflows_settings_are_passed_to_the_stack(
+    tools: Path, monkeypatch: pytest.MonkeyPatch, variable: str, parameter: str, value: str
 ) -> None:
-    role = "arn:aws:iam::123456789012:role/scratch-detector-github-dev-DeployRole-ABC"
-    monkeypatch.delenv("CI_ROLE_ARN", raising=False)
+    monkeypatch.delenv(variable, raising=False)
     deploy(tools, "dev")
-    monkeypatch.setenv("CI_ROLE_ARN", role)
+    monkeypatch.setenv(variable, value)
     deploy(tools, "dev")
 
     first, second = [c for c in calls(tools) if c[:2] == ["sam", "deploy"]][-2:]
-    assert "CiRoleArn" not in first[first.index("--parameter-overrides") + 1]  # from a laptop: left as it was
-    assert f'CiRoleArn="{role}"' in second[second.index("--parameter-overrides") + 1]
-
-
-def test_the_workflows_permissions_boundary_is_passed_to_the_stack(
-    tools: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    boundary = "arn:aws:iam::123456789012:policy/scratch-detector-dev-roles-boundary"
-    monkeypatch.delenv("ROLES_BOUNDARY_ARN", raising=False)
-    deploy(tools, "dev")
-    monkeypatch.setenv("ROLES_BOUNDARY_ARN", boundary)
-    deploy(tools, "dev")
-
-    first, second = [c for c in calls(tools) if c[:2] == ["sam", "deploy"]][-2:]
-    assert "PermissionsBoundaryArn" not in first[first.index("--parameter-overrides") + 1]
-    assert f'PermissionsBoundaryArn="{boundary}"' in second[second.index("--parameter-overrides") + 1]
+    assert parameter not in first[first.index("--parameter-overrides") + 1]  # from a laptop: left as it was
+    assert f'{parameter}="{value}"' in second[second.index("--parameter-overrides") + 1]
 
 
 def test_redeploying_a_commit_reuses_its_image(tools: Path) -> None:
