@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from local.client import Api, click
-from local.stack import LOCAL_USER_KEY, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from local.iam import users
+from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
 from tests.e2e.conftest import start_run, wait_for
 from tests.e2e.test_local_stack import approval_message, wait_until
 
@@ -54,7 +55,7 @@ def test_a_second_run_is_judged_against_the_approved_model_and_the_history_shows
     assert first["status"] == "Succeeded", first
     assert first["evaluation"]["champion"]["present"] is False
     assert first["evaluation"]["champion"]["reason"] == "no approved model in the group"
-    assert first["started_by"]["actor"].endswith(f":user/{LOCAL_USER_KEY}")
+    assert first["started_by"]["actor"] == users.ADMIN.arn  # the IAM user of LOCAL_USER_KEY
     assert first["started_by"]["source"] == "api"
     v1 = first["model"]["version"]
     # its request carries the picture, uploaded through Slack's file upload, and says there is no champion
@@ -100,7 +101,8 @@ def test_a_second_run_is_judged_against_the_approved_model_and_the_history_shows
     assert third["model"] is None
     third_map = third["evaluation"]["metrics"]["map"]["value"]
     reason = third["failure_reason"]
-    assert reason.startswith(f"Test mAP {third_map} is below the threshold 0.0 or does not beat the champion")
+    below = f"Test mAP {third_map} is below the threshold 0.0 or the config's floor 0.0"
+    assert reason.startswith(f"{below} or does not beat the champion")
     assert f"champion v{v1} test mAP {champion['map']} + min_improvement 1.0" in reason
 
     # And the history: the decision on v1 (who, from where), the run that made it, links to its results
