@@ -2,17 +2,21 @@
 DeleteModelPackageGroup (`make destroy` removes the registry), DescribeFeatureGroup's ResourceNotFound for a group
 that is not there (moto answers a 500), and UpdateModelPackage, which in moto drops a package's
 CustomerMetadataProperties when the request does not repeat them (SageMaker keeps them: the request's own field
-"customer metadata properties to add or update"). Installed on moto's own classes, so the server and `mock_aws`
-both answer them; everything else stays moto's."""
+"customer metadata properties to add or update") and names a made-up Studio user as LastModifiedBy, where SageMaker
+names the caller's IAM identity (UserContext.IamIdentity: Arn, PrincipalId), which the package's state-change event
+carries too. Installed on moto's own classes, so the server and `mock_aws` both answer them; everything else stays
+moto's."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from moto.core.responses import EmptyResult
 from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
+from moto.sts.models import sts_backends
 
 
 def _delete_model_package(backend: SageMakerModelBackend, name: str) -> None:
@@ -64,9 +68,36 @@ def _update_keeping_metadata(self: SageMakerModelBackend, **request: Any) -> str
     return updated
 
 
+_update_model_package_response = SageMakerResponse.update_model_package
+# SigV4's credential scope starts with the access key (moto's own pattern wants 20 capitals; local keys are words)
+_CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/")
+
+
+def _caller(response: SageMakerResponse) -> dict[str, str]:
+    """The request's IAM identity: a role session or user moto issued the key to, else the IAM user named by the
+    key (as local/api.py names the API's callers)."""
+    signed = _CREDENTIAL.search(response.headers.get("Authorization", ""))
+    key, account = signed.group(1) if signed else response.get_access_key(), response.current_account
+    assumed = sts_backends[account]["aws"].get_assumed_role_from_access_key(key)
+    if assumed is not None:
+        return {"Arn": assumed.arn, "PrincipalId": assumed.user_id}
+    return {"Arn": f"arn:aws:iam::{account}:user/{key}", "PrincipalId": key}
+
+
+def _update_naming_the_caller(self: SageMakerResponse) -> Any:
+    answer = _update_model_package_response(self)
+    backend, arn = self.sagemaker_backend, self._get_param("ModelPackageArn")
+    package = backend.model_packages.get(backend.model_package_name_mapping.get(arn, arn))
+    if package is not None:
+        # moto types UserContext as flat strings; SageMaker's IamIdentity is a structure
+        package.last_modified_by = {"IamIdentity": _caller(self)}  # type: ignore[dict-item]
+    return answer
+
+
 def install() -> None:
     """Idempotent: moto's classes gain the operations once per process."""
     SageMakerModelBackend.describe_feature_group = _describe_feature_group_or_not_found  # type: ignore[method-assign]
     SageMakerModelBackend.update_model_package = _update_keeping_metadata  # type: ignore[method-assign, assignment]
+    SageMakerResponse.update_model_package = _update_naming_the_caller  # type: ignore[method-assign]
     SageMakerResponse.delete_model_package = _delete_model_package_response  # type: ignore[attr-defined]
     SageMakerResponse.delete_model_package_group = _delete_model_package_group_response  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
-"""A model approved (API or Slack) is deployed to the stack's endpoint when the config says `on_approval: true`,
-once per approval: the same event delivered again deploys nothing more."""
+"""A model approved through the control plane (API or Slack) is deployed to the stack's endpoint when the config says
+`on_approval: true`, once per approval: the same event delivered again deploys nothing more. An approval made in
+SageMaker directly is not deployed (notify records and announces it; POST /models/{version}/deploy can deploy it)."""
 
 from typing import Any
 
@@ -7,7 +8,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from control_plane import endpoints
+from control_plane import endpoints, outside_decisions
 from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.hosting import Hosting
 from control_plane.aws.sagemaker import Registry
@@ -49,17 +50,17 @@ DEPLOY_ONCE = Once(
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     DEPLOY_ONCE.register(context)
     detail: dict[str, Any] = event.detail if isinstance(event.detail, dict) else {}
-    if (
-        detail.get("ModelPackageGroupName") != ENV.model_package_group
-        or detail.get("ModelApprovalStatus") != "Approved"
-    ):
+    change = outside_decisions.change_of(detail, ENV.model_package_group, event.time)
+    if change is None or change.status != "Approved":
         return {"deployed": False, "reason": "not an approval of this stack's models"}
     config, _ = load_config(CONFIG)
     if not config.deployment.on_approval:
-        logger.info("approval not deployed: deployment.on_approval is false", arn=detail.get("ModelPackageArn"))
+        logger.info("approval not deployed: deployment.on_approval is false", arn=change.arn)
         return {"deployed": False, "reason": "deployment.on_approval is false"}
-    version = int(detail["ModelPackageVersion"])
-    state: EndpointState = DEPLOY_ONCE(approval=detail, version=version, settings=config.deployment)
+    if not outside_decisions.made_by_control_plane(change, AUDIT):
+        logger.warning("approval not deployed: made outside the control plane", arn=change.arn, actor=change.actor)
+        return {"deployed": False, "reason": "approved outside the control plane"}
+    state: EndpointState = DEPLOY_ONCE(approval=detail, version=change.version, settings=config.deployment)
     metrics.add_metric(name="ModelsDeployedOnApproval", unit="Count", value=1)
-    logger.info("approved model deployed", version=detail["ModelPackageVersion"], endpoint=state.name)
+    logger.info("approved model deployed", version=change.version, endpoint=state.name)
     return {"deployed": True, **state.model_dump(mode="json")}

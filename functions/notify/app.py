@@ -1,5 +1,5 @@
-"""SageMaker events to Slack: a model waiting for approval (its evidence, its picture, the buttons) or a failed run,
-each posted once."""
+"""SageMaker events to Slack: a model waiting for approval (its evidence, its picture, the buttons), a failed run, or
+an approval or rejection made outside the control plane (recorded in the audit trail too), each posted once."""
 
 from typing import Any
 
@@ -7,7 +7,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from control_plane import notifications
+from control_plane import notifications, outside_decisions
+from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.s3 import read_bytes, read_json
 from control_plane.aws.sagemaker import Pipelines, Registry
 from control_plane.aws.secrets import slack_secret
@@ -15,19 +16,28 @@ from control_plane.aws.slack import SlackPoster
 from control_plane.idempotency import Once
 from control_plane.notifications import Notice
 from control_plane.observability import logger, metrics, tracer
+from control_plane.outside_decisions import StateChange
 from control_plane.settings import NotifyEnv, load_env
 
 ENV = load_env(NotifyEnv)
 PIPELINES = Pipelines(ENV.pipeline_name)
 REGISTRY = Registry(ENV.model_package_group)
+AUDIT = AuditTrail(ENV.audit_table)
 SOURCES = notifications.Sources(REGISTRY, PIPELINES, read_json, read_bytes, ENV.api_url)
 # no 3 s window here (an EventBridge target): time for a picture's upload
 SLACK_TIMEOUT = 10
 
 
+def poster() -> SlackPoster:
+    return SlackPoster(slack_secret(ENV.slack_secret).bot_token, ENV.slack_api_url, timeout=SLACK_TIMEOUT)
+
+
 def post(notice: Notice) -> notifications.Posted:
-    poster = SlackPoster(slack_secret(ENV.slack_secret).bot_token, ENV.slack_api_url, timeout=SLACK_TIMEOUT)
-    return notifications.notify(notice, SOURCES, poster, ENV.slack_channel)
+    return notifications.notify(notice, SOURCES, poster(), ENV.slack_channel)
+
+
+def announce(change: StateChange) -> notifications.Posted:
+    return outside_decisions.announce(change, poster(), ENV.slack_channel)
 
 
 POST_ONCE = Once(
@@ -36,6 +46,14 @@ POST_ONCE = Once(
     table=ENV.idempotency_table,
     data="notice",
     key="[kind, arn, status]",
+    expires_after_seconds=7 * 24 * 3600,
+)
+ANNOUNCE_ONCE = Once(
+    announce,
+    notifications.Posted,
+    table=ENV.idempotency_table,
+    data="change",
+    key="[arn, status, at]",
     expires_after_seconds=7 * 24 * 3600,
 )
 
@@ -61,12 +79,40 @@ def notice_of(event: EventBridgeModel) -> Notice | None:
     return None
 
 
+def change_of(event: EventBridgeModel) -> StateChange | None:
+    """The approval or rejection of one of this stack's models an event tells, if it tells one."""
+    if event.detail_type != outside_decisions.PACKAGE_CHANGE or not isinstance(event.detail, dict):
+        return None
+    return outside_decisions.change_of(event.detail, ENV.model_package_group, event.time)
+
+
+def decided(change: StateChange) -> dict[str, Any]:
+    outcome = outside_decisions.handle(change, AUDIT, lambda c: ANNOUNCE_ONCE(change=c))
+    if not outcome.outside:
+        logger.info("decision made by the control plane", version=change.version, status=change.status)
+        return {"posted": False, "outside": False}
+    metrics.add_metric(name="OutsideDecisions", unit="Count", value=1)
+    logger.warning(
+        "decision made outside the control plane",
+        version=change.version,
+        status=change.status,
+        actor=change.actor,
+        recorded=outcome.recorded,
+        ts=outcome.ts,
+    )
+    return {"posted": True, **outcome.model_dump()}
+
+
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=EventBridgeModel)
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     POST_ONCE.register(context)
+    ANNOUNCE_ONCE.register(context)
+    change = change_of(event)
+    if change is not None:
+        return decided(change)
     notice = notice_of(event)
     if notice is None:
         logger.info("event ignored", detail_type=event.detail_type, event_id=event.id)

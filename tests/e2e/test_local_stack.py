@@ -377,3 +377,29 @@ def test_with_on_approval_an_approval_deploys_the_model_once(stack: LocalStack, 
         assert [e["details"]["M"]["version"]["S"] for e in by_event] == [str(version)]
     finally:
         set_config(stack, tiny_config(stack).replace("on_approval: true", "on_approval: false"), epochs=1)
+
+
+def test_an_approval_made_in_sagemaker_directly_is_recorded_and_announced_as_outside(
+    stack: LocalStack, api: Api
+) -> None:
+    # Given a registered model
+    version = registered(api)
+    arn = api.call("GET", f"/models/{version}")[1]["arn"]
+
+    # When someone approves it in SageMaker directly (as the console or the CLI does), imitating the control plane
+    stack.client("sagemaker").update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="Approved by alice via api: fine"
+    )
+
+    # Then the model's decisions show it, made outside the control plane, by the caller SageMaker names
+    deadline = time.monotonic() + 30
+    while not (found := api.call("GET", f"/models/{version}")[1]["decisions"]):
+        assert time.monotonic() < deadline, "the outside approval was not recorded"
+        time.sleep(0.2)
+    [decision] = found
+    assert (decision["decision"], decision["source"]) == ("approve", "outside")
+    assert decision["actor"].startswith("arn:aws:iam::123456789012:user/")
+    # And one Slack message names it
+    announced = f"{stack.group} v{version} was Approved outside the control plane"
+    wait_for_post(stack, "/api/chat.postMessage", announced)
+    assert len([p for p in stack.slack.posts("/api/chat.postMessage") if announced in p.body.get("text", "")]) == 1

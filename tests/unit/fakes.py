@@ -155,8 +155,17 @@ class FakeRegistry:
 class FakeAudit:
     entries: list[AuditEntry] = field(default_factory=list)
 
+    keys: set[str] = field(default_factory=set)
+
     def record(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
+
+    def record_once(self, entry: AuditEntry, key: str) -> bool:
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        self.entries.append(entry)
+        return True
 
     def history(
         self, subject: str, next_token: str | None, limit: int, newest_first: bool

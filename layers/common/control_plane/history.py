@@ -8,6 +8,8 @@ from control_plane.ports import AuditPort
 # a run's start is its first entry; retries and stops come after it
 RUN_ENTRIES = 20
 DECISIONS = {"approve", "reject"}
+# a recorded decision whose update SageMaker refused (registry.decide records before it updates)
+FAILED = "decision-failed"
 
 
 def audit_page(audit: AuditPort, subject: str, next_token: str | None, limit: int) -> AuditPage:
@@ -26,14 +28,22 @@ def started_by(audit: AuditPort, run_id: str) -> Origin | None:
 
 
 def decisions(audit: AuditPort, group: str, version: int) -> list[DecisionRecord]:
-    """Every approval and rejection of a model version, oldest first."""
-    found: list[DecisionRecord] = []
+    """Every approval and rejection of a model version, oldest first: the control plane's, and those made in
+    SageMaker directly (source `outside`); a decision whose update failed is left out."""
+    entries: list[AuditEntry] = []
     token: str | None = None
     while True:
-        entries, token = audit.history(f"model#{group}/{version}", token, 100, newest_first=False)
-        found += [_decision(entry) for entry in entries if entry.action in DECISIONS]
+        page, token = audit.history(f"model#{group}/{version}", token, 100, newest_first=False)
+        entries += page
         if token is None:
-            return found
+            break
+    failed = {entry.details.get("decided_at") for entry in entries if entry.action == FAILED}
+    return [_decision(entry) for entry in entries if entry.action in DECISIONS and stamp(entry) not in failed]
+
+
+def stamp(entry: AuditEntry) -> str:
+    """An entry's time as the trail keeps it (milliseconds): how a later entry names an earlier one."""
+    return entry.at.isoformat(timespec="milliseconds")
 
 
 def _decision(entry: AuditEntry) -> DecisionRecord:

@@ -21,7 +21,9 @@ RUN_ID_PATTERN = r"^[a-z0-9]{12}$"
 # what the audit trail is about: a run, a model version of a group, the endpoint (SageMaker's name patterns)
 _NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 SUBJECT_PATTERN = rf"^(run#[a-z0-9]{{12}}|model#{_NAME}/[1-9][0-9]{{0,8}}|endpoint#{_NAME})$"
-AuditSource = Literal["api", "ci", "slack", "schedule", "event"]
+# `outside`: an approval or rejection made in SageMaker directly (console, Studio, CLI), which the control plane
+# found in SageMaker's event and recorded (control_plane.outside_decisions)
+AuditSource = Literal["api", "ci", "slack", "schedule", "event", "outside"]
 # SageMaker's PipelineExecutionDisplayName: its pattern (which hyphens can stretch) and at most 82 characters
 DisplayName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$", max_length=82)]
 # Free text that reaches a SageMaker field (descriptions are Java's `.*`, which no line terminator matches):

@@ -48,6 +48,10 @@ class HostingPort(Protocol):
 
 class AuditPort(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
+    def record_once(self, entry: AuditEntry, key: str) -> bool:
+        """Record `entry` unless the entry of `key` is there already; True when it was recorded now."""
+        ...
+
     def history(
         self, subject: str, next_token: str | None, limit: int, newest_first: bool
     ) -> tuple[list[AuditEntry], str | None]: ...

@@ -90,9 +90,19 @@ class DecideCommand(BaseModel):
     source: Literal["api", "slack"]
 
 
+def _failed(decision: AuditEntry, error: str) -> AuditEntry:
+    """The entry that says a recorded decision was not made: SageMaker refused or lost the update."""
+    details = {"decision": decision.action, "decided_at": history.stamp(decision), "error": error}
+    return decision.model_copy(update={"action": history.FAILED, "at": datetime.now(UTC), "details": details})
+
+
 def decide(command: DecideCommand, registry: RegistryPort, audit: AuditPort) -> DecisionResult:
     """Approve or reject one version. Approving an approved package changes nothing; any other decision,
-    including rejecting an approved package, updates it and is audited."""
+    including rejecting an approved package, updates it and is audited.
+
+    The audit record comes first: SageMaker's event of the change may reach its consumers before this function
+    returns, and they tell the control plane's decisions from decisions made in SageMaker directly by this record
+    (control_plane.outside_decisions). An update that then fails is recorded as failed, and raised."""
     package = registry.describe(command.version)
     current = package.get("ModelApprovalStatus", "Unknown")
     wanted = STATUS_OF[command.decision]
@@ -104,17 +114,20 @@ def decide(command: DecideCommand, registry: RegistryPort, audit: AuditPort) -> 
             approval_description=package.get("ApprovalDescription"),
         )
     description = clip(f"{wanted} by {command.actor} via {command.source}: {command.comment}", MAX_DESCRIPTION)
-    registry.set_approval(package["ModelPackageArn"], wanted, description)
-    audit.record(
-        AuditEntry(
-            subject=f"model#{registry.group}/{command.version}",
-            action=command.decision,
-            actor=command.actor,
-            source=command.source,
-            at=datetime.now(UTC),
-            details={"from": current, "to": wanted, "comment": command.comment, "arn": package["ModelPackageArn"]},
-        )
+    decision = AuditEntry(
+        subject=f"model#{registry.group}/{command.version}",
+        action=command.decision,
+        actor=command.actor,
+        source=command.source,
+        at=datetime.now(UTC),
+        details={"from": current, "to": wanted, "comment": command.comment, "arn": package["ModelPackageArn"]},
     )
+    audit.record(decision)
+    try:
+        registry.set_approval(package["ModelPackageArn"], wanted, description)
+    except Exception as error:
+        audit.record(_failed(decision, type(error).__name__))
+        raise
     return DecisionResult(
         version=command.version, approval_status=wanted, changed=True, approval_description=description
     )

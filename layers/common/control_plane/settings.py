@@ -60,6 +60,8 @@ class NotifyEnv(SlackEnv):
     pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
     model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    # decisions made outside the control plane are told from its own by its records, and recorded there
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
     # the REST API's base URL, for the run's link in the approval request (none: the run id alone)
     api_url: str | None = Field(alias="API_URL", default=None)
 

@@ -1,9 +1,16 @@
 """The Slack messages besides the approval request (control_plane.approval_request): a failed run, a decision that
-could not be made, an invalid config."""
+could not be made, a decision made outside the control plane, an invalid config."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from control_plane.service_text import clip
+
+# what an outside caller wrote is shown, never read as markup: Slack's three escapes
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+SHOWN_DESCRIPTION = 300
 
 
 def section(text: str) -> dict[str, Any]:
@@ -21,6 +28,21 @@ def decision_failed(
 ) -> tuple[str, list[dict[str, Any]]]:
     text = f"<@{user_id}> clicked {decision} on {group} v{version}, but the decision was not made: {reason}"
     return text, [section(f":warning: {text}")]
+
+
+def decided_outside(
+    *, group: str, version: int, status: str, actor: str, at: datetime, description: str | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """An approval or rejection made in SageMaker directly: what, by whom, when, and that it was not deployed."""
+    when = at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    text = f"{group} v{version} was {status} outside the control plane, in SageMaker directly, by {actor} at {when}"
+    if status == "Approved":
+        text += f"; it was not deployed automatically (POST /models/{version}/deploy deploys it)"
+    lines = [f":warning: {text.translate(_ESCAPES)}"]
+    if description:
+        lines.append(f">ApprovalDescription: {clip(description, SHOWN_DESCRIPTION).translate(_ESCAPES)}")
+    lines.append(f"Decisions belong here in Slack or in POST /models/{version}/approve and /reject.")
+    return text.translate(_ESCAPES), [section("\n".join(lines))]
 
 
 def config_invalid(parameter: str, version: int | None, problems: list[str]) -> tuple[str, list[dict[str, Any]]]:

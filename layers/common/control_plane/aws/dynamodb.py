@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import uuid
 from datetime import datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from control_plane.aws.clients import LazyClient
 from control_plane.errors import InvalidRequest
@@ -30,17 +33,24 @@ class AuditTrail:
         self._client = dynamodb
 
     def record(self, entry: AuditEntry) -> None:
-        item = {
-            "subject": {"S": entry.subject},
-            # time first, so a subject's history reads in order
-            "at": {"S": f"{entry.at.isoformat(timespec='milliseconds')}#{uuid.uuid4().hex[:8]}"},
-            "action": {"S": entry.action},
-            "actor": {"S": entry.actor},
-            "source": {"S": entry.source},
-        }
-        if entry.details:
-            item["details"] = {"M": {k: {"S": v} for k, v in entry.details.items()}}
-        self._db.put_item(TableName=self.table, Item=item)
+        self._db.put_item(TableName=self.table, Item=_item(entry, uuid.uuid4().hex[:8]))
+
+    def record_once(self, entry: AuditEntry, key: str) -> bool:
+        """Record `entry` unless the entry of `key` is there already (False then): the key and the entry's time
+        make the item's key, so a repeated event writes nothing twice, whatever happens after."""
+        item = _item(entry, hashlib.sha256(key.encode()).hexdigest()[:8])
+        try:
+            self._db.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#subject)",
+                ExpressionAttributeNames=_NAMES,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def history(
         self, subject: str, next_token: str | None, limit: int, newest_first: bool
@@ -52,6 +62,8 @@ class AuditTrail:
             "ExpressionAttributeNames": _NAMES,
             "ExpressionAttributeValues": {":subject": {"S": subject}},
             "ScanIndexForward": not newest_first,
+            # a decision's record is read back at once by the consumers of its event (outside_decisions)
+            "ConsistentRead": True,
             "Limit": limit,
         }
         if next_token:
@@ -59,6 +71,20 @@ class AuditTrail:
         page = self._db.query(**request)
         last = page.get("LastEvaluatedKey")
         return [_entry(item) for item in page.get("Items", [])], _encode(subject, last["at"]["S"]) if last else None
+
+
+def _item(entry: AuditEntry, suffix: str) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "subject": {"S": entry.subject},
+        # time first, so a subject's history reads in order; the suffix keeps two entries of one millisecond apart
+        "at": {"S": f"{entry.at.isoformat(timespec='milliseconds')}#{suffix}"},
+        "action": {"S": entry.action},
+        "actor": {"S": entry.actor},
+        "source": {"S": entry.source},
+    }
+    if entry.details:
+        item["details"] = {"M": {k: {"S": v} for k, v in entry.details.items()}}
+    return item
 
 
 def _entry(item: dict[str, Any]) -> AuditEntry:
