@@ -1,9 +1,10 @@
 """template.yaml's REST API on 127.0.0.1: each request becomes the API Gateway proxy event its route's
 function receives in AWS, and the function's answer becomes the response.
 
-Routes with AWS_IAM authorisation (the default) need a SigV4 `Authorization` header, as API Gateway does; the
-caller is the IAM user named by its access key. The local stack has one throwaway credential, so the signature
-itself is not verified. Routes with `Auth: {Authorizer: NONE}` (the Slack route) take any request.
+Routes with AWS_IAM authorisation (the default) are authorised as API Gateway authorises them (local/gateway.py):
+the local user whose access key signed the request must be allowed execute-api:Invoke on its method and path by
+the template's duty policies, else API Gateway's 403 answers before the function runs. Routes with
+`Auth: {Authorizer: NONE}` (the Slack route) take any request.
 """
 
 from __future__ import annotations
@@ -16,16 +17,21 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from local.functions import Functions
+from local.gateway import MISSING_TOKEN, Refusal, Stage, authorise, gateway_response
 from local.loopback import Loopback, Served
 from local.template import ACCOUNT, Template
 
 LOG = logging.getLogger("local.api")
-SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)/")
-STAGE = "local"
+
+
+class Invoker(Protocol):
+    """What runs the routes' functions (local/functions.py's Functions)."""
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,22 @@ def routes(template: Template) -> list[Route]:
     return found
 
 
+@cache
+def template_stage() -> Stage:
+    return Stage.of(Template.load())
+
+
 def proxy_event(
-    route: Route, method: str, url: str, headers: dict[str, str], body: bytes, caller: str | None
+    route: Route,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    caller: str | None,
+    *,
+    stage: Stage | None = None,
 ) -> dict[str, Any]:
+    stage = stage or template_stage()
     parts = urlsplit(url)
     match = route.pattern.match(parts.path)
     query = dict(parse_qsl(parts.query, keep_blank_values=True)) or None
@@ -75,11 +94,11 @@ def proxy_event(
         "stageVariables": None,
         "requestContext": {
             "accountId": ACCOUNT,
-            "apiId": "local",
-            "stage": STAGE,
+            "apiId": stage.api_id,
+            "stage": stage.name,
             "resourcePath": route.resource,
             "httpMethod": method,
-            "path": f"/{STAGE}{parts.path}",
+            "path": f"/{stage.name}{parts.path}",
             "protocol": "HTTP/1.1",
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": int(time.time() * 1000),
@@ -94,11 +113,13 @@ class ApiServer(Served):
     def __init__(
         self,
         template: Template,
-        functions: Functions,
+        functions: Invoker,
         port: int = 0,
         local_routes: dict[str, Callable[[], Any]] | None = None,
     ) -> None:
+        self.template = template
         self.routes = routes(template)
+        self.stage = Stage.of(template)
         self.functions = functions
         # the stack's own GET pages under /_local/ (health, what Slack was sent); not part of the product's API
         self.local_routes = {"/_local/health": lambda: {"ok": True}, **(local_routes or {})}
@@ -113,17 +134,16 @@ class ApiServer(Served):
         if method == "GET" and path in self.local_routes:
             data = json.dumps(self.local_routes[path](), default=str).encode()
             return 200, {"Content-Type": "application/json"}, data
-        candidates = [r for r in self.routes if r.pattern.match(path)]
-        route = next((r for r in candidates if r.method == method), None)
-        if route is None:
-            return _error(403 if not candidates else 405, "MissingAuthenticationToken", f"no route {method} {path}")
+        route = next((r for r in self.routes if r.method == method and r.pattern.match(path)), None)
+        if route is None:  # API Gateway's answer to a method and path it does not have
+            return gateway_response(self.template, MISSING_TOKEN)
         caller = None
         if not route.open:
-            signed = SIGV4.match(headers.get("Authorization", ""))
-            if signed is None:
-                return _error(403, "MissingAuthenticationToken", "the request is not signed (AWS_IAM)")
-            caller = f"arn:aws:iam::{ACCOUNT}:user/{signed.group(1)}"
-        event = proxy_event(route, method, url, headers, body, caller)
+            verdict = authorise(self.stage, method, path, headers.get("Authorization", ""))
+            if isinstance(verdict, Refusal):
+                return gateway_response(self.template, verdict)
+            caller = verdict.arn
+        event = proxy_event(route, method, url, headers, body, caller, stage=self.stage)
         try:
             result = self.functions.invoke(route.function, event)
         except Exception:  # what API Gateway answers when the function fails
@@ -136,8 +156,3 @@ class ApiServer(Served):
         for name, values in (result.get("multiValueHeaders") or {}).items():
             response_headers[name] = ", ".join(str(v) for v in values)
         return int(result.get("statusCode", 200)), response_headers, data
-
-
-def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    return status, {"Content-Type": "application/json"}, body

@@ -37,8 +37,8 @@ from local.executor.state import load_state, save_state
 from local.featurestore import ENDPOINT_ENV as FEATURESTORE_ENV
 from local.featurestore import FeatureStore, FeatureStoreServer
 from local.functions import Functions
-from local.iam import enforce
 from local.hosting import RUNTIME_ENV, Hosting, RuntimeServer
+from local.iam import enforce, users
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
 from local.template import ACCOUNT, LOCAL_VALUES, Template, feature_group_request, provision
@@ -52,7 +52,12 @@ FEATURE_GROUP = str(feature_group_request(Template.load())["FeatureGroupName"])
 # The local stack's Slack app: a documented throwaway signing secret, and the one approver
 SLACK_SIGNING_SECRET = "local-stack-signing-secret-not-for-production"  # noqa: S105 (documented, local only)
 SLACK_APPROVER = "ULOCALAPPROVER"
-LOCAL_USER_KEY = "LOCALUSER"
+# The API's callers (local/iam/users.py): the admin carries every duty policy, the others one each
+LOCAL_USER_KEY = users.ADMIN.access_key
+LOCAL_RUNNER_KEY = users.RUNNER.access_key
+LOCAL_APPROVER_KEY = users.APPROVER.access_key
+LOCAL_DEPLOYER_KEY = users.DEPLOYER.access_key
+LOCAL_READER_KEY = users.READER.access_key
 
 
 @dataclass

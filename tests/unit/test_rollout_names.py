@@ -87,7 +87,7 @@ def test_the_workflow_reads_the_variables_the_oidc_stack_outputs(oidc: Template)
     used = set(re.findall(r"vars\.(\w+)", text))
     described = " ".join(o["Description"] for o in oidc.body["Outputs"].values())
 
-    assert used == {"AWS_DEPLOY_ROLE_ARN", "AWS_CLOUDFORMATION_ROLE_ARN", "AWS_REGION"}
+    assert used == {"AWS_DEPLOY_ROLE_ARN", "AWS_CLOUDFORMATION_ROLE_ARN", "AWS_ROLES_BOUNDARY_ARN", "AWS_REGION"}
     assert all(name in described for name in used - {"AWS_REGION"})
 
 
@@ -126,15 +126,21 @@ def test_the_cloudformation_role_reaches_only_resources_named_after_its_stack(oi
     [policy] = oidc.resource("CloudFormationRole")["Properties"]["Policies"]
     text, names = policy["PolicyDocument"]["Fn::Sub"]
     document = json.loads(text)  # the policy is JSON inside !Sub: it must stay valid JSON
-    # resources that cannot carry the stack's name: the API (ids are generated), the secret (named after its
-    # logical id), service-linked roles (conditioned on the service), and actions IAM cannot scope (conditioned
-    # where IAM allows, read-only otherwise), and the Glue database SageMaker names for every feature group
+    # resources that cannot carry the stack's name: the API and event source mappings (ids are generated; the
+    # mappings' changes conditioned on the stack's functions), service-linked roles (conditioned on the service),
+    # and actions IAM cannot scope (conditioned
+    # where IAM allows, read-only otherwise), the Glue database SageMaker names for every feature group, and the
+    # holders of the stack's duty policies (anyone's roles, groups, users), which deleting a policy detaches it from
     unnamed = {
-        "Api", "Secret", "Encryption", "FindLogGroups", "HandlerLookups", "TableServiceRoles", "FeatureGroupCatalog",
+        "Api", "QueueMappings", "ReadQueueMappings", "Encryption", "FindLogGroups", "HandlerLookups",
+        "TableServiceRoles", "FeatureGroupCatalog", "DetachDutyPoliciesBeforeDeletingThem",
     }  # fmt: skip
 
-    assert names == {"Stack": {"Fn::FindInMap": ["Environments", {"Ref": "Environment"}, "StackName"]}}
-    for statement in document["Statement"]:
+    assert names == {
+        "Stack": {"Fn::FindInMap": ["Environments", {"Ref": "Environment"}, "StackName"]},
+        "Boundary": {"Ref": "RolesBoundary"},
+    }
+    for statement in (s for s in document["Statement"] if s["Effect"] == "Allow"):  # a Deny only narrows
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         if statement["Sid"] not in unnamed:
             assert all("${Stack}" in r for r in resources), statement["Sid"]
