@@ -26,7 +26,15 @@ from typing import Any, TextIO
 from local.client import Api, click
 from local.emulator import REGION
 from local.executor.jobs import CONTAINER_BIN, Job, container_environment
-from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, REPO, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from local.stack import (
+    FEATURE_GROUP,
+    LOCAL_DEPLOYER_KEY,
+    LOCAL_RUNNER_KEY,
+    REPO,
+    SLACK_APPROVER,
+    SLACK_SIGNING_SECRET,
+    LocalStack,
+)
 from local.template import ACCOUNT
 from pipeline_def.metrics import EPOCH_METRICS
 
@@ -203,7 +211,9 @@ def run(dataset: Path | None, images: int, seed: int, parameters: dict[str, Any]
         champion = restore_champion(stack, CHAMPION_WORK)
         if champion is not None:
             progress.say(f"the registry holds the model an earlier make run approved: v{champion}, the champion")
-        api = Api(stack.api.url, LOCAL_USER_KEY)
+        # each step as the duty it is (local/iam/users.py): the runner starts and follows the run, the approver
+        # decides in Slack, the deployer deploys (model_registry.four_eyes: the runner may not)
+        api = Api(stack.api.url, LOCAL_RUNNER_KEY)
         progress.say(f"API at {stack.api.url}; pipeline built from the config in SSM")
         prepare_dataset(stack, dataset, images, seed, progress)
 
@@ -237,7 +247,7 @@ def run(dataset: Path | None, images: int, seed: int, parameters: dict[str, Any]
         progress.say(f"approved through Slack by {SLACK_APPROVER}: {approved['approval_status']}")
         keep_champion(stack, approved, CHAMPION_WORK)
         summary(stack, detail, approved, progress.out)
-        served = deploy_and_invoke(stack, api, detail, model["version"], progress)
+        served = deploy_and_invoke(stack, Api(stack.api.url, LOCAL_DEPLOYER_KEY), detail, model["version"], progress)
         print(f"endpoint       {served}", file=progress.out)
         return 0
     finally:

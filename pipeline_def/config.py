@@ -246,6 +246,9 @@ class ModelRegistrySettings(_Strict):
     # on the same test images) by this margin; a run without a readable champion needs only map_threshold.
     # Off (null) by default; negative allows a model that is at most that much worse.
     min_improvement: float | None = Field(default=None, ge=-1, le=1)
+    # Separation of duties through the API: the identity that started a run may not approve or deploy the model it
+    # produced (a 409 naming the rule and the starter). Slack approvals are governed by slack.approvers.
+    four_eyes: bool = True
 
 
 class StepCache(_Strict):

@@ -178,8 +178,15 @@ def reject(version: Version, request: Annotated[DecisionRequest, Body()]) -> Dec
 
 
 def _decide(version: int, decision: Decision, request: DecisionRequest) -> DecisionResult:
+    config, _ = pipeline_config.load_config(CONFIG)
+    caller = caller_of(app.current_event)
     command = registry.DecideCommand(
-        version=version, decision=decision, actor=caller_of(app.current_event), comment=request.comment, source="api"
+        version=version,
+        decision=decision,
+        actor=caller,
+        comment=request.comment,
+        source=source_of(caller, ENV.ci_role_arn),
+        four_eyes=config.model_registry.four_eyes,
     )
     result = registry.decide(command, REGISTRY, AUDIT)
     logger.info("model decided", version=version, decision=decision, changed=result.changed, actor=command.actor)
@@ -196,7 +203,12 @@ def _decide(version: int, decision: Decision, request: DecisionRequest) -> Decis
 @tracer.capture_method
 def deploy_model(version: Version) -> tuple[EndpointState, int]:
     config, _ = pipeline_config.load_config(CONFIG)
-    command = endpoints.DeployCommand(version=version, actor=caller_of(app.current_event), source="api")
+    command = endpoints.DeployCommand(
+        version=version,
+        actor=caller_of(app.current_event),
+        source="api",
+        four_eyes=config.model_registry.four_eyes,
+    )
     deployed = endpoints.deploy(command, config.deployment, REGISTRY, HOSTING, AUDIT)
     metrics.add_metric(name="ModelsDeployed", unit="Count", value=1)
     logger.info("model deployed", version=version, endpoint=deployed.name, status=deployed.status, actor=command.actor)

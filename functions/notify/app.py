@@ -23,7 +23,7 @@ ENV = load_env(NotifyEnv)
 PIPELINES = Pipelines(ENV.pipeline_name)
 REGISTRY = Registry(ENV.model_package_group)
 AUDIT = AuditTrail(ENV.audit_table)
-SOURCES = notifications.Sources(REGISTRY, PIPELINES, read_json, read_bytes, ENV.api_url)
+SOURCES = notifications.Sources(REGISTRY, PIPELINES, read_json, read_bytes, ENV.api_url, AUDIT)
 # no 3 s window here (an EventBridge target): time for a picture's upload
 SLACK_TIMEOUT = 10
 

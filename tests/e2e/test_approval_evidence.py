@@ -55,7 +55,7 @@ def test_a_second_run_is_judged_against_the_approved_model_and_the_history_shows
     assert first["status"] == "Succeeded", first
     assert first["evaluation"]["champion"]["present"] is False
     assert first["evaluation"]["champion"]["reason"] == "no approved model in the group"
-    assert first["started_by"]["actor"] == users.ADMIN.arn  # the IAM user of LOCAL_USER_KEY
+    assert first["started_by"]["actor"] == users.RUNNER.arn  # tests.e2e.conftest.start_run starts as the runner
     assert first["started_by"]["source"] == "api"
     v1 = first["model"]["version"]
     # its request carries the picture, uploaded through Slack's file upload, and says there is no champion

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import sys
 import urllib.request
 from collections.abc import Callable
 from types import ModuleType
@@ -512,6 +514,54 @@ def test_get_model_shows_where_it_came_from(stack: Stack, call: Callable[..., tu
     assert (body["started_by"], body["run_status"], body["decisions"]) == (None, None, [])
 
 
+BOB = "arn:aws:iam::123456789012:user/bob"
+
+
+def by(name: str, caller: str) -> dict[str, Any]:
+    """The sample request's changes that make `caller` its signer (API Gateway's identity fields)."""
+    context = copy.deepcopy(event("api", name)["requestContext"])
+    context["identity"] = {**context["identity"], "userArn": caller, "caller": caller.rsplit("/", 1)[-1]}
+    return {"requestContext": context}
+
+
+def test_who_started_a_run_may_neither_approve_nor_deploy_its_model_through_the_api(
+    stack: Stack, call: Callable[..., tuple[int, Any]]
+) -> None:
+    # Given a model of a run alice started
+    run = call("start_run")[1]
+    register_model(stack, 0.73, run["execution_arn"])
+
+    # When alice approves it, Then a 409 names the rule and her, and the model is still pending
+    status, body = call("approve_model")
+    assert status == 409
+    assert body["error"]["message"].startswith(
+        f"model_registry.four_eyes: arn:aws:iam::123456789012:user/alice started run {run['run_id']}"
+    )
+    assert call("get_model")[1]["approval_status"] == "PendingManualApproval"
+
+    # When bob approves it, Then it is approved; and alice may still not deploy it, bob may
+    assert call("approve_model", **by("approve_model", BOB))[0] == 200
+    status, body = call("deploy_model")
+    assert (status, body["error"]["code"]) == (409, "Conflict")
+    assert "another identity must deploy it" in body["error"]["message"]
+    assert call("deploy_model", **by("deploy_model", BOB))[0] == 202
+
+
+def test_the_deploy_workflows_role_may_never_approve(
+    stack: Stack, call: Callable[..., tuple[int, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a pending model, and the API of a stack that knows its deploy workflow's role
+    register_model(stack, 0.73, f"arn:aws:sagemaker:{ACCOUNT_REGION}:pipeline/x/execution/abcdef123456")
+    ci = "arn:aws:sts::123456789012:assumed-role/scratch-detector-github-dev-DeployRole-ABC/GitHubActions"
+    # the stack deployed with CiRoleArn (the API reads it at cold start)
+    api = sys.modules["functions.api.app"]
+    role = "arn:aws:iam::123456789012:role/scratch-detector-github-dev-DeployRole-ABC"
+    monkeypatch.setattr(api, "ENV", api.ENV.model_copy(update={"ci_role_arn": role}))
+    status, body = call("approve_model", **by("approve_model", ci))
+    assert (status, body["error"]["code"]) == (403, "Forbidden")
+    assert call("get_model")[1]["approval_status"] == "PendingManualApproval"
+
+
 def test_a_models_decisions_and_its_run_come_from_the_audit_trail(
     stack: Stack, call: Callable[..., tuple[int, Any]]
 ) -> None:
@@ -522,7 +572,7 @@ def test_a_models_decisions_and_its_run_come_from_the_audit_trail(
     bucket = stack.values["ArtifactBucket"]
     register_model(stack, 0.73, run["execution_arn"], f"s3://{bucket}/{EVALUATION_FOLDER}/evaluation.json")
     stack.aws["s3"].put_object(Bucket=bucket, Key=MODEL_ARCHIVE, Body=b"archive")
-    approve = call("approve_model")
+    approve = call("approve_model", **by("approve_model", BOB))  # four eyes: not alice, who started the run
     reject = call("reject_model")
     assert (approve[0], reject[0]) == (200, 200)
 
@@ -533,7 +583,7 @@ def test_a_models_decisions_and_its_run_come_from_the_audit_trail(
     assert status == 200
     decisions = [(d["decision"], d["actor"], d["source"], d["previous_status"]) for d in body["decisions"]]
     alice = "arn:aws:iam::123456789012:user/alice"
-    assert decisions == [("approve", alice, "api", "PendingManualApproval"), ("reject", alice, "api", "Approved")]
+    assert decisions == [("approve", BOB, "api", "PendingManualApproval"), ("reject", alice, "api", "Approved")]
     assert all(d["comment"] for d in body["decisions"])
     described = stack.aws["sagemaker"].describe_pipeline_execution(PipelineExecutionArn=run["execution_arn"])
     assert (body["run_id"], body["run_status"]) == (run["run_id"], described["PipelineExecutionStatus"])

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import pytest
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from control_plane import approval_request, history, notifications, registry, runs, schedule, slack_approvals
+from control_plane import (
+    approval_request,
+    endpoints,
+    history,
+    notifications,
+    registry,
+    runs,
+    schedule,
+    slack_approvals,
+)
 from control_plane.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, UploadFailed
 from control_plane.models import AuditEntry, Decision, DecisionResult, StartRunRequest
 from control_plane.rest import describe_validation, source_of
 from control_plane.settings import ApiEnv, MissingEnvironment, load_env
+from pipeline_def.config import DeploymentSettings
 from tests.unit.fakes import FakeAudit, FakePipelines, FakePresigner, FakeRegistry
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -517,6 +527,22 @@ def test_an_approval_request_without_its_picture_still_goes_and_says_why(
     assert blocks[1]["elements"][0]["text"] == problem
 
 
+def test_an_approval_request_names_who_started_the_run() -> None:
+    # Given a run started by the CI role (its session name is whatever the workflow chose, so it is shown escaped)
+    reg, audit = FakeRegistry(), FakeAudit()
+    starter = "arn:aws:sts::123456789012:assumed-role/ci/<!channel>"
+    audit.record(
+        AuditEntry(subject="run#abcdef123456", action="start", actor=starter, source="ci", at=datetime.now(UTC))
+    )
+    sources = replace(_sources(reg, FakePipelines()), audit=audit)
+
+    _, blocks = notifications.message_for(_pending(reg), sources, FakePoster())
+
+    # Then the approver sees who started it (four eyes: through the API that identity may not approve it)
+    shown = blocks[0]["text"]["text"]
+    assert "*started by:* `arn:aws:sts::123456789012:assumed-role/ci/&lt;!channel&gt;` (ci)" in shown
+
+
 def test_a_first_model_says_there_is_no_champion_and_why() -> None:
     reg = FakeRegistry()
     report = {**REPORT, "champion": {"present": False, "version": None, "reason": "no approved model in the group"}}
@@ -775,3 +801,68 @@ def test_the_audit_trail_pages_newest_first() -> None:
 
     assert [e.action for e in first.entries + second.entries] == ["a4", "a3", "a2", "a1", "a0"]
     assert second.next_token is None
+
+
+# ---------- separation of duties ----------
+
+RUNNER, APPROVER = "arn:aws:iam::123456789012:user/runner", "arn:aws:iam::123456789012:user/approver"
+
+
+def started_run(audit: FakeAudit, actor: str = RUNNER, run_id: str = "abcdef123456") -> None:
+    audit.record(AuditEntry(subject=f"run#{run_id}", action="start", actor=actor, source="api", at=datetime.now(UTC)))
+
+
+def api_decision(
+    decision: Decision, actor: str, *, four_eyes: bool = True, source: Literal["api", "ci"] = "api"
+) -> registry.DecideCommand:
+    return registry.DecideCommand(
+        version=1, decision=decision, actor=actor, comment="ok", source=source, four_eyes=four_eyes
+    )
+
+
+def test_who_started_the_run_may_not_approve_its_model_through_the_api() -> None:
+    # Given a model of a run the runner started
+    reg, audit = FakeRegistry(), FakeAudit()
+    reg.add(1)
+    started_run(audit)
+
+    # When the runner approves it, Then a 409 names the rule and the starter, and nothing changes
+    with pytest.raises(Conflict) as refused:
+        registry.decide(api_decision("approve", RUNNER), reg, audit)
+    assert refused.value.message.startswith(f"model_registry.four_eyes: {RUNNER} started run abcdef123456")
+    assert reg.updates == []
+    assert [e.action for e in audit.entries] == ["start"]
+
+    # When another identity approves it, or the runner rejects it, or the rule is off, Then it is decided
+    assert registry.decide(api_decision("approve", APPROVER), reg, audit).approval_status == "Approved"
+    assert registry.decide(api_decision("reject", RUNNER), reg, audit).approval_status == "Rejected"
+    assert registry.decide(api_decision("approve", RUNNER, four_eyes=False), reg, audit).approval_status == "Approved"
+
+
+def test_the_deploy_workflows_role_may_never_approve() -> None:
+    reg, audit = FakeRegistry(), FakeAudit()
+    reg.add(1)
+    with pytest.raises(Forbidden, match="may start runs but never approve"):
+        registry.decide(api_decision("approve", "arn:aws:sts::123456789012:assumed-role/ci/x", source="ci"), reg, audit)
+    assert reg.updates == []
+
+
+def test_the_run_is_the_one_sagemaker_recorded_as_the_creator() -> None:
+    # an update can rewrite CustomerMetadataProperties; MetadataProperties.GeneratedBy is set once, at registration
+    reg, audit = FakeRegistry(), FakeAudit()
+    reg.add(1)
+    reg.packages[1]["MetadataProperties"] = {"GeneratedBy": "arn:aws:sagemaker:us-east-1:1:pipeline/p/execution/run2"}
+    started_run(audit, RUNNER, "run2")
+    with pytest.raises(Conflict, match="started run run2"):
+        registry.decide(api_decision("approve", RUNNER), reg, audit)
+
+
+def test_who_started_the_run_may_not_deploy_its_model_through_the_api() -> None:
+    reg, audit = FakeRegistry(), FakeAudit()
+    reg.add(1, status="Approved")
+    started_run(audit)
+    command = endpoints.DeployCommand(version=1, actor=RUNNER, source="api", four_eyes=True)
+    settings = DeploymentSettings(instance_type="ml.m5.large", instance_count=1, on_approval=False)
+    untouched: Any = None  # the refusal comes before any endpoint call
+    with pytest.raises(Conflict, match="another identity must deploy it"):
+        endpoints.deploy(command, settings, reg, untouched, audit)

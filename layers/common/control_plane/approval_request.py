@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from control_plane.models import DecisionResult, ModelSummary
-from control_plane.slack_messages import section
+from control_plane.models import DecisionResult, ModelSummary, Origin
+from control_plane.slack_messages import section, shown
 
 APPROVE, REJECT = "approve", "reject"
 DECISION_BLOCK = "decision"
@@ -24,6 +24,8 @@ class Evidence:
     picture_file_id: str | None = None
     # why there is no picture, when there is none
     picture_problem: str | None = None
+    # who started the run (the approver should not be the same person: model_registry.four_eyes)
+    started_by: Origin | None = None
 
 
 def button_value(group: str, version: int) -> str:
@@ -87,6 +89,9 @@ def model_registered(
     if evaluation:
         lines += _evidence_lines(evaluation)
     lines.append(f"*run:* {run}")
+    if evidence.started_by is not None:
+        origin = evidence.started_by
+        lines.append(f"*started by:* `{shown(origin.actor)}` ({origin.source})")
     blocks: list[dict[str, Any]] = [section("\n".join(lines))]
     if evidence.picture_file_id:
         blocks.append(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from control_plane import duties
 from control_plane.errors import Conflict, NotFound
 from control_plane.models import AuditEntry, EndpointState
 from control_plane.ports import AuditPort, HostingPort, RegistryPort
@@ -30,6 +31,8 @@ class DeployCommand(BaseModel):
     version: int
     actor: str
     source: Literal["api", "event"]
+    # model_registry.four_eyes: who started the model's run may not deploy it through the API
+    four_eyes: bool = False
 
 
 def resource_name(endpoint: str, version: int) -> str:
@@ -82,6 +85,7 @@ def deploy(
     status = package.get("ModelApprovalStatus", "Unknown")
     if status != "Approved":
         raise Conflict(f"model version {command.version} is {status}: only an Approved model is deployed")
+    duties.check_four_eyes(package, command.actor, "deploy", audit, enabled=command.four_eyes)
     current = hosting.describe_endpoint()
     if current is not None and current.get("EndpointStatus") in BUSY:
         raise Conflict(f"endpoint {hosting.endpoint} is {current['EndpointStatus']}: deploy again once it settles")

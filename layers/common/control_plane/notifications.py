@@ -3,17 +3,17 @@ failing step and reason."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane import approval_request, slack_messages
+from control_plane import approval_request, history, slack_messages
 from control_plane.approval_request import Evidence
 from control_plane.artefacts import folder_of
 from control_plane.errors import UploadFailed
-from control_plane.models import ModelDetail
-from control_plane.ports import PipelinesPort, RegistryPort, ReportReader
+from control_plane.models import ModelDetail, Origin
+from control_plane.ports import AuditPort, PipelinesPort, RegistryPort, ReportReader
 from control_plane.registry import model_detail
 from control_plane.runs import run_id_of
 from pipeline_def.names import PREDICTIONS_FILE
@@ -57,6 +57,8 @@ class Sources:
     read_report: ReportReader
     read_object: ObjectReader
     api_url: str | None = None
+    # who started the run, for the approval request (None: not shown)
+    audit: AuditPort | None = None
 
 
 def evidence(detail: ModelDetail, sources: Sources, poster: Poster) -> Evidence:
@@ -64,17 +66,24 @@ def evidence(detail: ModelDetail, sources: Sources, poster: Poster) -> Evidence:
     said in the message, never a reason not to post it."""
     evaluation = sources.read_report(detail.evaluation_uri) if detail.evaluation_uri else None
     run_url = f"{sources.api_url.rstrip('/')}/runs/{detail.run_id}" if sources.api_url and detail.run_id else None
+    found = Evidence(evaluation, run_url, started_by=_starter(detail, sources))
     if not detail.evaluation_uri:
-        return Evidence(evaluation, run_url, None, "no predictions picture: the package names no evaluation")
+        return replace(found, picture_problem="no predictions picture: the package names no evaluation")
     picture = sources.read_object(f"{folder_of(detail.evaluation_uri)}/{PREDICTIONS_FILE}")
     if picture is None:
-        return Evidence(evaluation, run_url, None, "no predictions picture: the evaluation wrote none")
+        return replace(found, picture_problem="no predictions picture: the evaluation wrote none")
     name = f"{sources.registry.group}-v{detail.version}-{PREDICTIONS_FILE}"
     try:
         file_id = poster.upload(name, picture, f"{sources.registry.group} v{detail.version}: test predictions")
     except UploadFailed as error:  # the request matters more than its picture
-        return Evidence(evaluation, run_url, None, f"the predictions picture was not uploaded: {error.message}")
-    return Evidence(evaluation, run_url, file_id)
+        return replace(found, picture_problem=f"the predictions picture was not uploaded: {error.message}")
+    return replace(found, picture_file_id=file_id)
+
+
+def _starter(detail: ModelDetail, sources: Sources) -> Origin | None:
+    if sources.audit is None or not detail.run_id:
+        return None
+    return history.started_by(sources.audit, detail.run_id)
 
 
 def message_for(notice: Notice, sources: Sources, poster: Poster) -> tuple[str, list[dict[str, Any]]]:

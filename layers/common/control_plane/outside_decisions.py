@@ -23,7 +23,7 @@ from control_plane.ports import AuditPort
 
 PACKAGE_CHANGE = "SageMaker Model Package State Change"
 DECIDED: dict[str, Decision] = {"Approved": "approve", "Rejected": "reject"}
-CONTROL_PLANE: set[AuditSource] = {"api", "slack"}
+CONTROL_PLANE: set[AuditSource] = {"api", "ci", "slack"}
 # registry.decide records, then updates, within its function's timeout (29 s for the API, 30 s for the Slack worker)
 RECORDED_BEFORE = timedelta(seconds=60)
 # SageMaker may give the change's time in whole seconds, and two machines' clocks differ a little

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane import artefacts, history
+from control_plane import artefacts, duties, history
 from control_plane.errors import NotFound
 from control_plane.models import AuditEntry, Decision, DecisionResult, ModelDetail, ModelPage, ModelSummary
 from control_plane.ports import ArtefactPort, AuditPort, PipelinesPort, RegistryPort
@@ -87,7 +87,9 @@ class DecideCommand(BaseModel):
     decision: Decision
     actor: str
     comment: str
-    source: Literal["api", "slack"]
+    source: Literal["api", "slack", "ci"]
+    # model_registry.four_eyes, for a decision through the API (Slack's are governed by slack.approvers)
+    four_eyes: bool = False
 
 
 def _failed(decision: AuditEntry, error: str) -> AuditEntry:
@@ -106,6 +108,9 @@ def decide(command: DecideCommand, registry: RegistryPort, audit: AuditPort) -> 
     package = registry.describe(command.version)
     current = package.get("ModelApprovalStatus", "Unknown")
     wanted = STATUS_OF[command.decision]
+    if command.decision == "approve":
+        duties.check_not_ci(command.source)
+        duties.check_four_eyes(package, command.actor, "approve", audit, enabled=command.four_eyes)
     if command.decision == "approve" and current == "Approved":
         return DecisionResult(
             version=command.version,

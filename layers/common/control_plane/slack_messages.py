@@ -13,6 +13,11 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 SHOWN_DESCRIPTION = 300
 
 
+def shown(text: str) -> str:
+    """Text from outside (a caller's ARN, a comment) as Slack shows it: never read as markup or a mention."""
+    return text.translate(_ESCAPES)
+
+
 def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
