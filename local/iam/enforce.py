@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from botocore.model import OperationModel
 
 from local.emulator import REGION
-from local.iam import requests, roles
+from local.iam import requests, roles, usage
 from local.iam.policy import Decision, Request, evaluate
 from local.iam.roles import Identity
 from local.template import ACCOUNT
@@ -109,7 +109,9 @@ def authorise(identity: Identity, service: str, operation: str, params: dict[str
         if decision is Decision.ALLOW and identity.boundary is not None:
             capped, _ = evaluate(identity.boundary, request)
             decision = Decision.BOUNDARY_DENY if capped is not Decision.ALLOW else decision
-        if decision is not Decision.ALLOW:
+        if decision is Decision.ALLOW:
+            usage.record(identity.logical_id, identity.statements, request)
+        else:
             denial = AccessDenied(service, operation, identity, request, decision)
             with _lock:
                 _recorded.append(denial)

@@ -111,6 +111,16 @@ def _applies(statement: dict[str, Any], request: Request) -> bool:
     return _conditions_hold(statement.get("Condition", {}), request)
 
 
+def allowing(statements: Iterable[dict[str, Any]], request: Request) -> list[tuple[int, list[str]]]:
+    """Each Allow statement that grants the request (its index), with the Action patterns of it that matched."""
+    found = []
+    for index, statement in enumerate(statements):
+        if statement.get("Effect") == "Allow" and _applies(statement, request):
+            actions = [a for a in as_list(statement.get("Action", [])) if _like(a, request.action, ignore_case=True)]
+            found.append((index, actions))
+    return found
+
+
 def evaluate(statements: Iterable[dict[str, Any]], request: Request) -> tuple[Decision, dict[str, Any] | None]:
     """The decision and the statement that made it (the first Deny, else the first Allow, else None)."""
     allowed: dict[str, Any] | None = None

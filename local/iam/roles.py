@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from local.iam import usage
 from local.iam.policy import as_list
 from local.template import ACCOUNT, STACK, TEMPLATE, Template, sub
 
@@ -124,7 +125,7 @@ def _identities(overrides: tuple[tuple[str, str], ...]) -> dict[str, Identity]:
         found[logical_id] = Identity(
             logical_id,
             role_arn(logical_id, values),
-            _statements(documents, template, values_override),
+            usage.without_dropped(logical_id, _statements(documents, template, values_override)),
             boundaries()[boundary] if boundary else None,
         )
     return found
