@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 
 from local.iam import users
+from local.iam.check import Identity
 from local.iam.policy import Decision, Request, evaluate
-from local.iam.roles import Identity
 from local.template import Template
 
 LOG = logging.getLogger("local.gateway")

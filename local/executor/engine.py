@@ -25,7 +25,7 @@ from local.executor.jobs import Job, JobInfrastructureError, JobRunner
 from local.executor.records import TERMINAL, Execution, ServiceError, StepRun, dependencies, flatten, typed
 from local.executor.steps import PropertyFiles, StepKinds, retry_wait
 from local.iam import enforce
-from local.iam.roles import Identity
+from local.iam.check import Identity
 
 __all__ = ["TERMINAL", "Executor", "ServiceError"]
 

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from local.constraints import job_pythonpath
+from local.iam import enforce, usage
+from local.iam.process import DENIALS_ENV, IDENTITY_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 CONTAINER = REPO / "container"
@@ -204,6 +206,27 @@ class JobRunner:
             raise JobInfrastructureError(job.failure_reason) from error
         finally:
             job.ended = datetime.now(UTC)
+            self._collect_denials(job)
+
+    def _iam_environment(self, job: Job) -> dict[str, str]:
+        """The job's role for its process (local/iam/process.py), when the executor acts as one."""
+        identity = enforce.current()
+        if identity is None:
+            return {}
+        path = job.folder / "iam-identity.json"
+        path.write_text(json.dumps(identity.to_json()))
+        environment = {IDENTITY_ENV: str(path), DENIALS_ENV: str(job.folder / "iam-denials.jsonl")}
+        if os.environ.get(usage.USAGE_ENV):
+            environment[usage.USAGE_ENV] = os.environ[usage.USAGE_ENV]
+        return environment
+
+    @staticmethod
+    def _collect_denials(job: Job) -> None:
+        """What the job's processes were refused is the test's concern even when the job swallowed it."""
+        written = job.folder / "iam-denials.jsonl"
+        if written.is_file():
+            enforce.record_denials(written.read_text().splitlines())
+            written.unlink()
 
     def _stage(self, job: Job) -> list[str]:
         request = job.request
@@ -283,6 +306,7 @@ class JobRunner:
             "PYTHONPATH": job_pythonpath(CONTAINER),
             "PYTHONUNBUFFERED": "1",
             "PATH": f"{self.container_bin}:{CONTAINER / 'bin'}:{os.environ.get('PATH', '')}",
+            **self._iam_environment(job),
             **job.request.get("Environment", {}),
         }
         return subprocess.Popen(  # noqa: S603 (the definition's own entry point, in our container venv)

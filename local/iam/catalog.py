@@ -77,4 +77,3 @@ def _no_required_resource(kinds: tuple[ResourceType, ...]) -> bool:
 
 def condition_keys(action: str) -> set[str]:
     return {key for kind in resource_types(action) for key in kind.condition_keys}
-

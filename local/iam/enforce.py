@@ -12,47 +12,31 @@ Every denial is also recorded, so a test whose code swallowed one fails anyway (
 from __future__ import annotations
 
 import contextvars
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import botocore.handlers
-from botocore.exceptions import ClientError
 from botocore.model import OperationModel
 
 from local.emulator import REGION
-from local.iam import requests, roles, usage
-from local.iam.policy import Decision, Request, evaluate
-from local.iam.roles import Identity
+from local.iam import check as core
+from local.iam import requests, roles
+from local.iam.check import AccessDenied, Identity, UnmappedOperation
+from local.iam.policy import Decision, Request
 from local.template import ACCOUNT
+
+__all__ = ["AccessDenied", "Identity", "UnmappedOperation"]
 
 BEFORE = "before-parameter-build"
 AFTER = "after-call"
 UNIQUE_ID = "local-iam"
-# the services whose access errors are 403 AccessDenied; the JSON services answer 400 AccessDeniedException
-_REST_DENIAL = {"s3": (403, "AccessDenied"), "sqs": (403, "AccessDenied")}
-
 _acting: contextvars.ContextVar[Identity | None] = contextvars.ContextVar("local_iam_identity", default=None)
 _lock = threading.Lock()
 _recorded: list[AccessDenied] = []
 _where = requests.Where(ACCOUNT, REGION)
-
-
-class AccessDenied(ClientError):
-    def __init__(self, service: str, operation: str, identity: Identity, request: Request, decision: Decision) -> None:
-        self.identity, self.request = identity, request
-        status, code = _REST_DENIAL.get(service, (400, "AccessDeniedException"))
-        because = {
-            Decision.EXPLICIT_DENY: "with an explicit deny in an identity-based policy",
-            Decision.BOUNDARY_DENY: f"because no permissions boundary allows the {request.action} action",
-        }.get(decision, f"because no identity-based policy allows the {request.action} action")
-        message = (
-            f"User: {identity.caller} is not authorized to perform: {request.action} on resource: "
-            f"{request.resource} {because}"
-        )
-        response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
-        super().__init__(response, operation)
 
 
 @contextmanager
@@ -100,29 +84,21 @@ def identity_of(role_arn: str | None) -> Identity | None:
 
 def authorise(identity: Identity, service: str, operation: str, params: dict[str, Any]) -> None:
     """Raise (and record) AccessDenied unless `identity` may make this request."""
-    try:
-        needed = requests.authorisations(service, operation, params, _where)
-    except KeyError as error:
-        raise UnmappedOperation(service, operation) from error
-    for request in needed:
-        decision, _ = evaluate(identity.statements, request)
-        if decision is Decision.ALLOW and identity.boundary is not None:
-            capped, _ = evaluate(identity.boundary, request)
-            decision = Decision.BOUNDARY_DENY if capped is not Decision.ALLOW else decision
-        if decision is Decision.ALLOW:
-            usage.record(identity.logical_id, identity.statements, request)
-        else:
-            denial = AccessDenied(service, operation, identity, request, decision)
-            with _lock:
-                _recorded.append(denial)
-            raise denial
+    core.authorise(identity, service, operation, params, _where, _record)
 
 
-class UnmappedOperation(RuntimeError):
-    def __init__(self, service: str, operation: str) -> None:
-        super().__init__(
-            f"{service}:{operation} has no row in local/iam/requests.py: the local stack cannot authorise it"
-        )
+def _record(denial: AccessDenied) -> None:
+    with _lock:
+        _recorded.append(denial)
+
+
+def record_denials(lines: list[str]) -> None:
+    """Denials a job process wrote (local/iam/process.py's denial_line): recorded as this process's own."""
+    for line in lines:
+        data = json.loads(line)
+        identity = Identity(data["logical_id"], data["arn"], ())
+        request = Request(data["action"], data["resource"])
+        _record(AccessDenied(data["service"], data["operation"], identity, request, Decision(data["decision"])))
 
 
 def _service(model: OperationModel) -> str:
@@ -138,25 +114,11 @@ def check(**kwargs: Any) -> None:
     authorise(identity, _service(model), model.name, kwargs["params"])
 
 
-def _may_list(identity: Identity, bucket: str) -> bool:
-    listing = Request("s3:ListBucket", _where.arn("s3", bucket, regional=False))
-    return evaluate(identity.statements, listing)[0] is Decision.ALLOW
-
-
 def hide_missing(**kwargs: Any) -> None:
     """The `after-call` handler: a missing object is a 403 to a caller that may not list its bucket."""
     identity = _acting.get()
-    model: OperationModel = kwargs["model"]
-    parsed: dict[str, Any] = kwargs["parsed"]
-    if identity is None or _service(model) != "s3" or model.name not in {"GetObject", "HeadObject"}:
-        return
-    if parsed.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
-        return
-    bucket = str(kwargs.get("context", {}).get("input_params", {}).get("Bucket", ""))
-    if bucket and not _may_list(identity, bucket):
-        code = "403" if model.name == "HeadObject" else "AccessDenied"
-        parsed["Error"] = {"Code": code, "Message": "Forbidden" if code == "403" else "Access Denied"}
-        parsed["ResponseMetadata"]["HTTPStatusCode"] = 403
+    if identity is not None:
+        core.hide_missing(identity, _where, **kwargs)
 
 
 def install() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from local.iam.policy import Request
+from .policy import Request
 
 Params = dict[str, Any]
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"

@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from local.iam import usage
+from local.iam.check import Identity
 from local.iam.policy import as_list
 from local.template import ACCOUNT, STACK, TEMPLATE, Template, sub
 
@@ -31,25 +31,6 @@ CACHE = REPO / "work" / "iam"
 
 class TranslationUnavailable(RuntimeError):
     """The SAM tool environment is missing: the roles cannot be read as CloudFormation receives them."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    """A role (or user) and every statement of its identity-based policies."""
-
-    logical_id: str
-    arn: str
-    statements: tuple[dict[str, Any], ...]
-    # the role's permissions boundary: None when it has none; a request must be allowed by both
-    boundary: tuple[dict[str, Any], ...] | None = None
-
-    @property
-    def caller(self) -> str:
-        """How AWS names the caller in a denial: the role's session (a Lambda function's is the function's name)."""
-        if ":role/" in self.arn:
-            name = self.arn.rsplit("/", 1)[-1]
-            return f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/{self.logical_id}"
-        return self.arn
 
 
 def translated(template_path: Path = TEMPLATE) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from local.iam.policy import Request, allowing
+from .policy import Request, allowing
 
 USAGE_ENV = "LOCAL_IAM_USAGE"
 DROP_ENV = "LOCAL_IAM_DROP"

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from local.iam.check import Identity
 from local.iam.policy import as_list
-from local.iam.roles import Identity, translated
+from local.iam.roles import translated
 from local.template import ACCOUNT, Template
 
 DUTIES = ("RunOperatorPolicy", "ApproverPolicy", "DeployerPolicy", "ReaderPolicy")

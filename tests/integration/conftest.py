@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities import parameters
 from control_plane.aws import clients
 from local.emulator import REGION, reset_moto
 from local.iam import enforce, roles
+from local.iam.check import Identity
 from local.template import Template, provision
 from local.webhooks import WebhookRecorder, start_recorder
 from pipeline_def.config import PipelineConfig
@@ -102,7 +103,7 @@ def load_function(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[[st
     return load
 
 
-def as_role(role: roles.Identity, handler: Callable[..., Any]) -> Callable[..., Any]:
+def as_role(role: Identity, handler: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         with enforce.acting_as(role):
             return handler(*args, **kwargs)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from control_plane.aws import clients
+from local.constraints import job_pythonpath
+from local.executor.jobs import CONTAINER_BIN
 from local.iam import enforce, roles
-from local.iam.roles import Identity
+from local.iam.check import Identity
+from local.iam.process import DENIALS_ENV, IDENTITY_ENV
 from tests.integration.conftest import Stack
 
 BUCKET_ARN = "arn:aws:s3:::scratch-detector-123456789012"
@@ -93,3 +100,30 @@ def test_a_roles_boundary_caps_what_its_own_policy_allows(stack: Stack) -> None:
 
 def test_every_role_of_the_local_stack_runs_under_the_boundary() -> None:
     assert all(identity.boundary for identity in roles.identities().values())
+
+
+def test_a_job_process_acts_as_its_role_and_its_denials_reach_the_test(stack: Stack, tmp_path: Path) -> None:
+    # Given a job process of container/.venv given a role that may read the bucket's objects but not list it
+    identity = tmp_path / "identity.json"
+    identity.write_text(json.dumps(role(READ).to_json()))
+    denials = tmp_path / "denials.jsonl"
+    bucket = stack.values["ArtifactBucket"]
+    script = (
+        "import boto3, botocore\n"
+        "s3 = boto3.client('s3')\n"
+        f"try: s3.head_object(Bucket='{bucket}', Key='missing')\n"
+        "except botocore.exceptions.ClientError as e: print('head', e.response['Error']['Code'])\n"
+        f"try: s3.list_objects_v2(Bucket='{bucket}')\n"
+        "except botocore.exceptions.ClientError as e: print('list', e.response['Error']['Code'])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": job_pythonpath(), IDENTITY_ENV: str(identity), DENIALS_ENV: str(denials)}
+
+    # When it reads a missing key and lists the bucket (and swallows both errors)
+    done = subprocess.run([str(CONTAINER_BIN / "python"), "-c", script], env=env, capture_output=True, text=True)
+
+    # Then S3 answers the missing key with a 403, the listing is refused, and the denial comes back to the test
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["head 403", "list AccessDenied"]
+    enforce.record_denials(denials.read_text().splitlines())
+    [denied] = enforce.take()
+    assert (denied.request.action, denied.request.resource) == ("s3:ListBucket", BUCKET_ARN)
