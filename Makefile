@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 25.3
 CONFIG ?= config/pipeline.yaml
 
-.PHONY: account-setup help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-serve bench-definition bench-lambda definition build image deploy start-run ingest destroy up down e2e clean
+.PHONY: iam-mutations account-setup help venv container-venv run test lint unit integration container-test bench-container bench-quality bench-serve bench-definition bench-lambda definition build image deploy start-run ingest destroy up down e2e clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(
 	$(TOOLS)/checkov/bin/checkov --file template.yaml --file rollout/github-oidc.yaml --framework cloudformation --quiet --compact --skip-download
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline --persona pedantic .github/workflows
+
+iam-mutations: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed ## every role statement is needed and every need granted: remove each one, a test must fail naming it (~1 h; ACTIONS=1 each action too)
+	$(PY) tools/iam_mutations.py $(if $(filter 1,$(ACTIONS)),--actions) $(if $(REUSE),--reuse)
 
 bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessing and training speed, peak memory, vs the sample's way
 	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container

@@ -241,10 +241,7 @@ def sdk_definition(config: PipelineConfig) -> str:
                 if config.evaluation.score_threshold is None
                 else ["--score-threshold", repr(config.evaluation.score_threshold)]
             )
-            + [
-                Join(on="", values=["--champion-model=", params[ours.CHAMPION_URI]]),
-                Join(on="", values=["--champion-version=", params[ours.CHAMPION_VERSION]]),
-            ]
+            + ["--model-package-group", config.model_registry.model_package_group]
             + (
                 []
                 if config.model_registry.min_improvement is None

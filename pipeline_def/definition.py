@@ -1,12 +1,14 @@
 """`build_definition(config)`: the SageMaker pipeline definition JSON, pure Python and deterministic.
 
 Preprocess (Processing) -> Train (Training) -> Evaluate (Processing, property file evaluation.json; the new
-model and the champion, the approved model of ChampionModelUri, on the same test split) -> CheckMap (Condition:
+model and the champion, the group's newest approved model as the job reads it from the registry, on the same test
+split) -> CheckMap (Condition:
 test mAP >= MapThreshold and >= the config's evaluation.map_threshold, and >= the champion's +
 model_registry.min_improvement when the config sets one) -> Register (RegisterModel) else Fail.
 
 The gate is not a run's to change: the data a model is judged on (the stack's offline store), the status it is
-registered with (the config's, PendingManualApproval) and the config's mAP floor are constants of the definition,
+registered with (the config's, PendingManualApproval), the champion it is compared with (the group's, read by the
+job) and the config's mAP floor are constants of the definition,
 so neither the API, the schedule nor a direct StartPipelineExecution can set them; a run's MapThreshold can only
 add to the floor.
 
@@ -25,15 +27,13 @@ from pipeline_def.config import Backbone, ConfigError, JobResources, PipelineCon
 from pipeline_def.expressions import Json
 from pipeline_def.metrics import metric_definitions
 from pipeline_def.names import (
-    CHAMPION_URI,
-    CHAMPION_VERSION,
     CURVES_FILE,
     EVALUATION_FILE,
     MAP_THRESHOLD,
     PREDICTIONS_FILE,
 )
 
-__all__ = ["CHAMPION_URI", "CHAMPION_VERSION", "CURVES_FILE", "EVALUATION_FILE", "PREDICTIONS_FILE", "build_definition"]
+__all__ = ["CURVES_FILE", "EVALUATION_FILE", "PREDICTIONS_FILE", "build_definition"]
 
 DEFINITION_VERSION = "2020-12-01"
 
@@ -106,9 +106,6 @@ def parameters(config: PipelineConfig) -> dict[str, Parameter]:
         Parameter("IgnoreIou", "Float", hp.ignore_iou),
         Parameter("GiouLossWeight", "Float", hp.giou_loss_weight),
         Parameter(MAP_THRESHOLD, "Float", config.evaluation.map_threshold),
-        # the group's approved model when the run started: the control plane sets both (empty: none)
-        Parameter(CHAMPION_URI, "String", ""),
-        Parameter(CHAMPION_VERSION, "String", ""),
     ]
     return {p.name: p for p in declared}
 
@@ -346,16 +343,14 @@ class _Builder:
         return step
 
     def evaluation_args(self) -> list[Json]:
-        """The threshold floor, the config's override, the champion and the margin over it (when set)."""
-        evaluation, margin = self.config.evaluation, self.config.model_registry.min_improvement
+        """The threshold floor, the config's override, the champion's group and the margin over it (when set).
+        The job reads the champion from the registry itself: no run parameter can name another one, or none."""
+        evaluation, registry = self.config.evaluation, self.config.model_registry
+        margin = registry.min_improvement
         args: list[Json] = _cli_args(score_threshold_floor=_number(evaluation.score_threshold_floor))
         if evaluation.score_threshold is not None:
             args += _cli_args(score_threshold=_number(evaluation.score_threshold))
-        # `--option=value`: a container argument may not be empty, and there may be no champion
-        args += [
-            ex.join("", "--champion-model=", self.p[CHAMPION_URI].ref),
-            ex.join("", "--champion-version=", self.p[CHAMPION_VERSION].ref),
-        ]
+        args += _cli_args(model_package_group=registry.model_package_group)
         if margin is not None:
             args += _cli_args(min_improvement=_number(margin))
         return args

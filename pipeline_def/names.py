@@ -1,10 +1,9 @@
-"""The names the control plane shares with the definition: the champion's parameters and the files Evaluate writes.
+"""The names the control plane shares with the definition: the files Evaluate writes, the run's threshold.
 
 No imports, so a function that only needs a name (POST /runs, notify, the schedule) loads neither the config's
 models nor the definition builder.
 """
 
-CHAMPION_URI, CHAMPION_VERSION = "ChampionModelUri", "ChampionVersion"
 EVALUATION_FILE = "evaluation.json"
 # the pictures Evaluate writes beside it (detector.evaluate): test predictions, and the model's training curves
 PREDICTIONS_FILE, CURVES_FILE = "predictions.png", "training_curves.png"

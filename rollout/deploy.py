@@ -58,9 +58,7 @@ def deploy(
         image.copy(ecr, source, repository, tag)
     else:
         image.push(ecr, repository, tag, variant)
-    _sam_deploy(
-        sam, env, confirm, role_arn, {"ImageTag": tag, "ImageVariant": variant, **_ci_role(), **_boundary()}
-    )
+    _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag, "ImageVariant": variant, **_ci_role(), **_boundary()})
     print(
         f"\n{env.stack_name} is deployed with image {repository}:{tag}\n"
         f"  API:       {stack.api_url}\n"

@@ -2,7 +2,7 @@
 beside the same figures for the approved model it would replace (the champion).
 
     python3 -m detector.evaluate [--score-threshold-floor 0.1] [--score-threshold T]
-        [--champion-model=s3://.../model.tar.gz --champion-version=N] [--min-improvement M]
+        [--model-package-group=G | --champion-model=s3://.../model.tar.gz --champion-version=N] [--min-improvement M]
 
 Reads `/opt/ml/processing/input/model/model.tar.gz` (extracted safely: members that escape the folder, links and
 devices are refused) and the test `.rec` in `/opt/ml/processing/input/test`; runs the test images at the data
@@ -29,7 +29,7 @@ import math
 import shutil
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -70,6 +70,9 @@ class Options:
     champion_model: str | None = None  # s3://bucket/key or a path of a model archive
     champion_version: str | None = None
     min_improvement: float | None = None
+    # the group whose newest Approved version is the champion, read from the registry by the job itself (what the
+    # pipeline passes: no run parameter can name another champion or none)
+    model_package_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,32 @@ def fetch_champion(location: str, destination: Path) -> Path:
     return destination
 
 
+def registry_champion(group: str) -> tuple[str | None, str | None]:
+    """The group's newest Approved version (its archive and version), as the control plane reads it; (None, None)
+    when there is none. A version approved and later rejected no longer counts."""
+    import boto3
+
+    sagemaker = boto3.client("sagemaker")
+    found = sagemaker.list_model_packages(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending",
+        MaxResults=1,
+    )["ModelPackageSummaryList"]  # fmt: skip
+    if not found:
+        return None, None
+    package = sagemaker.describe_model_package(ModelPackageName=found[0]["ModelPackageArn"])
+    containers = package.get("InferenceSpecification", {}).get("Containers", [])
+    url = containers[0].get("ModelDataUrl") if containers else None
+    return (str(url), str(package["ModelPackageVersion"])) if url else (None, None)
+
+
+def with_registry_champion(options: Options) -> Options:
+    if not options.model_package_group:
+        return options
+    model, version = registry_champion(options.model_package_group)
+    jobs.event(log, "champion from the registry", group=options.model_package_group, version=version)
+    return replace(options, champion_model=model, champion_version=version)
+
+
 def champion_entry(options: Options, test_set: Any, classes: tuple[str, ...], folder: Path) -> dict[str, Any]:
     """The champion's figures on the same test split, or why there are none. Nothing here fails the job."""
     entry: dict[str, Any] = {"version": options.champion_version or None, "model_data_url": options.champion_model}
@@ -295,7 +324,7 @@ def evaluate(options: Options) -> dict[str, Any]:
             shutil.copyfile(curves, options.output / CURVES_FILE)
         scores = score(net, meta, test_set, options)
         classes = tuple(meta["classes"])
-        champion = champion_entry(options, test_set, classes, folder)
+        champion = champion_entry(with_registry_champion(options), test_set, classes, folder)
     report: dict[str, Any] = {
         "metrics": {"map": {"value": scores.map, "standard_deviation": "NaN"}},
         "per_class": scores.per_class,
@@ -364,6 +393,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--champion-version", default="", help="its model package version")
     parser.add_argument(
+        "--model-package-group",
+        default="",
+        help="read the champion from the registry: this group's newest Approved version (instead of --champion-model)",
+    )
+    parser.add_argument(
         "--min-improvement", type=float, default=None, help="the mAP margin over the champion required_map asks for"
     )
     parser.add_argument("--grid", type=int, default=12, help="test images drawn in predictions.png")
@@ -386,6 +420,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         champion_model=args.champion_model or None,
         champion_version=args.champion_version or None,
         min_improvement=args.min_improvement,
+        model_package_group=args.model_package_group or None,
     )
 
 

@@ -234,6 +234,38 @@ def test_a_champion_in_s3_is_scored_on_the_same_images_at_its_own_shape(
     }
 
 
+def _register(sagemaker: Any, group: str, url: str, status: str) -> None:
+    sagemaker.create_model_package(
+        ModelPackageGroupName=group, ModelApprovalStatus=status,
+        InferenceSpecification={
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": url}],
+            "SupportedContentTypes": ["image/jpeg"], "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )  # fmt: skip
+
+
+def test_the_champion_is_read_from_the_registry_its_newest_approved_version(
+    trained: JobResult, champion: Path, splits: Path, tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    # Given a group whose versions 1 and 2 are approved, 3 rejected and 4 pending (the archive in a moto bucket)
+    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+    s3.create_bucket(Bucket="registry-models")
+    s3.upload_file(str(_archive_of(champion, tmp_path / "champion.tar.gz")), "registry-models", "v2/model.tar.gz")
+    sagemaker.create_model_package_group(ModelPackageGroupName="detectors")
+    for version, status in enumerate(("Approved", "Approved", "Rejected", "PendingManualApproval"), start=1):
+        _register(sagemaker, "detectors", f"s3://registry-models/v{version}/model.tar.gz", status)
+    root = evaluation_root(tmp_path / "job", trained.root / "model", splits)
+
+    # When the job is given the group (what the pipeline passes), not a champion
+    result = run_job("detector.evaluate", root, "--model-package-group", "detectors", env=aws_env)
+
+    # Then it scores version 2, the newest approved one, as the control plane would name it
+    assert result.returncode == 0, result.stderr
+    entry = _evaluation(root)["champion"]
+    assert (entry["present"], entry["version"]) == (True, "2")
+    assert entry["model_data_url"] == "s3://registry-models/v2/model.tar.gz"
+
+
 @pytest.mark.parametrize(
     ("champion_arg", "reason"),
     [

@@ -102,7 +102,7 @@ def start_run(
     command = runs.StartCommand(
         caller=caller, idempotency_key=idempotency_key, request=request, source=source_of(caller, ENV.ci_role_arn)
     )
-    started = START_ONCE(command=command, pipelines=PIPELINES, registry=REGISTRY, audit=AUDIT)
+    started = START_ONCE(command=command, pipelines=PIPELINES, audit=AUDIT)
     metrics.add_metric(name="RunsStarted", unit="Count", value=1)
     logger.info("run started", run_id=started.run_id, caller=command.caller, source=command.source)
     return started, 201

@@ -8,14 +8,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from control_plane import schedule
 from control_plane.aws.dynamodb import AuditTrail
-from control_plane.aws.sagemaker import Pipelines, Registry
+from control_plane.aws.sagemaker import Pipelines
 from control_plane.idempotency import Once
 from control_plane.observability import logger, metrics, tracer
 from control_plane.settings import ScheduleEnv, load_env
 
 ENV = load_env(ScheduleEnv)
 PIPELINES = Pipelines(ENV.pipeline_name)
-REGISTRY = Registry(ENV.model_package_group)
 AUDIT = AuditTrail(ENV.audit_table)
 START_ONCE = Once(
     schedule.scheduled_start,
@@ -37,7 +36,6 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
     outcome: schedule.ScheduleOutcome = START_ONCE(
         tick=schedule.ScheduledTick(time=event.time),
         pipelines=PIPELINES,
-        registry=REGISTRY,
         audit=AUDIT,
         skip_if_running=ENV.skip_if_running,
     )

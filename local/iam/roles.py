@@ -132,11 +132,11 @@ def _sub_text(value: Any, values: dict[str, str]) -> str:
     text = value["Fn::Sub"][0] if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), list) else value
     if isinstance(text, dict) and "Fn::Sub" in text:
         text = text["Fn::Sub"]
-    return sub(str(text), values)
+    return str(sub(str(text), values))
 
 
 def template_values() -> dict[str, str]:
-    return Template.load().values()
+    return dict(Template.load().values())
 
 
 def function_role(function_logical_id: str, overrides: dict[str, str] | None = None) -> Identity:

@@ -14,7 +14,8 @@ import pytest
 
 from control_plane.approval_request import button_value
 from local.client import Api, click
-from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from local.emulator import REGION
+from local.stack import LOCAL_RUNNER_KEY, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
 from local.webhooks import Received
 from rollout.environments import environments
 from rollout.start_run import start_run as rollout_start_run
@@ -289,9 +290,11 @@ def test_make_start_run_finds_the_api_from_the_stacks_outputs_and_starts_one_run
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     before = len(stack.executor.executions)
 
-    # When CI starts a run for a commit, and a re-run of the job starts it again
-    first = rollout_start_run(env, boto3.Session(), "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
-    again = rollout_start_run(env, boto3.Session(), "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
+    # When CI (signing as a run operator: the deploy role may call only POST /runs) starts a run for a commit, and
+    # a re-run of the job starts it again
+    ci = boto3.Session(aws_access_key_id=LOCAL_RUNNER_KEY, aws_secret_access_key="local-secret", region_name=REGION)
+    first = rollout_start_run(env, ci, "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
+    again = rollout_start_run(env, ci, "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
 
     # Then one execution started, signed as the caller, and its links are printed and in the job summary
     assert first["run_id"] == again["run_id"]

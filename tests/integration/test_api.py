@@ -43,7 +43,7 @@ def test_start_run_with_overrides_records_who_started_it(stack: Stack, call: Cal
     # and the caller is on record
     assert status == 201
     assert body["parameters"] == {
-        "LearningRate": "0.001", "NumEpochs": "2", "ChampionModelUri": "", "ChampionVersion": ""
+        "LearningRate": "0.001", "NumEpochs": "2"
     }  # fmt: skip
     described = stack.aws["sagemaker"].describe_pipeline_execution(PipelineExecutionArn=body["execution_arn"])
     assert "arn:aws:iam::123456789012:user/alice" in described["PipelineExecutionDescription"]

@@ -21,8 +21,6 @@ DECLARED: list[dict[str, Any]] = [
     },
     {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": "ml.c5.4xlarge"},
     {"Name": "MapThreshold", "Type": "Float", "DefaultValue": 0.3},
-    {"Name": "ChampionModelUri", "Type": "String", "DefaultValue": ""},
-    {"Name": "ChampionVersion", "Type": "String", "DefaultValue": ""},
 ]
 
 

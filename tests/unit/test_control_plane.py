@@ -114,9 +114,7 @@ def test_the_idempotency_key_gives_one_token_per_caller() -> None:
     request = StartRunRequest(parameters={"NumEpochs": 3})
 
     for caller in ("alice", "alice", "bob"):
-        runs.start_run(
-            runs.StartCommand(caller=caller, idempotency_key="k1", request=request), pipelines, FakeRegistry(), audit
-        )
+        runs.start_run(runs.StartCommand(caller=caller, idempotency_key="k1", request=request), pipelines, audit)
 
     tokens = [s["token"] for s in pipelines.started]
     assert tokens[0] == tokens[1] != tokens[2]
@@ -129,8 +127,8 @@ def test_without_a_key_every_start_is_new() -> None:
     pipelines = FakePipelines()
     command = runs.StartCommand(caller="alice", request=StartRunRequest())
 
-    runs.start_run(command, pipelines, FakeRegistry(), FakeAudit())
-    runs.start_run(command, pipelines, FakeRegistry(), FakeAudit())
+    runs.start_run(command, pipelines, FakeAudit())
+    runs.start_run(command, pipelines, FakeAudit())
 
     assert pipelines.started[0]["token"] != pipelines.started[1]["token"]
 
@@ -140,7 +138,7 @@ def test_bad_overrides_start_nothing_and_audit_nothing() -> None:
     command = runs.StartCommand(caller="alice", request=StartRunRequest(parameters={"Nope": 1}))
 
     with pytest.raises(InvalidRequest):
-        runs.start_run(command, pipelines, FakeRegistry(), audit)
+        runs.start_run(command, pipelines, audit)
 
     assert pipelines.started == []
     assert audit.entries == []
@@ -393,8 +391,8 @@ def test_the_schedule_token_depends_on_the_scheduled_time_only() -> None:
     pipelines = FakePipelines()
     tick = schedule.ScheduledTick(time=datetime(2026, 11, 30, 3, tzinfo=UTC))
 
-    schedule.scheduled_start(tick, pipelines, FakeRegistry(), FakeAudit(), skip_if_running=False)
-    schedule.scheduled_start(tick, pipelines, FakeRegistry(), FakeAudit(), skip_if_running=False)
+    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
+    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
 
     assert pipelines.started[0]["token"] == pipelines.started[1]["token"]
     assert pipelines.started[0]["display_name"] == "scheduled-20261130-0300"
@@ -405,8 +403,8 @@ def test_the_schedule_skips_an_executing_run_unless_told_not_to() -> None:
     pipelines.add("abcdef123456", "Executing")
     tick = schedule.ScheduledTick(time=datetime(2026, 11, 30, 3, tzinfo=UTC))
 
-    skipped = schedule.scheduled_start(tick, pipelines, FakeRegistry(), FakeAudit(), skip_if_running=True)
-    forced = schedule.scheduled_start(tick, pipelines, FakeRegistry(), FakeAudit(), skip_if_running=False)
+    skipped = schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=True)
+    forced = schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
 
     assert (skipped.started, forced.started) == (False, True)
     assert len(pipelines.started) == 1
@@ -636,31 +634,15 @@ def test_deleting_the_pipeline_first_stops_its_running_executions() -> None:
 # ---------- champion, history and links ----------
 
 
-def test_a_run_is_given_the_latest_approved_model_as_its_champion() -> None:
+def test_a_run_names_no_champion_evaluate_reads_it_from_the_registry() -> None:
     pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
     reg.add(1, "Approved")
-    reg.add(2, "Approved")
-    reg.add(3, "Rejected")
-    reg.add(4, "PendingManualApproval")
     command = runs.StartCommand(caller="alice", request=StartRunRequest(parameters={"NumEpochs": 3}))
 
-    started = runs.start_run(command, pipelines, reg, audit)
+    started = runs.start_run(command, pipelines, audit)
 
-    assert started.parameters == {
-        "NumEpochs": "3", "ChampionModelUri": "s3://bucket/v2/model.tar.gz", "ChampionVersion": "2"
-    }  # fmt: skip
+    assert started.parameters == {"NumEpochs": "3"}
     assert pipelines.started[0]["parameters"] == started.parameters
-    assert json.loads(audit.entries[0].details["parameters"])["ChampionVersion"] == "2"
-
-
-def test_a_first_run_has_no_champion_and_a_rejected_approval_no_longer_counts() -> None:
-    pipelines, reg = FakePipelines(), FakeRegistry()
-    reg.add(1, "Rejected")
-    command = runs.StartCommand(caller="alice", request=StartRunRequest())
-
-    started = runs.start_run(command, pipelines, reg, FakeAudit())
-
-    assert started.parameters == {"ChampionModelUri": "", "ChampionVersion": ""}
 
 
 def test_the_champion_is_not_a_callers_to_choose() -> None:
@@ -668,33 +650,21 @@ def test_the_champion_is_not_a_callers_to_choose() -> None:
     request = StartRunRequest(parameters={"ChampionModelUri": "s3://mine/weak.tar.gz", "ChampionVersion": "1"})
 
     with pytest.raises(InvalidRequest) as raised:
-        runs.start_run(runs.StartCommand(caller="alice", request=request), pipelines, FakeRegistry(), audit)
+        runs.start_run(runs.StartCommand(caller="alice", request=request), pipelines, audit)
 
-    assert "parameters.ChampionModelUri: set by the control plane" in raised.value.message
-    assert "parameters.ChampionVersion: set by the control plane" in raised.value.message
+    for name in ("ChampionModelUri", "ChampionVersion"):
+        assert f"parameters.{name}: not a run parameter: Evaluate reads the champion from the registry" in (
+            raised.value.message
+        )
     assert (pipelines.started, audit.entries) == ([], [])
 
 
-def test_a_pipeline_deployed_before_champions_gets_no_champion_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
-    pipelines, reg = FakePipelines(), FakeRegistry()
-    reg.add(1, "Approved")
-    older = [p for p in pipelines.declared_parameters() if not p["Name"].startswith("Champion")]
-    monkeypatch.setattr(pipelines, "declared_parameters", lambda: older)
+def test_the_schedule_starts_its_run_with_the_configs_values() -> None:
+    pipelines, audit = FakePipelines(), FakeAudit()
 
-    started = runs.start_run(runs.StartCommand(caller="alice", request=StartRunRequest()), pipelines, reg, FakeAudit())
+    schedule.scheduled_start(schedule.ScheduledTick(time=datetime(2026, 12, 1, tzinfo=UTC)), pipelines, audit, False)
 
-    assert started.parameters == {}
-
-
-def test_the_schedule_gives_its_run_the_champion_too() -> None:
-    pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
-    reg.add(7, "Approved")
-
-    schedule.scheduled_start(
-        schedule.ScheduledTick(time=datetime(2026, 12, 1, tzinfo=UTC)), pipelines, reg, audit, False
-    )
-
-    assert pipelines.started[0]["parameters"]["ChampionVersion"] == "7"
+    assert pipelines.started[0]["parameters"] == {}
     assert (audit.entries[0].source, audit.entries[0].actor) == ("schedule", "schedule")
 
 
@@ -722,7 +692,7 @@ def test_a_run_says_who_started_it_and_links_to_what_exists_of_its_results() -> 
     pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
     command = runs.StartCommand(caller="arn:aws:sts::1:assumed-role/ci/GitHubActions", request=StartRunRequest(),
                                 source="ci")  # fmt: skip
-    run_id = runs.start_run(command, pipelines, reg, audit).run_id
+    run_id = runs.start_run(command, pipelines, audit).run_id
     runs.stop_run(run_id, "bob", pipelines, audit)
     job = "arn:aws:sagemaker:us-east-1:1:training-job/pipelines-abc-Train"
     pipelines.step_list = [
@@ -757,7 +727,7 @@ def test_a_run_without_results_has_no_links_and_one_started_elsewhere_no_origin(
 
 def test_a_model_shows_its_decisions_its_run_and_links_to_its_results() -> None:
     pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
-    run_id = runs.start_run(runs.StartCommand(caller="alice", request=StartRunRequest()), pipelines, reg, audit).run_id
+    run_id = runs.start_run(runs.StartCommand(caller="alice", request=StartRunRequest()), pipelines, audit).run_id
     reg.add(3)
     reg.packages[3]["CustomerMetadataProperties"]["PipelineExecutionArn"] = pipelines.execution_arn(run_id)
     reg.packages[3]["ModelMetrics"] = {

@@ -226,9 +226,6 @@ def test_run_time_parameters_with_config_defaults(definition: Json, default_conf
         "TrainingInstanceCount": ("Integer", default_config.training.instance_count),
         "ProcessingInstanceType": ("String", default_config.preprocess.instance_type),
         "EvaluationInstanceType": ("String", default_config.evaluation.instance_type),
-        # the control plane fills these in from the registry at every start
-        "ChampionModelUri": ("String", ""),
-        "ChampionVersion": ("String", ""),
     }
     assert {name: (p["Type"], p["DefaultValue"]) for name, p in declared.items()} == expected
     assert declared["Backbone"]["EnumValues"] == ["mobilenet1.0", "mobilenet0.25", "darknet53"]
@@ -357,7 +354,7 @@ def test_the_gate_is_not_a_parameter(definition: Json, steps: dict[str, Json], d
     assert store["S3Input"]["S3Uri"] == default_config.feature_group.offline_store_uri
 
 
-CHAMPION_ARGS = ["--champion-model=s3://models/v1/model.tar.gz", "--champion-version=1"]
+CHAMPION_ARGS = ["--model-package-group", "scratch-detector"]
 
 
 @pytest.mark.parametrize(
@@ -378,15 +375,16 @@ def test_evaluate_gets_the_threshold_floor_the_champion_and_what_the_config_sets
     steps = steps_by_name(json.loads(build_definition(PipelineConfig.from_dict(data))))
 
     arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    champion = {"ChampionModelUri": "s3://models/v1/model.tar.gz", "ChampionVersion": "1"}
-    assert [resolve(argument, champion, {}) for argument in arguments] == expected
+    assert [resolve(argument, {}, {}) for argument in arguments] == expected
 
 
-def test_without_a_champion_its_arguments_are_still_not_empty(steps: dict[str, Json]) -> None:
-    # SageMaker refuses an empty container argument; evaluate reads `--champion-model=` as none
+def test_the_champion_is_the_registrys_not_a_parameter(definition: Json, steps: dict[str, Json]) -> None:
+    # Evaluate reads the group's newest Approved version itself: no run (API, schedule or a direct
+    # StartPipelineExecution) can name a weaker champion, or none, to lower the min_improvement bar
+    declared = {p["Name"] for p in definition["Parameters"]}
+    assert not {name for name in declared if name.startswith("Champion")}
     arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    resolved = [resolve(argument, {"ChampionModelUri": "", "ChampionVersion": ""}, {}) for argument in arguments]
-    assert resolved[-2:] == ["--champion-model=", "--champion-version="]
+    assert arguments[arguments.index("--model-package-group") + 1] == "scratch-detector"
 
 
 def test_min_improvement_adds_a_condition_on_the_champion_and_both_figures_to_the_fail_message(

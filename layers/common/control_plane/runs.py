@@ -17,7 +17,6 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict
 
 from control_plane import artefacts, history
-from control_plane.champion import champion_parameters
 from control_plane.errors import Conflict, InvalidRequest
 from control_plane.models import (
     AuditEntry,
@@ -34,7 +33,7 @@ from control_plane.models import (
 from control_plane.ports import ArtefactPort, AuditPort, PipelinesPort, RegistryPort, ReportReader
 from control_plane.registry import model_summary
 from control_plane.service_text import clip, utf16_length
-from pipeline_def.names import CHAMPION_URI, CHAMPION_VERSION, EVALUATION_FILE, RAISE_ONLY
+from pipeline_def.names import EVALUATION_FILE, RAISE_ONLY
 
 AWS_PAGE = 100
 # SageMaker's NextToken: at most 8192 characters matching `.*`, and Java's dot matches no line terminator
@@ -45,8 +44,6 @@ MAX_PAGES_PER_REQUEST = 5
 # StartPipelineExecution's limits: a parameter's value, the execution's description
 MAX_VALUE = 1024
 MAX_DESCRIPTION = 3072
-# the champion's parameters: the registry's to say (control_plane.champion), never a caller's
-RESERVED = frozenset({CHAMPION_URI, CHAMPION_VERSION})
 # what a run cannot set, and why: the gate is the config's (pipeline_def.definition)
 NOT_RUN_PARAMETERS = {
     "ModelApprovalStatus": (
@@ -55,6 +52,10 @@ NOT_RUN_PARAMETERS = {
     ),
     "InputDataUri": (
         "not a run parameter: a run trains and is judged on the stack's feature group (config feature_group)"
+    ),
+    **dict.fromkeys(
+        ("ChampionModelUri", "ChampionVersion"),
+        "not a run parameter: Evaluate reads the champion from the registry (the group's newest Approved version)",
     ),
 }
 STOPPABLE = {"Executing"}
@@ -140,11 +141,10 @@ def _as_text(kind: str, value: ParameterValue) -> str | None:
     return None
 
 
-def start_run(command: StartCommand, pipelines: PipelinesPort, registry: RegistryPort, audit: AuditPort) -> RunStarted:
+def start_run(command: StartCommand, pipelines: PipelinesPort, audit: AuditPort) -> RunStarted:
     request = command.request
     declared = pipelines.declared_parameters()
-    parameters = check_overrides(declared, request.parameters, RESERVED)
-    parameters |= champion_parameters(registry, [p["Name"] for p in declared])
+    parameters = check_overrides(declared, request.parameters)
     description = clip(
         f"{request.description or 'Started from the API'} (started by {command.caller})", MAX_DESCRIPTION
     )

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane.champion import champion_parameters
 from control_plane.models import AuditEntry
-from control_plane.ports import AuditPort, PipelinesPort, RegistryPort
+from control_plane.ports import AuditPort, PipelinesPort
 from control_plane.runs import run_id_of, token
 
 # how far back to look for an executing run; runs are listed newest first
@@ -31,7 +30,7 @@ class ScheduleOutcome(BaseModel):
 
 
 def scheduled_start(
-    tick: ScheduledTick, pipelines: PipelinesPort, registry: RegistryPort, audit: AuditPort, skip_if_running: bool
+    tick: ScheduledTick, pipelines: PipelinesPort, audit: AuditPort, skip_if_running: bool
 ) -> ScheduleOutcome:
     if skip_if_running:
         recent, _ = pipelines.list_executions(None, RECENT_RUNS)
@@ -43,8 +42,8 @@ def scheduled_start(
     when = tick.time.astimezone(UTC)
     # the same scheduled time gives the same token, so SageMaker starts one run however often it is delivered
     client_token = token(pipelines.name, "schedule", when.isoformat())
-    # the champion as it is now: a delivery repeated later starts nothing new (the token), whatever it finds
-    parameters = champion_parameters(registry, [p["Name"] for p in pipelines.declared_parameters()])
+    # the config's values: no parameter (Evaluate reads the champion from the registry itself)
+    parameters: dict[str, str] = {}
     arn = pipelines.start(
         parameters, f"scheduled-{when:%Y%m%d-%H%M}", f"Started by the schedule for {when.isoformat()}", client_token
     )

@@ -37,7 +37,6 @@ class ApiEnv(DeployEnv):
 
 class ScheduleEnv(_Env):
     pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
-    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
     audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     skip_if_running: bool = Field(alias="SKIP_IF_RUNNING", default=True)
