@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local.functions import Functions
+from local.iam import enforce
 from local.schedules import next_time
 from local.template import ACCOUNT, Template
 
@@ -197,7 +198,9 @@ class Dispatcher:
         LOG.error("event failed %d times: to the dead-letter queue %s", attempt, target)
         if target:
             url = self.sqs.get_queue_url(QueueName=target.rsplit(":", 1)[-1])["QueueUrl"]
-            self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
+            # Lambda sends it with the function's role: the role must allow sqs:SendMessage on the queue
+            with enforce.acting_as(enforce.function_identity(function)):
+                self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
 
     def resource_dead_letter(self, function: str) -> str | None:
         config = self.template.resource(function)["Properties"].get("DeadLetterQueue")

@@ -75,4 +75,14 @@ class Functions:
         """One invocation, as the function's role: every AWS call it makes is authorised against that role."""
         timeout = int(self.resources[name]["Properties"].get("Timeout", 20))
         with self._locks[name], enforce.acting_as(enforce.function_identity(name)):
+            forget_shared_caches()
             return self.module(name).lambda_handler(event, Context(function_name=name, timeout_seconds=timeout))
+
+
+def forget_shared_caches() -> None:
+    """Each Lambda function has caches of its own (Powertools' parameters and secrets); in this one process they are
+    shared, so that one function would read from another's what its own role must be allowed to fetch. Clearing them
+    at every invocation fetches more often than Lambda, never less: every read is authorised as its function's."""
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

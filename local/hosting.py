@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from local.executor.jobs import CONTAINER, CONTAINER_BIN, container_environment
+from local.executor.jobs import CONTAINER, CONTAINER_BIN, IN_THIS_THREAD, container_environment
 from local.executor.records import ServiceError
 from local.iam import enforce
 from local.loopback import Loopback, Served
@@ -294,7 +294,7 @@ class Hosting:
                 # SageMaker reads the model's data as the role the model was created with
                 model_role = enforce.identity_of(self.models[variant["ModelName"]].get("ExecutionRoleArn"))
                 with enforce.acting_as(model_role):
-                    self.s3.download_file(bucket, key, str(archive))
+                    self.s3.download_file(bucket, key, str(archive), Config=IN_THIS_THREAD)
             except Exception as error:
                 raise RuntimeError(f"the model data {container['ModelDataUrl']} cannot be read: {error}") from None
             with tarfile.open(archive) as tar:

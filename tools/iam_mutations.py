@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,25 @@ from local.iam import roles, usage  # noqa: E402
 from local.iam.policy import as_list  # noqa: E402
 
 TIERS = ["tests/integration", "tests/e2e"]
+# Actions the tests cannot need, kept on purpose: (role glob, action) -> why. Every other unused action is a problem.
+KEPT = {
+    ("*", "dynamodb:GetItem"): "Powertools idempotency reads the record when a refused PutItem returns no old item",
+    ("*", "dynamodb:DeleteItem"): "Powertools idempotency deletes its record when the function fails",
+    (
+        "*FunctionRole",
+        "sqs:SendMessage",
+    ): "Lambda sends a failed asynchronous event to the function's dead-letter queue",
+    ("ApiFunctionRole", "sagemaker:DeleteEndpoint"): "endpoints.deploy recreates an endpoint whose creation failed",
+    (
+        "AutoDeployFunctionRole",
+        "sagemaker:DeleteEndpoint",
+    ): "endpoints.deploy recreates an endpoint whose creation failed",
+    ("NotifyFunctionRole", "sagemaker:DescribePipelineExecution"): "a failed run with no failed step (its reason)",
+    ("SyncDefinitionFunctionRole", "sagemaker:StopPipelineExecution"): "deleting the stack stops the runs first",
+    ("SageMakerExecutionRole", "s3:DeleteObject"): "SageMaker's own checkpoint sync (not emulated)",
+    ("SageMakerExecutionRole", "s3:AbortMultipartUpload"): "SageMaker's own multipart uploads (not emulated)",
+    ("SageMakerExecutionRole", "s3:GetBucketLocation"): "SageMaker's own S3 client (not emulated)",
+}
 # The roles our code acts as; FeatureStoreRole is Feature Store's own (it writes the offline store)
 CHECKED = {"SageMakerExecutionRole"}
 
@@ -101,11 +121,22 @@ def mutate(role: str, drop: str, need: dict[str, Any], expect: set[str]) -> tupl
     return done.returncode != 0 and bool(named), need["test"]
 
 
+def kept(role: str, action: str) -> str | None:
+    return next(
+        (why for (glob, kept_action), why in KEPT.items() if fnmatch(role, glob) and action == kept_action), None
+    )
+
+
 def report(found: dict[tuple[str, int], Statement], run_mutations: bool, actions: bool) -> int:
     problems = 0
     for statement in found.values():
         listed = set(as_list(statement.body.get("Action", [])))
-        unused = sorted(listed - statement.used_actions)
+        for action in sorted(listed - statement.used_actions):
+            if kept(statement.role, action):
+                print(f"KEPT       {statement.name}: {action}: {kept(statement.role, action)}")
+        unused = sorted(a for a in listed - statement.used_actions if not kept(statement.role, a))
+        if not statement.used_actions and not unused:
+            continue
         if not statement.used_actions:
             print(f"UNUSED     {statement.name}: no request of the tests needed it")
             problems += 1

@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from boto3.s3.transfer import TransferConfig
+
 from local.constraints import job_pythonpath
 from local.iam import enforce, usage
 from local.iam.process import DENIALS_ENV, IDENTITY_ENV
@@ -44,6 +46,10 @@ OPT_ML = "/opt/ml"
 # concurrent object downloads into a job (below botocore's 10 pooled connections): a Feature Store offline store
 # holds a small file per record, and SageMaker fetches inputs in parallel too
 DOWNLOADS = 8
+
+# s3transfer moves data in worker threads, which start with an empty context: the stack's own transfers stay in the
+# calling thread, so that they are authorised as the role acting there (local/iam)
+IN_THIS_THREAD = TransferConfig(use_threads=False)
 
 
 def container_environment(*layers: dict[str, str]) -> dict[str, str]:
@@ -174,7 +180,7 @@ class JobRunner:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             key = f"{prefix.rstrip('/')}/{file.relative_to(folder).as_posix()}"
-            self.s3.upload_file(str(file), bucket, key)
+            self.s3.upload_file(str(file), bucket, key, Config=IN_THIS_THREAD)
 
     def local(self, job: Job, container_path: str, host: str = "algo-1") -> Path:
         """A container path (/opt/ml/...) in the host's own root."""
@@ -362,7 +368,7 @@ class JobRunner:
                         tar.add(file, arcname=file.name)
                         written.add(file.name)
         bucket, _, key = job.model_artifacts().removeprefix("s3://").partition("/")
-        self.s3.upload_file(str(archive), bucket, key)
+        self.s3.upload_file(str(archive), bucket, key, Config=IN_THIS_THREAD)
         job.status = "Completed"
 
 

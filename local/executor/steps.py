@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from local import constraints
+from local.executor import service_calls
 from local.executor.events import EventPublisher
 from local.executor.expressions import ExpressionError, Scope, evaluate
 from local.executor.jobs import Job, JobRunner
@@ -65,14 +66,23 @@ class StepKinds:
             run.status, run.failure_reason = "Failed", refused
             return
         job = self.new_job(execution, run.name, "processing" if kind == "Processing" else "training", arguments)
-        denied = _create_denied(kind, job.name, arguments)
-        if denied is not None:  # the pipeline's role may not create the job (or pass its role): no job exists
-            run.status, run.failure_reason = "Failed", denied
+        job_role = enforce.identity_of(arguments.get("RoleArn"))
+        # the pipeline's role creates the job and passes it its role; the job's role pulls its image and logs
+        cannot_start = _create_denied(kind, job.name, arguments) or service_calls.refused(
+            job_role, service_calls.job_calls(job.kind, job.name, arguments)
+        )
+        if cannot_start is not None:
+            run.status, run.failure_reason = "Failed", cannot_start
             return
         run.metadata = {f"{kind}Job": {"Arn": job.arn}}
-        # the job reads its inputs and writes its outputs as the role it was given
-        with enforce.acting_as(enforce.identity_of(arguments.get("RoleArn"))):
+        with enforce.acting_as(job_role):  # it reads its inputs and writes its outputs as that role
             self.runner.run(job, self.on_line)
+        # the pipeline's role watched the job (and stopped it, on a stop)
+        watched = service_calls.watch_calls(job.kind, job.name, execution.stop.is_set())
+        failed_watch = service_calls.refused(enforce.current(), watched)
+        if failed_watch is not None:
+            run.status, run.failure_reason = "Failed", failed_watch
+            return
         run.properties = job.describe()
         if job.status == "Completed":
             run.status = "Succeeded"

@@ -205,6 +205,30 @@ def _put_events(params: Params, where: Where) -> Iterator[Request]:
         yield Request("events:PutEvents", bus if bus.startswith("arn:") else where.arn("events", f"event-bus/{bus}"))
 
 
+def _log_group(operation: str) -> Build:
+    def build(params: Params, where: Where) -> Iterator[Request]:
+        resource = f"log-group:{params['logGroupName']}"
+        if "logStreamName" in params:
+            resource += f":log-stream:{params['logStreamName']}"
+        yield Request(f"logs:{operation}", where.arn("logs", resource))
+
+    return build
+
+
+def _metrics(params: Params, where: Where) -> Iterator[Request]:
+    yield Request("cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", str(params["Namespace"])),))
+
+
+def _any(service: str) -> Callable[[str], Build]:
+    def for_operation(operation: str) -> Build:
+        def build(params: Params, where: Where) -> Iterator[Request]:
+            yield Request(f"{service}:{operation}", "*")
+
+        return build
+
+    return for_operation
+
+
 def _ecr(operation: str) -> Build:
     def build(params: Params, where: Where) -> Iterator[Request]:
         yield Request(f"ecr:{operation}", where.arn("ecr", f"repository/{params['repositoryName']}"))
@@ -293,7 +317,15 @@ _ROWS: dict[tuple[str, str], Callable[[str], Build] | Build] = {
     ("sqs", "GetQueueAttributes"): _queue,
     ("events", "PutEvents"): _put_events,
     ("ecr", "DescribeImages"): _ecr,
+    # what SageMaker does with a job's role (local/executor/service_calls.py): pull the image, write logs, metrics
     ("ecr", "BatchGetImage"): _ecr,
+    ("ecr", "BatchCheckLayerAvailability"): _ecr,
+    ("ecr", "GetDownloadUrlForLayer"): _ecr,
+    ("ecr", "GetAuthorizationToken"): _any("ecr"),
+    **{("logs", op): _log_group for op in ("CreateLogGroup", "DescribeLogStreams", "CreateLogStream", "PutLogEvents")},
+    ("cloudwatch", "PutMetricData"): _metrics,
+    ("sagemaker", "StopTrainingJob"): sagemaker("training-job", "TrainingJobName"),
+    ("sagemaker", "StopProcessingJob"): sagemaker("processing-job", "ProcessingJobName"),
 }
 
 

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from control_plane.aws import clients
 from local.emulator import REGION, reset_moto
+from local.functions import forget_shared_caches
 from local.iam import enforce, roles
 from local.iam.check import Identity
 from local.template import Template, provision
@@ -106,6 +107,7 @@ def load_function(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[[st
 def as_role(role: Identity, handler: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         with enforce.acting_as(role):
+            forget_shared_caches()
             return handler(*args, **kwargs)
 
     return run
