@@ -47,6 +47,7 @@ KEPT = {
     ): "endpoints.deploy recreates an endpoint whose creation failed",
     ("NotifyFunctionRole", "sagemaker:DescribePipelineExecution"): "a failed run with no failed step (its reason)",
     ("SyncDefinitionFunctionRole", "sagemaker:StopPipelineExecution"): "deleting the stack stops the runs first",
+    ("SageMakerExecutionRole", "sagemaker:StopProcessingJob"): "a stop during a processing step (tests stop Train)",
     ("SageMakerExecutionRole", "s3:DeleteObject"): "SageMaker's own checkpoint sync (not emulated)",
     ("SageMakerExecutionRole", "s3:AbortMultipartUpload"): "SageMaker's own multipart uploads (not emulated)",
     ("SageMakerExecutionRole", "s3:GetBucketLocation"): "SageMaker's own S3 client (not emulated)",
