@@ -222,8 +222,9 @@ class JobRunner:
         path = job.folder / "iam-identity.json"
         path.write_text(json.dumps(identity.to_json()))
         environment = {IDENTITY_ENV: str(path), DENIALS_ENV: str(job.folder / "iam-denials.jsonl")}
-        if os.environ.get(usage.USAGE_ENV):
-            environment[usage.USAGE_ENV] = os.environ[usage.USAGE_ENV]
+        for name in (usage.USAGE_ENV, "PYTEST_CURRENT_TEST"):  # the usage record names the test the job ran for
+            if os.environ.get(name):
+                environment[name] = os.environ[name]
         return environment
 
     @staticmethod
