@@ -178,6 +178,7 @@ def main() -> int:
     )
     parser.add_argument("--no-mutations", action="store_true", help="only the usage analysis")
     parser.add_argument("--actions", action="store_true", help="also remove each used action alone")
+    parser.add_argument("--tests", nargs="*", default=TIERS, help="what to record the usage of (default: both tiers)")
     parser.add_argument(
         "--roles", help="comma-separated role logical ids (default: every function role and the SageMaker role)"
     )
