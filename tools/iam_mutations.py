@@ -183,6 +183,7 @@ def main() -> int:
         "--roles", help="comma-separated role logical ids (default: every function role and the SageMaker role)"
     )
     options = parser.parse_args()
+    options.usage = options.usage.resolve()  # job processes run in folders of their own
     if not options.reuse:
         record_usage(options.usage, options.tests)
     found = statements(set(options.roles.split(",")) if options.roles else None)
