@@ -189,10 +189,10 @@ class Dispatcher:
             LOG.exception("event failed", extra={"function": rule.function, "attempt": attempt})
             if attempt < ATTEMPTS:
                 return  # the message becomes visible again: Lambda's retry
-            self._dead_letter(rule.function, event, attempt)
+            self.dead_letter(rule.function, event, attempt)
         self.sqs.delete_message(QueueUrl=rule.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def _dead_letter(self, function: str, event: dict[str, Any], attempt: int) -> None:
+    def dead_letter(self, function: str, event: dict[str, Any], attempt: int) -> None:
         """The function's DeadLetterQueue gets the event, as Lambda sends it after the last attempt."""
         target = self.resource_dead_letter(function)
         LOG.error("event failed %d times: to the dead-letter queue %s", attempt, target)

@@ -13,7 +13,9 @@ from botocore.exceptions import ClientError
 
 from control_plane.aws import clients
 from local.constraints import job_pythonpath
+from local.dispatch import Dispatcher
 from local.executor.jobs import CONTAINER_BIN
+from local.functions import Functions
 from local.iam import enforce, roles
 from local.iam.check import Identity
 from local.iam.process import DENIALS_ENV, IDENTITY_ENV
@@ -127,3 +129,19 @@ def test_a_job_process_acts_as_its_role_and_its_denials_reach_the_test(stack: St
     enforce.record_denials(denials.read_text().splitlines())
     [denied] = enforce.take()
     assert (denied.request.action, denied.request.resource) == ("s3:ListBucket", BUCKET_ARN)
+
+
+@pytest.mark.parametrize(
+    "function", ["NotifyFunction", "AutoDeployFunction", "ScheduledStartFunction", "SyncDefinitionFunction"]
+)
+def test_lambda_sends_a_failed_event_to_the_dead_letter_queue_as_the_function(stack: Stack, function: str) -> None:
+    # Given a function whose asynchronous event failed its last attempt
+    dispatcher = Dispatcher(stack.template, Functions(stack.template), stack.aws["events"], stack.aws["sqs"], {})
+    event = {"detail-type": "Scheduled Event", "detail": {}}
+
+    # When Lambda gives up, Then the event is in the queue, sent with the function's role (SAM's DLQ statement)
+    dispatcher.dead_letter(function, event, attempt=3)
+
+    url = stack.aws["sqs"].get_queue_url(QueueName=stack.values["DeadLetterQueue.QueueName"])["QueueUrl"]
+    [message] = stack.aws["sqs"].receive_message(QueueUrl=url)["Messages"]
+    assert json.loads(message["Body"]) == event
