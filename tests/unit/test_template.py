@@ -258,3 +258,12 @@ def test_the_api_and_notify_read_exactly_the_prefixes_the_pipeline_writes_their_
     assert not any(fnmatch.fnmatchcase(arn(archive), pattern) for pattern in notify)
     for elsewhere in (f"{folder.rsplit('/', 3)[0]}/Preprocess/train/train.rec", "s3://x/feature-store/data"):
         assert not any(fnmatch.fnmatchcase(arn(elsewhere), pattern) for pattern in api + notify), elsewhere
+
+
+def test_the_slack_secret_is_named_after_the_stack_as_the_cloudformation_role_expects(template: Template) -> None:
+    # a secret CloudFormation names itself (SlackSecret-<random>) cannot be told apart from another stack's: the
+    # deploy role of one environment could manage the other's
+    secret = template.resource("SlackSecret")["Properties"]
+    assert secret["Name"] == {"Fn::Sub": "${AWS::StackName}/slack"}
+    oidc = (Path(__file__).resolve().parents[2] / "rollout" / "github-oidc.yaml").read_text()
+    assert ":secret:${Stack}/slack-??????" in oidc
