@@ -81,7 +81,7 @@ lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline --persona pedantic .github/workflows
 
-iam-mutations: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed ## every role statement is needed and every need granted: remove each one, a test must fail naming it (~1 h; ACTIONS=1 each action too)
+iam-mutations: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed ## every role statement is needed and every need granted: remove each one, a test must fail naming it (~25 min; ACTIONS=1 each action too)
 	$(PY) tools/iam_mutations.py $(if $(filter 1,$(ACTIONS)),--actions) $(if $(REUSE),--reuse)
 
 bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessing and training speed, peak memory, vs the sample's way
