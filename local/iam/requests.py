@@ -1,9 +1,10 @@
 """The one table from each AWS operation the product calls to what IAM authorises it on: the actions (an operation can
 need several: CreateModel passes a role, a tagged create also tags), the resource ARN each acts on, built from the
-request, and the request's condition keys. tests/unit/test_iam_requests.py checks every ARN against the resource
-types AWS's service authorization reference gives the action (local.iam.catalog).
+request, and the request's condition keys. tests/unit/test_iam.py checks every ARN against the resource types AWS's
+service authorization reference gives the action (local.iam.catalog).
 
-An operation that is not here cannot be authorised, so it is refused loudly: a new call needs its row.
+Every row is a function of the operation's name, its parameters and where it goes. An operation that is not here
+cannot be authorised, so it is refused loudly: a new call needs its row.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .policy import Request
 
 Params = dict[str, Any]
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
+UnknownOperation = KeyError
 
 
 @dataclass(frozen=True)
@@ -33,26 +35,11 @@ class Where:
         return f"arn:{self.partition}:{service}:{region}:{account}:{resource}"
 
 
-Build = Callable[[Params, Where], Iterator[Request]]
-UnknownOperation = KeyError
+Row = Callable[[str, Params, Where], Iterator[Request]]
 
 
 def _name_or_arn(value: str, where: Where, kind: str) -> str:
     return value if value.startswith("arn:") else where.arn("sagemaker", f"{kind}/{value}")
-
-
-def sagemaker(kind: str, member: str, *, action: str | None = None) -> Callable[[str], Build]:
-    """A SageMaker operation on one resource named (or ARN'd) by `member`."""
-
-    def for_operation(operation: str) -> Build:
-        def build(params: Params, where: Where) -> Iterator[Request]:
-            arn = _name_or_arn(str(params[member]), where, kind)
-            yield Request(f"sagemaker:{action or operation}", arn)
-            yield from _tags(params, arn)
-
-        return build
-
-    return for_operation
 
 
 def _tags(params: Params, arn: str) -> Iterator[Request]:
@@ -66,97 +53,74 @@ def _passes(role_arn: str | None) -> Iterator[Request]:
         yield Request("iam:PassRole", role_arn, (("iam:PassedToService", SAGEMAKER_SERVICE),))
 
 
-def sagemaker_any(operation: str) -> Build:
-    """A list operation: no resource in the request, authorised on '*'."""
+def sagemaker(kind: str, member: str, *, passes_role: bool = False) -> Row:
+    """A SageMaker operation on the one resource `member` names (or gives the ARN of); a create that tags also tags,
+    and one that passes a role (`RoleArn`) passes it to SageMaker."""
 
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        yield Request(f"sagemaker:{operation}", "*")
+    def row(operation: str, params: Params, where: Where) -> Iterator[Request]:
+        arn = _name_or_arn(str(params[member]), where, kind)
+        yield Request(f"sagemaker:{operation}", arn)
+        yield from _tags(params, arn)
+        if passes_role:
+            yield from _passes(params.get("RoleArn"))
 
-    return build
+    return row
 
 
-def _create_model(params: Params, where: Where) -> Iterator[Request]:
-    arn = where.arn("sagemaker", f"model/{params['ModelName']}")
-    yield Request("sagemaker:CreateModel", arn)
-    yield from _tags(params, arn)
+def anything(service: str) -> Row:
+    """An operation on no resource (a list, a token): authorised on '*'."""
+
+    def row(operation: str, params: Params, where: Where) -> Iterator[Request]:
+        yield Request(f"{service}:{operation}", "*")
+
+    return row
+
+
+def _create_model(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    yield from sagemaker("model", "ModelName")(operation, params, where)
     yield from _passes(params.get("ExecutionRoleArn"))
 
 
-def _endpoint(operation: str) -> Build:
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        arn = where.arn("sagemaker", f"endpoint/{params['EndpointName']}")
-        yield Request(f"sagemaker:{operation}", arn)
-        yield Request(
-            f"sagemaker:{operation}", where.arn("sagemaker", f"endpoint-config/{params['EndpointConfigName']}")
-        )
-        yield from _tags(params, arn)
-
-    return build
+def _endpoint(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    yield from sagemaker("endpoint", "EndpointName")(operation, params, where)
+    yield Request(f"sagemaker:{operation}", where.arn("sagemaker", f"endpoint-config/{params['EndpointConfigName']}"))
 
 
-def _pipeline_with_role(operation: str) -> Build:
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        arn = _name_or_arn(str(params["PipelineName"]), where, "pipeline")
-        yield Request(f"sagemaker:{operation}", arn)
-        yield from _tags(params, arn)
-        yield from _passes(params.get("RoleArn"))
-
-    return build
+def _create_package(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    # a version of the group: authorised on the group it goes into
+    yield from sagemaker("model-package-group", "ModelPackageGroupName")(operation, params, where)
 
 
-def _job_with_role(kind: str, member: str) -> Build:
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        arn = where.arn("sagemaker", f"{kind}/{params[member]}")
-        yield Request(f"sagemaker:Create{''.join(part.title() for part in kind.split('-'))}", arn)
-        yield from _tags(params, arn)
-        yield from _passes(params.get("RoleArn"))
-
-    return build
+def _invoke_endpoint(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    yield Request("sagemaker:InvokeEndpoint", where.arn("sagemaker", f"endpoint/{params['EndpointName']}"))
 
 
-def _create_package(params: Params, where: Where) -> Iterator[Request]:
-    group = _name_or_arn(str(params["ModelPackageGroupName"]), where, "model-package-group")
-    yield Request("sagemaker:CreateModelPackage", group)
-    yield from _tags(params, group)
+def s3_object(action: str) -> Row:
+    """An S3 operation on one object, authorised as `action` (HeadObject is s3:GetObject, a versioned GetObject is
+    s3:GetObjectVersion)."""
+
+    def row(operation: str, params: Params, where: Where) -> Iterator[Request]:
+        named = "GetObjectVersion" if action == "GetObject" and params.get("VersionId") else action
+        yield Request(f"s3:{named}", where.arn("s3", f"{params['Bucket']}/{params['Key']}", regional=False))
+
+    return row
 
 
-def _feature_group_with_role(params: Params, where: Where) -> Iterator[Request]:
-    arn = where.arn("sagemaker", f"feature-group/{params['FeatureGroupName']}")
-    yield Request("sagemaker:CreateFeatureGroup", arn)
-    yield from _tags(params, arn)
-    yield from _passes(params.get("RoleArn"))
+def s3_bucket(action: str) -> Row:
+    def row(operation: str, params: Params, where: Where) -> Iterator[Request]:
+        context = (("s3:prefix", str(params["Prefix"])),) if "Prefix" in params else ()
+        yield Request(f"s3:{action}", where.arn("s3", str(params["Bucket"]), regional=False), context)
+
+    return row
 
 
-def _s3_object(action: str) -> Callable[[str], Build]:
-    def for_operation(_: str) -> Build:
-        def build(params: Params, where: Where) -> Iterator[Request]:
-            versioned = action == "GetObject" and params.get("VersionId")
-            name = "GetObjectVersion" if versioned else action
-            yield Request(f"s3:{name}", where.arn("s3", f"{params['Bucket']}/{params['Key']}", regional=False))
-
-        return build
-
-    return for_operation
-
-
-def _s3_bucket(action: str) -> Callable[[str], Build]:
-    def for_operation(_: str) -> Build:
-        def build(params: Params, where: Where) -> Iterator[Request]:
-            context = (("s3:prefix", str(params["Prefix"])),) if "Prefix" in params else ()
-            yield Request(f"s3:{action}", where.arn("s3", str(params["Bucket"]), regional=False), context)
-
-        return build
-
-    return for_operation
-
-
-def _s3_delete_objects(params: Params, where: Where) -> Iterator[Request]:
+def _s3_delete_objects(operation: str, params: Params, where: Where) -> Iterator[Request]:
     for item in params["Delete"]["Objects"]:
         action = "s3:DeleteObjectVersion" if item.get("VersionId") else "s3:DeleteObject"
         yield Request(action, where.arn("s3", f"{params['Bucket']}/{item['Key']}", regional=False))
 
 
-def _s3_copy(params: Params, where: Where) -> Iterator[Request]:
+def _s3_copy(operation: str, params: Params, where: Where) -> Iterator[Request]:
     source = params["CopySource"]
     if isinstance(source, dict):
         source = f"{source['Bucket']}/{source['Key']}"
@@ -164,168 +128,142 @@ def _s3_copy(params: Params, where: Where) -> Iterator[Request]:
     yield Request("s3:PutObject", where.arn("s3", f"{params['Bucket']}/{params['Key']}", regional=False))
 
 
-def _dynamodb(operation: str) -> Build:
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        table = f"table/{params['TableName']}"
-        if params.get("IndexName"):
-            table += f"/index/{params['IndexName']}"
-        yield Request(f"dynamodb:{operation}", where.arn("dynamodb", table))
-
-    return build
+def _dynamodb(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    table = f"table/{params['TableName']}"
+    if params.get("IndexName"):
+        table += f"/index/{params['IndexName']}"
+    yield Request(f"dynamodb:{operation}", where.arn("dynamodb", table))
 
 
-def _ssm(operation: str) -> Build:
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        names = params["Names"] if "Names" in params else [params["Name"]]
-        for name in names:
-            yield Request(f"ssm:{operation}", where.arn("ssm", f"parameter/{str(name).lstrip('/')}"))
-
-    return build
+def _ssm(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    for name in params["Names"] if "Names" in params else [params["Name"]]:
+        yield Request(f"ssm:{operation}", where.arn("ssm", f"parameter/{str(name).lstrip('/')}"))
 
 
-def _secret(operation: str) -> Build:
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        secret = str(params["SecretId"])
-        yield Request(f"secretsmanager:{operation}", secret if secret.startswith("arn:") else where.secret_arn(secret))
-
-    return build
+def _secret(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    secret = str(params["SecretId"])
+    yield Request(f"secretsmanager:{operation}", secret if secret.startswith("arn:") else where.secret_arn(secret))
 
 
-def _queue(operation: str) -> Build:
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        name = str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1] if "QueueUrl" in params else params["QueueName"]
-        yield Request(f"sqs:{operation}", where.arn("sqs", name))
-
-    return build
+def _queue(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    name = str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1] if "QueueUrl" in params else params["QueueName"]
+    yield Request(f"sqs:{operation}", where.arn("sqs", name))
 
 
-def _put_events(params: Params, where: Where) -> Iterator[Request]:
+def _put_events(operation: str, params: Params, where: Where) -> Iterator[Request]:
     for entry in params["Entries"]:
         bus = str(entry.get("EventBusName") or "default")
         yield Request("events:PutEvents", bus if bus.startswith("arn:") else where.arn("events", f"event-bus/{bus}"))
 
 
-def _log_group(operation: str) -> Build:
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        resource = f"log-group:{params['logGroupName']}"
-        if "logStreamName" in params:
-            resource += f":log-stream:{params['logStreamName']}"
-        yield Request(f"logs:{operation}", where.arn("logs", resource))
-
-    return build
+def _ecr(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    yield Request(f"ecr:{operation}", where.arn("ecr", f"repository/{params['repositoryName']}"))
 
 
-def _metrics(params: Params, where: Where) -> Iterator[Request]:
+def _log_group(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    resource = f"log-group:{params['logGroupName']}"
+    if "logStreamName" in params:
+        resource += f":log-stream:{params['logStreamName']}"
+    yield Request(f"logs:{operation}", where.arn("logs", resource))
+
+
+def _metrics(operation: str, params: Params, where: Where) -> Iterator[Request]:
     yield Request("cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", str(params["Namespace"])),))
-
-
-def _any(service: str) -> Callable[[str], Build]:
-    def for_operation(operation: str) -> Build:
-        def build(params: Params, where: Where) -> Iterator[Request]:
-            yield Request(f"{service}:{operation}", "*")
-
-        return build
-
-    return for_operation
-
-
-def _ecr(operation: str) -> Build:
-    def build(params: Params, where: Where) -> Iterator[Request]:
-        yield Request(f"ecr:{operation}", where.arn("ecr", f"repository/{params['repositoryName']}"))
-
-    return build
 
 
 _EXECUTION = sagemaker("pipeline-execution", "PipelineExecutionArn")
 _PIPELINE = sagemaker("pipeline", "PipelineName")
-_PACKAGE_BY_NAME = sagemaker("model-package", "ModelPackageName")
+_TRAINING_JOB, _PROCESSING_JOB = (
+    sagemaker("training-job", "TrainingJobName"),
+    sagemaker("processing-job", "ProcessingJobName"),
+)
+_GROUP = sagemaker("model-package-group", "ModelPackageGroupName")
+_PACKAGE = sagemaker("model-package", "ModelPackageName")
+_MODEL, _CONFIG = sagemaker("model", "ModelName"), sagemaker("endpoint-config", "EndpointConfigName")
 _FEATURE_GROUP = sagemaker("feature-group", "FeatureGroupName")
 
-# (boto3 service name, operation) -> how to build its authorisations
-_ROWS: dict[tuple[str, str], Callable[[str], Build] | Build] = {
+
+def _each(service: str, operations: tuple[str, ...], row: Row) -> dict[tuple[str, str], Row]:
+    return dict.fromkeys(((service, operation) for operation in operations), row)
+
+
+# (boto3 service name, operation) -> its row
+_ROWS: dict[tuple[str, str], Row] = {
     # SageMaker: pipelines and their runs
-    ("sagemaker", "CreatePipeline"): _pipeline_with_role,
-    ("sagemaker", "UpdatePipeline"): _pipeline_with_role,
-    ("sagemaker", "DescribePipeline"): _PIPELINE,
-    ("sagemaker", "DeletePipeline"): _PIPELINE,
-    ("sagemaker", "StartPipelineExecution"): _PIPELINE,
-    ("sagemaker", "ListPipelineExecutions"): _PIPELINE,
-    ("sagemaker", "DescribePipelineExecution"): _EXECUTION,
-    ("sagemaker", "ListPipelineExecutionSteps"): _EXECUTION,
-    ("sagemaker", "ListPipelineParametersForExecution"): _EXECUTION,
-    ("sagemaker", "DescribePipelineDefinitionForExecution"): _EXECUTION,
-    ("sagemaker", "StopPipelineExecution"): _EXECUTION,
-    ("sagemaker", "RetryPipelineExecution"): _EXECUTION,
-    # the pipeline's role creates its steps' jobs and passes them their role
-    ("sagemaker", "CreateTrainingJob"): _job_with_role("training-job", "TrainingJobName"),
-    ("sagemaker", "CreateProcessingJob"): _job_with_role("processing-job", "ProcessingJobName"),
-    ("sagemaker", "DescribeTrainingJob"): sagemaker("training-job", "TrainingJobName"),
-    ("sagemaker", "DescribeProcessingJob"): sagemaker("processing-job", "ProcessingJobName"),
+    **_each("sagemaker", ("CreatePipeline", "UpdatePipeline"), sagemaker("pipeline", "PipelineName", passes_role=True)),
+    **_each(
+        "sagemaker",
+        ("DescribePipeline", "DeletePipeline", "StartPipelineExecution", "ListPipelineExecutions"),
+        _PIPELINE,
+    ),
+    **_each(
+        "sagemaker",
+        (
+            "DescribePipelineExecution",
+            "ListPipelineExecutionSteps",
+            "ListPipelineParametersForExecution",
+            "DescribePipelineDefinitionForExecution",
+            "StopPipelineExecution",
+            "RetryPipelineExecution",
+        ),
+        _EXECUTION,
+    ),
+    # the pipeline's role creates its steps' jobs and passes them their role, watches and stops them
+    ("sagemaker", "CreateTrainingJob"): sagemaker("training-job", "TrainingJobName", passes_role=True),
+    ("sagemaker", "CreateProcessingJob"): sagemaker("processing-job", "ProcessingJobName", passes_role=True),
+    **_each("sagemaker", ("DescribeTrainingJob", "StopTrainingJob"), _TRAINING_JOB),
+    **_each("sagemaker", ("DescribeProcessingJob", "StopProcessingJob"), _PROCESSING_JOB),
     # the model registry
-    ("sagemaker", "CreateModelPackageGroup"): sagemaker("model-package-group", "ModelPackageGroupName"),
-    ("sagemaker", "DescribeModelPackageGroup"): sagemaker("model-package-group", "ModelPackageGroupName"),
-    ("sagemaker", "DeleteModelPackageGroup"): sagemaker("model-package-group", "ModelPackageGroupName"),
+    **_each("sagemaker", ("CreateModelPackageGroup", "DescribeModelPackageGroup", "DeleteModelPackageGroup"), _GROUP),
     ("sagemaker", "CreateModelPackage"): _create_package,
-    ("sagemaker", "DescribeModelPackage"): _PACKAGE_BY_NAME,
-    ("sagemaker", "DeleteModelPackage"): _PACKAGE_BY_NAME,
+    **_each("sagemaker", ("DescribeModelPackage", "DeleteModelPackage"), _PACKAGE),
     ("sagemaker", "UpdateModelPackage"): sagemaker("model-package", "ModelPackageArn"),
-    ("sagemaker", "ListModelPackages"): sagemaker_any,
-    ("sagemaker", "ListModelPackageGroups"): sagemaker_any,
-    ("sagemaker", "ListPipelines"): sagemaker_any,
+    **_each("sagemaker", ("ListModelPackages", "ListModelPackageGroups", "ListPipelines"), anything("sagemaker")),
     # hosting
     ("sagemaker", "CreateModel"): _create_model,
-    ("sagemaker", "DescribeModel"): sagemaker("model", "ModelName"),
-    ("sagemaker", "DeleteModel"): sagemaker("model", "ModelName"),
-    ("sagemaker", "CreateEndpointConfig"): sagemaker("endpoint-config", "EndpointConfigName"),
-    ("sagemaker", "DescribeEndpointConfig"): sagemaker("endpoint-config", "EndpointConfigName"),
-    ("sagemaker", "DeleteEndpointConfig"): sagemaker("endpoint-config", "EndpointConfigName"),
-    ("sagemaker", "CreateEndpoint"): _endpoint,
-    ("sagemaker", "UpdateEndpoint"): _endpoint,
-    ("sagemaker", "DescribeEndpoint"): sagemaker("endpoint", "EndpointName"),
-    ("sagemaker", "DeleteEndpoint"): sagemaker("endpoint", "EndpointName"),
-    ("sagemaker-runtime", "InvokeEndpoint"): sagemaker("endpoint", "EndpointName", action="InvokeEndpoint"),
+    **_each("sagemaker", ("DescribeModel", "DeleteModel"), _MODEL),
+    **_each("sagemaker", ("CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig"), _CONFIG),
+    **_each("sagemaker", ("CreateEndpoint", "UpdateEndpoint"), _endpoint),
+    **_each("sagemaker", ("DescribeEndpoint", "DeleteEndpoint"), sagemaker("endpoint", "EndpointName")),
+    ("sagemaker-runtime", "InvokeEndpoint"): _invoke_endpoint,
     # the feature store
-    ("sagemaker", "CreateFeatureGroup"): _feature_group_with_role,
-    ("sagemaker", "DescribeFeatureGroup"): _FEATURE_GROUP,
-    ("sagemaker", "DeleteFeatureGroup"): _FEATURE_GROUP,
-    ("sagemaker-featurestore-runtime", "PutRecord"): _FEATURE_GROUP,
-    ("sagemaker-featurestore-runtime", "GetRecord"): _FEATURE_GROUP,
+    ("sagemaker", "CreateFeatureGroup"): sagemaker("feature-group", "FeatureGroupName", passes_role=True),
+    **_each("sagemaker", ("DescribeFeatureGroup", "DeleteFeatureGroup"), _FEATURE_GROUP),
+    **_each("sagemaker-featurestore-runtime", ("PutRecord", "GetRecord"), _FEATURE_GROUP),
     # S3 (the operations and the actions they are authorised as)
-    ("s3", "GetObject"): _s3_object("GetObject"),
-    ("s3", "HeadObject"): _s3_object("GetObject"),
-    ("s3", "PutObject"): _s3_object("PutObject"),
-    ("s3", "CreateMultipartUpload"): _s3_object("PutObject"),
-    ("s3", "UploadPart"): _s3_object("PutObject"),
-    ("s3", "CompleteMultipartUpload"): _s3_object("PutObject"),
-    ("s3", "AbortMultipartUpload"): _s3_object("AbortMultipartUpload"),
-    ("s3", "DeleteObject"): _s3_object("DeleteObject"),
+    **_each("s3", ("GetObject", "HeadObject"), s3_object("GetObject")),
+    **_each(
+        "s3", ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"), s3_object("PutObject")
+    ),
+    ("s3", "AbortMultipartUpload"): s3_object("AbortMultipartUpload"),
+    ("s3", "DeleteObject"): s3_object("DeleteObject"),
     ("s3", "DeleteObjects"): _s3_delete_objects,
     ("s3", "CopyObject"): _s3_copy,
-    ("s3", "ListObjectsV2"): _s3_bucket("ListBucket"),
-    ("s3", "ListObjects"): _s3_bucket("ListBucket"),
-    ("s3", "HeadBucket"): _s3_bucket("ListBucket"),
-    ("s3", "ListObjectVersions"): _s3_bucket("ListBucketVersions"),
-    ("s3", "GetBucketLocation"): _s3_bucket("GetBucketLocation"),
-    # DynamoDB, SSM, Secrets Manager, SQS, EventBridge, ECR
-    **{("dynamodb", op): _dynamodb for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan")},
-    **{("ssm", op): _ssm for op in ("GetParameter", "GetParameters", "PutParameter", "DeleteParameter")},
-    **{("secretsmanager", op): _secret for op in ("GetSecretValue", "PutSecretValue", "DescribeSecret")},
-    **{
-        ("sqs", op): _queue
-        for op in ("SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueUrl")
-    },
-    ("sqs", "GetQueueAttributes"): _queue,
+    **_each("s3", ("ListObjectsV2", "ListObjects", "HeadBucket"), s3_bucket("ListBucket")),
+    ("s3", "ListObjectVersions"): s3_bucket("ListBucketVersions"),
+    ("s3", "GetBucketLocation"): s3_bucket("GetBucketLocation"),
+    # DynamoDB, SSM, Secrets Manager, SQS, EventBridge
+    **_each("dynamodb", ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"), _dynamodb),
+    **_each("ssm", ("GetParameter", "GetParameters", "PutParameter", "DeleteParameter"), _ssm),
+    **_each("secretsmanager", ("GetSecretValue", "PutSecretValue", "DescribeSecret"), _secret),
+    **_each(
+        "sqs",
+        (
+            "SendMessage",
+            "ReceiveMessage",
+            "DeleteMessage",
+            "ChangeMessageVisibility",
+            "GetQueueUrl",
+            "GetQueueAttributes",
+        ),
+        _queue,
+    ),
     ("events", "PutEvents"): _put_events,
-    ("ecr", "DescribeImages"): _ecr,
-    # what SageMaker does with a job's role (local/executor/service_calls.py): pull the image, write logs, metrics
-    ("ecr", "BatchGetImage"): _ecr,
-    ("ecr", "BatchCheckLayerAvailability"): _ecr,
-    ("ecr", "GetDownloadUrlForLayer"): _ecr,
-    ("ecr", "GetAuthorizationToken"): _any("ecr"),
-    **{("logs", op): _log_group for op in ("CreateLogGroup", "DescribeLogStreams", "CreateLogStream", "PutLogEvents")},
+    # ECR, and what SageMaker does with a job's role (local/executor/service_calls.py): pull the image, logs, metrics
+    **_each("ecr", ("DescribeImages", "BatchGetImage", "BatchCheckLayerAvailability", "GetDownloadUrlForLayer"), _ecr),
+    ("ecr", "GetAuthorizationToken"): anything("ecr"),
+    **_each("logs", ("CreateLogGroup", "DescribeLogStreams", "CreateLogStream", "PutLogEvents"), _log_group),
     ("cloudwatch", "PutMetricData"): _metrics,
-    ("sagemaker", "StopTrainingJob"): sagemaker("training-job", "TrainingJobName"),
-    ("sagemaker", "StopProcessingJob"): sagemaker("processing-job", "ProcessingJobName"),
 }
 
 
@@ -338,11 +276,4 @@ def authorisations(service: str, operation: str, params: Params, where: Where) -
     row = _ROWS.get((service, operation))
     if row is None:
         raise UnknownOperation(f"{service}:{operation}")
-    build: Build = row(operation) if _is_factory(row) else row  # type: ignore[assignment,call-arg,arg-type]
-    return list(build(params, where))
-
-
-def _is_factory(row: object) -> bool:
-    # a row is either a builder (params, where) or a factory taking the operation's name
-    code = getattr(row, "__code__", None)
-    return code is not None and code.co_argcount == 1
+    return list(row(operation, params, where))

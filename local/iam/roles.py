@@ -33,8 +33,10 @@ class TranslationUnavailable(RuntimeError):
     """The SAM tool environment is missing: the roles cannot be read as CloudFormation receives them."""
 
 
+@cache
 def translated(template_path: Path = TEMPLATE) -> dict[str, Any]:
-    """template.yaml after the SAM transform, cached by the template's bytes (the transform takes seconds)."""
+    """template.yaml after the SAM transform, cached by the template's bytes on disk (the transform takes seconds)
+    and in the process (a function's role is looked up at every invocation). Callers do not change it."""
     text = template_path.read_bytes()
     cached = CACHE / f"translated-{hashlib.sha256(text).hexdigest()[:16]}.json"
     if cached.is_file():
@@ -141,12 +143,11 @@ def template_values() -> dict[str, str]:
 
 def function_role(function_logical_id: str, overrides: dict[str, str] | None = None) -> Identity:
     """The role SAM creates for a function (`<Function>Role`), or the one its `Role` property names."""
-    body = translated()
-    role = body["Resources"][function_logical_id]["Properties"].get("Role")
+    role = translated()["Resources"][function_logical_id]["Properties"].get("Role")
     logical_id = (
         role["Fn::GetAtt"][0] if isinstance(role, dict) and "Fn::GetAtt" in role else f"{function_logical_id}Role"
     )
-    return identities(overrides)[logical_id]
+    return _identities(tuple(sorted((overrides or {}).items())))[logical_id]
 
 
 def by_arn(arn: str, overrides: dict[str, str] | None = None) -> Identity | None:

@@ -26,14 +26,13 @@ def _map(metadata: dict[str, str]) -> float | None:
 
 def model_summary(package: dict[str, Any]) -> ModelSummary:
     metadata = package.get("CustomerMetadataProperties", {})
-    execution = metadata.get("PipelineExecutionArn")
     return ModelSummary(
         version=package["ModelPackageVersion"],
         arn=package["ModelPackageArn"],
         approval_status=package.get("ModelApprovalStatus", "Unknown"),
         created=package.get("CreationTime"),
         map=_map(metadata),
-        run_id=execution.rsplit("/", 1)[-1] if execution else None,
+        run_id=duties.run_of(package),
     )
 
 
