@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline_def import definition as ours
 from pipeline_def.config import PipelineConfig
+from pipeline_def.hyperparameters import job_text, run_parameters
 from pipeline_def.metrics import metric_definitions
 
 REGION = "us-east-1"
@@ -179,6 +180,7 @@ def sdk_definition(config: PipelineConfig) -> str:
 
     training = config.training
     hp = training.hyperparameters
+    run = run_parameters()
     trainer = ModelTrainer(
         sagemaker_session=session,
         role=config.role_arn,
@@ -195,20 +197,11 @@ def sdk_definition(config: PipelineConfig) -> str:
         ),
         output_data_config=OutputDataConfig(s3_output_path=out(ours.TRAIN, "model"), compression_type="GZIP"),
         checkpoint_config=CheckpointConfig(s3_uri=out(ours.TRAIN, "checkpoints"), local_path=ours.CHECKPOINT_DIR),
+        # every hyperparameter, from the one declaration: a run's knob as its parameter, the rest as the config has it
         hyperparameters={
-            "backbone": params["Backbone"],
-            "epochs": params["NumEpochs"],
-            "batch_size": params["BatchSize"],
-            "learning_rate": params["LearningRate"],
-            "warmup_epochs": params["WarmupEpochs"],
-            "seed": params["Seed"],
-            "lr_mode": hp.lr_mode,
-            "data_width": params["DataWidth"],
-            "data_height": params["DataHeight"],
-            "anchor_match_iou": params["AnchorMatchIou"],
-            "ignore_iou": params["IgnoreIou"],
-            "giou_loss_weight": params["GiouLossWeight"],
-        },
+            name: params[run[name]] if name in run else job_text(value) for name, value in hp.model_dump().items()
+        }
+        | {"classes": job_text(config.classes)},
         tags=[Tag(key=t["Key"], value=t["Value"]) for t in tags],
     ).with_metric_definitions([MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in metric_definitions()])
     train = TrainingStep(

@@ -1,9 +1,12 @@
-"""`python -m pipeline_def build|show|diff|upsert [--config FILE | --ssm-parameter NAME]`.
+"""`python -m pipeline_def build|show|diff|upsert [--config FILE | --ssm-parameter NAME]`, `... hyperparameters`.
 
 build   prints the definition JSON (exit 0; 2 for an invalid config)
 show    prints the steps, their order and the run-time parameters with their defaults
 diff    shows what would change in the deployed pipeline (exit 0 unchanged, 1 changes, 2 invalid config)
 upsert  creates or updates the pipeline only when it differs (exit 0; 2 for an invalid config)
+hyperparameters
+        lists every hyperparameter (run parameter, default, limits, help); --write rewrites the image's copy,
+        container/detector/hyperparameters.json
 
 AWS access (diff, upsert, --ssm-parameter) uses boto3's usual credentials, region and endpoint settings.
 """
@@ -16,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline_def import hyperparameters
 from pipeline_def.config import DEFAULT_CONFIG_PATH, ConfigError, PipelineConfig
 from pipeline_def.definition import build_definition
 
@@ -37,7 +41,19 @@ def _parser() -> argparse.ArgumentParser:
         source = command.add_mutually_exclusive_group()
         source.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="pipeline config YAML file")
         source.add_argument("--ssm-parameter", metavar="NAME", help="read the config text from this SSM parameter")
+    text = "list the hyperparameters; --write rewrites the image's declaration of them"
+    listing = commands.add_parser("hyperparameters", help=text, description=text)
+    listing.add_argument("--write", action="store_true", help=f"rewrite {hyperparameters.CONTAINER_SPEC.name}")
     return parser
+
+
+def _hyperparameters(write: bool) -> int:
+    if write:
+        hyperparameters.CONTAINER_SPEC.write_text(hyperparameters.container_spec_text(), encoding="utf-8")
+        print(f"wrote {hyperparameters.CONTAINER_SPEC}")
+        return 0
+    sys.stdout.write(hyperparameters.table())
+    return 0
 
 
 def _load(args: argparse.Namespace) -> PipelineConfig:
@@ -51,6 +67,8 @@ def _load(args: argparse.Namespace) -> PipelineConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "hyperparameters":
+        return _hyperparameters(args.write)
     aws_errors: tuple[type[Exception], ...] = ()
     if args.ssm_parameter or args.command != "build":  # botocore only where AWS is called: build stays fast
         from botocore.exceptions import BotoCoreError, ClientError

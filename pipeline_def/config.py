@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline_def.hyperparameters import Hyperparameters
+
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "pipeline.yaml"
 
 
@@ -89,7 +91,6 @@ TagValue = Annotated[str, _matches(r"[\w\s.:/=+@-]{0,256}", "a tag value (up to 
 # what Register gives a new model: only a recorded decision (the API or Slack) approves or rejects it, so the config
 # cannot say Approved either (it would skip the gate for every run)
 ApprovalStatus = Literal["PendingManualApproval"]
-Backbone = Literal["mobilenet1.0", "mobilenet0.25", "darknet53"]
 DAY = 86_400
 
 
@@ -162,49 +163,6 @@ class PreprocessSettings(JobResources):
     min_box_size: int = Field(ge=1)
 
 
-class DataShape(_Strict):
-    width: int = Field(ge=32, le=2048, multiple_of=32)
-    height: int = Field(ge=32, le=2048, multiple_of=32)
-
-
-class Hyperparameters(_Strict):
-    backbone: Backbone
-    epochs: int = Field(gt=0, le=10_000)
-    batch_size: int = Field(gt=0, le=512)
-    learning_rate: float = Field(gt=0, le=1)
-    lr_mode: Literal["step", "cosine", "poly"]
-    lr_decay: float = Field(gt=0, le=1)
-    lr_decay_epochs: list[int] = Field(description="epochs at which a step schedule decays")
-    warmup_epochs: int = Field(ge=0)
-    momentum: float = Field(ge=0, lt=1)
-    weight_decay: float = Field(ge=0, lt=1)
-    data_shape: DataShape
-    mixup: bool
-    no_mixup_epochs: int = Field(ge=0)
-    label_smoothing: bool
-    random_expand: bool
-    anchor_match_iou: float = Field(
-        gt=0, le=1, description="anchors whose IoU with a box's shape reaches this learn the box too (1: the best only)"
-    )
-    ignore_iou: float = Field(
-        gt=0, le=1, description="a prediction that overlaps a box by more than this is no negative (GluonCV: 0.7)"
-    )
-    giou_loss_weight: float = Field(
-        ge=0, le=100, description="weight of a GIoU term beside GluonCV's box losses (0: none)"
-    )
-    val_interval: int = Field(gt=0)
-    seed: int = Field(ge=0, le=2**31 - 1)
-
-    @model_validator(mode="after")
-    def _epochs_consistent(self) -> Hyperparameters:
-        if self.warmup_epochs >= self.epochs:
-            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be smaller than epochs ({self.epochs})")
-        late = [e for e in self.lr_decay_epochs if not 0 < e < self.epochs]
-        if late:
-            raise ValueError(f"lr_decay_epochs {late} must lie strictly between 0 and epochs ({self.epochs})")
-        return self
-
-
 class SpotSettings(_Strict):
     enabled: bool
     # MaxWaitTimeInSeconds: training time plus time spent waiting for spot capacity
@@ -213,7 +171,8 @@ class SpotSettings(_Strict):
 
 class TrainingSettings(JobResources):
     spot: SpotSettings
-    hyperparameters: Hyperparameters
+    # the recipe: pipeline_def/hyperparameters.py declares every knob with its default; set here what differs
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
 
     @model_validator(mode="after")
     def _spot_wait_covers_runtime(self) -> TrainingSettings:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, get_args, get_origin
 
 from pipeline_def import expressions as ex
-from pipeline_def.config import Backbone, ConfigError, JobResources, PipelineConfig, RetryPolicy
+from pipeline_def import hyperparameters
+from pipeline_def.config import ConfigError, JobResources, PipelineConfig, RetryPolicy
 from pipeline_def.expressions import Json
 from pipeline_def.metrics import metric_definitions
 from pipeline_def.names import (
@@ -36,6 +37,12 @@ from pipeline_def.names import (
 __all__ = ["CURVES_FILE", "EVALUATION_FILE", "PREDICTIONS_FILE", "build_definition"]
 
 DEFINITION_VERSION = "2020-12-01"
+PARAMETER_TYPES: dict[type, Literal["String", "Integer", "Float", "Boolean"]] = {
+    str: "String",
+    int: "Integer",
+    float: "Float",
+    bool: "Boolean",
+}
 
 PREPROCESS, TRAIN, EVALUATE, CHECK_MAP, REGISTER, FAIL = (
     "Preprocess",
@@ -94,20 +101,18 @@ def parameters(config: PipelineConfig) -> dict[str, Parameter]:
         Parameter("TrainingInstanceType", "String", config.training.instance_type),
         Parameter("TrainingInstanceCount", "Integer", config.training.instance_count),
         Parameter("EvaluationInstanceType", "String", config.evaluation.instance_type),
-        Parameter("Backbone", "String", hp.backbone, get_args(Backbone)),
-        Parameter("NumEpochs", "Integer", hp.epochs),
-        Parameter("BatchSize", "Integer", hp.batch_size),
-        Parameter("LearningRate", "Float", hp.learning_rate),
-        Parameter("WarmupEpochs", "Integer", hp.warmup_epochs),
-        Parameter("Seed", "Integer", hp.seed),
-        Parameter("DataWidth", "Integer", hp.data_shape.width),
-        Parameter("DataHeight", "Integer", hp.data_shape.height),
-        Parameter("AnchorMatchIou", "Float", hp.anchor_match_iou),
-        Parameter("IgnoreIou", "Float", hp.ignore_iou),
-        Parameter("GiouLossWeight", "Float", hp.giou_loss_weight),
+        *(_run_parameter(name, run, getattr(hp, name)) for name, run in hyperparameters.run_parameters().items()),
         Parameter(MAP_THRESHOLD, "Float", config.evaluation.map_threshold),
     ]
     return {p.name: p for p in declared}
+
+
+def _run_parameter(field: str, name: str, default: str | int | float | bool) -> Parameter:
+    """A hyperparameter a run may set: its type (and choices) from its declaration in pipeline_def.hyperparameters."""
+    declared = hyperparameters.Hyperparameters.model_fields[field].annotation
+    choices = tuple(get_args(declared)) if get_origin(declared) is Literal else ()
+    kind = PARAMETER_TYPES[type(default)] if not choices else "String"
+    return Parameter(name, kind, default, choices)
 
 
 def build_definition(config: PipelineConfig) -> str:
@@ -249,30 +254,12 @@ class _Builder:
         training = cfg.training
         hp = training.hyperparameters
         p = self.p
-        hyperparameters: dict[str, Json] = {
-            "backbone": p["Backbone"].as_string,
-            "epochs": p["NumEpochs"].as_string,
-            "batch_size": p["BatchSize"].as_string,
-            "learning_rate": p["LearningRate"].as_string,
-            "warmup_epochs": p["WarmupEpochs"].as_string,
-            "seed": p["Seed"].as_string,
-            "lr_mode": hp.lr_mode,
-            "lr_decay": _number(hp.lr_decay),
-            "lr_decay_epochs": ",".join(str(epoch) for epoch in hp.lr_decay_epochs),
-            "momentum": _number(hp.momentum),
-            "weight_decay": _number(hp.weight_decay),
-            "data_width": p["DataWidth"].as_string,
-            "data_height": p["DataHeight"].as_string,
-            "mixup": _flag(hp.mixup),
-            "no_mixup_epochs": str(hp.no_mixup_epochs),
-            "label_smoothing": _flag(hp.label_smoothing),
-            "random_expand": _flag(hp.random_expand),
-            "anchor_match_iou": p["AnchorMatchIou"].as_string,
-            "ignore_iou": p["IgnoreIou"].as_string,
-            "giou_loss_weight": p["GiouLossWeight"].as_string,
-            "val_interval": str(hp.val_interval),
-            "classes": ",".join(cfg.classes),
+        run = hyperparameters.run_parameters()
+        job_values: dict[str, Json] = {
+            name: p[run[name]].as_string if name in run else hyperparameters.job_text(value)
+            for name, value in hp.model_dump().items()
         }
+        job_values["classes"] = hyperparameters.job_text(cfg.classes)
         stopping: Json = {"MaxRuntimeInSeconds": training.max_runtime_seconds}
         if training.spot.enabled:
             stopping["MaxWaitTimeInSeconds"] = training.spot.max_wait_seconds
@@ -283,7 +270,7 @@ class _Builder:
                 "MetricDefinitions": metric_definitions(),
                 "EnableSageMakerMetricsTimeSeries": True,
             },
-            "HyperParameters": hyperparameters,
+            "HyperParameters": job_values,
             "InputDataConfig": [
                 {
                     "ChannelName": channel,

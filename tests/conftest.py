@@ -56,7 +56,7 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     *parents, last = dotted.split(".")
     node = data
     for key in parents:
-        node = node[key]
+        node = node.setdefault(key, {})  # a section the config leaves to its defaults
     node[last] = value
     return data
 

@@ -65,26 +65,37 @@ def baseline(revision: str, dataset: Path) -> tuple[float, float]:
     return float(found["map"]), seconds
 
 
+def _recipe_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """One flag per hyperparameter, from the image's declaration of them; the default is the config's recipe
+    (config/pipeline.yaml's training.hyperparameters over the declared defaults). Returns the knobs' names."""
+    from detector.hyperparameters import declared  # importable once bench.container.jobs put it on the path
+
+    config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["training"].get("hyperparameters") or {}
+    knobs = [name for name in declared() if name != "classes"]  # the dataset's classes, as the pipeline passes
+    for name in knobs:
+        rule = declared()[name]
+        default = config.get(name, rule["default"])
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            default=job_text(default) if name in config else None,
+            help=f"{rule['description']} (default: {job_text(default)})",
+        )
+    return knobs
+
+
+def job_text(value: object) -> str:
+    """As the pipeline writes a value into the training job's map (pipeline_def.hyperparameters.job_text)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.container.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, default=jobs.REPO.parent / "shared" / "datasets" / "metal-tags")
-    recipe = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["training"]["hyperparameters"]
-    parser.add_argument("--backbone", default=recipe["backbone"])
-    parser.add_argument("--epochs", type=int, default=recipe["epochs"])
-    parser.add_argument("--width", type=int, default=recipe["data_shape"]["width"])
-    parser.add_argument("--height", type=int, default=recipe["data_shape"]["height"])
-    parser.add_argument("--batch-size", type=int, default=recipe["batch_size"])
-    parser.add_argument("--learning-rate", default=str(recipe["learning_rate"]))
-    parser.add_argument("--warmup-epochs", type=int, default=recipe["warmup_epochs"])
-    parser.add_argument("--lr-mode", default=recipe["lr_mode"])
-    parser.add_argument("--random-expand", default=str(recipe["random_expand"]).lower())
-    parser.add_argument("--mixup", default=str(recipe["mixup"]).lower())
-    parser.add_argument("--anchor-match-iou", default=str(recipe["anchor_match_iou"]))
-    parser.add_argument("--ignore-iou", default=str(recipe["ignore_iou"]))
-    parser.add_argument("--giou-loss-weight", default=str(recipe["giou_loss_weight"]))
+    knobs = _recipe_flags(parser)
     parser.add_argument("--pretrain-images", type=int, default=0, help="synthetic images to pre-train on (0: none)")
     parser.add_argument("--pretrain-epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=recipe["seed"])
     parser.add_argument("--baseline", default=BASELINE, help=f"revision to measure first ({BASELINE}; none)")
     args = parser.parse_args()
     labels = args.dataset / "labels.csv"
@@ -93,22 +104,7 @@ def main() -> None:
     measured = None if args.baseline == "none" else baseline(args.baseline, args.dataset)
 
     started = time.monotonic()
-    hyperparameters = {
-        "backbone": args.backbone,
-        "epochs": str(args.epochs),
-        "batch_size": str(args.batch_size),
-        "learning_rate": args.learning_rate,
-        "warmup_epochs": str(args.warmup_epochs),
-        "lr_mode": args.lr_mode,
-        "data_width": str(args.width),
-        "data_height": str(args.height),
-        "random_expand": args.random_expand,
-        "mixup": args.mixup,
-        "anchor_match_iou": args.anchor_match_iou,
-        "ignore_iou": args.ignore_iou,
-        "giou_loss_weight": args.giou_loss_weight,
-        "seed": str(args.seed),
-    }
+    hyperparameters = {name: value for name in knobs if (value := getattr(args, name)) is not None}
     pretrained = None
     if args.pretrain_images:
         synth = WORK / "synth-data"
@@ -129,7 +125,8 @@ def main() -> None:
     evaluation = jobs.evaluate(WORK / "evaluate", model, WORK / "pre")
     minutes = (time.monotonic() - started) / 60
     print(f"dataset: {args.dataset} splits: " + ", ".join(f"{k}={v['images']}" for k, v in report["splits"].items()))
-    print(f"recipe: {hyperparameters} pretrain_images={args.pretrain_images} pretrain_epochs={args.pretrain_epochs}")
+    pretrain = f"pretrain_images={args.pretrain_images} pretrain_epochs={args.pretrain_epochs}"
+    print(f"recipe: the declared defaults with {hyperparameters} {pretrain}")
     print(f"best validation mAP {evaluation['model']['best_val_map']} at epoch {evaluation['model']['best_epoch']}")
     print(f"test mAP@0.5: {evaluation['metrics']['map']['value']:.4f}  wall time: {minutes:.1f} min")
     if measured is not None:

@@ -1,119 +1,154 @@
-"""The training job's hyperparameters: SageMaker passes them as strings in hyperparameters.json."""
+"""The training job's hyperparameters: SageMaker passes them as strings in hyperparameters.json.
+
+Their names, types, defaults, ranges and choices are read from `hyperparameters.json` beside this file, which
+`python -m pipeline_def hyperparameters --write` writes from the one declaration, pipeline_def/hyperparameters.py.
+This module holds only the typed view the training code reads (a test checks it against the JSON both ways) and
+the rules between two knobs.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import typing
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from detector import jobs
-from detector.model import BACKBONES, STRIDE
 
-LR_MODES = ("step", "cosine", "poly", "constant")
+SPEC = Path(__file__).with_name("hyperparameters.json")
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    backbone: str = "mobilenet0.25"
-    epochs: int = 112
-    batch_size: int = 8
-    learning_rate: float = 0.002
-    warmup_epochs: int = 2
-    seed: int = 42
-    lr_mode: str = "cosine"
-    lr_decay: float = 0.1
-    lr_decay_epochs: tuple[int, ...] = ()
-    momentum: float = 0.9
-    weight_decay: float = 0.0005
-    data_width: int = 320
-    data_height: int = 224
-    mixup: bool = False
-    no_mixup_epochs: int = 20
-    label_smoothing: bool = False
-    random_expand: bool = False
-    anchor_match_iou: float = 0.3
-    ignore_iou: float = 0.7
-    giou_loss_weight: float = 0.0
-    val_interval: int = 1
-    classes: tuple[str, ...] = field(default=("scratch",))
+    backbone: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    warmup_epochs: int
+    seed: int
+    lr_mode: str
+    lr_decay: float
+    lr_decay_epochs: tuple[int, ...]
+    momentum: float
+    weight_decay: float
+    data_width: int
+    data_height: int
+    mixup: bool
+    no_mixup_epochs: int
+    label_smoothing: bool
+    random_expand: bool
+    anchor_match_iou: float
+    ignore_iou: float
+    giou_loss_weight: float
+    val_interval: int
+    classes: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _convert(name: str, kind: Any, text: str) -> Any:
+@cache
+def declared() -> dict[str, dict[str, Any]]:
+    """{name: JSON schema of the value}: the one declaration, as the image carries it."""
+    properties: dict[str, dict[str, Any]] = json.loads(SPEC.read_text(encoding="utf-8"))["properties"]
+    return properties
+
+
+def _convert(rule: dict[str, Any], text: str) -> Any:
     text = text.strip()
-    if kind is bool:
-        if text.lower() in ("true", "1", "yes"):
-            return True
-        if text.lower() in ("false", "0", "no", ""):
-            return False
-        raise ValueError("expected true or false")
-    if kind is int:
+    kind = rule["type"]
+    if kind == "boolean":
+        if text.lower() not in TRUE + FALSE:
+            raise ValueError("expected true or false")
+        return text.lower() in TRUE
+    if kind == "integer":
         return int(text)
-    if kind is float:
+    if kind == "number":
         return float(text)
-    if name == "lr_decay_epochs":
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    if name == "classes":
-        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if kind == "array":
+        return tuple(_convert(rule["items"], part) for part in text.split(",") if part.strip())
     return text
 
 
-def parse(values: dict[str, Any]) -> Hyperparameters:
-    """Hyperparameters from SageMaker's string map; every problem is named in one JobError."""
-    kinds = typing.get_type_hints(Hyperparameters)
-    problems = []
-    converted: dict[str, Any] = {}
-    for name, raw in values.items():
-        if name.startswith("sagemaker_"):
-            continue  # the SDK's own entries
-        if name not in kinds:
-            problems.append(f"{name}: unknown hyperparameter")
-            continue
-        try:
-            converted[name] = _convert(name, kinds[name], str(raw))
-        except ValueError as error:
-            problems.append(f"{name}: {raw!r} ({error})")
-    if not problems:
-        hp = Hyperparameters(**converted)
-        problems = check(hp)
-    if problems:
-        raise jobs.JobError("invalid hyperparameters: " + "; ".join(problems))
-    return hp
+def _default(rule: dict[str, Any]) -> Any:
+    default = rule["default"]
+    if rule["type"] == "array":
+        return tuple(default)
+    return float(default) if rule["type"] == "number" else default
 
 
-def check(hp: Hyperparameters) -> list[str]:
+def _bounds(rule: dict[str, Any]) -> str:
+    low, above = rule.get("minimum"), rule.get("exclusiveMinimum")
+    high, below = rule.get("maximum"), rule.get("exclusiveMaximum")
+    if low is not None and high is not None:
+        return f"must be between {low} and {high}"
+    parts = [f"above {above}" if above is not None else "", f"at least {low}" if low is not None else ""]
+    parts += [f"at most {high}" if high is not None else "", f"below {below}" if below is not None else ""]
+    return "must be " + " and ".join(part for part in parts if part)
+
+
+def _within(rule: dict[str, Any], value: float) -> bool:
+    if math.isnan(value):
+        return False
+    return bool(
+        value >= rule.get("minimum", -math.inf)
+        and value > rule.get("exclusiveMinimum", -math.inf)
+        and value <= rule.get("maximum", math.inf)
+        and value < rule.get("exclusiveMaximum", math.inf)
+    )
+
+
+def problem(name: str, value: Any) -> str | None:
+    """What is wrong with one converted value by its declaration (range, multiple, choice, length), if anything."""
+    rule = declared()[name]
+    if "enum" in rule and value not in rule["enum"]:
+        return f"{name}: {value!r} is not one of {', '.join(rule['enum'])}"
+    if isinstance(value, tuple):
+        return f"{name}: at least {rule['minItems']} value(s)" if len(value) < rule.get("minItems", 0) else None
+    if isinstance(value, bool | str):
+        return None
+    if "multipleOf" in rule and value % rule["multipleOf"]:
+        return f"{name}: {value} is not a multiple of {rule['multipleOf']}"
+    return None if _within(rule, value) else f"{name}: {_bounds(rule)}, not {value}"
+
+
+def _between_knobs(hp: Hyperparameters) -> list[str]:
+    """The rules that tie two knobs (pipeline_def's Hyperparameters validates the same)."""
     problems = []
-    if hp.backbone not in BACKBONES:
-        problems.append(f"backbone: {hp.backbone!r} is not one of {', '.join(BACKBONES)}")
-    if hp.lr_mode not in LR_MODES:
-        problems.append(f"lr_mode: {hp.lr_mode!r} is not one of {', '.join(LR_MODES)}")
-    for name in ("epochs", "batch_size", "val_interval"):
-        if getattr(hp, name) < 1:
-            problems.append(f"{name}: must be at least 1")
-    if not 0 <= hp.warmup_epochs < hp.epochs:
-        problems.append(f"warmup_epochs: must be between 0 and epochs - 1 ({hp.epochs - 1})")
-    for name in ("data_width", "data_height"):
-        value = getattr(hp, name)
-        if value < STRIDE or value % STRIDE:
-            problems.append(f"{name}: {value} is not a positive multiple of {STRIDE}")
-    if hp.learning_rate <= 0:
-        problems.append("learning_rate: must be positive")
-    if not 0 < hp.anchor_match_iou <= 1:
-        problems.append("anchor_match_iou: must be above 0 and at most 1")
-    if not 0 < hp.ignore_iou <= 1:
-        problems.append("ignore_iou: must be above 0 and at most 1")
-    if not 0 <= hp.giou_loss_weight <= 100:
-        problems.append("giou_loss_weight: must be between 0 (GluonCV's loss alone) and 100")
-    if not hp.classes:
-        problems.append("classes: at least one class name")
+    if hp.warmup_epochs >= hp.epochs:
+        problems.append(f"warmup_epochs: must be smaller than epochs ({hp.epochs})")
     if any(not 0 < epoch < hp.epochs for epoch in hp.lr_decay_epochs):
         problems.append(f"lr_decay_epochs: every epoch must lie between 1 and {hp.epochs - 1}")
     return problems
+
+
+def parse(values: dict[str, Any]) -> Hyperparameters:
+    """Hyperparameters from SageMaker's string map, the declared defaults for the rest; every problem is named in
+    one JobError."""
+    rules = declared()
+    problems = []
+    converted = {name: _default(rule) for name, rule in rules.items()}
+    for name, raw in values.items():
+        if name.startswith("sagemaker_"):
+            continue  # the SDK's own entries
+        if name not in rules:
+            problems.append(f"{name}: unknown hyperparameter")
+            continue
+        try:
+            converted[name] = _convert(rules[name], str(raw))
+        except ValueError as error:
+            problems.append(f"{name}: {raw!r} ({error})")
+    problems += [found for name in values if name in rules for found in [problem(name, converted[name])] if found]
+    if not problems:
+        hp = Hyperparameters(**converted)
+        problems = _between_knobs(hp)
+    if problems:
+        raise jobs.JobError("invalid hyperparameters: " + "; ".join(problems))
+    return hp
 
 
 def load(path: Path) -> Hyperparameters:

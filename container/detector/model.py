@@ -12,11 +12,11 @@ from gluoncv import model_zoo
 from gluoncv.data import RecordFileDetection
 from gluoncv.model_zoo.yolo.yolo_target import YOLOV3TargetMerger
 
-from detector import jobs
+from detector import hyperparameters, jobs
 from detector.arrays import Array
 
-BACKBONES = ("mobilenet1.0", "mobilenet0.25", "darknet53")
-STRIDE = 32  # the coarsest YOLOv3 feature map: data shapes are multiples of it
+# the backbones a job may name (GluonCV's yolo3_<backbone>_custom), as the one declaration lists them
+BACKBONES: tuple[str, ...] = tuple(hyperparameters.declared()["backbone"]["enum"])
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 NMS_THRESHOLD = 0.45

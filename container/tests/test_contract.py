@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from detector import evaluate, hyperparameters, preprocess
+from detector import evaluate, hyperparameters, model, preprocess
 
 from local.executor.jobs import container_environment
 
@@ -62,7 +62,16 @@ def test_training_hyperparameters_are_all_accepted(definition: dict[str, Any]) -
     assert parsed.epochs == int(defaults(definition)["NumEpochs"])
     assert parsed.classes == ("scratch",)
     # the image's own defaults (a job started without hyperparameters) are the config's recipe
-    assert parsed == hyperparameters.Hyperparameters()
+    assert parsed == hyperparameters.parse({})
+
+
+def test_every_declared_backbone_is_a_gluoncv_yolo3() -> None:
+    from gluoncv.model_zoo import model_zoo
+
+    declared = hyperparameters.declared()["backbone"]["enum"]
+    assert declared == list(model.BACKBONES)
+    missing = [name for name in declared if f"yolo3_{name}_custom" not in model_zoo._models]
+    assert missing == []
 
 
 @pytest.mark.parametrize(("name", "parse"), [("Preprocess", preprocess.parse_args), ("Evaluate", evaluate.parse_args)])

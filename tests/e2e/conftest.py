@@ -20,7 +20,8 @@ TINY_HYPERPARAMETERS = {
     "epochs": 1,
     "batch_size": 4,
     "warmup_epochs": 0,
-    "data_shape": {"width": 64, "height": 64},
+    "data_width": 64,
+    "data_height": 64,
 }
 IMAGES = 24
 
@@ -39,7 +40,7 @@ def container(module: str, *args: str, env: dict[str, str]) -> None:
 def tiny_config(stack: LocalStack, **hyperparameters: Any) -> str:
     name = stack.values["ConfigParameter"]
     config = yaml.safe_load(stack.aws["ssm"].get_parameter(Name=name)["Parameter"]["Value"])
-    config["training"]["hyperparameters"].update({**TINY_HYPERPARAMETERS, **hyperparameters})
+    config["training"].setdefault("hyperparameters", {}).update({**TINY_HYPERPARAMETERS, **hyperparameters})
     # a one-epoch model scores about nothing: the tiny stack's floor lets runs that ask for 0 register it
     config["evaluation"]["map_threshold"] = 0.0
     return yaml.safe_dump(config, sort_keys=False)

@@ -46,7 +46,7 @@ def test_round_trips_through_yaml(default_config: PipelineConfig) -> None:
         ("preprocess.split.train", 0.5, "preprocess.split", "must sum to 1, got 0.8"),
         ("role_arn", "scratch-role", "role_arn", "IAM role ARN"),
         ("training.hyperparameters.backbone", "resnet50", "training.hyperparameters.backbone", "mobilenet1.0"),
-        ("training.hyperparameters.data_shape.width", 450, "training.hyperparameters.data_shape.width", "multiple"),
+        ("training.hyperparameters.data_width", 450, "training.hyperparameters.data_width", "multiple"),
         ("training.hyperparameters.warmup_epochs", 112, "training.hyperparameters", "warmup_epochs (112)"),
         ("training.spot.max_wait_seconds", 600, "training", "max_wait_seconds (600)"),
         ("cache.expire_after", "30 days", "cache.expire_after", "ISO 8601 duration"),
@@ -71,7 +71,7 @@ def test_bad_value_names_field_and_reason(
 
 
 def test_unknown_field_is_reported_with_its_path(config_dict: dict[str, Any]) -> None:
-    config_dict["training"]["hyperparameters"]["epoch"] = 3
+    set_path(config_dict, "training.hyperparameters.epoch", 3)
     config_dict["colour"] = "red"
     problems = problems_of(config_dict)
     assert problems == {"training.hyperparameters.epoch": "unknown field", "colour": "unknown field"}

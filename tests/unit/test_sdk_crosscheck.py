@@ -121,3 +121,15 @@ def test_the_sdk_definition_passes_the_same_schema(shared: Path, sdk: Json) -> N
     assert list(jsonschema.Draft7Validator(corrected).iter_errors(sdk)) == []
     published = json.loads((shared / "schemas" / "pipeline-definition.current.schema.json").read_text())
     assert not jsonschema.Draft7Validator(published).is_valid(sdk)
+
+
+def test_same_hyperparameters(sdk: Json, ours: Json) -> None:
+    ours_hp = steps_by_name(ours)["Train"]["Arguments"]["HyperParameters"]
+    sdk_hp = steps_by_name(sdk)["Train"]["Arguments"]["HyperParameters"]
+    assert list(ours_hp) == list(sdk_hp)
+    for name, value in ours_hp.items():
+        # a constant is the same text; a run's knob reads the same parameter (ours casts it to the string the
+        # training job's map holds, the SDK leaves that to SageMaker)
+        assert (value if isinstance(value, str) else set(references(value))) == (
+            sdk_hp[name] if isinstance(sdk_hp[name], str) else set(references(sdk_hp[name]))
+        ), name
