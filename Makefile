@@ -69,9 +69,10 @@ e2e: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed ## 
 container-test: $(CONTAINER_VENV)/.installed ## the container's entry points end to end, in container/.venv
 	cd container && .venv/bin/python -m pytest
 
-lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed ## ruff, mypy (both environments), hadolint, cfn-lint, sam validate, checkov, actionlint, zizmor
+lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed ## ruff, the complexity gate, mypy (both environments), hadolint, cfn-lint, sam validate, checkov, actionlint, zizmor
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/complexity.py
 	$(VENV)/bin/mypy .
 	cd container && .venv/bin/mypy
 	$(VENV)/bin/hadolint container/Dockerfile

@@ -109,7 +109,7 @@ def sdk_definition(config: PipelineConfig) -> str:
         return CacheConfig(enable_caching=enabled, expire_after=config.cache.expire_after)
 
     def processing(
-        name: str, settings: Any, instance_type: str, module: str, arguments: list[str], inputs: Any, outputs: Any
+        name: str, settings: Any, instance_type: str, *, module: str, arguments: list[str], inputs: Any, outputs: Any
     ) -> Any:
         processor = Processor(
             role=config.role_arn,
@@ -156,8 +156,8 @@ def sdk_definition(config: PipelineConfig) -> str:
             ours.PREPROCESS,
             config.preprocess,
             "ProcessingInstanceType",
-            "detector.preprocess",
-            [
+            module="detector.preprocess",
+            arguments=[
                 "--feature-group",
                 config.feature_group.name,
                 "--classes",
@@ -171,8 +171,8 @@ def sdk_definition(config: PipelineConfig) -> str:
                 "--min-box-size",
                 str(config.preprocess.min_box_size),
             ],
-            [("offline-store", config.feature_group.offline_store_uri)],
-            ours.PREPROCESS_OUTPUTS,
+            inputs=[("offline-store", config.feature_group.offline_store_uri)],
+            outputs=ours.PREPROCESS_OUTPUTS,
         ),
         cache_config=cache(config.cache.preprocess),
         retry_policies=[service, capacity],
@@ -227,8 +227,8 @@ def sdk_definition(config: PipelineConfig) -> str:
             ours.EVALUATE,
             config.evaluation,
             "EvaluationInstanceType",
-            "detector.evaluate",
-            ["--score-threshold-floor", repr(config.evaluation.score_threshold_floor)]
+            module="detector.evaluate",
+            arguments=["--score-threshold-floor", repr(config.evaluation.score_threshold_floor)]
             + (
                 []
                 if config.evaluation.score_threshold is None
@@ -240,11 +240,11 @@ def sdk_definition(config: PipelineConfig) -> str:
                 if config.model_registry.min_improvement is None
                 else ["--min-improvement", repr(config.model_registry.min_improvement)]
             ),
-            [
+            inputs=[
                 ("model", train.properties.ModelArtifacts.S3ModelArtifacts),
                 ("test", preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri),
             ],
-            ("evaluation",),
+            outputs=("evaluation",),
         ),
         property_files=[report],
         cache_config=cache(config.cache.evaluate),

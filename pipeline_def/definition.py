@@ -164,6 +164,7 @@ class _Builder:
     def processing_step(
         self,
         name: str,
+        *,
         description: str,
         resources: JobResources,
         instance_type: Parameter,
@@ -232,11 +233,11 @@ class _Builder:
         split = cfg.preprocess.split
         return self.processing_step(
             PREPROCESS,
-            "Latest approved feature-store records to train/validation/test RecordIO files",
-            cfg.preprocess,
-            self.p["ProcessingInstanceType"],
-            "detector.preprocess",
-            _cli_args(
+            description="Latest approved feature-store records to train/validation/test RecordIO files",
+            resources=cfg.preprocess,
+            instance_type=self.p["ProcessingInstanceType"],
+            module="detector.preprocess",
+            arguments=_cli_args(
                 feature_group=cfg.feature_group.name,
                 classes=",".join(cfg.classes),
                 train_ratio=_number(split.train),
@@ -244,9 +245,9 @@ class _Builder:
                 test_ratio=_number(split.test),
                 min_box_size=str(cfg.preprocess.min_box_size),
             ),
-            [("offline-store", _offline_store(cfg))],
-            PREPROCESS_OUTPUTS,
-            cfg.cache.preprocess,
+            inputs=[("offline-store", _offline_store(cfg))],
+            outputs=PREPROCESS_OUTPUTS,
+            cached=cfg.cache.preprocess,
         )
 
     def train(self) -> Json:
@@ -312,17 +313,17 @@ class _Builder:
         cfg = self.config
         step = self.processing_step(
             EVALUATE,
-            "Test-split mAP@0.5 (VOC07), per-class AP, precision and recall, beside the champion's",
-            cfg.evaluation,
-            self.p["EvaluationInstanceType"],
-            "detector.evaluate",
-            self.evaluation_args(),
-            [
+            description="Test-split mAP@0.5 (VOC07), per-class AP, precision and recall, beside the champion's",
+            resources=cfg.evaluation,
+            instance_type=self.p["EvaluationInstanceType"],
+            module="detector.evaluate",
+            arguments=self.evaluation_args(),
+            inputs=[
                 ("model", ex.step_property(TRAIN, "ModelArtifacts.S3ModelArtifacts")),
                 ("test", ex.processing_output_uri(PREPROCESS, "test")),
             ],
-            ("evaluation",),
-            cfg.cache.evaluate,
+            outputs=("evaluation",),
+            cached=cfg.cache.evaluate,
         )
         step["PropertyFiles"] = [
             {"PropertyFileName": EVALUATION_REPORT, "OutputName": "evaluation", "FilePath": EVALUATION_FILE}

@@ -127,6 +127,34 @@ def test_step_graph_is_exactly_the_designed_one(definition: Json) -> None:
     }
 
 
+def _step_reference_problem(named: dict[str, Json], rest: str) -> str | None:
+    """What is wrong with a `Steps.<name>.<path>` reference, if anything."""
+    target_name, _, path = rest.partition(".")
+    target = named.get(target_name)
+    if target is None:
+        return f"unknown step {target_name}"
+    if path.startswith("PropertyFiles."):
+        files = {f["PropertyFileName"] for f in target.get("PropertyFiles", [])}
+        return None if path.removeprefix("PropertyFiles.") in files else f"{target_name} has no property file in {rest}"
+    if error := property_path_error(target, path):
+        return error
+    output = re.search(r"Outputs\['([^']+)'\]", path)
+    if output and output[1] not in {o["OutputName"] for o in target["Arguments"]["ProcessingOutputConfig"]["Outputs"]}:
+        return f"{target_name} has no output {output[1]}"
+    return None
+
+
+def _reference_problem(declared: set[str], named: dict[str, Json], ref: str) -> str | None:
+    kind, _, rest = ref.partition(".")
+    if kind == "Parameters":
+        return None if rest in declared else f"undeclared parameter {rest}"
+    if kind == "Execution":
+        return None if ref in EXECUTION_VARIABLES else f"unknown execution variable {ref}"
+    if kind == "Steps":
+        return _step_reference_problem(named, rest)
+    return f"unknown reference {ref}"
+
+
 def test_every_reference_points_at_something_that_exists(definition: Json) -> None:
     declared = {p["Name"] for p in definition["Parameters"]}
     named = steps_by_name(definition)
@@ -134,28 +162,8 @@ def test_every_reference_points_at_something_that_exists(definition: Json) -> No
     for step in all_steps(definition):
         body = step["Arguments"] if step["Type"] != "Condition" else step["Arguments"]["Conditions"]
         for ref in references(body):
-            kind, _, rest = ref.partition(".")
-            if kind == "Parameters" and rest not in declared:
-                problems.append(f"{step['Name']}: undeclared parameter {rest}")
-            elif kind == "Execution" and ref not in EXECUTION_VARIABLES:
-                problems.append(f"{step['Name']}: unknown execution variable {ref}")
-            elif kind == "Steps":
-                target_name, _, path = rest.partition(".")
-                target = named.get(target_name)
-                if target is None:
-                    problems.append(f"{step['Name']}: unknown step {target_name}")
-                elif path.startswith("PropertyFiles."):
-                    files = {f["PropertyFileName"] for f in target.get("PropertyFiles", [])}
-                    if path.removeprefix("PropertyFiles.") not in files:
-                        problems.append(f"{step['Name']}: {target_name} has no property file in {ref}")
-                elif error := property_path_error(target, path):
-                    problems.append(f"{step['Name']}: {error}")
-                elif (output := re.search(r"Outputs\['([^']+)'\]", path)) and output[1] not in {
-                    o["OutputName"] for o in target["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-                }:
-                    problems.append(f"{step['Name']}: {target_name} has no output {output[1]}")
-            elif kind not in ("Parameters", "Execution", "Steps"):
-                problems.append(f"{step['Name']}: unknown reference {ref}")
+            if problem := _reference_problem(declared, named, ref):
+                problems.append(f"{step['Name']}: {problem}")
     assert problems == []
 
 
