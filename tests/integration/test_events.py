@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import urllib.request
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 from aws_lambda_powertools.utilities import parameters
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -232,11 +232,11 @@ def set_config(stack: Stack, text: str) -> None:
     stack.aws["ssm"].put_parameter(Name=stack.values["ConfigParameter"], Value=text, Type="String", Overwrite=True)
 
 
-def with_epochs(text: str, epochs: object) -> str:
-    """The config text with the training recipe's epochs set to `epochs` (whatever they were)."""
-    changed, count = re.subn(r"(?m)^(\s+epochs:) \d+$", rf"\g<1> {epochs}", text)
-    assert count == 1, "the config should set training.hyperparameters.epochs once"
-    return changed
+def with_hyperparameters(text: str, **values: object) -> str:
+    """The config text with these training hyperparameters set (the rest as the text has them)."""
+    config = yaml.safe_load(text)
+    config["training"].setdefault("hyperparameters", {}).update(values)
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def config_text(stack: Stack) -> str:
@@ -245,7 +245,7 @@ def config_text(stack: Stack) -> str:
 
 def test_a_config_change_rebuilds_the_pipeline_and_an_unchanged_one_does_not(stack: Stack, load_function: Load) -> None:
     handler = load_function("sync_definition", "SyncDefinitionFunction")
-    set_config(stack, with_epochs(config_text(stack), 60))
+    set_config(stack, with_hyperparameters(config_text(stack), epochs=60))
 
     changed = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
     unchanged = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
@@ -262,7 +262,7 @@ def test_an_invalid_config_leaves_the_pipeline_and_alerts_slack(
     configure_slack(stack)
     before = definition(stack)
     handler = load_function("sync_definition", "SyncDefinitionFunction")
-    set_config(stack, with_epochs(config_text(stack), -1).replace("batch_size: 8", "batch_size: x"))
+    set_config(stack, with_hyperparameters(config_text(stack), epochs=-1, batch_size="x"))
 
     outcome = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
 
@@ -284,8 +284,8 @@ def test_a_deployment_builds_from_the_config_it_deployed_not_from_ssm(
     stack: Stack, slack: WebhookRecorder, load_function: Load
 ) -> None:
     # Given a deployment that wrote 7 epochs, and SSM already edited since to 9
-    deployed = with_epochs(config_text(stack), 7)
-    set_config(stack, with_epochs(config_text(stack), 9))
+    deployed = with_hyperparameters(config_text(stack), epochs=7)
+    set_config(stack, with_hyperparameters(config_text(stack), epochs=9))
     handler = load_function("sync_definition", "SyncDefinitionFunction")
 
     outcome = handler.lambda_handler(deployment(stack, slack, "update", deployed), LambdaContext())
