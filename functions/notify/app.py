@@ -117,7 +117,7 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
     if notice is None:
         logger.info("event ignored", detail_type=event.detail_type, event_id=event.id)
         return {"posted": False}
-    posted: notifications.Posted = POST_ONCE(notice=notice)
+    posted = POST_ONCE(notice=notice)
     metrics.add_metric(name="SlackNotifications", unit="Count", value=1)
     logger.info("notification posted", kind=notice.kind, arn=notice.arn, ts=posted.ts)
     return {"posted": True, **posted.model_dump()}

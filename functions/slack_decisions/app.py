@@ -58,7 +58,7 @@ def handle(record: SQSRecord) -> None:
     action = SlackAction.model_validate_json(record.body)
     attempt = int(record.attributes.approximate_receive_count)
     try:
-        result: DecisionResult = DECIDE_ONCE(action=action)
+        result = DECIDE_ONCE(action=action)
     except ControlPlaneError as error:  # no such version, a bad state: another attempt gives the same answer
         logger.warning("Slack decision refused", version=action.version, code=error.code, reason=error.message)
         metrics.add_metric(name="SlackDecisionsRefused", unit="Count", value=1)
