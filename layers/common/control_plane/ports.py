@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from control_plane.models import AuditEntry
+
+if TYPE_CHECKING:  # pipeline_def is imported where a config is read, not at cold start (control_plane.pipeline_config)
+    from pipeline_def.config import PipelineConfig
+    from pipeline_def.deploy import Plan
 
 
 class PipelinesPort(Protocol):
@@ -67,3 +71,31 @@ class ArtefactPort(Protocol):
 
 class ReportReader(Protocol):
     def __call__(self, uri: str) -> dict[str, Any] | None: ...
+
+
+class ObjectReader(Protocol):
+    def __call__(self, uri: str) -> bytes | None: ...
+
+
+class ConfigSource(Protocol):
+    name: str
+
+    def read(self) -> tuple[str, int | None]:
+        """The config's text and its version (None where the source has no versions)."""
+        ...
+
+
+class DeployerPort(Protocol):
+    def upsert(self, config: PipelineConfig, request_id: str | None = None) -> Plan: ...
+    def delete(self, name: str) -> bool: ...
+
+
+class ImagesPort(Protocol):
+    def missing(self, uri: str) -> str | None: ...
+
+
+class PosterPort(Protocol):
+    def post(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> str: ...
+    def upload(self, filename: str, content: bytes, title: str) -> str:
+        """Upload a file (shared nowhere yet) and return its id, for an image block."""
+        ...
