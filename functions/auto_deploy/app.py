@@ -29,7 +29,7 @@ HOSTING = Hosting(ENV.endpoint_name, ENV.model_role_arn)
 
 def deploy(approval: dict[str, Any], version: int, settings: DeploymentSettings) -> EndpointState:
     command = endpoints.DeployCommand(version=version, actor="event:model-approved", source="event")
-    return endpoints.deploy(command, settings, REGISTRY, HOSTING, AUDIT)
+    return endpoints.deploy(command, settings, registry=REGISTRY, hosting=HOSTING, audit=AUDIT)
 
 
 DEPLOY_ONCE = Once(

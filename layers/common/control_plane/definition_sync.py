@@ -26,7 +26,7 @@ class SyncOutcome(BaseModel):
 
 
 def sync(
-    source: ConfigSource, deployer: DeployerPort, images: ImagesPort, request_id: str | None = None
+    source: ConfigSource, deployer: DeployerPort, images: ImagesPort, *, request_id: str | None = None
 ) -> SyncOutcome:
     """`request_id` names the request across its redeliveries (CloudFormation's RequestId, the event's id)."""
     config, version = load_config(source)

@@ -37,7 +37,7 @@ class Posted(BaseModel):
     ts: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Sources:
     """Where notify reads the evidence: the registry, the pipeline, S3, and the API's address for links."""
 
@@ -55,7 +55,7 @@ def evidence(detail: ModelDetail, sources: Sources, poster: PosterPort) -> Evide
     said in the message, never a reason not to post it."""
     evaluation = sources.read_report(detail.evaluation_uri) if detail.evaluation_uri else None
     run_url = f"{sources.api_url.rstrip('/')}/runs/{detail.run_id}" if sources.api_url and detail.run_id else None
-    found = Evidence(evaluation, run_url, started_by=_starter(detail, sources))
+    found = Evidence(evaluation=evaluation, run_url=run_url, started_by=_starter(detail, sources))
     if not detail.evaluation_uri:
         return replace(found, picture_problem="no predictions picture: the package names no evaluation")
     picture = sources.read_object(f"{folder_of(detail.evaluation_uri)}/{PREDICTIONS_FILE}")
@@ -82,17 +82,19 @@ def message_for(notice: Notice, sources: Sources, poster: PosterPort) -> tuple[s
         threshold = package.get("CustomerMetadataProperties", {}).get("MapThreshold")
         detail = model_detail(package)
         found = evidence(detail, sources, poster)
-        return approval_request.model_registered(registry.group, detail, threshold, found)
+        return approval_request.model_registered(registry.group, detail, threshold=threshold, evidence=found)
     failed = [s for s in pipelines.steps(notice.arn) if s.get("StepStatus") == "Failed"]
     if failed:
         return slack_messages.run_failed(
-            pipelines.name, run_id_of(notice.arn), failed[0]["StepName"], failed[0].get("FailureReason")
+            pipelines.name, run_id_of(notice.arn), step=failed[0]["StepName"], reason=failed[0].get("FailureReason")
         )
     execution = pipelines.describe_execution(notice.arn)
-    return slack_messages.run_failed(pipelines.name, run_id_of(notice.arn), None, execution.get("FailureReason"))
+    return slack_messages.run_failed(
+        pipelines.name, run_id_of(notice.arn), step=None, reason=execution.get("FailureReason")
+    )
 
 
-def notify(notice: Notice, sources: Sources, poster: PosterPort, channel: str) -> Posted:
+def notify(notice: Notice, sources: Sources, poster: PosterPort, *, channel: str) -> Posted:
     """The picture is uploaded before the message is posted: a retry after a failed upload posts once."""
     text, blocks = message_for(notice, sources, poster)
     return Posted(kind=notice.kind, arn=notice.arn, ts=poster.post(channel, text, blocks))
