@@ -47,7 +47,9 @@ CONFIG = ConfigParameter(ENV.config_parameter)
 HOSTING = Hosting(ENV.endpoint_name, ENV.model_role_arn)
 # links a person can open for a quarter of an hour, signed with this function's role (which reads only them)
 PRESIGNER = Presigner(expires_seconds=900)
-RUN_READERS = runs.RunReaders(REGISTRY, AUDIT, read_json, PRESIGNER, ENV.region)
+RUN_READERS = runs.RunReaders(
+    registry=REGISTRY, audit=AUDIT, read_report=read_json, presigner=PRESIGNER, region=ENV.region
+)
 START_ONCE = Once(
     runs.start_run,
     RunStarted,
@@ -113,7 +115,7 @@ def start_run(
 def list_runs(
     status: Annotated[RunStatus | None, Query()] = None, next_token: NextToken = None, limit: Limit = 20
 ) -> RunPage:
-    return runs.list_runs(PIPELINES, status, next_token, limit)
+    return runs.list_runs(PIPELINES, status, next_token=next_token, limit=limit)
 
 
 @app.get(
@@ -129,7 +131,7 @@ def get_run(run_id: RunId) -> RunDetail:
 @app.post("/runs/<run_id>/stop", summary="Stop an executing run", responses=answers(RunSummary, 400, 401, 404, 409))
 @tracer.capture_method
 def stop_run(run_id: RunId) -> RunSummary:
-    return runs.stop_run(run_id, caller_of(app.current_event), PIPELINES, AUDIT)
+    return runs.stop_run(run_id, caller_of(app.current_event), pipelines=PIPELINES, audit=AUDIT)
 
 
 @app.post(
@@ -137,7 +139,7 @@ def stop_run(run_id: RunId) -> RunSummary:
 )
 @tracer.capture_method
 def retry_run(run_id: RunId) -> RunSummary:
-    return runs.retry_run(run_id, caller_of(app.current_event), PIPELINES, AUDIT)
+    return runs.retry_run(run_id, caller_of(app.current_event), pipelines=PIPELINES, audit=AUDIT)
 
 
 @app.get("/models", summary="Model packages, newest first, with their mAP", responses=answers(ModelPage, 400))
@@ -145,7 +147,7 @@ def retry_run(run_id: RunId) -> RunSummary:
 def list_models(
     status: Annotated[ApprovalFilter | None, Query()] = None, next_token: NextToken = None, limit: Limit = 20
 ) -> ModelPage:
-    return registry.list_models(REGISTRY, status, next_token, limit)
+    return registry.list_models(REGISTRY, status, next_token=next_token, limit=limit)
 
 
 @app.get(
@@ -155,14 +157,14 @@ def list_models(
 )
 @tracer.capture_method
 def get_model(version: Version) -> ModelDetail:
-    return registry.get_model(REGISTRY, version, AUDIT, PIPELINES, PRESIGNER)
+    return registry.get_model(REGISTRY, version, audit=AUDIT, pipelines=PIPELINES, presigner=PRESIGNER)
 
 
 @app.get("/audit", summary="The audit trail of one run, model version or endpoint, newest first",
          responses=answers(AuditPage, 400))  # fmt: skip
 @tracer.capture_method
 def get_audit(subject: Subject, next_token: AuditToken = None, limit: Limit = 20) -> AuditPage:
-    return history.audit_page(AUDIT, subject, next_token, limit)
+    return history.audit_page(AUDIT, subject, next_token=next_token, limit=limit)
 
 
 @app.post("/models/<version>/approve", summary="Approve a model package", responses=DECISION_ANSWERS)
@@ -209,7 +211,7 @@ def deploy_model(version: Version) -> tuple[EndpointState, int]:
         source="api",
         four_eyes=config.model_registry.four_eyes,
     )
-    deployed = endpoints.deploy(command, config.deployment, REGISTRY, HOSTING, AUDIT)
+    deployed = endpoints.deploy(command, config.deployment, registry=REGISTRY, hosting=HOSTING, audit=AUDIT)
     metrics.add_metric(name="ModelsDeployed", unit="Count", value=1)
     logger.info("model deployed", version=version, endpoint=deployed.name, status=deployed.status, actor=command.actor)
     return deployed, 202

@@ -29,7 +29,7 @@ HOSTING = Hosting(ENV.endpoint_name, ENV.model_role_arn)
 
 def deploy(approval: dict[str, Any], version: int, settings: DeploymentSettings) -> EndpointState:
     command = endpoints.DeployCommand(version=version, actor="event:model-approved", source="event")
-    return endpoints.deploy(command, settings, REGISTRY, HOSTING, AUDIT)
+    return endpoints.deploy(command, settings, registry=REGISTRY, hosting=HOSTING, audit=AUDIT)
 
 
 DEPLOY_ONCE = Once(
@@ -60,7 +60,7 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
     if not outside_decisions.made_by_control_plane(change, AUDIT):
         logger.warning("approval not deployed: made outside the control plane", arn=change.arn, actor=change.actor)
         return {"deployed": False, "reason": "approved outside the control plane"}
-    state: EndpointState = DEPLOY_ONCE(approval=detail, version=change.version, settings=config.deployment)
+    state = DEPLOY_ONCE(approval=detail, version=change.version, settings=config.deployment)
     metrics.add_metric(name="ModelsDeployedOnApproval", unit="Count", value=1)
     logger.info("approved model deployed", version=change.version, endpoint=state.name)
     return {"deployed": True, **state.model_dump(mode="json")}

@@ -23,7 +23,14 @@ ENV = load_env(NotifyEnv)
 PIPELINES = Pipelines(ENV.pipeline_name)
 REGISTRY = Registry(ENV.model_package_group)
 AUDIT = AuditTrail(ENV.audit_table)
-SOURCES = notifications.Sources(REGISTRY, PIPELINES, read_json, read_bytes, ENV.api_url, AUDIT)
+SOURCES = notifications.Sources(
+    registry=REGISTRY,
+    pipelines=PIPELINES,
+    read_report=read_json,
+    read_object=read_bytes,
+    api_url=ENV.api_url,
+    audit=AUDIT,
+)
 # no 3 s window here (an EventBridge target): time for a picture's upload
 SLACK_TIMEOUT = 10
 
@@ -33,7 +40,7 @@ def poster() -> SlackPoster:
 
 
 def post(notice: Notice) -> notifications.Posted:
-    return notifications.notify(notice, SOURCES, poster(), ENV.slack_channel)
+    return notifications.notify(notice, SOURCES, poster(), channel=ENV.slack_channel)
 
 
 def announce(change: StateChange) -> notifications.Posted:
@@ -117,7 +124,7 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
     if notice is None:
         logger.info("event ignored", detail_type=event.detail_type, event_id=event.id)
         return {"posted": False}
-    posted: notifications.Posted = POST_ONCE(notice=notice)
+    posted = POST_ONCE(notice=notice)
     metrics.add_metric(name="SlackNotifications", unit="Count", value=1)
     logger.info("notification posted", kind=notice.kind, arn=notice.arn, ts=posted.ts)
     return {"posted": True, **posted.model_dump()}

@@ -33,7 +33,7 @@ START_ONCE = Once(
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     START_ONCE.register(context)
     logger.append_keys(scheduled_time=event.time.isoformat(), event_id=event.id)
-    outcome: schedule.ScheduleOutcome = START_ONCE(
+    outcome = START_ONCE(
         tick=schedule.ScheduledTick(time=event.time),
         pipelines=PIPELINES,
         audit=AUDIT,

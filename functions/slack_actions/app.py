@@ -44,11 +44,13 @@ def slack_action() -> Response[str]:
         body,
         event.headers.get("X-Slack-Request-Timestamp"),
         event.headers.get("X-Slack-Signature"),
-        secret.signing_secret,
-        CLOCK,
+        signing_secret=secret.signing_secret,
+        clock=CLOCK,
     )
     action = slack_approvals.parse(body)
-    slack_approvals.authorise(action, approvers(), ENV.model_package_group, ENV.slack_response_url_prefix)
+    slack_approvals.authorise(
+        action, approvers(), group=ENV.model_package_group, response_url_prefix=ENV.slack_response_url_prefix
+    )
     message_id = DECISIONS.send(action.model_dump_json())
     logger.info(
         "Slack click queued",

@@ -44,7 +44,7 @@ DECIDE_ONCE = Once(
 
 def tell_channel(action: SlackAction, reason: str) -> None:
     text, blocks = slack_messages.decision_failed(
-        ENV.model_package_group, action.version, action.decision, action.user_id, reason
+        ENV.model_package_group, action.version, decision=action.decision, user_id=action.user_id, reason=reason
     )
     try:
         poster = SlackPoster(slack_secret(ENV.slack_secret).bot_token, ENV.slack_api_url)
@@ -58,7 +58,7 @@ def handle(record: SQSRecord) -> None:
     action = SlackAction.model_validate_json(record.body)
     attempt = int(record.attributes.approximate_receive_count)
     try:
-        result: DecisionResult = DECIDE_ONCE(action=action)
+        result = DECIDE_ONCE(action=action)
     except ControlPlaneError as error:  # no such version, a bad state: another attempt gives the same answer
         logger.warning("Slack decision refused", version=action.version, code=error.code, reason=error.message)
         metrics.add_metric(name="SlackDecisionsRefused", unit="Count", value=1)
@@ -76,7 +76,9 @@ def handle(record: SQSRecord) -> None:
         raise
     logger.info("model decided from Slack", version=result.version, status=result.approval_status, user=action.user_id)
     metrics.add_metric(name="SlackDecisions", unit="Count", value=1)
-    text, blocks = approval_request.decided(ENV.model_package_group, result, action.user_id, action.message_blocks)
+    text, blocks = approval_request.decided(
+        ENV.model_package_group, result, action.user_id, original=action.message_blocks
+    )
     try:
         respond(action.response_url, text, blocks)
     except (OSError, SlackClientError) as error:  # the decision stands; only the message update failed

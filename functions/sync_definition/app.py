@@ -19,7 +19,8 @@ from control_plane.aws.slack import SlackPoster
 from control_plane.aws.ssm import ConfigParameter
 from control_plane.errors import ControlPlaneError
 from control_plane.observability import logger, metrics, tracer
-from control_plane.pipeline_config import ConfigSource, GivenConfig
+from control_plane.pipeline_config import GivenConfig
+from control_plane.ports import ConfigSource
 from control_plane.settings import SyncEnv, load_env
 from pipeline_def.config import ConfigError
 

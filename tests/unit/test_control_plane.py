@@ -156,7 +156,7 @@ def test_filtered_listing_crosses_service_pages_without_losing_or_repeating_runs
     seen: list[str] = []
     token = None
     while True:
-        page = runs.list_runs(pipelines, "Succeeded", token, 2)
+        page = runs.list_runs(pipelines, "Succeeded", next_token=token, limit=2)
         seen += [r.run_id for r in page.runs]
         token = page.next_token
         if token is None:
@@ -173,7 +173,7 @@ def test_filtered_listing_crosses_service_pages_without_losing_or_repeating_runs
 def test_a_forged_cursor_is_a_400() -> None:
     for cursor in ("not base64 !", "W10=", "WyJ4IiwgLTFd"):  # [] and ["x", -1]
         with pytest.raises(InvalidRequest, match="next_token"):
-            runs.list_runs(FakePipelines(), None, cursor, 5)
+            runs.list_runs(FakePipelines(), None, next_token=cursor, limit=5)
 
 
 # ---------- stop / retry ----------
@@ -197,19 +197,19 @@ def test_stop_and_retry_only_from_their_states(status: str, action: str, allowed
     operation = runs.stop_run if action == "stop" else runs.retry_run
 
     if allowed:
-        operation("abcdef123456", "alice", pipelines, audit)
+        operation("abcdef123456", "alice", pipelines=pipelines, audit=audit)
         assert [c[0] for c in pipelines.calls] == [action]
         assert [e.action for e in audit.entries] == [action]
     else:
         with pytest.raises(Conflict, match=status):
-            operation("abcdef123456", "alice", pipelines, audit)
+            operation("abcdef123456", "alice", pipelines=pipelines, audit=audit)
         assert pipelines.calls == []
         assert audit.entries == []
 
 
 def test_unknown_run_is_not_found() -> None:
     with pytest.raises(NotFound):
-        runs.stop_run("abcdef123456", "alice", FakePipelines(), FakeAudit())
+        runs.stop_run("abcdef123456", "alice", pipelines=FakePipelines(), audit=FakeAudit())
 
 
 def test_logs_link_points_at_the_jobs_log_streams() -> None:
@@ -283,7 +283,7 @@ def test_listing_models_reads_map_from_each_package() -> None:
     reg.add(1, test_map="0.41")
     reg.add(2, test_map="not a number")
 
-    page = registry.list_models(reg, None, None, 10)
+    page = registry.list_models(reg, None, next_token=None, limit=10)
 
     assert [(m.version, m.map) for m in page.models] == [(2, None), (1, 0.41)]
 
@@ -327,16 +327,18 @@ def test_signature_window_is_five_minutes_either_way() -> None:
     body = slack_body()
     timestamp, signature = signed(body, at=1_795_000_000)
 
-    slack_approvals.verify(body, timestamp, signature, SECRET, FrozenClock(1_795_000_300))
+    slack_approvals.verify(body, timestamp, signature, signing_secret=SECRET, clock=FrozenClock(1_795_000_300))
     for now in (1_795_000_301, 1_794_999_699):
         with pytest.raises(Unauthorized):
-            slack_approvals.verify(body, timestamp, signature, SECRET, FrozenClock(now))
+            slack_approvals.verify(body, timestamp, signature, signing_secret=SECRET, clock=FrozenClock(now))
 
 
 @pytest.mark.parametrize(("timestamp", "signature"), [(None, "v0=x"), ("1795000000", None), ("soon", "v0=x")])
 def test_missing_or_odd_headers_are_unauthorised(timestamp: str | None, signature: str | None) -> None:
     with pytest.raises(Unauthorized):
-        slack_approvals.verify("payload=x", timestamp, signature, SECRET, FrozenClock(1_795_000_000))
+        slack_approvals.verify(
+            "payload=x", timestamp, signature, signing_secret=SECRET, clock=FrozenClock(1_795_000_000)
+        )
 
 
 @pytest.mark.parametrize(
@@ -359,15 +361,17 @@ def test_allow_list_and_group_and_response_url_are_checked() -> None:
     action = slack_approvals.parse(slack_body())
     prefix = "https://hooks.slack.com/"
 
-    slack_approvals.authorise(action, ["U012AB3CD"], "scratch-detector", prefix)
+    slack_approvals.authorise(action, ["U012AB3CD"], group="scratch-detector", response_url_prefix=prefix)
     with pytest.raises(Forbidden, match="empty"):
-        slack_approvals.authorise(action, [], "scratch-detector", prefix)
+        slack_approvals.authorise(action, [], group="scratch-detector", response_url_prefix=prefix)
     with pytest.raises(Forbidden, match="U012AB3CD"):
-        slack_approvals.authorise(action, ["U999"], "scratch-detector", prefix)
+        slack_approvals.authorise(action, ["U999"], group="scratch-detector", response_url_prefix=prefix)
     with pytest.raises(InvalidRequest, match="group"):
-        slack_approvals.authorise(action, ["U012AB3CD"], "other", prefix)
+        slack_approvals.authorise(action, ["U012AB3CD"], group="other", response_url_prefix=prefix)
     with pytest.raises(InvalidRequest, match="response_url"):
-        slack_approvals.authorise(action, ["U012AB3CD"], "scratch-detector", "https://elsewhere/")
+        slack_approvals.authorise(
+            action, ["U012AB3CD"], group="scratch-detector", response_url_prefix="https://elsewhere/"
+        )
 
 
 def test_a_click_decides_as_the_slack_user_and_knows_its_message() -> None:
@@ -467,7 +471,9 @@ def _sources(
     def picture(uri: str) -> bytes | None:
         return objects.get(uri)
 
-    return notifications.Sources(reg, pipelines, report, picture, "https://api.example/dev")
+    return notifications.Sources(
+        registry=reg, pipelines=pipelines, read_report=report, read_object=picture, api_url="https://api.example/dev"
+    )
 
 
 def _pending(reg: FakeRegistry) -> notifications.Notice:
@@ -557,7 +563,7 @@ def test_after_a_decision_the_request_keeps_its_evidence_and_loses_its_buttons()
     _, blocks = notifications.message_for(_pending(reg), _sources(reg, FakePipelines()), FakePoster())
     result = DecisionResult(version=3, approval_status="Approved", changed=True)
 
-    text, updated = approval_request.decided("scratch-detector", result, "U1", blocks)
+    text, updated = approval_request.decided("scratch-detector", result, "U1", original=blocks)
 
     assert text == "scratch-detector v3 :white_check_mark: approved by <@U1>"
     assert updated[:2] == blocks[:2]  # the evidence and the picture
@@ -662,7 +668,9 @@ def test_the_champion_is_not_a_callers_to_choose() -> None:
 def test_the_schedule_starts_its_run_with_the_configs_values() -> None:
     pipelines, audit = FakePipelines(), FakeAudit()
 
-    schedule.scheduled_start(schedule.ScheduledTick(time=datetime(2026, 12, 1, tzinfo=UTC)), pipelines, audit, False)
+    schedule.scheduled_start(
+        schedule.ScheduledTick(time=datetime(2026, 12, 1, tzinfo=UTC)), pipelines, audit, skip_if_running=False
+    )
 
     assert pipelines.started[0]["parameters"] == {}
     assert (audit.entries[0].source, audit.entries[0].actor) == ("schedule", "schedule")
@@ -685,7 +693,13 @@ def test_a_run_started_by_the_deploy_workflows_role_is_from_ci(caller: str, expe
 
 
 def _readers(reg: FakeRegistry, audit: FakeAudit, presigner: FakePresigner) -> runs.RunReaders:
-    return runs.RunReaders(reg, audit, lambda uri: {"metrics": {"map": {"value": 0.7}}}, presigner, "us-east-1")
+    return runs.RunReaders(
+        registry=reg,
+        audit=audit,
+        read_report=lambda uri: {"metrics": {"map": {"value": 0.7}}},
+        presigner=presigner,
+        region="us-east-1",
+    )
 
 
 def test_a_run_says_who_started_it_and_links_to_what_exists_of_its_results() -> None:
@@ -693,7 +707,7 @@ def test_a_run_says_who_started_it_and_links_to_what_exists_of_its_results() -> 
     command = runs.StartCommand(caller="arn:aws:sts::1:assumed-role/ci/GitHubActions", request=StartRunRequest(),
                                 source="ci")  # fmt: skip
     run_id = runs.start_run(command, pipelines, audit).run_id
-    runs.stop_run(run_id, "bob", pipelines, audit)
+    runs.stop_run(run_id, "bob", pipelines=pipelines, audit=audit)
     job = "arn:aws:sagemaker:us-east-1:1:training-job/pipelines-abc-Train"
     pipelines.step_list = [
         {"StepName": "Train", "StepStatus": "Succeeded", "Metadata": {"TrainingJob": {"Arn": job}}},
@@ -742,7 +756,7 @@ def test_a_model_shows_its_decisions_its_run_and_links_to_its_results() -> None:
         time.sleep(0.002)  # two entries, in order
     presigner = FakePresigner({"s3://bucket/run/Evaluate/evaluation/predictions.png", "s3://bucket/v3/model.tar.gz"})
 
-    model = registry.get_model(reg, 3, audit, pipelines, presigner)
+    model = registry.get_model(reg, 3, audit=audit, pipelines=pipelines, presigner=presigner)
 
     assert [(d.decision, d.actor, d.source, d.comment, d.previous_status) for d in model.decisions] == [
         ("approve", "slack:U1 (carol)", "slack", "approve it", "PendingManualApproval"),
@@ -766,8 +780,8 @@ def test_the_audit_trail_pages_newest_first() -> None:
                                 at=datetime(2026, 12, 1, 0, index, tzinfo=UTC)))  # fmt: skip
     audit.record(AuditEntry(subject="run#other0000000", action="other", actor="x", source="api", at=datetime.now(UTC)))
 
-    first = history.audit_page(audit, "run#abcdef123456", None, 3)
-    second = history.audit_page(audit, "run#abcdef123456", first.next_token, 3)
+    first = history.audit_page(audit, "run#abcdef123456", next_token=None, limit=3)
+    second = history.audit_page(audit, "run#abcdef123456", next_token=first.next_token, limit=3)
 
     assert [e.action for e in first.entries + second.entries] == ["a4", "a3", "a2", "a1", "a0"]
     assert second.next_token is None
@@ -835,4 +849,4 @@ def test_who_started_the_run_may_not_deploy_its_model_through_the_api() -> None:
     settings = DeploymentSettings(instance_type="ml.m5.large", instance_count=1, on_approval=False)
     untouched: Any = None  # the refusal comes before any endpoint call
     with pytest.raises(Conflict, match="another identity must deploy it"):
-        endpoints.deploy(command, settings, reg, untouched, audit)
+        endpoints.deploy(command, settings, registry=reg, hosting=untouched, audit=audit)

@@ -15,7 +15,7 @@ APPROVE, REJECT = "approve", "reject"
 DECISION_BLOCK = "decision"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Evidence:
     """What the request shows besides the package: evaluation.json, the run's link, the uploaded picture."""
 
@@ -74,7 +74,7 @@ def _evidence_lines(evaluation: dict[str, Any]) -> list[str]:
 
 
 def model_registered(
-    group: str, model: ModelSummary, threshold: str | None, evidence: Evidence
+    group: str, model: ModelSummary, *, threshold: str | None, evidence: Evidence
 ) -> tuple[str, list[dict[str, Any]]]:
     score = _figure(model.map)
     bar = f" (threshold {threshold})" if threshold else ""
@@ -139,7 +139,7 @@ def _buttons(group: str, version: int) -> dict[str, Any]:
 
 
 def decided(
-    group: str, result: DecisionResult, user_id: str, original: list[dict[str, Any]] | None = None
+    group: str, result: DecisionResult, user_id: str, *, original: list[dict[str, Any]] | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
     """The request after a decision: its evidence as it was, the decision where the buttons were."""
     verb = {"Approved": ":white_check_mark: approved", "Rejected": ":no_entry: rejected"}.get(

@@ -7,22 +7,13 @@ nothing; callers alert and keep the pipeline as it was.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane.pipeline_config import ConfigSource, load_config
-from pipeline_def.config import ConfigError, PipelineConfig
-from pipeline_def.deploy import Plan
-
-
-class PipelineDeployer(Protocol):
-    def upsert(self, config: PipelineConfig, request_id: str | None = None) -> Plan: ...
-    def delete(self, name: str) -> bool: ...
-
-
-class Images(Protocol):
-    def missing(self, uri: str) -> str | None: ...
+from control_plane.pipeline_config import load_config
+from control_plane.ports import ConfigSource, DeployerPort, ImagesPort
+from pipeline_def.config import ConfigError
 
 
 class SyncOutcome(BaseModel):
@@ -35,7 +26,7 @@ class SyncOutcome(BaseModel):
 
 
 def sync(
-    source: ConfigSource, deployer: PipelineDeployer, images: Images, request_id: str | None = None
+    source: ConfigSource, deployer: DeployerPort, images: ImagesPort, *, request_id: str | None = None
 ) -> SyncOutcome:
     """`request_id` names the request across its redeliveries (CloudFormation's RequestId, the event's id)."""
     config, version = load_config(source)

@@ -20,7 +20,7 @@ def run_of(package: dict[str, Any]) -> str | None:
     return str(execution).rsplit("/", 1)[-1] if execution else None
 
 
-def check_four_eyes(package: dict[str, Any], actor: str, action: str, audit: AuditPort, *, enabled: bool) -> None:
+def check_four_eyes(package: dict[str, Any], actor: str, action: str, *, audit: AuditPort, enabled: bool) -> None:
     """Refuse (409) when `actor` started the run that produced `package` and the rule is on."""
     if not enabled:
         return

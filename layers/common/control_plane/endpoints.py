@@ -77,6 +77,7 @@ def get_endpoint(hosting: HostingPort) -> EndpointState:
 def deploy(
     command: DeployCommand,
     settings: DeploymentSettings,
+    *,
     registry: RegistryPort,
     hosting: HostingPort,
     audit: AuditPort,
@@ -85,13 +86,15 @@ def deploy(
     status = package.get("ModelApprovalStatus", "Unknown")
     if status != "Approved":
         raise Conflict(f"model version {command.version} is {status}: only an Approved model is deployed")
-    duties.check_four_eyes(package, command.actor, "deploy", audit, enabled=command.four_eyes)
+    duties.check_four_eyes(package, command.actor, "deploy", audit=audit, enabled=command.four_eyes)
     current = hosting.describe_endpoint()
     if current is not None and current.get("EndpointStatus") in BUSY:
         raise Conflict(f"endpoint {hosting.endpoint} is {current['EndpointStatus']}: deploy again once it settles")
     name = resource_name(hosting.endpoint, command.version)
     hosting.create_model(name, package["ModelPackageArn"])
-    hosting.create_config(name, name, settings.instance_type, settings.instance_count, command.version)
+    hosting.create_config(
+        name, model=name, instance_type=settings.instance_type, count=settings.instance_count, version=command.version
+    )
     if current is None:
         hosting.create_endpoint(name)
         action = "create"

@@ -12,7 +12,7 @@ DECISIONS = {"approve", "reject"}
 FAILED = "decision-failed"
 
 
-def audit_page(audit: AuditPort, subject: str, next_token: str | None, limit: int) -> AuditPage:
+def audit_page(audit: AuditPort, subject: str, *, next_token: str | None, limit: int) -> AuditPage:
     """A subject's entries, newest first."""
     entries, following = audit.history(subject, next_token, limit, newest_first=True)
     return AuditPage(entries=entries, next_token=following)

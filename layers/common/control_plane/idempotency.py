@@ -9,22 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar
+from typing import Generic, ParamSpec, TypeVar
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+P = ParamSpec("P")
 R = TypeVar("R", bound=BaseModel)
 
 
-class Once:
-    """`function(**kwargs)` once per key of `kwargs[data]`; repeats return the first result (a `result` model)."""
+class Once(Generic[P, R]):
+    """`function(**kwargs)` once per key of `kwargs[data]`; repeats return the first result (a `result` model).
+    Called as `function` is, and typed as it is; the `data` argument goes by keyword (Powertools finds it there)."""
 
     def __init__(
         self,
-        function: Callable[..., R],
+        function: Callable[P, R],
         result: type[R],
         *,
         table: str,
@@ -38,7 +40,7 @@ class Once:
             payload_validation_jmespath=payload or "",
             expires_after_seconds=expires_after_seconds,
         )
-        self._build = cache(
+        self._build: Callable[[], Callable[P, R]] = cache(
             lambda: idempotent_function(
                 data_keyword_argument=data,
                 persistence_store=DynamoDBPersistenceLayer(table_name=table),
@@ -51,5 +53,5 @@ class Once:
         """Lets Powertools expire an in-progress record when the invocation times out."""
         self.config.register_lambda_context(context)
 
-    def __call__(self, **kwargs: Any) -> Any:
-        return self._build()(**kwargs)
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._build()(*args, **kwargs)

@@ -4,7 +4,7 @@ failing step and reason."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -13,7 +13,7 @@ from control_plane.approval_request import Evidence
 from control_plane.artefacts import folder_of
 from control_plane.errors import UploadFailed
 from control_plane.models import ModelDetail, Origin
-from control_plane.ports import AuditPort, PipelinesPort, RegistryPort, ReportReader
+from control_plane.ports import AuditPort, ObjectReader, PipelinesPort, PosterPort, RegistryPort, ReportReader
 from control_plane.registry import model_detail
 from control_plane.runs import run_id_of
 from pipeline_def.names import PREDICTIONS_FILE
@@ -37,18 +37,7 @@ class Posted(BaseModel):
     ts: str
 
 
-class Poster(Protocol):
-    def post(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> str: ...
-    def upload(self, filename: str, content: bytes, title: str) -> str:
-        """Upload a file (shared nowhere yet) and return its id, for an image block."""
-        ...
-
-
-class ObjectReader(Protocol):
-    def __call__(self, uri: str) -> bytes | None: ...
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Sources:
     """Where notify reads the evidence: the registry, the pipeline, S3, and the API's address for links."""
 
@@ -61,12 +50,12 @@ class Sources:
     audit: AuditPort | None = None
 
 
-def evidence(detail: ModelDetail, sources: Sources, poster: Poster) -> Evidence:
+def evidence(detail: ModelDetail, sources: Sources, poster: PosterPort) -> Evidence:
     """The model's evaluation and the run's link; its predictions picture uploaded to Slack. What is missing is
     said in the message, never a reason not to post it."""
     evaluation = sources.read_report(detail.evaluation_uri) if detail.evaluation_uri else None
     run_url = f"{sources.api_url.rstrip('/')}/runs/{detail.run_id}" if sources.api_url and detail.run_id else None
-    found = Evidence(evaluation, run_url, started_by=_starter(detail, sources))
+    found = Evidence(evaluation=evaluation, run_url=run_url, started_by=_starter(detail, sources))
     if not detail.evaluation_uri:
         return replace(found, picture_problem="no predictions picture: the package names no evaluation")
     picture = sources.read_object(f"{folder_of(detail.evaluation_uri)}/{PREDICTIONS_FILE}")
@@ -86,24 +75,26 @@ def _starter(detail: ModelDetail, sources: Sources) -> Origin | None:
     return history.started_by(sources.audit, detail.run_id)
 
 
-def message_for(notice: Notice, sources: Sources, poster: Poster) -> tuple[str, list[dict[str, Any]]]:
+def message_for(notice: Notice, sources: Sources, poster: PosterPort) -> tuple[str, list[dict[str, Any]]]:
     registry, pipelines = sources.registry, sources.pipelines
     if notice.kind == "model-pending":
         package = registry.describe_arn(notice.arn)
         threshold = package.get("CustomerMetadataProperties", {}).get("MapThreshold")
         detail = model_detail(package)
         found = evidence(detail, sources, poster)
-        return approval_request.model_registered(registry.group, detail, threshold, found)
+        return approval_request.model_registered(registry.group, detail, threshold=threshold, evidence=found)
     failed = [s for s in pipelines.steps(notice.arn) if s.get("StepStatus") == "Failed"]
     if failed:
         return slack_messages.run_failed(
-            pipelines.name, run_id_of(notice.arn), failed[0]["StepName"], failed[0].get("FailureReason")
+            pipelines.name, run_id_of(notice.arn), step=failed[0]["StepName"], reason=failed[0].get("FailureReason")
         )
     execution = pipelines.describe_execution(notice.arn)
-    return slack_messages.run_failed(pipelines.name, run_id_of(notice.arn), None, execution.get("FailureReason"))
+    return slack_messages.run_failed(
+        pipelines.name, run_id_of(notice.arn), step=None, reason=execution.get("FailureReason")
+    )
 
 
-def notify(notice: Notice, sources: Sources, poster: Poster, channel: str) -> Posted:
+def notify(notice: Notice, sources: Sources, poster: PosterPort, *, channel: str) -> Posted:
     """The picture is uploaded before the message is posted: a retry after a failed upload posts once."""
     text, blocks = message_for(notice, sources, poster)
     return Posted(kind=notice.kind, arn=notice.arn, ts=poster.post(channel, text, blocks))

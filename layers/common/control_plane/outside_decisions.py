@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict
 
 from control_plane import slack_messages
 from control_plane.models import AuditEntry, AuditSource, Decision
-from control_plane.notifications import Posted, Poster
-from control_plane.ports import AuditPort
+from control_plane.notifications import Posted
+from control_plane.ports import AuditPort, PosterPort
 
 PACKAGE_CHANGE = "SageMaker Model Package State Change"
 DECIDED: dict[str, Decision] = {"Approved": "approve", "Rejected": "reject"}
@@ -132,7 +132,7 @@ def record(change: StateChange, audit: AuditPort) -> bool:
     return audit.record_once(entry, change.key)
 
 
-def announce(change: StateChange, poster: Poster, channel: str) -> Posted:
+def announce(change: StateChange, poster: PosterPort, channel: str) -> Posted:
     text, blocks = slack_messages.decided_outside(
         group=change.group,
         version=change.version,

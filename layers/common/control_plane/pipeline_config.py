@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from control_plane.models import ActiveConfig
+from control_plane.ports import ConfigSource
 
 if TYPE_CHECKING:
     from pipeline_def.config import PipelineConfig
 
 # pipeline_def (the config's 90 pydantic models) is imported when a config is read, not at cold start:
 # most requests never read it
-
-
-class ConfigSource(Protocol):
-    name: str
-
-    def read(self) -> tuple[str, int | None]:
-        """The config's text and its version (None where the source has no versions)."""
-        ...
 
 
 class GivenConfig:

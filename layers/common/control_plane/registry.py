@@ -49,7 +49,7 @@ def model_detail(package: dict[str, Any]) -> ModelDetail:
     )
 
 
-def list_models(registry: RegistryPort, status: str | None, next_token: str | None, limit: int) -> ModelPage:
+def list_models(registry: RegistryPort, status: str | None, *, next_token: str | None, limit: int) -> ModelPage:
     """Newest first, with each package's test mAP (it lives in the package, not in the list summary)."""
     summaries, following = registry.list_packages(status, next_token, limit)
     models = [model_summary(registry.describe_arn(s["ModelPackageArn"])) for s in summaries]
@@ -57,7 +57,7 @@ def list_models(registry: RegistryPort, status: str | None, next_token: str | No
 
 
 def get_model(
-    registry: RegistryPort, version: int, audit: AuditPort, pipelines: PipelinesPort, presigner: ArtefactPort
+    registry: RegistryPort, version: int, *, audit: AuditPort, pipelines: PipelinesPort, presigner: ArtefactPort
 ) -> ModelDetail:
     """A version with its decisions, the run that trained it (and who started that) and links to its results."""
     detail = model_detail(registry.describe(version))
@@ -109,7 +109,7 @@ def decide(command: DecideCommand, registry: RegistryPort, audit: AuditPort) -> 
     wanted = STATUS_OF[command.decision]
     if command.decision == "approve":
         duties.check_not_ci(command.source)
-        duties.check_four_eyes(package, command.actor, "approve", audit, enabled=command.four_eyes)
+        duties.check_four_eyes(package, command.actor, "approve", audit=audit, enabled=command.four_eyes)
     if command.decision == "approve" and current == "Approved":
         return DecisionResult(
             version=command.version,

@@ -97,7 +97,7 @@ def check_overrides(
             reason = NOT_RUN_PARAMETERS.get(name, f"unknown parameter; the pipeline declares {open_names}")
             problems.append(f"parameters.{name}: {reason}")
             continue
-        text, problem = _override(name, value, parameter, reserved)
+        text, problem = _override(name, value, parameter, reserved=reserved)
         if problem:
             problems.append(f"parameters.{name}: {problem}")
         elif text is not None:
@@ -108,7 +108,7 @@ def check_overrides(
 
 
 def _override(
-    name: str, value: ParameterValue, parameter: dict[str, Any], reserved: frozenset[str]
+    name: str, value: ParameterValue, parameter: dict[str, Any], *, reserved: frozenset[str]
 ) -> tuple[str | None, str | None]:
     """The value as SageMaker takes it, or what is wrong with it."""
     if name in reserved:
@@ -149,7 +149,7 @@ def start_run(command: StartCommand, pipelines: PipelinesPort, audit: AuditPort)
         f"{request.description or 'Started from the API'} (started by {command.caller})", MAX_DESCRIPTION
     )
     client_token = token(command.caller, command.idempotency_key) if command.idempotency_key else uuid.uuid4().hex
-    arn = pipelines.start(parameters, request.display_name, description, client_token)
+    arn = pipelines.start(parameters, display_name=request.display_name, description=description, token=client_token)
     audit.record(
         AuditEntry(
             subject=f"run#{run_id_of(arn)}",
@@ -198,7 +198,7 @@ def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
     return aws_token, skip
 
 
-def list_runs(pipelines: PipelinesPort, status: RunStatus | None, next_token: str | None, limit: int) -> RunPage:
+def list_runs(pipelines: PipelinesPort, status: RunStatus | None, *, next_token: str | None, limit: int) -> RunPage:
     """Newest first. ListPipelineExecutions cannot filter by status, so this filters and keeps its own
     cursor (the service's token and how far into that page it got), never skipping or repeating a run."""
     aws_token, skip = _decode_cursor(next_token)
@@ -256,7 +256,7 @@ def _step(raw: dict[str, Any], region: str) -> Step:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunReaders:
     """What GET /runs/{id} reads besides the pipeline: the registry, the audit trail, the reports and links."""
 
@@ -306,16 +306,16 @@ def get_run(run_id: str, pipelines: PipelinesPort, readers: RunReaders) -> RunDe
     )
 
 
-def stop_run(run_id: str, caller: str, pipelines: PipelinesPort, audit: AuditPort) -> RunSummary:
-    return _transition(run_id, caller, pipelines, audit, "stop", STOPPABLE)
+def stop_run(run_id: str, caller: str, *, pipelines: PipelinesPort, audit: AuditPort) -> RunSummary:
+    return _transition(run_id, caller, pipelines=pipelines, audit=audit, action="stop", allowed=STOPPABLE)
 
 
-def retry_run(run_id: str, caller: str, pipelines: PipelinesPort, audit: AuditPort) -> RunSummary:
-    return _transition(run_id, caller, pipelines, audit, "retry", RETRYABLE)
+def retry_run(run_id: str, caller: str, *, pipelines: PipelinesPort, audit: AuditPort) -> RunSummary:
+    return _transition(run_id, caller, pipelines=pipelines, audit=audit, action="retry", allowed=RETRYABLE)
 
 
 def _transition(
-    run_id: str, caller: str, pipelines: PipelinesPort, audit: AuditPort, action: str, allowed: set[str]
+    run_id: str, caller: str, *, pipelines: PipelinesPort, audit: AuditPort, action: str, allowed: set[str]
 ) -> RunSummary:
     arn = pipelines.execution_arn(run_id)
     execution = pipelines.describe_execution(arn)

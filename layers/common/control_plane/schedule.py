@@ -30,7 +30,7 @@ class ScheduleOutcome(BaseModel):
 
 
 def scheduled_start(
-    tick: ScheduledTick, pipelines: PipelinesPort, audit: AuditPort, skip_if_running: bool
+    tick: ScheduledTick, pipelines: PipelinesPort, audit: AuditPort, *, skip_if_running: bool
 ) -> ScheduleOutcome:
     if skip_if_running:
         recent, _ = pipelines.list_executions(None, RECENT_RUNS)
@@ -45,7 +45,10 @@ def scheduled_start(
     # the config's values: no parameter (Evaluate reads the champion from the registry itself)
     parameters: dict[str, str] = {}
     arn = pipelines.start(
-        parameters, f"scheduled-{when:%Y%m%d-%H%M}", f"Started by the schedule for {when.isoformat()}", client_token
+        parameters,
+        display_name=f"scheduled-{when:%Y%m%d-%H%M}",
+        description=f"Started by the schedule for {when.isoformat()}",
+        token=client_token,
     )
     audit.record(
         AuditEntry(

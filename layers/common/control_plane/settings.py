@@ -1,6 +1,9 @@
 """Each function's environment as a pydantic model, validated once at cold start.
 
-Logic never reads os.environ: handlers pass these values in.
+Logic never reads os.environ: handlers pass these values in. A setting several functions share is declared once,
+in a mixin of its own; each function's model is composed of the mixins it needs and adds its own settings.
+Pydantic takes a model's fields from its last base to its first, so the mixins are listed in the reverse of the
+order in which a missing variable is named at cold start.
 """
 
 from __future__ import annotations
@@ -17,32 +20,34 @@ class _Env(BaseModel):
     region: str = Field(alias="AWS_REGION", min_length=1)
 
 
-class DeployEnv(_Env):
-    """What deploying a model to the stack's endpoint needs: auto_deploy's environment, and part of the API's."""
+class PipelineSettings(_Env):
+    pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
 
+
+class RegistrySettings(_Env):
     model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
-    # the stack's real-time endpoint, and the role its models run as
+
+
+class ConfigSettings(_Env):
+    config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
+
+
+class AuditSettings(_Env):
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
+
+
+class IdempotencySettings(_Env):
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+
+
+class EndpointSettings(_Env):
+    """The stack's real-time endpoint, and the role its models run as."""
+
     endpoint_name: str = Field(alias="ENDPOINT_NAME", min_length=1)
     model_role_arn: str = Field(alias="MODEL_ROLE_ARN", min_length=1)
-    config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
-    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
 
 
-class ApiEnv(DeployEnv):
-    pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
-    # the deploy workflow's role: a run it starts is recorded as started from CI (empty: none)
-    ci_role_arn: str | None = Field(alias="CI_ROLE_ARN", default=None)
-
-
-class ScheduleEnv(_Env):
-    pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
-    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
-    skip_if_running: bool = Field(alias="SKIP_IF_RUNNING", default=True)
-
-
-class SlackEnv(_Env):
+class SlackSettings(_Env):
     slack_secret: str = Field(alias="SLACK_SECRET", min_length=1)
     slack_channel: str = Field(alias="SLACK_CHANNEL", min_length=1)
     # tests and the local stack point Slack's Web API elsewhere; unset means https://slack.com/api/
@@ -51,30 +56,36 @@ class SlackEnv(_Env):
     slack_response_url_prefix: str = Field(alias="SLACK_RESPONSE_URL_PREFIX", default="https://hooks.slack.com/")
 
 
-class SyncEnv(SlackEnv):
-    config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
+class DeployEnv(IdempotencySettings, AuditSettings, ConfigSettings, EndpointSettings, RegistrySettings):
+    """What deploying a model to the stack's endpoint needs: auto_deploy's environment, and part of the API's."""
 
 
-class NotifyEnv(SlackEnv):
-    pipeline_name: str = Field(alias="PIPELINE_NAME", min_length=1)
-    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
-    # decisions made outside the control plane are told from its own by its records, and recorded there
-    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
+class ApiEnv(PipelineSettings, DeployEnv):
+    # the deploy workflow's role: a run it starts is recorded as started from CI (empty: none)
+    ci_role_arn: str | None = Field(alias="CI_ROLE_ARN", default=None)
+
+
+class ScheduleEnv(IdempotencySettings, AuditSettings, PipelineSettings):
+    skip_if_running: bool = Field(alias="SKIP_IF_RUNNING", default=True)
+
+
+class SyncEnv(ConfigSettings, SlackSettings):
+    """sync_definition's environment: the config it builds the pipeline from, the channel it alerts."""
+
+
+class NotifyEnv(AuditSettings, IdempotencySettings, RegistrySettings, PipelineSettings, SlackSettings):
+    """notify reads the audit trail too: decisions made outside the control plane are told from its own by its
+    records, and recorded there."""
+
     # the REST API's base URL, for the run's link in the approval request (none: the run id alone)
     api_url: str | None = Field(alias="API_URL", default=None)
 
 
-class SlackActionsEnv(SlackEnv):
-    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
-    config_parameter: str = Field(alias="CONFIG_PARAMETER", min_length=1)
+class SlackActionsEnv(ConfigSettings, RegistrySettings, SlackSettings):
     decision_queue_url: str = Field(alias="DECISION_QUEUE_URL", min_length=1)
 
 
-class SlackDecisionsEnv(SlackEnv):
-    model_package_group: str = Field(alias="MODEL_PACKAGE_GROUP", min_length=1)
-    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+class SlackDecisionsEnv(IdempotencySettings, AuditSettings, RegistrySettings, SlackSettings):
     # the decision queue's maxReceiveCount: the attempt that fails last tells the channel
     decision_attempts: int = Field(alias="DECISION_ATTEMPTS", ge=1)
 

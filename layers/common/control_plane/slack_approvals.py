@@ -43,7 +43,7 @@ class SlackAction(BaseModel):
     message_blocks: list[dict[str, Any]] | None = None
 
 
-def verify(body: str, timestamp: str | None, signature: str | None, signing_secret: str, clock: Clock) -> None:
+def verify(body: str, timestamp: str | None, signature: str | None, *, signing_secret: str, clock: Clock) -> None:
     """Slack's v0 signature over the raw body, within five minutes of Slack's timestamp."""
     try:
         valid = SignatureVerifier(signing_secret, clock=clock).is_valid(body, timestamp, signature)
@@ -75,7 +75,7 @@ def parse(body: str) -> SlackAction:
         raise InvalidRequest(f"not a Slack block action this app sent: {type(error).__name__}") from error
 
 
-def authorise(action: SlackAction, approvers: list[str], group: str, response_url_prefix: str) -> None:
+def authorise(action: SlackAction, approvers: list[str], *, group: str, response_url_prefix: str) -> None:
     if not approvers:
         raise Forbidden("no Slack approvers are configured (slack.approvers is empty)")
     if action.user_id not in approvers:

@@ -22,14 +22,14 @@ def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def run_failed(pipeline: str, run_id: str, step: str | None, reason: str | None) -> tuple[str, list[dict[str, Any]]]:
+def run_failed(pipeline: str, run_id: str, *, step: str | None, reason: str | None) -> tuple[str, list[dict[str, Any]]]:
     where = f"step *{step}*" if step else "the run"
     text = f"Run {run_id} of {pipeline} failed at {step or 'an unknown step'}: {reason or 'no reason given'}"
     return text, [section(f":x: Run `{run_id}` of *{pipeline}* failed in {where}\n>{reason or 'no reason given'}")]
 
 
 def decision_failed(
-    group: str, version: int, decision: str, user_id: str, reason: str
+    group: str, version: int, *, decision: str, user_id: str, reason: str
 ) -> tuple[str, list[dict[str, Any]]]:
     text = f"<@{user_id}> clicked {decision} on {group} v{version}, but the decision was not made: {reason}"
     return text, [section(f":warning: {text}")]

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def reply(
-    event: dict[str, Any], status: str, physical_id: str, reason: str = "", data: dict[str, str] | None = None
+    event: dict[str, Any], status: str, physical_id: str, *, reason: str = "", data: dict[str, str] | None = None
 ) -> int:
     body = json.dumps(
         {

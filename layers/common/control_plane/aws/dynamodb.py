@@ -53,7 +53,7 @@ class AuditTrail:
         return True
 
     def history(
-        self, subject: str, next_token: str | None, limit: int, newest_first: bool
+        self, subject: str, next_token: str | None, limit: int, *, newest_first: bool
     ) -> tuple[list[AuditEntry], str | None]:
         """One page of a subject's entries, and the cursor of the next (None after the last)."""
         request: dict[str, Any] = {

@@ -17,7 +17,7 @@ class Hosting:
     _sm = LazyClient("sagemaker")
 
     def __init__(
-        self, endpoint: str, role_arn: str, tags: list[dict[str, str]] | None = None, sagemaker: Any = None
+        self, endpoint: str, role_arn: str, *, tags: list[dict[str, str]] | None = None, sagemaker: Any = None
     ) -> None:
         self.endpoint, self.role_arn, self.tags = endpoint, role_arn, tags or []
         self._client = sagemaker
@@ -44,7 +44,7 @@ class Hosting:
             Tags=self.tags,
         )
 
-    def create_config(self, name: str, model: str, instance_type: str, count: int, version: int) -> None:
+    def create_config(self, name: str, *, model: str, instance_type: str, count: int, version: int) -> None:
         self._sm.create_endpoint_config(
             EndpointConfigName=name,
             ProductionVariants=[

@@ -39,7 +39,7 @@ class Pipelines:
             described = self._sm.describe_pipeline(PipelineName=self.name)
         return list(json.loads(described["PipelineDefinition"]).get("Parameters", []))
 
-    def start(self, parameters: dict[str, str], display_name: str | None, description: str, token: str) -> str:
+    def start(self, parameters: dict[str, str], *, display_name: str | None, description: str, token: str) -> str:
         request: dict[str, Any] = {
             "PipelineName": self.name,
             "PipelineParameters": [{"Name": k, "Value": v} for k, v in sorted(parameters.items())],

@@ -18,7 +18,7 @@ class SlackPoster:
     def __init__(self, bot_token: str, base_url: str | None = None, timeout: int = _TIMEOUT) -> None:
         self._client = WebClient(token=bot_token, timeout=timeout, base_url=base_url or WebClient.BASE_URL)
 
-    def post(self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None) -> str:
+    def post(self, channel: str, text: str, blocks: list[dict[str, Any]], *, thread_ts: str | None = None) -> str:
         response = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
         return str(response["ts"])
 
