@@ -45,3 +45,17 @@ def test_a_listed_function_passes_and_a_fixed_one_must_leave_the_list(tmp_path: 
 
 def test_todays_repository_passes_its_own_gate() -> None:
     assert complexity.verdict(complexity.offenders(["."], ruff=RUFF), complexity.exceptions()) == []
+
+
+def test_shrink_takes_only_the_fixed_functions_off_the_list(tmp_path: Path) -> None:
+    root = _project(tmp_path, BRANCHY + "\n\n" + PLAIN)
+    pyproject = root / "pyproject.toml"
+    listed = '[tool.complexity]\nexceptions = [\n    "module.py::branchy",\n    "module.py::plain",\n]\n'
+    text = pyproject.read_text(encoding="utf-8")
+    start = text.index("[tool.complexity]")
+    pyproject.write_text(text[:start] + listed + text[text.index("\n[", start + 1) :], encoding="utf-8")
+
+    removed = complexity.shrink(complexity.offenders(["."], ruff=RUFF, root=root), pyproject)
+
+    assert removed == ["module.py::plain"]
+    assert complexity.exceptions(pyproject) == {"module.py::branchy"}
