@@ -144,7 +144,7 @@ def _network(
     )
     names: tuple[str, ...] = LOSSES
     if hp.giou_loss_weight > 0:
-        losses.install(net, *transform.slots(), hp.giou_loss_weight)
+        losses.install(net, *transform.slots(), weight=hp.giou_loss_weight)
         names = (*LOSSES, BOX_LOSS)
     return net, transform, names
 
