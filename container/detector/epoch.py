@@ -14,7 +14,7 @@ from mxnet import autograd, gluon
 from detector import batches, parameter_server
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Learner:
     """What an epoch trains: the network (returning `names`' losses), its trainer and devices, on `hosts` hosts."""
 
@@ -26,7 +26,7 @@ class Learner:
     watchdog: parameter_server.Watchdog | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Epoch:
     """What one epoch did on this host."""
 
@@ -82,4 +82,4 @@ def train_epoch(learner: Learner, loader: batches.Loader, epoch: int, *, mixup: 
         updates += 1
     seconds = time.monotonic() - started
     means = {name: value / max(updates, 1) for name, value in totals.items()}
-    return Epoch(means, seen, updates, seconds, loader.waited, count)
+    return Epoch(means=means, seen=seen, updates=updates, seconds=seconds, waited=loader.waited, hosts=count)

@@ -23,7 +23,7 @@ CURVES_FILE = "training_curves.json"
 CURVES_PICTURE = "training_curves.png"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Trained:
     """What a finished job exports: its network, how it got there and the data it learned from."""
 

@@ -83,21 +83,23 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
 
 
 def _train(hp: hyperparameters.Hyperparameters, where: Locations, together: Agreement) -> Progress:
+    """The steps of the job in the one order that keeps it reproducible: the random draws (initial weights,
+    augmentation, batches) and every host's steps come in it, so the same seed gives the same weights."""
     gcv_random.seed(hp.seed)
     ctx = devices.contexts()
     hosts = together.hosts
     data = Datasets.open(where.train, where.validation, hosts=hosts, batch_size=hp.batch_size, devices_count=len(ctx))
     jobs.event(log, "devices", contexts=",".join(str(c) for c in ctx), batch_size=data.batch_size)
     net, transform, names = _network(hp, where.pretrained)
-    loaders = data.loaders(transform, hp, rank=hosts.rank, ctx=ctx)
+    loaders = data.loaders(transform, hp, rank=hosts.rank, ctx=ctx)  # forks the data workers: before any kvstore
     net.collect_params().reset_ctx(ctx)
     together.infer_shapes(net, ctx, (hp.data_height, hp.data_width))
     sgd = make_trainer(net, hp, data=data, ctx=ctx, session=together.session)
-    validator = Validator.make(net, loaders.validation, hp, ctx=ctx[0])
+    validator = Validator.make(net, loaders.validation, hp, ctx=ctx[0])  # its graph before the training graph
     checkpoints = Checkpoints(where.checkpoints, fingerprint(hp, where.train))
     progress = checkpoints.restore(net, sgd, ctx)
     together.start(sgd, progress.epochs_done)
-    learner = Learner(net, sgd, ctx, names, data.hosts, together.watchdog)
+    learner = Learner(net=net, trainer=sgd, ctx=ctx, names=names, hosts=data.hosts, watchdog=together.watchdog)
 
     stop_after = int(os.environ.get(STOP_ENV, "0"))
     net.hybridize(static_alloc=True, static_shape=True)  # the training graph, built once
@@ -119,7 +121,8 @@ def _train(hp: hyperparameters.Hyperparameters, where: Locations, together: Agre
             raise parameter_server.AllHosts(f"stopped after epoch {number} ({STOP_ENV})")
     together.show_one_model(net, ctx)
     if hosts.writer:
-        write_model(Trained(net, progress, checkpoints.best, data, validator), hp, where.model)
+        trained = Trained(net=net, progress=progress, best=checkpoints.best, data=data, validator=validator)
+        write_model(trained, hp, where.model)
     return progress
 
 

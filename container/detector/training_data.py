@@ -22,7 +22,7 @@ class Loaders:
     validation: gluon.data.DataLoader | None  # on the writer, when the job has a validation split
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Datasets:
     train: batches.Records
     validation: Any | None  # a RecordFileDetection
@@ -49,7 +49,7 @@ class Datasets:
         host_batch = devices.host_batch(wanted, shard_size or 1, devices_count)
         if host_batch < wanted:
             jobs.event(log, "batch size reduced to the dataset size", batch_size=host_batch, images=len(train_set))
-        return cls(train_set, val_set, host_batch, shard_size, count)
+        return cls(train=train_set, validation=val_set, batch_size=host_batch, shard_size=shard_size, hosts=count)
 
     @property
     def images_per_epoch(self) -> int:

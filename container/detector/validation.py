@@ -69,7 +69,7 @@ def validation_detections(net: Any, loader: gluon.data.DataLoader, ctx: mx.Conte
     return images
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Validator:
     """The validation of one training job; without a validation split (or on a host that does not write the
     model), it validates nothing."""
@@ -87,7 +87,7 @@ class Validator:
     ) -> Validator:
         """Validation's own graph on the network's parameters: make it before the training graph (inference_graph)."""
         graph = inference_graph(net) if loader is not None else None
-        return cls(graph, loader, hp.classes, ctx, hp.val_interval, hp.epochs)
+        return cls(graph=graph, loader=loader, classes=hp.classes, ctx=ctx, interval=hp.val_interval, epochs=hp.epochs)
 
     def after_epoch(self, number: int) -> tuple[float | None, float]:
         """The mAP@0.5 after epoch `number` (None when this epoch does not validate) and the seconds it took."""
