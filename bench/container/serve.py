@@ -50,7 +50,7 @@ def percentile(values: list[float], q: int) -> float:
 def export_model(folder: Path, backbone: str, width: int, height: int) -> None:
     net = model.build(backbone, ("scratch",))
     meta = {"backbone": backbone, "classes": ["scratch"], "data_width": width, "data_height": height, "epochs": 0}
-    model.export(net, folder, width, height, meta)
+    model.export(net, folder, meta, width=width, height=height)
 
 
 def floor(folder: Path, images: list[bytes], rounds: int) -> tuple[float, float]:

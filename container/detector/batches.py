@@ -62,7 +62,7 @@ class Plan:
 
     def epoch(self, epoch: int, mixup: bool = False) -> list[list[Item]]:
         if self.hosts > 1:
-            shard = cluster.shard(self.images, self.rank, self.hosts, self.seed, epoch)
+            shard = cluster.shard(self.images, self.rank, self.hosts, seed=self.seed, epoch=epoch)
             size = self.batch_size
             return [
                 [
@@ -108,7 +108,7 @@ class Examples:
     """The training examples by Item: the record, mixed (GluonCV's MixupDetection, the same draws) when the item
     says so, then the training transform; each from the item's own seed."""
 
-    def __init__(self, records: Records, transform: Any, mixup: bool, idle_workers: bool = False) -> None:
+    def __init__(self, records: Records, transform: Any, mixup: bool, *, idle_workers: bool = False) -> None:
         self.records = records
         self.transform = transform
         self.mixup = mixup  # labels carry the mixing weight column: the transform was made for it

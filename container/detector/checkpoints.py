@@ -32,6 +32,21 @@ class Progress:
     best_epoch: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    def record(self, entry: dict[str, Any]) -> bool:
+        """One more epoch done (its curves' entry); whether its weights become the exported ones."""
+        improved = is_better(entry["val_map"], self.best_map)
+        if improved:
+            self.best_map, self.best_epoch = entry["val_map"], entry["epoch"]
+        self.history.append(entry)
+        self.epochs_done = entry["epoch"]
+        return improved
+
+
+def is_better(val_map: float | None, best_map: float | None) -> bool:
+    """Whether this epoch becomes the exported one. Ties go to the later epoch, so a run whose mAP never
+    rises above zero still exports its longest-trained weights rather than nothing."""
+    return val_map is not None and (best_map is None or val_map >= best_map)
+
 
 def fingerprint(hp: hyperparameters.Hyperparameters, train: Path) -> str:
     """Checkpoints resume only the same training: same hyperparameters and training data size."""
@@ -61,7 +76,7 @@ class Checkpoints:
         jobs.event(log, "resumed from checkpoint", epochs_done=progress.epochs_done, best_map=progress.best_map)
         return progress
 
-    def save(self, net: Any, trainer: gluon.Trainer, progress: Progress, improved: bool) -> None:
+    def save(self, net: Any, trainer: gluon.Trainer, progress: Progress, *, improved: bool) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         net.save_parameters(str(self.params))
         trainer.save_states(str(self.states))

@@ -95,7 +95,7 @@ def per_host_batch(batch_size: int, hosts: int) -> int:
     return batch_size // hosts
 
 
-def shard(count: int, rank: int, hosts: int, seed: int, epoch: int) -> list[int]:
+def shard(count: int, rank: int, hosts: int, *, seed: int, epoch: int) -> list[int]:
     """Host `rank`'s record indices for `epoch`: the same shuffle everywhere, cut into `hosts` equal slices (the
     `count % hosts` left over sit out this epoch, and others the next)."""
     order = permutation(count, seed, epoch)

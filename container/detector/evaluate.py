@@ -147,7 +147,7 @@ def read_test_split(folder: Path) -> Any:
     return test_set
 
 
-def score(net: Any, meta: dict[str, Any], test_set: Any, options: Options) -> Scores:
+def score(net: Any, meta: dict[str, Any], test_set: Any, *, options: Options) -> Scores:
     """mAP@0.5 (VOC07) over the test split, and precision and recall at the model's threshold."""
     classes = tuple(meta["classes"])
     width, height = int(meta["data_width"]), int(meta["data_height"])
@@ -251,7 +251,7 @@ def with_registry_champion(options: Options) -> Options:
     return replace(options, champion_model=model, champion_version=version)
 
 
-def champion_entry(options: Options, test_set: Any, classes: tuple[str, ...], folder: Path) -> dict[str, Any]:
+def champion_entry(options: Options, test_set: Any, *, classes: tuple[str, ...], folder: Path) -> dict[str, Any]:
     """The champion's figures on the same test split, or why there are none. Nothing here fails the job."""
     entry: dict[str, Any] = {"version": options.champion_version or None, "model_data_url": options.champion_model}
     if not options.champion_model:
@@ -261,7 +261,7 @@ def champion_entry(options: Options, test_set: Any, classes: tuple[str, ...], fo
         net, meta = load_model(archive, folder / "champion")
         if tuple(meta["classes"]) != classes:
             raise jobs.JobError(f"it detects {', '.join(meta['classes'])}, not {', '.join(classes)}")
-        scores = score(net, meta, test_set, options)
+        scores = score(net, meta, test_set, options=options)
     except Exception as error:
         reason = " ".join(f"{type(error).__name__}: {error}".split())[:REASON_LENGTH]
         jobs.event(log, "champion absent", version=options.champion_version, reason=reason)
@@ -322,9 +322,9 @@ def evaluate(options: Options) -> dict[str, Any]:
         curves = model_folder(folder / "model") / CURVES_FILE
         if curves.is_file():
             shutil.copyfile(curves, options.output / CURVES_FILE)
-        scores = score(net, meta, test_set, options)
+        scores = score(net, meta, test_set, options=options)
         classes = tuple(meta["classes"])
-        champion = champion_entry(with_registry_champion(options), test_set, classes, folder)
+        champion = champion_entry(with_registry_champion(options), test_set, classes=classes, folder=folder)
     report: dict[str, Any] = {
         "metrics": {"map": {"value": scores.map, "standard_deviation": "NaN"}},
         "per_class": scores.per_class,
@@ -340,7 +340,7 @@ def evaluate(options: Options) -> dict[str, Any]:
         "comparison": comparison(scores.map, champion, options.min_improvement),
     }
     (options.output / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    _draw(test_set, scores.shown, scores.width, scores.height, options.output / PREDICTIONS_FILE)
+    _draw(test_set, scores, options.output / PREDICTIONS_FILE)
     jobs.event(log, "evaluated", map=scores.map, images=scores.images, boxes=scores.boxes)
     return report
 
@@ -363,16 +363,18 @@ def _number(value: float) -> float:
     return 0.0 if math.isnan(value) else round(value, 6)
 
 
-def _draw(test_set: Any, shown: list[tuple[int, Array]], width: int, height: int, path: Path) -> None:
+def _draw(test_set: Any, scores: Scores, path: Path) -> None:
+    """The test images `scores` shows, with their boxes and the detections at its threshold, in their pixels."""
+    width, height = scores.width, scores.height
     images, truths, predicted = [], [], []
-    for index, found in shown:
+    for index, found in scores.shown:
         image, label = test_set[index]
         rows, columns = image.shape[:2]
         scale = np.array([columns / width, rows / height, columns / width, rows / height])
         images.append(image.asnumpy())
         truths.append(label[label[:, 4] >= 0, :4])
         predicted.append(np.hstack([found[:, :4] * scale, found[:, 4:5]]) if len(found) else np.zeros((0, 5)))
-    plots.predictions(images, truths, predicted, path)
+    plots.predictions(images, truths, predicted, path=path)
 
 
 def parse_args(argv: list[str] | None = None) -> Options:

@@ -69,7 +69,7 @@ def object_key(prefix: str, source_ref: str) -> str:
 
 
 class Ingest:
-    def __init__(self, images: Path, bucket: str, prefix: str, feature_group: str, workers: int) -> None:
+    def __init__(self, images: Path, *, bucket: str, prefix: str, feature_group: str, workers: int) -> None:
         import boto3
         from botocore.config import Config
 
@@ -112,7 +112,9 @@ class Ingest:
 
 def run(args: argparse.Namespace) -> int:
     rows, problems = read_rows(args.labels)
-    ingest = Ingest(args.images, args.bucket, args.prefix, args.feature_group, args.workers)
+    ingest = Ingest(
+        args.images, bucket=args.bucket, prefix=args.prefix, feature_group=args.feature_group, workers=args.workers
+    )
     problems = sorted(problems + ingest.all(rows), key=lambda problem: problem.row)
     for problem in problems:
         print(problem, file=sys.stderr)

@@ -92,7 +92,7 @@ def _area(size: Any) -> Any:
     return size.slice_axis(axis=-1, begin=0, end=1) * size.slice_axis(axis=-1, begin=1, end=2)
 
 
-def install(net: Any, anchors: Array, strides: Array, weight: float) -> None:
+def install(net: Any, anchors: Array, strides: Array, *, weight: float) -> None:
     """Train `net` (a GluonCV YOLOV3) on the GIoU loss; call before it is hybridized and moved to its devices."""
     loss = GIoUYOLOV3Loss(anchors, strides, weight, prefix="giou_loss_")
     loss.initialize()

@@ -77,8 +77,9 @@ def objects_in(label: Array) -> Array:
     return rows
 
 
-def export(net: Any, folder: Path, width: int, height: int, meta: dict[str, Any]) -> None:
-    """symbol + params (NMS baked in) and the metadata evaluate needs, into `folder`."""
+def export(net: Any, folder: Path, meta: dict[str, Any], *, width: int, height: int) -> None:
+    """symbol + params (NMS baked in, the graph built for `width` x `height` images) and the metadata evaluate
+    needs, into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     set_inference(net)
     net.hybridize(static_alloc=True, static_shape=True)

@@ -34,7 +34,9 @@ def training_curves(history: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def predictions(images: list[Array], truths: list[Array], predicted: list[Array], path: Path, columns: int = 4) -> None:
+def predictions(
+    images: list[Array], truths: list[Array], predicted: list[Array], *, path: Path, columns: int = 4
+) -> None:
     """A grid of RGB images with ground truth (green) and predicted boxes with scores (red).
 
     truths: (N, 4) corners per image; predicted: (M, 5) corners + score per image.

@@ -25,7 +25,7 @@ from detector.evaluate import model_folder, safe_extract  # noqa: E402
 from detector.inference import BadInput, Predictor, threshold_of  # noqa: E402
 
 
-def predict(model: Path, images: list[Path], output: Path, threshold: float | None) -> int:
+def predict(model: Path, images: list[Path], *, output: Path, threshold: float | None) -> int:
     with tempfile.TemporaryDirectory() as temporary:
         folder = model
         if model.is_file():
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     missing = [str(p) for p in [args.model, *args.images] if not p.exists()]
     if missing:
         parser.error(f"not found: {', '.join(missing)}")
-    sys.exit(predict(args.model, args.images, args.output, threshold))
+    sys.exit(predict(args.model, args.images, output=args.output, threshold=threshold))
 
 
 if __name__ == "__main__":

@@ -180,17 +180,13 @@ def fetch_all(source: ImageSource, candidates: list[Candidate]) -> Iterator[tupl
         yield from pool.map(lambda candidate: _load(source, candidate), candidates)
 
 
-def run(options: Options) -> dict[str, Any]:
-    started = time.monotonic()
-    if not options.input.is_dir():
-        raise jobs.JobError(f"no offline-store input at {options.input}")
-    rows = read_rows(options.input)
-    if not rows:
-        raise jobs.JobError(f"feature group {options.feature_group}: the offline store holds no records")
-    candidates, dropped = select(rows, options)
-    jobs.event(log, "records selected", rows=len(rows), usable=len(candidates), dropped=len(dropped))
-
+def write_splits(
+    candidates: list[Candidate], options: Options
+) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
+    """Every candidate whose image is whole into its split's RecordIO: each split's images, boxes and images
+    without boxes, and the candidates dropped for their image, with the reason."""
     counts = {split: {"images": 0, "boxes": 0, "negatives": 0} for split in SPLITS}
+    dropped: list[dict[str, Any]] = []
     # writers open on first use: importing MXNet takes a second or two, which the downloads run through
     writers: dict[str, Writer] = {}
     try:
@@ -213,7 +209,20 @@ def run(options: Options) -> dict[str, Any]:
     finally:
         for writer in writers.values():
             writer.close()
+    return counts, dropped
 
+
+def run(options: Options) -> dict[str, Any]:
+    started = time.monotonic()
+    if not options.input.is_dir():
+        raise jobs.JobError(f"no offline-store input at {options.input}")
+    rows = read_rows(options.input)
+    if not rows:
+        raise jobs.JobError(f"feature group {options.feature_group}: the offline store holds no records")
+    candidates, dropped = select(rows, options)
+    jobs.event(log, "records selected", rows=len(rows), usable=len(candidates), dropped=len(dropped))
+    counts, unreadable = write_splits(candidates, options)
+    dropped += unreadable
     report = {
         "feature_group": options.feature_group,
         "classes": list(options.classes),

@@ -47,7 +47,7 @@ def _curve(rng: np.random.Generator, plate: tuple[int, int, int, int]) -> Array:
     return curve
 
 
-def _draw(canvas: Array, points: Array, thickness: int, broken: bool, rng: np.random.Generator) -> None:
+def _draw(canvas: Array, points: Array, *, thickness: int, broken: bool, rng: np.random.Generator) -> None:
     pieces = np.array_split(points, 12) if broken else [points]
     for piece in pieces:
         if broken and rng.random() < 0.3:
@@ -58,7 +58,7 @@ def _draw(canvas: Array, points: Array, thickness: int, broken: bool, rng: np.ra
 STYLES = ("realistic", "bold")
 
 
-def box(points: Array, thickness: int, width: int = WIDTH, height: int = HEIGHT) -> dict[str, int]:
+def box(points: Array, thickness: int, *, width: int = WIDTH, height: int = HEIGHT) -> dict[str, int]:
     """The label of a scratch drawn `thickness` px wide along `points`: the stroke's whole extent with a pixel or
     two to spare, as a person drawing boxes would (3 px past the centre line for hairlines; a bold stroke reaches
     half its width and an antialiased pixel past it, which a fixed 3 px cut off)."""
@@ -71,7 +71,7 @@ def box(points: Array, thickness: int, width: int = WIDTH, height: int = HEIGHT)
 
 
 def render(
-    seed: int, index: int, width: int = WIDTH, height: int = HEIGHT, style: str = "realistic"
+    seed: int, index: int, *, width: int = WIDTH, height: int = HEIGHT, style: str = "realistic"
 ) -> tuple[Array, list[dict[str, int]]]:
     """One grey photograph (uint8, HxWx3) and its boxes in the feature-group form."""
     bold = style == "bold"
@@ -96,7 +96,7 @@ def render(
     image += cv2.GaussianBlur(smudges, (0, 0), 4) * plate
     hairlines = np.zeros_like(image)
     for _ in range(0 if bold else int(rng.integers(0, 4))):  # faint marks that are not scratches: to be ignored
-        _draw(hairlines, _curve(rng, (x0, y0, x1, y1)), 1, False, rng)
+        _draw(hairlines, _curve(rng, (x0, y0, x1, y1)), thickness=1, broken=False, rng=rng)
     image += hairlines * rng.uniform(10, 30)
 
     boxes = []
@@ -105,9 +105,9 @@ def render(
         points = _curve(rng, (x0, y0, x1, y1))
         layer = np.zeros_like(image)
         thickness = int(rng.integers(5, 9)) if bold else int(rng.integers(1, 3))
-        _draw(layer, points, thickness, not bold and rng.random() < 0.35, rng)
+        _draw(layer, points, thickness=thickness, broken=not bold and rng.random() < 0.35, rng=rng)
         scratches = np.maximum(scratches, layer * (1.0 if bold else rng.uniform(0.6, 1.0)))
-        boxes.append(box(points, thickness, width, height))
+        boxes.append(box(points, thickness, width=width, height=height))
     brightness = rng.uniform(200, 255)
     image = image * (1 - scratches) + brightness * scratches
 
@@ -120,7 +120,7 @@ def render(
     return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), boxes
 
 
-def generate(output: Path, count: int, seed: int, quality: int = 92, style: str = "realistic") -> Path:
+def generate(output: Path, count: int, seed: int, *, quality: int = 92, style: str = "realistic") -> Path:
     """Write `images/synth-<seed>-<i>.jpg` and `labels.csv` under `output`; returns the CSV's path."""
     images = output / "images"
     images.mkdir(parents=True, exist_ok=True)

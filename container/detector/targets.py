@@ -14,7 +14,7 @@ from detector.arrays import Array
 
 class Targets:
     def __init__(
-        self, anchors: list[Any], offsets: list[Any], feature_maps: list[Any], classes: int, match_iou: float = 1.0
+        self, anchors: list[Any], offsets: list[Any], feature_maps: list[Any], *, classes: int, match_iou: float = 1.0
     ) -> None:
         self.anchors = np.concatenate([a.asnumpy().reshape(-1, 2) for a in anchors]).astype(np.float32)
         self.num_anchors = np.cumsum([a.size // 2 for a in anchors])
@@ -26,7 +26,7 @@ class Targets:
         self.anchor_corners = np.concatenate([-half, half], axis=1)  # zero-centred, as GluonCV's bbox2corner gives
 
     def __call__(
-        self, width: int, height: int, gt_boxes: Array, gt_ids: Array, gt_mixratio: Array | None = None
+        self, width: int, height: int, gt_boxes: Array, *, gt_ids: Array, gt_mixratio: Array | None = None
     ) -> tuple[Array, Array, Array, Array, Array]:
         """Targets for one image of `width` x `height` (the network's input) with boxes (M, 4) in its pixels,
         ids (M, 1) and optional mixup ratios (M, 1); padding rows (negative corners) end the boxes."""

@@ -53,6 +53,7 @@ class Affine:
 
 
 def color_distortion(
+    *,
     brightness_delta: float = 32,
     contrast: tuple[float, float] = (0.5, 1.5),
     saturation: tuple[float, float] = (0.5, 1.5),
@@ -97,7 +98,9 @@ def color_distortion(
 CROP_CONSTRAINTS = ((0.1, math.inf), (0.3, math.inf), (0.5, math.inf), (0.7, math.inf), (0.9, math.inf), (-math.inf, 1))
 
 
-def random_crop(bbox: Array, width: int, height: int, max_trial: int = 50) -> tuple[Array, tuple[int, int, int, int]]:
+def random_crop(
+    bbox: Array, width: int, height: int, *, max_trial: int = 50
+) -> tuple[Array, tuple[int, int, int, int]]:
     """GluonCV's `experimental.bbox.random_crop_with_constraints` (SSD's crop: at least one trial crop per minimum
     IoU with every box, then one of them at random), from the same draws in the same order. Its per-trial NumPy
     IoU on a handful of boxes cost ~13 ms an image; the same float64 arithmetic in plain Python costs ~1 ms."""
@@ -146,6 +149,7 @@ class TrainTransform(YOLO3DefaultTrainTransform):  # type: ignore[misc]
         width: int,
         height: int,
         net: Any,
+        *,
         mixup: bool = False,
         random_expand: bool = False,
         match_iou: float = 1.0,
@@ -187,7 +191,7 @@ class TrainTransform(YOLO3DefaultTrainTransform):  # type: ignore[misc]
             bbox = PADDING if not self._mixup else np.full((1, 6), -1.0, np.float32)
         bbox = bbox.astype(np.float32)
         mixratio = bbox[:, -1:] if self._mixup else None
-        targets = self._targets(self._width, self._height, bbox[:, :4], bbox[:, 4:5], mixratio)
+        targets = self._targets(self._width, self._height, bbox[:, :4], gt_ids=bbox[:, 4:5], gt_mixratio=mixratio)
         return (tensor, *targets, bbox[:, :4])
 
     def slots(self) -> tuple[Array, Array]:
@@ -199,7 +203,7 @@ class TrainTransform(YOLO3DefaultTrainTransform):  # type: ignore[misc]
         """GluonCV's target generation, in NumPy (detector.targets): the same values, a fraction of the time."""
         if self._numpy_targets is None:
             self._numpy_targets = Targets(
-                self._anchors, self._offsets, self._feat_maps, self._num_classes, self._match_iou
+                self._anchors, self._offsets, self._feat_maps, classes=self._num_classes, match_iou=self._match_iou
             )
         return self._numpy_targets
 

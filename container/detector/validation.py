@@ -1,9 +1,12 @@
-"""The validation split during training: its mAP@0.5 each epoch, and every image's detections for the score
-threshold."""
+"""The validation split during training: its mAP@0.5 after the epochs that validate, and the score threshold that
+fits the exported model (the best F1 over every image's detections)."""
 
 from __future__ import annotations
 
+import logging
 import math
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import mxnet as mx
@@ -11,8 +14,10 @@ import numpy as np
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 from mxnet import gluon
 
-from detector import model
+from detector import hyperparameters, jobs, model, thresholds
 from detector.arrays import Array
+
+log = logging.getLogger("detector.train")
 
 
 def inference_graph(net: Any) -> gluon.SymbolBlock:
@@ -29,7 +34,7 @@ def inference_graph(net: Any) -> gluon.SymbolBlock:
     return block
 
 
-def validate(net: Any, loader: gluon.data.DataLoader, classes: tuple[str, ...], ctx: mx.Context) -> float:
+def validate(net: Any, loader: gluon.data.DataLoader, *, classes: tuple[str, ...], ctx: mx.Context) -> float:
     """mAP@0.5 on the validation split, on the first device, from an inference network (inference_graph)."""
     metric = VOC07MApMetric(iou_thresh=0.5, class_names=list(classes))
     for data, label in loader:
@@ -62,3 +67,49 @@ def validation_detections(net: Any, loader: gluon.data.DataLoader, ctx: mx.Conte
             detections = np.column_stack([boxes_i[kept], scores_i[kept, 0], ids_i[kept, 0]])
             images.append((detections, model.objects_in(label_i)[:, :5]))
     return images
+
+
+@dataclass(frozen=True, kw_only=True)
+class Validator:
+    """The validation of one training job; without a validation split (or on a host that does not write the
+    model), it validates nothing."""
+
+    graph: gluon.SymbolBlock | None
+    loader: gluon.data.DataLoader | None
+    classes: tuple[str, ...]
+    ctx: mx.Context
+    interval: int  # validate after every `interval`-th epoch, and after the last
+    epochs: int
+
+    @classmethod
+    def make(
+        cls, net: Any, loader: gluon.data.DataLoader | None, hp: hyperparameters.Hyperparameters, *, ctx: mx.Context
+    ) -> Validator:
+        """Validation's own graph on the network's parameters: make it before the training graph (inference_graph)."""
+        graph = inference_graph(net) if loader is not None else None
+        return cls(graph=graph, loader=loader, classes=hp.classes, ctx=ctx, interval=hp.val_interval, epochs=hp.epochs)
+
+    def after_epoch(self, number: int) -> tuple[float | None, float]:
+        """The mAP@0.5 after epoch `number` (None when this epoch does not validate) and the seconds it took."""
+        validating = number % self.interval == 0 or number == self.epochs
+        validated = time.monotonic()
+        val_map = None
+        if validating and self.loader is not None and self.graph is not None:
+            val_map = validate(self.graph, self.loader, classes=self.classes, ctx=self.ctx)
+        return val_map, time.monotonic() - validated
+
+    def threshold(self) -> dict[str, Any]:
+        """The model metadata's score threshold that fits this model, the best F1 at IoU 0.5 on the validation
+        split, with that F1 (nothing when there is no validation split or no threshold finds a box). The graph
+        is rebuilt on the CPU: call it once the exported weights are in place."""
+        if self.loader is None:
+            return {}
+        chosen = thresholds.choose(validation_detections(self.graph, self.loader, mx.cpu()), len(self.classes))
+        if chosen is None:
+            return {}
+        meta: dict[str, Any] = {"score_threshold": round(chosen.threshold, 6)}
+        meta["validation_f1"] = {
+            "f1": round(chosen.f1, 6), "precision": round(chosen.precision, 6), "recall": round(chosen.recall, 6)
+        }  # fmt: skip
+        jobs.event(log, "score threshold chosen", threshold=meta["score_threshold"], f1=round(chosen.f1, 4))
+        return meta

@@ -16,7 +16,7 @@ WIDTH, HEIGHT = 192, 128
 @pytest.fixture(scope="module")
 def targets() -> Targets:
     t = transforms.TrainTransform(WIDTH, HEIGHT, model.build("mobilenet0.25", ("scratch",)))
-    return Targets(t._anchors, t._offsets, t._feat_maps, 1, match_iou=0.3)
+    return Targets(t._anchors, t._offsets, t._feat_maps, classes=1, match_iou=0.3)
 
 
 BOXES = np.array([[20, 30, 140, 36], [100, 40, 112, 110], [5, 5, 60, 50]], np.float32)  # thin, tall, square
@@ -24,7 +24,9 @@ BOXES = np.array([[20, 30, 140, 36], [100, 40, 112, 110], [5, 5, 60, 50]], np.fl
 
 def _batch(targets: Targets, boxes: Array) -> tuple[Array, ...]:
     """One image's five targets and GluonCV's class mask, with a batch axis, as the merger hands them on."""
-    objectness, center, scale, weights, classes = targets(WIDTH, HEIGHT, boxes, np.zeros((len(boxes), 1), np.float32))
+    objectness, center, scale, weights, classes = targets(
+        WIDTH, HEIGHT, boxes, gt_ids=np.zeros((len(boxes), 1), np.float32)
+    )
     mask = (classes >= 0).astype(np.float32)
     return tuple(a[None] for a in (objectness, center, scale, weights, np.maximum(classes, 0), mask))
 

@@ -68,7 +68,7 @@ def test_every_drawn_pixel_of_a_scratch_lies_inside_its_box() -> None:
         for _ in range(20):
             points = synth._curve(rng, (20, 30, 430, 270))
             layer = np.zeros((synth.HEIGHT, synth.WIDTH), np.float32)
-            synth._draw(layer, points, thickness, False, rng)
+            synth._draw(layer, points, thickness=thickness, broken=False, rng=rng)
             box = synth.box(points, thickness)
             ys, xs = np.nonzero(layer > 0.02)
             assert box["left"] <= xs.min(), (thickness, box)

@@ -37,7 +37,7 @@ def test_the_targets_are_gluoncvs_value_for_value(transform: transforms.TrainTra
         None if mix is None else mx.nd.array(mix[None]),
     )  # fmt: skip
 
-    found = Targets(t._anchors, t._offsets, t._feat_maps, 3)(WIDTH, HEIGHT, boxes, ids, mix)
+    found = Targets(t._anchors, t._offsets, t._feat_maps, classes=3)(WIDTH, HEIGHT, boxes, gt_ids=ids, gt_mixratio=mix)
 
     for ours, theirs in zip(found, expected, strict=True):
         np.testing.assert_array_equal(ours, theirs[0].asnumpy())
@@ -52,7 +52,7 @@ def _positives(found: tuple[Array, ...]) -> tuple[Array, Array]:
 
 def test_a_lower_match_iou_lets_every_overlapping_anchor_learn_the_box(transform: transforms.TrainTransform) -> None:
     t = transform
-    targets = Targets(t._anchors, t._offsets, t._feat_maps, 3, match_iou=0.3)
+    targets = Targets(t._anchors, t._offsets, t._feat_maps, classes=3, match_iou=0.3)
     box_w, box_h = 40.0, 30.0
     boxes = np.array([[100, 100, 100 + box_w, 100 + box_h]], np.float32)
     half = np.array([-box_w / 2, -box_h / 2, box_w / 2, box_h / 2], np.float32)[None]
@@ -60,20 +60,22 @@ def test_a_lower_match_iou_lets_every_overlapping_anchor_learn_the_box(transform
     chosen = set(np.flatnonzero(overlaps >= 0.3)) | {int(overlaps.argmax())}
     assert 1 < len(chosen) < len(overlaps)  # the case is worth testing: some anchors learn it, not all
 
-    objectness, scale = _positives(targets(WIDTH, HEIGHT, boxes, np.zeros((1, 1), np.float32)))
+    objectness, scale = _positives(targets(WIDTH, HEIGHT, boxes, gt_ids=np.zeros((1, 1), np.float32)))
 
     assert np.all(objectness == 1)
     assert len(objectness) == len(chosen)
     expected = sorted(np.log(box_w / targets.anchors[a, 0]) for a in chosen)
     np.testing.assert_allclose(sorted(scale[:, 0]), expected, rtol=1e-5)
     # the default is GluonCV's rule: the best anchor alone
-    _, alone = _positives(Targets(t._anchors, t._offsets, t._feat_maps, 3)(WIDTH, HEIGHT, boxes, np.zeros((1, 1))))
+    _, alone = _positives(
+        Targets(t._anchors, t._offsets, t._feat_maps, classes=3)(WIDTH, HEIGHT, boxes, gt_ids=np.zeros((1, 1)))
+    )
     assert len(alone) == 1
 
 
 def test_a_boxs_best_anchor_wins_over_another_boxs_extra_match(transform: transforms.TrainTransform) -> None:
     t = transform
-    targets = Targets(t._anchors, t._offsets, t._feat_maps, 3, match_iou=0.3)
+    targets = Targets(t._anchors, t._offsets, t._feat_maps, classes=3, match_iou=0.3)
     # box A is exactly anchor 4's shape; box B, centred on the same cell, is exactly the anchor that overlaps
     # anchor 4 most: B's best anchor is its own, and anchor 4 is B's extra match, in the slot A holds
     overlaps = _iou(targets.anchor_corners, targets.anchor_corners[4:5])[:, 0]
@@ -83,11 +85,11 @@ def test_a_boxs_best_anchor_wins_over_another_boxs_extra_match(transform: transf
     centre = np.array([150.0, 110.0])
     boxes = np.array([[*(centre - half), *(centre + half)] for half in targets.anchors[[4, other]] / 2], np.float32)
 
-    _, scale = _positives(targets(WIDTH, HEIGHT, boxes, np.zeros((2, 1), np.float32)))
+    _, scale = _positives(targets(WIDTH, HEIGHT, boxes, gt_ids=np.zeros((2, 1), np.float32)))
 
     # anchor 4's slot keeps A's target (log 1 = 0), never B's, whichever order the boxes come in
     bs_target = np.log(targets.anchors[other, 0] / targets.anchors[4, 0])
     assert not np.isclose(scale[:, 0], bs_target, atol=1e-5).any()
-    _, swapped = _positives(targets(WIDTH, HEIGHT, boxes[::-1].copy(), np.zeros((2, 1), np.float32)))
+    _, swapped = _positives(targets(WIDTH, HEIGHT, boxes[::-1].copy(), gt_ids=np.zeros((2, 1), np.float32)))
     assert not np.isclose(swapped[:, 0], bs_target, atol=1e-5).any()
     assert sorted(swapped[:, 0]) == pytest.approx(sorted(scale[:, 0]))

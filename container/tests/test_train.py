@@ -10,7 +10,7 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from detector import hyperparameters, jobs, model, train
+from detector import checkpoints, hyperparameters, jobs, model, trainer
 
 from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, run_job, training_root
 
@@ -98,7 +98,7 @@ def test_the_head_predicts_the_dataset_classes_not_voc(trained: JobResult) -> No
     [(0.0, 0.0, True), (0.3, 0.2, True), (0.1, 0.2, False), (None, 0.2, False), (0.0, None, True), (None, None, False)],
 )
 def test_best_epoch_choice(val_map: float | None, best: float | None, expected: bool) -> None:
-    assert train.is_better(val_map, best) is expected
+    assert checkpoints.is_better(val_map, best) is expected
 
 
 def test_one_epoch_line_each_that_the_metric_regexes_read(trained: JobResult) -> None:
@@ -216,7 +216,7 @@ def test_missing_train_channel_fails_clearly(tmp_path: Path) -> None:
 
 def test_the_learning_rate_schedule_ends_with_the_last_epoch() -> None:
     hp = hyperparameters.parse({"epochs": "10", "warmup_epochs": "2", "learning_rate": "0.01", "lr_mode": "cosine"})
-    schedule = train.lr_schedule(hp, images=140, batch_size=8)  # 17.5 updates per epoch with rollover
+    schedule = trainer.lr_schedule(hp, images=140, batch_size=8)  # 17.5 updates per epoch with rollover
     total = 175
     assert schedule(0) == 0.0
     assert schedule(35) == pytest.approx(0.01)  # warm-up done after 2 epochs
@@ -225,7 +225,7 @@ def test_the_learning_rate_schedule_ends_with_the_last_epoch() -> None:
     step = hyperparameters.parse(
         {"epochs": "10", "warmup_epochs": "0", "learning_rate": "0.001", "lr_mode": "step", "lr_decay_epochs": "5"}
     )
-    stepped = train.lr_schedule(step, images=140, batch_size=8)
+    stepped = trainer.lr_schedule(step, images=140, batch_size=8)
     assert stepped(87) == pytest.approx(0.001)
     assert stepped(88) == pytest.approx(0.0001)
 

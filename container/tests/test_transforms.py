@@ -42,7 +42,7 @@ def gluoncv_chain(t: transforms.TrainTransform, src: mx.nd.NDArray, label: Array
         bbox = transforms.PADDING if not t._mixup else np.full((1, 6), -1.0, np.float32)
     bbox = bbox.astype(np.float32)
     mixratio = bbox[:, -1:] if t._mixup else None
-    targets = t._targets(t._width, t._height, bbox[:, :4], bbox[:, 4:5], mixratio)
+    targets = t._targets(t._width, t._height, bbox[:, :4], gt_ids=bbox[:, 4:5], gt_mixratio=mixratio)
     return (img.asnumpy(), *targets, bbox[:, :4])
 
 
