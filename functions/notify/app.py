@@ -53,7 +53,6 @@ POST_ONCE = Once(
     table=ENV.idempotency_table,
     data="notice",
     key="[kind, arn, status]",
-    expires_after_seconds=7 * 24 * 3600,
 )
 ANNOUNCE_ONCE = Once(
     announce,
@@ -61,7 +60,6 @@ ANNOUNCE_ONCE = Once(
     table=ENV.idempotency_table,
     data="change",
     key="[arn, status, at]",
-    expires_after_seconds=7 * 24 * 3600,
 )
 
 
