@@ -20,6 +20,7 @@ from control_plane import artefacts, history
 from control_plane.errors import Conflict, InvalidRequest
 from control_plane.models import (
     AuditEntry,
+    AuditSource,
     ModelSummary,
     ParameterValue,
     RunDetail,
@@ -150,17 +151,24 @@ def start_run(command: StartCommand, pipelines: PipelinesPort, audit: AuditPort)
     )
     client_token = token(command.caller, command.idempotency_key) if command.idempotency_key else uuid.uuid4().hex
     arn = pipelines.start(parameters, display_name=request.display_name, description=description, token=client_token)
+    record_start(audit, arn, parameters, actor=command.caller, source=command.source)
+    return RunStarted(run_id=run_id_of(arn), execution_arn=arn, parameters=parameters)
+
+
+def record_start(
+    audit: AuditPort, arn: str, parameters: dict[str, str], *, actor: str, source: AuditSource, **details: str
+) -> None:
+    """A run's start in the audit trail, whoever started it: the record history.started_by reads back."""
     audit.record(
         AuditEntry(
             subject=f"run#{run_id_of(arn)}",
             action="start",
-            actor=command.caller,
-            source=command.source,
+            actor=actor,
+            source=source,
             at=datetime.now(UTC),
-            details={"execution_arn": arn, "parameters": json.dumps(parameters, sort_keys=True)},
+            details={"execution_arn": arn, **details, "parameters": json.dumps(parameters, sort_keys=True)},
         )
     )
-    return RunStarted(run_id=run_id_of(arn), execution_arn=arn, parameters=parameters)
 
 
 def _summary(item: dict[str, Any]) -> RunSummary:
