@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
@@ -16,7 +14,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane import artefacts, history
+from control_plane import artefacts, cursors, history
 from control_plane.errors import Conflict, InvalidRequest
 from control_plane.models import (
     AuditEntry,
@@ -181,10 +179,6 @@ def _summary(item: dict[str, Any]) -> RunSummary:
     )
 
 
-def _encode_cursor(aws_token: str | None, skip: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([aws_token, skip]).encode()).decode()
-
-
 def _service_token(value: object) -> bool:
     """Whether SageMaker would take `value` as a NextToken."""
     return (
@@ -197,12 +191,9 @@ def _service_token(value: object) -> bool:
 def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
     if not cursor:
         return None, 0
-    try:
-        aws_token, skip = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise InvalidRequest("next_token: not a token this API returned") from error
+    aws_token, skip = cursors.decode(cursor)
     if not (aws_token is None or _service_token(aws_token)) or not isinstance(skip, int) or skip < 0:
-        raise InvalidRequest("next_token: not a token this API returned")
+        raise InvalidRequest(cursors.NOT_OURS)
     return aws_token, skip
 
 
@@ -219,12 +210,12 @@ def list_runs(pipelines: PipelinesPort, status: RunStatus | None, *, next_token:
             runs.append(_summary(page[index]))
             if len(runs) == limit:
                 if index + 1 < len(page):
-                    return RunPage(runs=runs, next_token=_encode_cursor(aws_token, index + 1))
-                return RunPage(runs=runs, next_token=_encode_cursor(following, 0) if following else None)
+                    return RunPage(runs=runs, next_token=cursors.encode(aws_token, index + 1))
+                return RunPage(runs=runs, next_token=cursors.encode(following, 0) if following else None)
         if not following:
             return RunPage(runs=runs)
         aws_token, skip = following, 0
-    return RunPage(runs=runs, next_token=_encode_cursor(aws_token, 0))
+    return RunPage(runs=runs, next_token=cursors.encode(aws_token, 0))
 
 
 def logs_url(region: str, job_arn: str) -> str | None:
