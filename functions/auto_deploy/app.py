@@ -39,7 +39,6 @@ DEPLOY_ONCE = Once(
     data="approval",
     # one approval: the package, and when it was approved (approving again after a rejection is another)
     key="[ModelPackageArn, ModelApprovalStatus, LastModifiedTime]",
-    expires_after_seconds=7 * 24 * 3600,
 )
 
 

@@ -11,8 +11,7 @@ from control_plane import notifications, outside_decisions
 from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.s3 import read_bytes, read_json
 from control_plane.aws.sagemaker import Pipelines, Registry
-from control_plane.aws.secrets import slack_secret
-from control_plane.aws.slack import SlackPoster
+from control_plane.aws.slack import SlackPoster, slack_poster
 from control_plane.idempotency import Once
 from control_plane.notifications import Notice
 from control_plane.observability import logger, metrics, tracer
@@ -36,7 +35,7 @@ SLACK_TIMEOUT = 10
 
 
 def poster() -> SlackPoster:
-    return SlackPoster(slack_secret(ENV.slack_secret).bot_token, ENV.slack_api_url, timeout=SLACK_TIMEOUT)
+    return slack_poster(ENV, timeout=SLACK_TIMEOUT)
 
 
 def post(notice: Notice) -> notifications.Posted:
@@ -53,7 +52,6 @@ POST_ONCE = Once(
     table=ENV.idempotency_table,
     data="notice",
     key="[kind, arn, status]",
-    expires_after_seconds=7 * 24 * 3600,
 )
 ANNOUNCE_ONCE = Once(
     announce,
@@ -61,7 +59,6 @@ ANNOUNCE_ONCE = Once(
     table=ENV.idempotency_table,
     data="change",
     key="[arn, status, at]",
-    expires_after_seconds=7 * 24 * 3600,
 )
 
 

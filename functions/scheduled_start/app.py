@@ -22,7 +22,6 @@ START_ONCE = Once(
     table=ENV.idempotency_table,
     data="tick",
     key="time",
-    expires_after_seconds=7 * 24 * 3600,
 )
 
 

@@ -13,8 +13,7 @@ from slack_sdk.errors import SlackClientError
 from control_plane import approval_request, slack_approvals, slack_messages
 from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.sagemaker import Registry
-from control_plane.aws.secrets import slack_secret
-from control_plane.aws.slack import SlackPoster, respond
+from control_plane.aws.slack import POST_ERRORS, respond, slack_poster
 from control_plane.errors import ControlPlaneError
 from control_plane.idempotency import Once
 from control_plane.models import DecisionResult
@@ -47,9 +46,8 @@ def tell_channel(action: SlackAction, reason: str) -> None:
         ENV.model_package_group, action.version, decision=action.decision, user_id=action.user_id, reason=reason
     )
     try:
-        poster = SlackPoster(slack_secret(ENV.slack_secret).bot_token, ENV.slack_api_url)
-        poster.post(action.channel_id or ENV.slack_channel, text, blocks, thread_ts=action.message_ts)
-    except (ControlPlaneError, OSError, SlackClientError) as error:
+        slack_poster(ENV).post(action.channel_id or ENV.slack_channel, text, blocks, thread_ts=action.message_ts)
+    except POST_ERRORS as error:
         logger.error("decision failure not posted to Slack", version=action.version, error=type(error).__name__)
 
 

@@ -8,16 +8,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from slack_sdk.errors import SlackClientError
 
 from control_plane import definition_sync, slack_messages
 from control_plane.aws.cloudformation import reply
 from control_plane.aws.ecr import ImageRegistry
 from control_plane.aws.sagemaker import PipelineDeployer
-from control_plane.aws.secrets import slack_secret
-from control_plane.aws.slack import SlackPoster
+from control_plane.aws.slack import POST_ERRORS, slack_poster
 from control_plane.aws.ssm import ConfigParameter
-from control_plane.errors import ControlPlaneError
 from control_plane.observability import logger, metrics, tracer
 from control_plane.pipeline_config import GivenConfig
 from control_plane.ports import ConfigSource
@@ -36,8 +33,8 @@ def alert(error: ConfigError) -> None:
     metrics.add_metric(name="InvalidConfigs", unit="Count", value=1)
     text, blocks = slack_messages.config_invalid(CONFIG.name, None, problems)
     try:
-        SlackPoster(slack_secret(ENV.slack_secret).bot_token, ENV.slack_api_url).post(ENV.slack_channel, text, blocks)
-    except (ControlPlaneError, OSError, SlackClientError) as failure:
+        slack_poster(ENV).post(ENV.slack_channel, text, blocks)
+    except POST_ERRORS as failure:
         logger.warning("Slack alert not posted", error=type(failure).__name__)
 
 

@@ -19,10 +19,15 @@ from pydantic import BaseModel
 P = ParamSpec("P")
 R = TypeVar("R", bound=BaseModel)
 
+# How long an event consumer (notify, auto_deploy, the schedule) remembers an event it has handled: SageMaker may
+# send an event twice and EventBridge retries a target for up to 24 h; a week is the margin over both
+EVENT_SECONDS = 7 * 24 * 3600
+
 
 class Once(Generic[P, R]):
     """`function(**kwargs)` once per key of `kwargs[data]`; repeats return the first result (a `result` model).
-    Called as `function` is, and typed as it is; the `data` argument goes by keyword (Powertools finds it there)."""
+    Called as `function` is, and typed as it is; the `data` argument goes by keyword (Powertools finds it there).
+    A key is remembered for `expires_after_seconds`, an event's redelivery window unless the use case says otherwise."""
 
     def __init__(
         self,
@@ -32,7 +37,7 @@ class Once(Generic[P, R]):
         table: str,
         data: str,
         key: str,
-        expires_after_seconds: int,
+        expires_after_seconds: int = EVENT_SECONDS,
         payload: str | None = None,
     ) -> None:
         self.config = IdempotencyConfig(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
@@ -16,10 +14,11 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane import artefacts, history
+from control_plane import artefacts, cursors, history
 from control_plane.errors import Conflict, InvalidRequest
 from control_plane.models import (
     AuditEntry,
+    AuditSource,
     ModelSummary,
     ParameterValue,
     RunDetail,
@@ -150,17 +149,24 @@ def start_run(command: StartCommand, pipelines: PipelinesPort, audit: AuditPort)
     )
     client_token = token(command.caller, command.idempotency_key) if command.idempotency_key else uuid.uuid4().hex
     arn = pipelines.start(parameters, display_name=request.display_name, description=description, token=client_token)
+    record_start(audit, arn, parameters, actor=command.caller, source=command.source)
+    return RunStarted(run_id=run_id_of(arn), execution_arn=arn, parameters=parameters)
+
+
+def record_start(
+    audit: AuditPort, arn: str, parameters: dict[str, str], *, actor: str, source: AuditSource, **details: str
+) -> None:
+    """A run's start in the audit trail, whoever started it: the record history.started_by reads back."""
     audit.record(
         AuditEntry(
             subject=f"run#{run_id_of(arn)}",
             action="start",
-            actor=command.caller,
-            source=command.source,
+            actor=actor,
+            source=source,
             at=datetime.now(UTC),
-            details={"execution_arn": arn, "parameters": json.dumps(parameters, sort_keys=True)},
+            details={"execution_arn": arn, **details, "parameters": json.dumps(parameters, sort_keys=True)},
         )
     )
-    return RunStarted(run_id=run_id_of(arn), execution_arn=arn, parameters=parameters)
 
 
 def _summary(item: dict[str, Any]) -> RunSummary:
@@ -171,10 +177,6 @@ def _summary(item: dict[str, Any]) -> RunSummary:
         display_name=item.get("PipelineExecutionDisplayName"),
         started=item.get("StartTime"),
     )
-
-
-def _encode_cursor(aws_token: str | None, skip: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([aws_token, skip]).encode()).decode()
 
 
 def _service_token(value: object) -> bool:
@@ -189,12 +191,9 @@ def _service_token(value: object) -> bool:
 def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
     if not cursor:
         return None, 0
-    try:
-        aws_token, skip = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise InvalidRequest("next_token: not a token this API returned") from error
+    aws_token, skip = cursors.decode(cursor)
     if not (aws_token is None or _service_token(aws_token)) or not isinstance(skip, int) or skip < 0:
-        raise InvalidRequest("next_token: not a token this API returned")
+        raise InvalidRequest(cursors.NOT_OURS)
     return aws_token, skip
 
 
@@ -211,12 +210,12 @@ def list_runs(pipelines: PipelinesPort, status: RunStatus | None, *, next_token:
             runs.append(_summary(page[index]))
             if len(runs) == limit:
                 if index + 1 < len(page):
-                    return RunPage(runs=runs, next_token=_encode_cursor(aws_token, index + 1))
-                return RunPage(runs=runs, next_token=_encode_cursor(following, 0) if following else None)
+                    return RunPage(runs=runs, next_token=cursors.encode(aws_token, index + 1))
+                return RunPage(runs=runs, next_token=cursors.encode(following, 0) if following else None)
         if not following:
             return RunPage(runs=runs)
         aws_token, skip = following, 0
-    return RunPage(runs=runs, next_token=_encode_cursor(aws_token, 0))
+    return RunPage(runs=runs, next_token=cursors.encode(aws_token, 0))
 
 
 def logs_url(region: str, job_arn: str) -> str | None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane.models import AuditEntry
 from control_plane.ports import AuditPort, PipelinesPort
-from control_plane.runs import run_id_of, token
+from control_plane.runs import record_start, run_id_of, token
 
 # how far back to look for an executing run; runs are listed newest first
 RECENT_RUNS = 50
@@ -50,18 +48,5 @@ def scheduled_start(
         description=f"Started by the schedule for {when.isoformat()}",
         token=client_token,
     )
-    audit.record(
-        AuditEntry(
-            subject=f"run#{run_id_of(arn)}",
-            action="start",
-            actor="schedule",
-            source="schedule",
-            at=datetime.now(UTC),
-            details={
-                "execution_arn": arn,
-                "scheduled_time": when.isoformat(),
-                "parameters": json.dumps(parameters, sort_keys=True),
-            },
-        )
-    )
+    record_start(audit, arn, parameters, actor="schedule", source="schedule", scheduled_time=when.isoformat())
     return ScheduleOutcome(started=True, run_id=run_id_of(arn), reason="scheduled")

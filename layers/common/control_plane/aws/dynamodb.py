@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import re
 import uuid
 from datetime import datetime
@@ -13,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from control_plane import cursors
 from control_plane.aws.clients import LazyClient
 from control_plane.errors import InvalidRequest
 from control_plane.models import AuditEntry
@@ -70,7 +68,8 @@ class AuditTrail:
             request["ExclusiveStartKey"] = {"subject": {"S": subject}, "at": {"S": _decode(next_token, subject)}}
         page = self._db.query(**request)
         last = page.get("LastEvaluatedKey")
-        return [_entry(item) for item in page.get("Items", [])], _encode(subject, last["at"]["S"]) if last else None
+        following = cursors.encode(subject, last["at"]["S"]) if last else None
+        return [_entry(item) for item in page.get("Items", [])], following
 
 
 def _item(entry: AuditEntry, suffix: str) -> dict[str, Any]:
@@ -98,15 +97,8 @@ def _entry(item: dict[str, Any]) -> AuditEntry:
     )
 
 
-def _encode(subject: str, at: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([subject, at]).encode()).decode()
-
-
 def _decode(token: str, subject: str) -> str:
-    try:
-        found_subject, at = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise InvalidRequest("next_token: not a token this API returned") from error
+    found_subject, at = cursors.decode(token)
     if found_subject != subject or not isinstance(at, str) or not AT_PATTERN.match(at):
-        raise InvalidRequest(f"next_token: not a token this API returned for subject {subject}")
+        raise InvalidRequest(f"{cursors.NOT_OURS} for subject {subject}")
     return at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,11 @@ from control_plane.errors import NotFound
 if TYPE_CHECKING:
     from pipeline_def.config import PipelineConfig
     from pipeline_def.deploy import Plan
+
+
+def _no_such_pipeline(name: str) -> AbstractContextManager[None]:
+    """A call on a pipeline that is not there: NotFound, naming it."""
+    return not_found_as(f"pipeline {name} does not exist")
 
 
 class Pipelines:
@@ -27,17 +33,19 @@ class Pipelines:
 
     @cached_property
     def arn(self) -> str:
-        with not_found_as(f"pipeline {self.name} does not exist"):
-            return str(self._sm.describe_pipeline(PipelineName=self.name)["PipelineArn"])
+        return str(self._describe()["PipelineArn"])
 
     def execution_arn(self, run_id: str) -> str:
         return f"{self.arn}/execution/{run_id}"
 
     def declared_parameters(self) -> list[dict[str, Any]]:
         """The `Parameters` of the deployed definition: what a run may override, with types and enums."""
-        with not_found_as(f"pipeline {self.name} does not exist"):
-            described = self._sm.describe_pipeline(PipelineName=self.name)
-        return list(json.loads(described["PipelineDefinition"]).get("Parameters", []))
+        return list(json.loads(self._describe()["PipelineDefinition"]).get("Parameters", []))
+
+    def _describe(self) -> dict[str, Any]:
+        with _no_such_pipeline(self.name):
+            described: dict[str, Any] = self._sm.describe_pipeline(PipelineName=self.name)
+        return described
 
     def start(self, parameters: dict[str, str], *, display_name: str | None, description: str, token: str) -> str:
         request: dict[str, Any] = {
@@ -59,7 +67,7 @@ class Pipelines:
         }
         if next_token:
             request["NextToken"] = next_token
-        with not_found_as(f"pipeline {self.name} does not exist"), token_refused(next_token):
+        with _no_such_pipeline(self.name), token_refused(next_token):
             page = self._sm.list_pipeline_executions(**request)
         return list(page.get("PipelineExecutionSummaries", [])), page.get("NextToken")
 
@@ -176,7 +184,7 @@ class PipelineDeployer:
     def delete(self, name: str) -> bool:
         """Stop its running executions, then delete the pipeline; False when there was none to delete."""
         try:
-            with not_found_as(f"pipeline {name} does not exist"):
+            with _no_such_pipeline(name):
                 self.stop_executions(name)
                 # a new token each time: a fixed one would make deleting a re-created pipeline a no-op
                 self._sm.delete_pipeline(PipelineName=name, ClientRequestToken=uuid.uuid4().hex)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
-from control_plane.errors import UploadFailed
+from control_plane.aws.secrets import slack_secret
+from control_plane.errors import ControlPlaneError, UploadFailed
+from control_plane.settings import SlackSettings
 
 # Slack wants an interaction answered within 3 s: a slow Slack must not hold the answer
 _TIMEOUT = 2
+# what getting a poster and posting can raise: no secret (Forbidden), Slack's refusal, the network
+POST_ERRORS = (ControlPlaneError, OSError, SlackClientError)
 
 
 class SlackPoster:
@@ -32,6 +37,18 @@ class SlackPoster:
         except (SlackClientError, OSError) as error:
             raise UploadFailed(type(error).__name__) from error
         return str(response["file"]["id"])
+
+
+def slack_poster(settings: SlackSettings, *, timeout: int = _TIMEOUT) -> SlackPoster:
+    """The stack's Slack app, as a function's settings name it. The secret is read at every call (Powertools caches
+    it for five minutes), so a removed secret means no post (fail closed) and a new token is taken up; the client is
+    kept per token."""
+    return _poster(slack_secret(settings.slack_secret).bot_token, settings.slack_api_url, timeout)
+
+
+@lru_cache(maxsize=4)
+def _poster(bot_token: str, base_url: str | None, timeout: int) -> SlackPoster:
+    return SlackPoster(bot_token, base_url, timeout)
 
 
 def respond(response_url: str, text: str, blocks: list[dict[str, Any]] | None = None) -> int:
