@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import slack_click
-from local.template import Template
+from local.template import Template, local_values
 
 REPO = Path(__file__).resolve().parent.parent
 SAM = REPO / ".tools" / "sam" / "bin" / "sam"
@@ -136,7 +136,7 @@ def lambda_like_env(function: str, template: Template) -> dict[str, str]:
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
         # /var/task and /opt are read-only in Lambda: nothing compiled at one start helps the next
         "PYTHONDONTWRITEBYTECODE": "1",
-        **template.environment(function),
+        **template.environment(function, local_values()),
     }
 
 

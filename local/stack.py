@@ -41,7 +41,7 @@ from local.hosting import RUNTIME_ENV, Hosting, RuntimeServer
 from local.iam import enforce, users
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
-from local.template import ACCOUNT, LOCAL_VALUES, Template, feature_group_request, provision
+from local.template import ACCOUNT, LOCAL_VALUES, Template, feature_group_request, local_values, provision
 from local.webhooks import WebhookRecorder, start_recorder
 
 LOG = logging.getLogger("local.stack")
@@ -101,7 +101,7 @@ class LocalStack:
         }
 
         # the data side: the bucket and the feature group the labelling team would have
-        self.values = self.template.values()
+        self.values = self.template.values(local_values())
         self.bucket = self.values["ArtifactBucket"]
         self.aws["s3"].create_bucket(Bucket=self.bucket)
         self.offline_store_uri = self._feature_group()
@@ -115,7 +115,7 @@ class LocalStack:
         )
         enforce.configure(self.aws["secretsmanager"], {"SlackSecret": self.values["SlackSecret"]})
         self.group = self.template.resolve(
-            self.template.resource("ModelPackageGroup")["Properties"]["ModelPackageGroupName"]
+            self.template.resource("ModelPackageGroup")["Properties"]["ModelPackageGroupName"], self.values
         )
         if self.persist and snapshot.restore(self.work / "snapshot", self.aws, self.values, self.group):
             LOG.info("state restored from %s", self.work / "snapshot")

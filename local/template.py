@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,24 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
 _CfnLoader.add_multi_constructor("!", _tag)
 
 
+class UnresolvedReference(KeyError):
+    """A reference that the values given do not resolve. CloudFormation would refuse the template; a value made up
+    here (a default, another stack's name) would name something that is not this stack's."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"template: no value for {self.name} (the caller gives every name, attribute and pseudo parameter)"
+
+
 @dataclass(frozen=True)
 class Template:
+    """A CloudFormation template, resolved against the values its caller gives: the pseudo parameters, the names
+    and attributes CloudFormation would compute, and the parameter values (a parameter not given takes its
+    Default). Nothing else is filled in."""
+
     body: dict[str, Any]
 
     @classmethod
@@ -117,60 +134,70 @@ class Template:
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in self.body["Resources"].items() if r["Type"] == kind}
 
-    def parameters(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
-        values = {name: str(p.get("Default", "")) for name, p in self.body["Parameters"].items()}
-        values.update(LOCAL_PARAMETERS)
-        values.update(overrides or {})
-        return values
+    def parameters(self, given: Mapping[str, str]) -> dict[str, str]:
+        """Every parameter's value: the one given, else its Default (one with neither is left out)."""
+        found = {}
+        for name, parameter in self.body.get("Parameters", {}).items():
+            if name in given:
+                found[name] = given[name]
+            elif "Default" in parameter:
+                found[name] = str(parameter["Default"])
+        return found
 
-    def values(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
-        return {**LOCAL_VALUES, **self.parameters(overrides)}
+    def values(self, given: Mapping[str, str]) -> dict[str, str]:
+        """What a reference resolves to: `given`, with the parameters' defaults for the parameters not given."""
+        return {**given, **self.parameters(given)}
 
-    def resolve(self, value: Any, overrides: dict[str, str] | None = None) -> Any:
-        """A property value with Ref, GetAtt, Sub and If resolved to the local stack's values."""
-        values = self.values(overrides)
+    def resolve(self, value: Any, given: Mapping[str, str]) -> Any:
+        """A property value with Ref, GetAtt, Sub and If resolved to `given` (and the parameters' defaults)."""
+        return self._resolve(value, self.values(given))
+
+    def _resolve(self, value: Any, values: dict[str, str]) -> Any:
         if isinstance(value, dict) and len(value) == 1:
             ((key, argument),) = value.items()
             if key == "Ref":
-                return NO_VALUE if argument == "AWS::NoValue" else values[argument]
+                return NO_VALUE if argument == "AWS::NoValue" else _lookup(values, argument)
             if key == "Fn::GetAtt":
-                return values[".".join(argument)]
+                return _lookup(values, ".".join(argument))
             if key == "Fn::Sub" and isinstance(argument, list):
                 text, variables = argument
-                return sub(text, {**values, **{k: str(self.resolve(v, overrides)) for k, v in variables.items()}})
+                return sub(text, {**values, **{k: str(self._resolve(v, values)) for k, v in variables.items()}})
             if key == "Fn::Sub":
                 return sub(argument, values)
             if key == "Fn::If":
                 name, when_true, when_false = argument
-                return self.resolve(when_true if self.condition(name, overrides) else when_false, overrides)
+                return self._resolve(when_true if self._condition(name, values) else when_false, values)
         if isinstance(value, dict):
-            resolved = {k: self.resolve(v, overrides) for k, v in value.items()}
+            resolved = {k: self._resolve(v, values) for k, v in value.items()}
             return {k: v for k, v in resolved.items() if v is not NO_VALUE}
         if isinstance(value, list):
-            return [item for item in (self.resolve(v, overrides) for v in value) if item is not NO_VALUE]
+            return [item for item in (self._resolve(v, values) for v in value) if item is not NO_VALUE]
         return value
 
-    def condition(self, name: str, overrides: dict[str, str] | None = None) -> bool:
-        """One of the template's Conditions, from the local stack's parameter values."""
-        return self._holds(self.body["Conditions"][name], overrides)
+    def condition(self, name: str, given: Mapping[str, str]) -> bool:
+        """One of the template's Conditions, for `given` (and the parameters' defaults)."""
+        return self._condition(name, self.values(given))
 
-    def _holds(self, expression: dict[str, Any], overrides: dict[str, str] | None) -> bool:
+    def _condition(self, name: str, values: dict[str, str]) -> bool:
+        return self._holds(self.body["Conditions"][name], values)
+
+    def _holds(self, expression: dict[str, Any], values: dict[str, str]) -> bool:
         ((key, argument),) = expression.items()
         if key == "Fn::Equals":
-            left, right = (str(self.resolve(side, overrides)) for side in argument)
+            left, right = (str(self._resolve(side, values)) for side in argument)
             return left == right
         if key == "Fn::Not":
-            return not self._holds(argument[0], overrides)
+            return not self._holds(argument[0], values)
         if key == "Fn::And":
-            return all(self._holds(part, overrides) for part in argument)
+            return all(self._holds(part, values) for part in argument)
         if key == "Fn::Or":
-            return any(self._holds(part, overrides) for part in argument)
+            return any(self._holds(part, values) for part in argument)
         if key == "Condition":
-            return self.condition(argument, overrides)
-        raise KeyError(f"template.yaml: condition function {key} is not supported locally")
+            return self._condition(argument, values)
+        raise KeyError(f"template: condition function {key} is not supported")
 
-    def environment(self, function: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
-        """A function's environment: Globals first, then its own variables, resolved."""
+    def environment(self, function: str, given: Mapping[str, str]) -> dict[str, str]:
+        """A function's environment: Globals first, then its own variables, resolved to `given`."""
         shared = self.body.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
         own = self.resource(function)["Properties"].get("Environment", {}).get("Variables", {})
         # Lambda gives the function its LoggingConfig's ApplicationLogLevel, which Powertools takes
@@ -179,37 +206,41 @@ class Template:
             **self.resource(function)["Properties"].get("LoggingConfig", {}),
         }
         runtime = {"AWS_LAMBDA_LOG_LEVEL": logging_config["ApplicationLogLevel"]} if logging_config else {}
-        env = {}
-        for name, value in {**runtime, **shared, **own}.items():
-            env[name] = str(self.resolve(value, overrides))
-        return env
+        values = self.values(given)
+        return {name: str(self._resolve(value, values)) for name, value in {**runtime, **shared, **own}.items()}
 
 
-def sub(text: str, values: dict[str, str]) -> str:
+def _lookup(values: Mapping[str, str], name: str) -> str:
+    if name not in values:
+        raise UnresolvedReference(name)
+    return values[name]
+
+
+def sub(text: str, values: Mapping[str, str]) -> str:
     """Fn::Sub over `values`; a name the template uses but `values` lacks is an error, not a blank."""
+    return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", lambda match: _lookup(values, match.group(1)), text)
 
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise KeyError(f"template.yaml: no local value for ${{{name}}}")
-        return values[name]
 
-    return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", replace, text)
+def local_values(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the template's references resolve to in the local stack: its fixed names and parameter values, with
+    `overrides` over them."""
+    return {**LOCAL_VALUES, **LOCAL_PARAMETERS, **(overrides or {})}
 
 
 def feature_group_request(template: Template, overrides: dict[str, str] | None = None) -> dict[str, Any]:
     """CreateFeatureGroup's arguments for the template's FeatureGroup (the labelled-image schema lives there)."""
-    return dict(template.resolve(template.resource("FeatureGroup")["Properties"], overrides))
+    return dict(template.resolve(template.resource("FeatureGroup")["Properties"], local_values(overrides)))
 
 
 def provision(template: Template, clients: dict[str, Any], overrides: dict[str, str] | None = None) -> None:
     """Create the template's tables, queues, config parameter, Slack secret, image repository (holding the
     local image's tag) and model package group."""
-    values = template.values(overrides)
+    given = local_values(overrides)
+    values = template.values(given)
     queues = template.of_type("AWS::SQS::Queue")
     # a redrive policy names its dead-letter queue, which must exist first
     for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"]):
-        props = template.resolve(queues[logical_id]["Properties"], overrides)
+        props = template.resolve(queues[logical_id]["Properties"], given)
         attributes = {
             k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in props.items() if k != "RedrivePolicy"
         }
@@ -231,7 +262,7 @@ def provision(template: Template, clients: dict[str, Any], overrides: dict[str, 
     parameter = template.resource("ConfigParameter")["Properties"]
     clients["ssm"].put_parameter(
         Name=values["ConfigParameter"],
-        Value=template.resolve(parameter["Value"], overrides),
+        Value=template.resolve(parameter["Value"], given),
         Type=parameter["Type"],
         Overwrite=True,
     )
@@ -253,6 +284,6 @@ def provision(template: Template, clients: dict[str, Any], overrides: dict[str, 
     )
     group = template.resource("ModelPackageGroup")["Properties"]
     clients["sagemaker"].create_model_package_group(
-        ModelPackageGroupName=template.resolve(group["ModelPackageGroupName"], overrides),
+        ModelPackageGroupName=template.resolve(group["ModelPackageGroupName"], given),
         ModelPackageGroupDescription=group["ModelPackageGroupDescription"],
     )

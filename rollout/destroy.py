@@ -42,11 +42,13 @@ class Names:
 
     @classmethod
     def of(cls, env: Environment, account: str, region: str, template: Template | None = None) -> Names:
+        """The names the template gives in the deployed stack: from its stack name, account and region (and the
+        parameters' defaults). A name that needs anything else is an error naming it, never a guess."""
         template = template or Template.load()
-        context = {"AWS::StackName": env.stack_name, "AWS::AccountId": account, "AWS::Region": region}
+        deployed = {"AWS::StackName": env.stack_name, "AWS::AccountId": account, "AWS::Region": region}
 
         def name(logical_id: str, prop: str) -> str:
-            return str(template.resolve(template.resource(logical_id)["Properties"][prop], context))
+            return str(template.resolve(template.resource(logical_id)["Properties"][prop], deployed))
 
         return cls(
             stack=env.stack_name,

@@ -19,7 +19,7 @@ from control_plane.aws import clients
 from local.client import send
 from local.iam import enforce
 from local.ssm_events import ssm_front
-from local.template import feature_group_request
+from local.template import feature_group_request, local_values
 from local.webhooks import WebhookRecorder
 from tests.integration.conftest import LambdaContext, Stack, configure_slack, event
 from tests.integration.stubs import PartialStubber
@@ -395,7 +395,7 @@ def test_a_config_change_to_a_missing_image_leaves_the_pipeline_and_alerts(
 def without_offline_store_uri(stack: Stack) -> str:
     """The config as a deployment writes it when OfflineStoreUri is left empty (the usual case)."""
     parameter = stack.template.resource("ConfigParameter")["Properties"]["Value"]
-    return str(stack.template.resolve(parameter, {"OfflineStoreUri": ""}))
+    return str(stack.template.resolve(parameter, local_values({"OfflineStoreUri": ""})))
 
 
 def test_the_pipeline_reads_the_offline_store_where_the_feature_group_says_it_is(
