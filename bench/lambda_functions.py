@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import slack_click
-from local.template import Template, local_values
+from local.template import local_values
+from sam_stack.template import Template
 
 REPO = Path(__file__).resolve().parent.parent
 SAM = REPO / ".tools" / "sam" / "bin" / "sam"

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local import api, client
+from local import api
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from sam_stack import client
 
 TARGET_COLD_P99_MS = 1000.0
 FUNCTION = "SlackActionsFunction"

@@ -23,7 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from local.gateway import MISSING_TOKEN, Refusal, Stage, authorise, gateway_response
 from local.loopback import Loopback, Served
-from local.template import ACCOUNT, Template
+from local.template import ACCOUNT
+from sam_stack.template import Template
 
 LOG = logging.getLogger("local.api")
 

@@ -12,11 +12,9 @@ because the container's environment loads it too, by path (local/boot/sitecustom
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import botocore.handlers
@@ -225,11 +223,3 @@ def take() -> list[ConstraintViolation]:
         taken = list(_recorded)
         _recorded.clear()
     return taken
-
-
-BOOT = Path(__file__).resolve().parent / "boot"
-
-
-def job_pythonpath(*paths: Path | str) -> str:
-    """PYTHONPATH for a process of another environment (container/.venv) that installs these checks at start-up."""
-    return os.pathsep.join([str(BOOT), *map(str, paths)])

@@ -26,7 +26,8 @@ from typing import Any
 from local.functions import Functions
 from local.iam import enforce
 from local.schedules import next_time
-from local.template import ACCOUNT, Template, local_values
+from local.template import ACCOUNT, local_values
+from sam_stack.template import Template
 
 LOG = logging.getLogger("local.dispatch")
 ATTEMPTS = 3

@@ -12,7 +12,8 @@ from types import ModuleType
 from typing import Any
 
 from local.iam import enforce
-from local.template import TEMPLATE, Template, local_values
+from local.template import local_values
+from sam_stack.template import TEMPLATE, Template
 
 # Lambda puts a layer's python/ folder on the path; here the layer's source folder stands in for it
 LAYER = TEMPLATE.parent / "layers" / "common"

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from local.iam import users
 from local.iam.check import Identity
 from local.iam.policy import Decision, Request, evaluate
-from local.template import Template, local_values
+from local.template import local_values
+from sam_stack.template import Template
 
 LOG = logging.getLogger("local.gateway")
 SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)/")

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from local.executor.jobs import CONTAINER, CONTAINER_BIN, IN_THIS_THREAD, container_environment
+from local.executor.jobs import IN_THIS_THREAD
 from local.executor.records import ServiceError
 from local.iam import enforce
 from local.loopback import Loopback, Served
+from sam_stack.container import CONTAINER, CONTAINER_BIN, container_environment
 
 LOG = logging.getLogger("local.hosting")
 RUNTIME_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"

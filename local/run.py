@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.client import Api, click
+from local import drive
 from local.emulator import REGION
-from local.executor.jobs import CONTAINER_BIN, Job, container_environment
+from local.executor.jobs import Job
 from local.stack import (
     FEATURE_GROUP,
     LOCAL_DEPLOYER_KEY,
@@ -37,6 +37,8 @@ from local.stack import (
 )
 from local.template import ACCOUNT
 from pipeline_def.metrics import EPOCH_METRICS
+from sam_stack.client import Api, click
+from sam_stack.container import CONTAINER_BIN, container_environment
 
 RUN_WORK = REPO / "work" / "run"
 # the model the last `make run` approved: the next one starts with it in the registry, as its champion
@@ -213,7 +215,7 @@ def run(dataset: Path | None, images: int, seed: int, parameters: dict[str, Any]
             progress.say(f"the registry holds the model an earlier make run approved: v{champion}, the champion")
         # each step as the duty it is (local/iam/users.py): the runner starts and follows the run, the approver
         # decides in Slack, the deployer deploys (model_registry.four_eyes: the runner may not)
-        api = Api(stack.api.url, LOCAL_RUNNER_KEY)
+        api = drive.api(stack.api.url, LOCAL_RUNNER_KEY)
         progress.say(f"API at {stack.api.url}; pipeline built from the config in SSM")
         prepare_dataset(stack, dataset, images, seed, progress)
 
@@ -247,7 +249,9 @@ def run(dataset: Path | None, images: int, seed: int, parameters: dict[str, Any]
         progress.say(f"approved through Slack by {SLACK_APPROVER}: {approved['approval_status']}")
         keep_champion(stack, approved, CHAMPION_WORK)
         summary(stack, detail, approved, progress.out)
-        served = deploy_and_invoke(stack, Api(stack.api.url, LOCAL_DEPLOYER_KEY), detail, model["version"], progress)
+        served = deploy_and_invoke(
+            stack, drive.api(stack.api.url, LOCAL_DEPLOYER_KEY), detail, model["version"], progress
+        )
         print(f"endpoint       {served}", file=progress.out)
         return 0
     finally:

@@ -8,9 +8,9 @@ import json
 import sys
 from typing import Any
 
-from local.client import click, send
 from local.daemon import STATE
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET
+from sam_stack.client import click, send
 
 
 def _state() -> dict[str, Any]:

@@ -41,8 +41,9 @@ from local.hosting import RUNTIME_ENV, Hosting, RuntimeServer
 from local.iam import enforce, users
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
-from local.template import ACCOUNT, LOCAL_VALUES, Template, feature_group_request, local_values, provision
+from local.template import ACCOUNT, LOCAL_VALUES, feature_group_request, local_values, provision
 from local.webhooks import WebhookRecorder, start_recorder
+from sam_stack.template import Template
 
 LOG = logging.getLogger("local.stack")
 REPO = Path(__file__).resolve().parents[1]

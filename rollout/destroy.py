@@ -18,9 +18,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
-from local.template import Template
 from rollout.environments import Environment, RolloutError
 from rollout.stack import describe, outputs
+from sam_stack.template import Template
 
 MISSING = {"NoSuchBucket", "RepositoryNotFoundException", "ParameterNotFound", "ResourceNotFoundException"}
 # SageMaker says "does not exist" with ValidationException (or ResourceNotFound); only its calls read it so

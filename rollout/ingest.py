@@ -15,11 +15,11 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import ClientError
 
-from rollout.environments import ROOT, Environment, RolloutError
+from rollout.environments import Environment, RolloutError
 from rollout.stack import outputs
+from sam_stack.container import CONTAINER, CONTAINER_BIN
 
-CONTAINER = ROOT / "container"
-CONTAINER_PYTHON = CONTAINER / ".venv" / "bin" / "python"
+CONTAINER_PYTHON = CONTAINER_BIN / "python"
 
 
 def command(dataset: Path, bucket: str, group: str, python: Path = CONTAINER_PYTHON) -> list[str]:

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-CONTAINER = REPO / "container"
-CONTAINER_PYTHON = CONTAINER / ".venv" / "bin" / "python"
+from sam_stack import container
+
+REPO, CONTAINER = container.REPO, container.CONTAINER
+CONTAINER_PYTHON = container.CONTAINER_BIN / "python"
 sys.path.insert(0, str(CONTAINER))  # these benchmarks run in container/.venv, beside the detector package
 
 from detector.offline_store import write_rows  # noqa: E402

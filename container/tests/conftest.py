@@ -14,7 +14,7 @@ import pytest
 from detector import synth
 from detector.offline_store import write_rows
 
-from local.executor.jobs import container_environment
+from sam_stack.container import container_environment
 
 pytest_plugins = ["local.pytest_aws"]  # moto_endpoint, aws_env
 

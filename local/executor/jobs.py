@@ -35,13 +35,10 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
-from local.constraints import job_pythonpath
 from local.iam import enforce, usage
 from local.iam.process import DENIALS_ENV, IDENTITY_ENV
+from sam_stack.container import CONTAINER, CONTAINER_BIN, job_pythonpath
 
-REPO = Path(__file__).resolve().parents[2]
-CONTAINER = REPO / "container"
-CONTAINER_BIN = CONTAINER / ".venv" / "bin"
 OPT_ML = "/opt/ml"
 # concurrent object downloads into a job (below botocore's 10 pooled connections): a Feature Store offline store
 # holds a small file per record, and SageMaker fetches inputs in parallel too
@@ -50,15 +47,6 @@ DOWNLOADS = 8
 # s3transfer moves data in worker threads, which start with an empty context: the stack's own transfers stay in the
 # calling thread, so that they are authorised as the role acting there (local/iam)
 IN_THIS_THREAD = TransferConfig(use_threads=False)
-
-
-def container_environment(*layers: dict[str, str]) -> dict[str, str]:
-    """The environment of a process of container/.venv: this one's with `layers` over it, the `detector` package
-    on the path, and AWS's request constraints installed at start-up (local/constraints.py)."""
-    merged: dict[str, str] = {**os.environ}
-    for layer in layers:
-        merged.update(layer)
-    return {**merged, "PYTHONPATH": job_pythonpath(CONTAINER), "PYTHONWARNINGS": "ignore"}
 
 
 class JobFailed(Exception):

@@ -20,7 +20,8 @@ from typing import Any
 from local.iam import usage
 from local.iam.check import Identity
 from local.iam.policy import as_list
-from local.template import ACCOUNT, STACK, TEMPLATE, Template, local_values, sub
+from local.template import ACCOUNT, STACK, local_values
+from sam_stack.template import TEMPLATE, Template, sub
 
 REPO = TEMPLATE.parent
 # where the deploy workflow's roles and the stack's permissions boundary are defined

@@ -11,7 +11,8 @@ from typing import Any
 from local.iam.check import Identity
 from local.iam.policy import as_list
 from local.iam.roles import translated
-from local.template import ACCOUNT, Template, local_values
+from local.template import ACCOUNT, local_values
+from sam_stack.template import Template
 
 DUTIES = ("RunOperatorPolicy", "ApproverPolicy", "DeployerPolicy", "ReaderPolicy")
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from local.client import Api
-from local.executor.jobs import CONTAINER_BIN, container_environment
+from local import drive
 from local.stack import FEATURE_GROUP, LOCAL_RUNNER_KEY, LOCAL_USER_KEY, LocalStack
+from sam_stack.client import Api
+from sam_stack.container import CONTAINER_BIN, container_environment
 
 TINY_HYPERPARAMETERS = {
     "epochs": 1,
@@ -85,14 +86,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> Api:
-    return Api(stack.api.url, LOCAL_USER_KEY)
+    return drive.api(stack.api.url, LOCAL_USER_KEY)
 
 
 def start_run(api: Api, parameters: dict[str, Any] | None = None, key: str | None = None) -> str:
     """A run started by the runner (local/iam/users.py): `api`'s admin may then approve and deploy its model, as
     model_registry.four_eyes wants another identity to."""
     headers = {"Idempotency-Key": key} if key else {}
-    runner = Api(api.url, LOCAL_RUNNER_KEY)
+    runner = drive.api(api.url, LOCAL_RUNNER_KEY)
     status, body = runner.call("POST", "/runs", {"parameters": parameters or {}}, headers=headers)
     assert status == 201, body
     return str(body["run_id"])

@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from local.client import Api, click
 from local.iam import users
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from sam_stack.client import Api, click
 from tests.e2e.conftest import start_run, wait_for
 from tests.e2e.test_local_stack import approval_message, wait_until
 

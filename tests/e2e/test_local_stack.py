@@ -13,12 +13,12 @@ import boto3
 import pytest
 
 from control_plane.approval_request import button_value
-from local.client import Api, click
 from local.emulator import REGION
 from local.stack import LOCAL_RUNNER_KEY, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
 from local.webhooks import Received
 from rollout.environments import environments
 from rollout.start_run import start_run as rollout_start_run
+from sam_stack.client import Api, click
 from tests.e2e.conftest import declared_default, set_config, start_run, tiny_config, wait_for
 
 

@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local.client import Api
+from local import drive
 from local.stack import LOCAL_USER_KEY, LocalStack
+from sam_stack.client import Api
 from tests.e2e.conftest import ingest, start_run, start_stack, wait_for
 
 
@@ -16,7 +17,7 @@ def test_a_restarted_stack_keeps_its_registered_models_and_its_endpoint(tmp_path
     first = start_stack(tmp_path, persist=True)
     try:
         ingest(first, tmp_path / "dataset")
-        api = Api(first.api.url, LOCAL_USER_KEY)
+        api = drive.api(first.api.url, LOCAL_USER_KEY)
         run_id = start_run(api, {"MapThreshold": 0.0})
         model = wait_for(api, run_id)["model"]
         api.call("POST", f"/models/{model['version']}/approve", {"comment": "before the restart"})
@@ -28,7 +29,7 @@ def test_a_restarted_stack_keeps_its_registered_models_and_its_endpoint(tmp_path
     # When it starts again
     second = LocalStack(work=tmp_path, persist=True, function_log=tmp_path / "functions.log").start()
     try:
-        api = Api(second.api.url, LOCAL_USER_KEY)
+        api = drive.api(second.api.url, LOCAL_USER_KEY)
         status, models = api.call("GET", "/models")
         _, run = api.call("GET", f"/runs/{run_id}")
         # the endpoint comes back, serving the same version (`make up` after `make down`)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from local.client import Api
+from local import drive
 from local.stack import LOCAL_USER_KEY, LocalStack
 from tests.e2e.conftest import ingest, start_run, start_stack, wait_for
 
@@ -22,7 +22,7 @@ def empty_stack(tmp_path: Path) -> Iterator[LocalStack]:
 def test_a_run_that_failed_for_want_of_data_succeeds_when_retried_after_ingest(
     empty_stack: LocalStack, tmp_path: Path
 ) -> None:
-    api = Api(empty_stack.api.url, LOCAL_USER_KEY)
+    api = drive.api(empty_stack.api.url, LOCAL_USER_KEY)
 
     # Given a run that failed at Preprocess: the feature group has no records yet
     run_id = start_run(api, {"MapThreshold": 0.0})

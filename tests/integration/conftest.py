@@ -20,10 +20,11 @@ from local.emulator import REGION, reset_moto
 from local.functions import forget_shared_caches
 from local.iam import enforce, roles
 from local.iam.check import Identity
-from local.template import Template, local_values, provision
+from local.template import local_values, provision
 from local.webhooks import WebhookRecorder, start_recorder
 from pipeline_def.config import PipelineConfig
 from pipeline_def.deploy import upsert
+from sam_stack.template import Template
 
 TEST_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example; events/README.md
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -16,11 +16,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from control_plane.aws import clients
-from local.client import send
 from local.iam import enforce
 from local.ssm_events import ssm_front
 from local.template import feature_group_request, local_values
 from local.webhooks import WebhookRecorder
+from sam_stack.client import send
 from tests.integration.conftest import LambdaContext, Stack, configure_slack, event
 from tests.integration.stubs import PartialStubber
 from tests.integration.test_api import EVALUATION_FOLDER, PICTURE, put_picture, register_model

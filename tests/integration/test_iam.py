@@ -12,13 +12,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from control_plane.aws import clients
-from local.constraints import job_pythonpath
 from local.dispatch import Dispatcher
-from local.executor.jobs import CONTAINER_BIN
 from local.functions import Functions
 from local.iam import enforce, roles
 from local.iam.check import Identity
 from local.iam.process import DENIALS_ENV, IDENTITY_ENV
+from sam_stack.container import CONTAINER_BIN, job_pythonpath
 from tests.integration.conftest import Stack
 
 BUCKET_ARN = "arn:aws:s3:::scratch-detector-123456789012"

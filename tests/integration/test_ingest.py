@@ -17,14 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from local.emulator import reset_moto
-from local.executor.jobs import container_environment
 from local.featurestore import ENDPOINT_ENV, FeatureStore, FeatureStoreServer
-from local.template import Template, feature_group_request
+from local.template import feature_group_request
 from rollout.environments import RolloutError, environment
 from rollout.ingest import ingest
-from tests.conftest import REPO
+from sam_stack.container import CONTAINER_BIN, container_environment
+from sam_stack.template import Template
 
-CONTAINER_PYTHON = REPO / "container" / ".venv" / "bin" / "python"
 BUCKET = "scratch-data"
 GROUP = "scratch-labels"
 
@@ -36,7 +35,7 @@ def container(
     if root is not None:
         environment["OPT_ML_ROOT"] = str(root)
     return subprocess.run(
-        [str(CONTAINER_PYTHON), "-m", module, *args],
+        [str(CONTAINER_BIN / "python"), "-m", module, *args],
         env=environment,
         capture_output=True,
         text=True,

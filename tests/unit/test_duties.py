@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from local.iam.policy import Decision, Request, as_list, evaluate
-from local.template import Template, local_values
+from local.template import local_values
+from sam_stack.template import Template
 from tests.unit.test_translated_template import TEMPLATE, resources, translation
 
 Route = tuple[str, str]

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from local.template import Template, UnresolvedReference
 from rollout.destroy import Names
 from rollout.environments import Environment, environment, environments
 from rollout.stack import Deployed
+from sam_stack.template import Template, UnresolvedReference
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"

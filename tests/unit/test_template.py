@@ -15,9 +15,10 @@ from jsonschema import Draft4Validator
 from pydantic import BaseModel, ValidationError
 
 from control_plane.models import DecisionRequest, StartRunRequest
-from local.template import Template, local_values
+from local.template import local_values
 from pipeline_def import build_definition
 from pipeline_def.config import PipelineConfig
+from sam_stack.template import Template
 from tests.conftest import REPO
 from tests.unit.definition_tools import resolve, steps_by_name
 

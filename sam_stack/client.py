@@ -16,18 +16,16 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from slack_sdk.signature import SignatureVerifier
 
-from local.emulator import REGION
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Api:
     """The REST API of a stack, local or deployed: every request signed with SigV4 for execute-api."""
 
     url: str
-    access_key: str = "LOCALUSER"
-    secret_key: str = "local-secret"  # noqa: S105 (the local stack's throwaway credential)
+    access_key: str
+    secret_key: str
+    region: str
     session_token: str | None = None
-    region: str = REGION
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else b""
