@@ -38,6 +38,7 @@ from botocore.config import Config
 
 from bench.container import jobs
 from local import emulator
+from sam_stack.offline_store import OfflineStore
 
 WORK = jobs.REPO / "work" / "bench-container"
 BUCKET = "bench-images"
@@ -102,7 +103,6 @@ def records_in(folder: Path) -> int:
 
 def bench_preprocess(records: int, workers: int) -> None:
     from detector import synth
-    from detector.offline_store import write_rows
 
     distinct = 200
     data = WORK / "synth-preprocess"
@@ -131,7 +131,7 @@ def bench_preprocess(records: int, workers: int) -> None:
             list(pool.map(upload, store_rows))
         store = WORK / "store"
         shutil.rmtree(store, ignore_errors=True)
-        write_rows(store, store_rows, datetime.now(UTC))
+        OfflineStore.of_template().write(store, store_rows, datetime.now(UTC))
         jobs.say(f"(a) {records} records, images in S3 at {endpoint}")
 
         baseline_dir = WORK / "baseline-preprocess"
