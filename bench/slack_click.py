@@ -62,7 +62,11 @@ def signed_click(stack: LocalStack) -> dict[str, Any]:
     message = {"channel": "C0BENCH", "blocks": [{"elements": [
         {"type": "button", "action_id": "approve", "value": button_value(stack.group, 1)}]}]}  # fmt: skip
     body, headers = client.signed_click(
-        message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}actions/bench"
+        message,
+        action="approve",
+        user=SLACK_APPROVER,
+        signing_secret=SLACK_SIGNING_SECRET,
+        response_url=f"{stack.slack.url}actions/bench",
     )
     [route] = [r for r in api.routes(stack.template) if r.resource == "/slack/actions"]
     return api.proxy_event(route, "POST", "/slack/actions", headers, body, None)

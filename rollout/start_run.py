@@ -31,7 +31,7 @@ def start_run(
         region=str(session.region_name),
     )
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    status, body = api.call("POST", "/runs", {"description": description}, headers)
+    status, body = api.call("POST", "/runs", {"description": description}, headers=headers)
     if status not in {200, 201}:
         raise RolloutError(f"POST /runs answered {status}: {body}")
     run = dict(body)

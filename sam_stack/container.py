@@ -7,6 +7,7 @@ stack names one). The local stack's jobs, `make run`, the tests and the benchmar
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,3 +29,17 @@ def container_environment(*layers: dict[str, str]) -> dict[str, str]:
     for layer in layers:
         merged.update(layer)
     return {**merged, "PYTHONPATH": job_pythonpath(CONTAINER), "PYTHONWARNINGS": "ignore"}
+
+
+def run_module(
+    module: str, *args: str, env: dict[str, str], timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` in container/.venv with `env` over this process's environment, its output captured."""
+    return subprocess.run(  # noqa: S603 (the image's own entry points, in its environment)
+        [str(CONTAINER_BIN / "python"), "-m", module, *args],
+        env=container_environment(env),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )

@@ -82,7 +82,7 @@ def test_each_local_user_is_refused_exactly_the_routes_its_duties_leave_out(
 
 def test_an_unsigned_request_to_an_iam_route_is_refused(server: ApiServer, recorder: Recorder) -> None:
     before = len(recorder.calls)
-    status, body = send("GET", f"{server.url}/runs", {}, b"")
+    status, body = send("GET", f"{server.url}/runs", headers={}, data=b"")
     assert (status, body) == (
         403,
         {"error": {"code": "MISSING_AUTHENTICATION_TOKEN", "message": "Missing Authentication Token"}},
@@ -102,7 +102,10 @@ def test_the_slack_route_takes_unsigned_requests(server: ApiServer, recorder: Re
     # Slack signs its clicks itself; the function checks that signature, API Gateway checks nothing
     before = len(recorder.calls)
     status, _ = send(
-        "POST", f"{server.url}/slack/actions", {"Content-Type": "application/x-www-form-urlencoded"}, b"payload=%7B%7D"
+        "POST",
+        f"{server.url}/slack/actions",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        data=b"payload=%7B%7D",
     )
     assert status == 200
     [(function, event)] = recorder.calls[before:]

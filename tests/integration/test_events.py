@@ -484,7 +484,7 @@ def test_a_client_without_the_local_checks_gets_the_services_400_from_the_front(
                 headers={"X-Amz-Target": "AmazonSSM.PutParameter", "Content-Type": "application/x-amz-json-1.1"},
             )
             SigV4Auth(Credentials("testing", "testing"), "ssm", "us-east-1").add_auth(signed)
-            return send("POST", front.endpoint, dict(signed.headers.items()), data)
+            return send("POST", front.endpoint, headers=dict(signed.headers.items()), data=data)
 
         # When it sends a type the API does not have
         status, body = put({"Name": "/raw/client", "Value": "v", "Type": "Text"})
