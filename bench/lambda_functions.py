@@ -190,9 +190,9 @@ def main() -> int:
             click_code,
             [click_code, layer, runtime],
             lambda_like_env(slack_click.FUNCTION, template),
-            args.click_starts,
-            args.warm_clicks,
-            Path(tmp),
+            starts=args.click_starts,
+            warm_clicks=args.warm_clicks,
+            work=Path(tmp),
         )
         failed |= not slack_click.report(acks, floor)
     return 1 if failed else 0

@@ -69,10 +69,10 @@ def signed_click(stack: LocalStack) -> dict[str, Any]:
         response_url=f"{stack.slack.url}actions/bench",
     )
     [route] = [r for r in api.routes(stack.template) if r.resource == "/slack/actions"]
-    return api.proxy_event(route, "POST", "/slack/actions", headers, body, None)
+    return api.proxy_event(route, "POST", "/slack/actions", headers=headers, body=body, caller=None)
 
 
-def measure(code: Path, path: list[Path], env: dict[str, str], starts: int, warm_clicks: int, work: Path) -> Acks:
+def measure(code: Path, path: list[Path], env: dict[str, str], *, starts: int, warm_clicks: int, work: Path) -> Acks:
     stack = LocalStack(work=work, persist=False, function_log=work / "functions.log").start()
     try:
         child_env = {

@@ -14,7 +14,7 @@ from sam_stack.client import Api
 
 
 def start_run(
-    env: Environment, session: boto3.Session, idempotency_key: str | None, description: str
+    env: Environment, session: boto3.Session, *, idempotency_key: str | None, description: str
 ) -> dict[str, Any]:
     stack = deployed(session.client("cloudformation"), env.stack_name)
     if stack is None:

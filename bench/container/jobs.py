@@ -78,7 +78,7 @@ def train(root: Path, splits: Path, hyperparameters: dict[str, str], pretrained:
     return root / "model"
 
 
-def evaluate(root: Path, model: Path, splits: Path, score_threshold: float | None = None) -> dict[str, Any]:
+def evaluate(root: Path, model: Path, splits: Path, *, score_threshold: float | None = None) -> dict[str, Any]:
     """Evaluate at the model's own score threshold (chosen on its validation split), or at `score_threshold`."""
     shutil.rmtree(root, ignore_errors=True)
     inputs = root / "processing" / "input"

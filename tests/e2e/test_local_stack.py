@@ -260,8 +260,8 @@ def test_make_start_run_finds_the_api_from_the_stacks_outputs_and_starts_one_run
     # When CI (signing as a run operator: the deploy role may call only POST /runs) starts a run for a commit, and
     # a re-run of the job starts it again
     ci = boto3.Session(aws_access_key_id=LOCAL_RUNNER_KEY, aws_secret_access_key="local-secret", region_name=REGION)
-    first = rollout_start_run(env, ci, "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
-    again = rollout_start_run(env, ci, "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
+    first = rollout_start_run(env, ci, idempotency_key="0a1b2c3d4e5f", description="CI run for 0a1b2c3d4e5f")
+    again = rollout_start_run(env, ci, idempotency_key="0a1b2c3d4e5f", description="CI run for 0a1b2c3d4e5f")
 
     # Then one execution started, signed as the caller, and its links are printed and in the job summary
     assert first["run_id"] == again["run_id"]

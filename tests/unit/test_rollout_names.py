@@ -165,7 +165,7 @@ def test_a_name_destroy_cannot_resolve_is_an_error_naming_it_never_the_local_sta
 
     # When make destroy ENV=prod finds the names in an account of its own, Then it stops, naming the reference
     with pytest.raises(UnresolvedReference, match=r"no value for (ArtifactBucket|AuditTable\.Arn|ImageRepository)"):
-        Names.of(environment("prod"), "210987654321", "eu-west-1", Template(body))
+        Names.of(environment("prod"), "210987654321", "eu-west-1", template=Template(body))
 
 
 def test_destroy_finds_the_deployed_stacks_names_and_no_local_one() -> None:
