@@ -74,7 +74,7 @@ def failed_ids(response: Any) -> set[str]:
 
 class Dispatcher:
     def __init__(
-        self, template: Template, functions: Functions, events: Any, sqs: Any, overrides: dict[str, str]
+        self, template: Template, functions: Functions, *, events: Any, sqs: Any, overrides: dict[str, str]
     ) -> None:
         self.template, self.functions, self.events, self.sqs = template, functions, events, sqs
         self.values = local_values(overrides)

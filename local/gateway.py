@@ -64,7 +64,7 @@ _DEFAULTS = {
 }
 
 
-def authorise(stage: Stage, method: str, path: str, authorization: str) -> Identity | Refusal:
+def authorise(stage: Stage, method: str, path: str, *, authorization: str) -> Identity | Refusal:
     """The signing identity if its policies allow invoking the request's method and path, else API Gateway's
     refusal: unsigned, an unknown access key, or denied (an explicit deny says so)."""
     signed = SIGV4.match(authorization)

@@ -111,7 +111,9 @@ class Endpoint:
 class Hosting:
     """The hosting operations, by name, and the endpoints' servers. `sagemaker` and `s3` are moto's clients."""
 
-    def __init__(self, sagemaker: Any, s3: Any, work: Path, environment: dict[str, str], region: str, account: str):
+    def __init__(
+        self, sagemaker: Any, s3: Any, work: Path, *, environment: dict[str, str], region: str, account: str
+    ) -> None:
         self.sagemaker, self.s3, self.work, self.environment = sagemaker, s3, work / "endpoints", environment
         self.region, self.account = region, account
         self.models: dict[str, dict[str, Any]] = {}
@@ -402,7 +404,7 @@ class RuntimeServer(Served):
         self.loopback = Loopback(self._respond, name="sagemaker-runtime")
 
     def _respond(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         parts = path.split("?")[0].strip("/").split("/")
         if method != "POST" or len(parts) != 3 or parts[0] != "endpoints" or parts[2] != "invocations":

@@ -139,7 +139,7 @@ class JobRunner:
 
     # ---- S3 <-> the job's folders ----
 
-    def download(self, uri: str, into: list[Path], sharded: bool = False, required: bool = True) -> None:
+    def download(self, uri: str, into: list[Path], *, sharded: bool = False, required: bool = True) -> None:
         """The objects under `uri` into every folder of `into`, or, `sharded`, each object into one of them."""
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         for folder in into:
@@ -271,7 +271,10 @@ class JobRunner:
             (job.folder / "pid").write_text("\n".join(str(p.pid) for p in processes.values()))
             readers = [
                 threading.Thread(
-                    target=self._read, args=(job, process, log, on_line, f"[{host}] " if many else ""), daemon=True
+                    target=self._read,
+                    args=(job, process),
+                    kwargs={"log": log, "on_line": on_line, "prefix": f"[{host}] " if many else ""},
+                    daemon=True,
                 )
                 for host, process in processes.items()
             ]
@@ -314,7 +317,7 @@ class JobRunner:
             cwd=job.folder,
         )
 
-    def _read(self, job: Job, process: subprocess.Popen[str], log: Any, on_line: Any, prefix: str) -> None:
+    def _read(self, job: Job, process: subprocess.Popen[str], *, log: Any, on_line: Any, prefix: str) -> None:
         definitions = job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
         patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
         assert process.stdout is not None

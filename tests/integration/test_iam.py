@@ -135,7 +135,9 @@ def test_a_job_process_acts_as_its_role_and_its_denials_reach_the_test(stack: St
 )
 def test_lambda_sends_a_failed_event_to_the_dead_letter_queue_as_the_function(stack: Stack, function: str) -> None:
     # Given a function whose asynchronous event failed its last attempt
-    dispatcher = Dispatcher(stack.template, Functions(stack.template), stack.aws["events"], stack.aws["sqs"], {})
+    dispatcher = Dispatcher(
+        stack.template, Functions(stack.template), events=stack.aws["events"], sqs=stack.aws["sqs"], overrides={}
+    )
     event = {"detail-type": "Scheduled Event", "detail": {}}
 
     # When Lambda gives up, Then the event is in the queue, sent with the function's role (SAM's DLQ statement)
