@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import slack_click
-from local.template import Template
+from local.template import local_values
+from sam_stack.template import Template
 
 REPO = Path(__file__).resolve().parent.parent
 SAM = REPO / ".tools" / "sam" / "bin" / "sam"
@@ -136,7 +137,7 @@ def lambda_like_env(function: str, template: Template) -> dict[str, str]:
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
         # /var/task and /opt are read-only in Lambda: nothing compiled at one start helps the next
         "PYTHONDONTWRITEBYTECODE": "1",
-        **template.environment(function),
+        **template.environment(function, local_values()),
     }
 
 
@@ -189,9 +190,9 @@ def main() -> int:
             click_code,
             [click_code, layer, runtime],
             lambda_like_env(slack_click.FUNCTION, template),
-            args.click_starts,
-            args.warm_clicks,
-            Path(tmp),
+            starts=args.click_starts,
+            warm_clicks=args.warm_clicks,
+            work=Path(tmp),
         )
         failed |= not slack_click.report(acks, floor)
     return 1 if failed else 0

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local import api, client
+from local import api
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
+from sam_stack import client
 
 TARGET_COLD_P99_MS = 1000.0
 FUNCTION = "SlackActionsFunction"
@@ -61,13 +62,17 @@ def signed_click(stack: LocalStack) -> dict[str, Any]:
     message = {"channel": "C0BENCH", "blocks": [{"elements": [
         {"type": "button", "action_id": "approve", "value": button_value(stack.group, 1)}]}]}  # fmt: skip
     body, headers = client.signed_click(
-        message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}actions/bench"
+        message,
+        action="approve",
+        user=SLACK_APPROVER,
+        signing_secret=SLACK_SIGNING_SECRET,
+        response_url=f"{stack.slack.url}actions/bench",
     )
     [route] = [r for r in api.routes(stack.template) if r.resource == "/slack/actions"]
-    return api.proxy_event(route, "POST", "/slack/actions", headers, body, None)
+    return api.proxy_event(route, "POST", "/slack/actions", headers=headers, body=body, caller=None)
 
 
-def measure(code: Path, path: list[Path], env: dict[str, str], starts: int, warm_clicks: int, work: Path) -> Acks:
+def measure(code: Path, path: list[Path], env: dict[str, str], *, starts: int, warm_clicks: int, work: Path) -> Acks:
     stack = LocalStack(work=work, persist=False, function_log=work / "functions.log").start()
     try:
         child_env = {

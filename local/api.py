@@ -23,7 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from local.gateway import MISSING_TOKEN, Refusal, Stage, authorise, gateway_response
 from local.loopback import Loopback, Served
-from local.template import ACCOUNT, Template
+from local.template import ACCOUNT
+from sam_stack.template import Template
 
 LOG = logging.getLogger("local.api")
 
@@ -66,10 +67,10 @@ def proxy_event(
     route: Route,
     method: str,
     url: str,
+    *,
     headers: dict[str, str],
     body: bytes,
     caller: str | None,
-    *,
     stage: Stage | None = None,
 ) -> dict[str, Any]:
     stage = stage or template_stage()
@@ -114,6 +115,7 @@ class ApiServer(Served):
         self,
         template: Template,
         functions: Invoker,
+        *,
         port: int = 0,
         local_routes: dict[str, Callable[[], Any]] | None = None,
     ) -> None:
@@ -129,7 +131,9 @@ class ApiServer(Served):
     def url(self) -> str:
         return self.endpoint
 
-    def answer(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def answer(
+        self, method: str, url: str, *, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         path = urlsplit(url).path
         if method == "GET" and path in self.local_routes:
             data = json.dumps(self.local_routes[path](), default=str).encode()
@@ -139,11 +143,11 @@ class ApiServer(Served):
             return gateway_response(self.template, MISSING_TOKEN)
         caller = None
         if not route.open:
-            verdict = authorise(self.stage, method, path, headers.get("Authorization", ""))
+            verdict = authorise(self.stage, method, path, authorization=headers.get("Authorization", ""))
             if isinstance(verdict, Refusal):
                 return gateway_response(self.template, verdict)
             caller = verdict.arn
-        event = proxy_event(route, method, url, headers, body, caller, stage=self.stage)
+        event = proxy_event(route, method, url, headers=headers, body=body, caller=caller, stage=self.stage)
         try:
             result = self.functions.invoke(route.function, event)
         except Exception:  # what API Gateway answers when the function fails

@@ -12,11 +12,9 @@ because the container's environment loads it too, by path (local/boot/sitecustom
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import botocore.handlers
@@ -129,40 +127,69 @@ class _Wording:
 def problems(shape: Shape, value: Any, path: str) -> Iterator[str]:
     """Every constraint of `shape` (and the shapes inside it) that `value` breaks, as AWS words it.
     Values of the wrong type are left to botocore's own validation, which runs next."""
-    node: Any = shape  # the members of each kind of shape live on its subclass
-    metadata = shape.metadata
-    kind = shape.type_name
-    where = _Wording(value, path)
-    if kind == "structure" and isinstance(value, dict):
+    kind = _KINDS.get(shape.type_name)
+    if kind is not None:
+        yield from kind(shape, value, path)
+
+
+# the members of each kind of shape live on its subclass (StructureShape, ListShape, ...): `node` is typed Any
+def _structure(node: Any, value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, dict):
         members = node.members
         for name, member_value in value.items():
             if name in members and member_value is not None:
                 yield from problems(members[name], member_value, f"{path}.{name}" if path else name)
-    elif kind == "list" and isinstance(value, list | tuple):
-        yield from _bounds(metadata, len(value), where, "length")
+
+
+def _list(node: Any, value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, list | tuple):
+        yield from _bounds(node.metadata, len(value), where=_Wording(value, path), measured="length")
         for index, item in enumerate(value):
             yield from problems(node.member, item, f"{path}[{index}]")
-    elif kind == "map" and isinstance(value, dict):
-        yield from _bounds(metadata, len(value), where, "length")
+
+
+def _map(node: Any, value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, dict):
+        yield from _bounds(node.metadata, len(value), where=_Wording(value, path), measured="length")
         for key, item in value.items():
             yield from problems(node.key, key, f"{path}.key")
             yield from problems(node.value, item, f"{path}.{key}")
-    elif kind == "string" and isinstance(value, str):
-        yield from _bounds(metadata, _length(value), where, "length")
-        if "pattern" in metadata and not compiled(metadata["pattern"]).fullmatch(value):
-            yield f"{where} satisfy regular expression pattern: {metadata['pattern']}"
-        enum = node.enum
-        if enum and value not in enum:
-            yield f"{where} satisfy enum value set: [{', '.join(enum)}]"
-    elif kind == "blob" and isinstance(value, str | bytes | bytearray):
-        yield from _bounds(metadata, len(value.encode() if isinstance(value, str) else value), where, "length")
-    elif kind in {"integer", "long", "float", "double"} and isinstance(value, int | float):
-        if isinstance(value, bool):
-            return
-        yield from _bounds(metadata, value, where, "value")
 
 
-def _bounds(metadata: dict[str, Any], measure: float, where: _Wording, measured: str) -> Iterator[str]:
+def _string(node: Any, value: Any, path: str) -> Iterator[str]:
+    if not isinstance(value, str):
+        return
+    metadata, where = node.metadata, _Wording(value, path)
+    yield from _bounds(metadata, _length(value), where=where, measured="length")
+    if "pattern" in metadata and not compiled(metadata["pattern"]).fullmatch(value):
+        yield f"{where} satisfy regular expression pattern: {metadata['pattern']}"
+    enum = node.enum
+    if enum and value not in enum:
+        yield f"{where} satisfy enum value set: [{', '.join(enum)}]"
+
+
+def _blob(node: Any, value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, str | bytes | bytearray):
+        size = len(value.encode() if isinstance(value, str) else value)
+        yield from _bounds(node.metadata, size, where=_Wording(value, path), measured="length")
+
+
+def _number(node: Any, value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        yield from _bounds(node.metadata, value, where=_Wording(value, path), measured="value")
+
+
+_KINDS: dict[str, Callable[[Any, Any, str], Iterator[str]]] = {
+    "structure": _structure,
+    "list": _list,
+    "map": _map,
+    "string": _string,
+    "blob": _blob,
+    **dict.fromkeys(("integer", "long", "float", "double"), _number),
+}
+
+
+def _bounds(metadata: dict[str, Any], measure: float, *, where: _Wording, measured: str) -> Iterator[str]:
     low, high = metadata.get("min"), metadata.get("max")
     if low is not None and measure < low:
         yield f"{where} have {measured} greater than or equal to {low}"
@@ -225,11 +252,3 @@ def take() -> list[ConstraintViolation]:
         taken = list(_recorded)
         _recorded.clear()
     return taken
-
-
-BOOT = Path(__file__).resolve().parent / "boot"
-
-
-def job_pythonpath(*paths: Path | str) -> str:
-    """PYTHONPATH for a process of another environment (container/.venv) that installs these checks at start-up."""
-    return os.pathsep.join([str(BOOT), *map(str, paths)])

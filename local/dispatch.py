@@ -26,7 +26,8 @@ from typing import Any
 from local.functions import Functions
 from local.iam import enforce
 from local.schedules import next_time
-from local.template import ACCOUNT, Template
+from local.template import ACCOUNT, local_values
+from sam_stack.template import Template
 
 LOG = logging.getLogger("local.dispatch")
 ATTEMPTS = 3
@@ -73,10 +74,10 @@ def failed_ids(response: Any) -> set[str]:
 
 class Dispatcher:
     def __init__(
-        self, template: Template, functions: Functions, events: Any, sqs: Any, overrides: dict[str, str]
+        self, template: Template, functions: Functions, *, events: Any, sqs: Any, overrides: dict[str, str]
     ) -> None:
         self.template, self.functions, self.events, self.sqs = template, functions, events, sqs
-        self.overrides = overrides
+        self.values = local_values(overrides)
         self.rules: list[Rule] = []
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -87,7 +88,7 @@ class Dispatcher:
         for function, resource in sorted(self.template.of_type("AWS::Serverless::Function").items()):
             for event_name, event in sorted(resource["Properties"].get("Events", {}).items()):
                 if event["Type"] == "SQS":
-                    props = self.template.resolve(event["Properties"], self.overrides)
+                    props = self.template.resolve(event["Properties"], self.values)
                     url = self.sqs.get_queue_url(QueueName=props["Queue"].rsplit(":", 1)[-1])["QueueUrl"]
                     size = int(props.get("BatchSize", 10))
                     self.rules.append(Rule(f"{function}-{event_name}", function, url, None, True, props["Queue"], size))
@@ -96,7 +97,7 @@ class Dispatcher:
                     continue
                 name = f"{function}-{event_name}"
                 queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-                props = self.template.resolve(event["Properties"], self.overrides)
+                props = self.template.resolve(event["Properties"], self.values)
                 if event["Type"] == "EventBridgeRule":
                     self.events.put_rule(Name=name, EventPattern=json.dumps(props["Pattern"]), State="ENABLED")
                     rule = Rule(name, function, queue_url)
@@ -204,7 +205,7 @@ class Dispatcher:
 
     def resource_dead_letter(self, function: str) -> str | None:
         config = self.template.resource(function)["Properties"].get("DeadLetterQueue")
-        return str(self.template.resolve(config["TargetArn"], self.overrides)) if config else None
+        return str(self.template.resolve(config["TargetArn"], self.values)) if config else None
 
     def _tick(self, rule: Rule) -> None:
         assert rule.schedule is not None

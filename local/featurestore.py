@@ -2,17 +2,15 @@
 
 Feature groups themselves live in moto's SageMaker (CreateFeatureGroup, DescribeFeatureGroup); this server
 reads their definitions from there, keeps the online store in memory and writes every record to the offline
-store in moto's S3 as AWS does: one parquet file per write under
+store in moto's S3 as AWS does (sam_stack/offline_store.py): one parquet file per write under
 `<ResolvedOutputS3Uri>/year=YYYY/month=MM/day=DD/hour=HH/`, with `write_time`, `api_invocation_time` and
 `is_deleted` beside the features. boto3 reaches it through `AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -21,18 +19,12 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import boto3
-import pyarrow as pa
-import pyarrow.parquet as pq
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sam_stack.offline_store import OfflineStore, file_key
+
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME"
-TYPES = {"String": pa.string(), "Integral": pa.int64(), "Fractional": pa.float64()}
-STORE_COLUMNS = [
-    ("write_time", pa.timestamp("ms", tz="UTC")),
-    ("api_invocation_time", pa.timestamp("ms", tz="UTC")),
-    ("is_deleted", pa.bool_()),
-]
 
 
 class ServiceError(Exception):
@@ -48,6 +40,7 @@ class Group:
     event_time: str
     types: dict[str, str]
     offline_uri: str | None
+    offline: OfflineStore
     online: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def convert(self, name: str, value: str) -> Any:
@@ -85,12 +78,14 @@ class FeatureStore:
                 raise
             raise ServiceError(HTTPStatus.NOT_FOUND, "ResourceNotFound", f"Feature group {name} not found") from None
         storage = described.get("OfflineStoreConfig", {}).get("S3StorageConfig", {})
+        offline = OfflineStore.of(described["FeatureDefinitions"])
         group = Group(
             name=name,
             identifier=described["RecordIdentifierFeatureName"],
             event_time=described["EventTimeFeatureName"],
-            types={item["FeatureName"]: item["FeatureType"] for item in described["FeatureDefinitions"]},
+            types=dict(offline.features),
             offline_uri=storage.get("ResolvedOutputS3Uri") or storage.get("S3Uri"),
+            offline=offline,
         )
         with self.lock:
             return self.groups.setdefault(name, group)
@@ -135,18 +130,9 @@ class FeatureStore:
 
     def _offline(self, group: Group, typed: dict[str, Any], deleted: bool) -> None:
         now = datetime.now(UTC)
-        schema = pa.schema([(name, TYPES[kind]) for name, kind in group.types.items()] + STORE_COLUMNS)
-        row = {name: typed.get(name) for name in group.types} | {
-            "write_time": now,
-            "api_invocation_time": now,
-            "is_deleted": deleted,
-        }
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist([row], schema=schema), buffer)
         location = urlparse(group.offline_uri or "")
-        partition = f"year={now:%Y}/month={now:%m}/day={now:%d}/hour={now:%H}"
-        key = f"{location.path.strip('/')}/{partition}/{now:%Y%m%dT%H%M%S}Z_{uuid.uuid4().hex}.parquet"
-        self.s3.put_object(Bucket=location.netloc, Key=key, Body=buffer.getvalue())
+        key = f"{location.path.strip('/')}/{file_key(now)}"
+        self.s3.put_object(Bucket=location.netloc, Key=key, Body=group.offline.parquet([typed], now, deleted=deleted))
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -12,7 +12,8 @@ from types import ModuleType
 from typing import Any
 
 from local.iam import enforce
-from local.template import TEMPLATE, Template
+from local.template import local_values
+from sam_stack.template import TEMPLATE, Template
 
 # Lambda puts a layer's python/ folder on the path; here the layer's source folder stands in for it
 LAYER = TEMPLATE.parent / "layers" / "common"
@@ -62,7 +63,7 @@ class Functions:
         """Every function's variables together (they agree: all come from one stack)."""
         merged: dict[str, str] = {}
         for name in self.resources:
-            merged.update(self.template.environment(name, overrides))
+            merged.update(self.template.environment(name, local_values(overrides)))
         return merged
 
     def module(self, name: str) -> ModuleType:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from local.iam import users
 from local.iam.check import Identity
 from local.iam.policy import Decision, Request, evaluate
-from local.template import Template
+from local.template import local_values
+from sam_stack.template import Template
 
 LOG = logging.getLogger("local.gateway")
 SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)/")
@@ -34,8 +35,8 @@ class Stage:
 
     @classmethod
     def of(cls, template: Template) -> Stage:
-        values = template.values()
-        name = str(template.resolve(template.resource("RestApi")["Properties"]["StageName"]))
+        values = template.values(local_values())
+        name = str(template.resolve(template.resource("RestApi")["Properties"]["StageName"], values))
         api_id = values["RestApi"]
         region, account = values["AWS::Region"], values["AWS::AccountId"]
         return cls(api_id, name, f"arn:{values['AWS::Partition']}:execute-api:{region}:{account}:{api_id}/{name}")
@@ -63,7 +64,7 @@ _DEFAULTS = {
 }
 
 
-def authorise(stage: Stage, method: str, path: str, authorization: str) -> Identity | Refusal:
+def authorise(stage: Stage, method: str, path: str, *, authorization: str) -> Identity | Refusal:
     """The signing identity if its policies allow invoking the request's method and path, else API Gateway's
     refusal: unsigned, an unknown access key, or denied (an explicit deny says so)."""
     signed = SIGV4.match(authorization)

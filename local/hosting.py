@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from local.executor.jobs import CONTAINER, CONTAINER_BIN, IN_THIS_THREAD, container_environment
+from local.executor.jobs import IN_THIS_THREAD
 from local.executor.records import ServiceError
 from local.iam import enforce
 from local.loopback import Loopback, Served
+from sam_stack.container import CONTAINER, CONTAINER_BIN, container_environment
 
 LOG = logging.getLogger("local.hosting")
 RUNTIME_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
@@ -110,7 +111,9 @@ class Endpoint:
 class Hosting:
     """The hosting operations, by name, and the endpoints' servers. `sagemaker` and `s3` are moto's clients."""
 
-    def __init__(self, sagemaker: Any, s3: Any, work: Path, environment: dict[str, str], region: str, account: str):
+    def __init__(
+        self, sagemaker: Any, s3: Any, work: Path, *, environment: dict[str, str], region: str, account: str
+    ) -> None:
         self.sagemaker, self.s3, self.work, self.environment = sagemaker, s3, work / "endpoints", environment
         self.region, self.account = region, account
         self.models: dict[str, dict[str, Any]] = {}
@@ -401,7 +404,7 @@ class RuntimeServer(Served):
         self.loopback = Loopback(self._respond, name="sagemaker-runtime")
 
     def _respond(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         parts = path.split("?")[0].strip("/").split("/")
         if method != "POST" or len(parts) != 3 or parts[0] != "endpoints" or parts[2] != "invocations":

@@ -1,15 +1,18 @@
 """One small HTTP server on 127.0.0.1 for every part of the local stack that answers HTTP (the API, the
-SageMaker and SSM fronts, the Slack stand-in): `respond(method, path, headers, body)` gives status, headers and
-body; the server runs in a background thread."""
+SageMaker and SSM fronts, the Slack stand-in): `respond(method, path, headers=..., body=...)` gives status, headers
+and body; the server runs in a background thread."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
-Respond = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
+
+class Respond(Protocol):
+    def __call__(
+        self, method: str, path: str, /, *, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]: ...
 
 
 class Loopback:
@@ -24,7 +27,7 @@ class Loopback:
 
             def _serve(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, headers, data = respond(self.command, self.path, dict(self.headers), body)
+                status, headers, data = respond(self.command, self.path, headers=dict(self.headers), body=body)
                 self.send_response(status)
                 for header, value in headers.items():
                     if header.lower() not in {"content-length", "connection"}:

@@ -16,27 +16,26 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.client import Api, click
+from local import drive
 from local.emulator import REGION
-from local.executor.jobs import CONTAINER_BIN, Job, container_environment
+from local.executor.jobs import Job
 from local.stack import (
     FEATURE_GROUP,
     LOCAL_DEPLOYER_KEY,
     LOCAL_RUNNER_KEY,
     REPO,
     SLACK_APPROVER,
-    SLACK_SIGNING_SECRET,
     LocalStack,
 )
 from local.template import ACCOUNT
 from pipeline_def.metrics import EPOCH_METRICS
+from sam_stack.client import Api
 
 RUN_WORK = REPO / "work" / "run"
 # the model the last `make run` approved: the next one starts with it in the registry, as its champion
@@ -95,91 +94,51 @@ class Progress:
                 self.say(f"{step['name']} {step['status']}{reason}")
 
 
-def container(module: str, *args: str, env: dict[str, str]) -> str:
-    environment = container_environment(env)
-    done = subprocess.run(  # noqa: S603 (our own entry points in container/.venv)
-        [str(CONTAINER_BIN / "python"), "-m", module, *args], env=environment, capture_output=True, text=True
-    )
-    if done.returncode not in (0, 1):  # ingest exits 1 when some rows were refused, and names them
-        raise SystemExit(f"{module} failed:\n{done.stderr or done.stdout}")
-    if done.returncode == 1:
-        print(done.stdout.strip(), file=sys.stderr)
-    return done.stdout
-
-
-def prepare_dataset(stack: LocalStack, dataset: Path | None, images: int, seed: int, progress: Progress) -> None:
+def prepare_dataset(stack: LocalStack, progress: Progress, *, dataset: Path | None, images: int, seed: int) -> None:
     if dataset is None:
         dataset = stack.work / "dataset"
         shutil.rmtree(dataset, ignore_errors=True)
         progress.say(f"generating {images} synthetic labelled images (seed {seed})")
-        container(
-            "detector.synth", "--output", str(dataset), "--count", str(images), "--style", "bold", "--seed", str(seed),
-            env=stack.endpoints,
-        )  # fmt: skip
+        drive.synthesize(dataset, count=images, options=("--style", "bold", "--seed", str(seed)))
     progress.say(f"ingesting {dataset} into s3://{stack.bucket}/images and feature group {FEATURE_GROUP}")
-    labels = dataset / "labels.csv"
-    container(
-        "detector.ingest",
-        "--labels",
-        str(labels),
-        "--images",
-        str(dataset),
-        "--bucket",
-        stack.bucket,
-        "--feature-group",
-        FEATURE_GROUP,
-        env=stack.endpoints,
-    )
+    ingested = drive.ingest(stack, dataset, refused_ok=True)
+    if ingested.returncode == 1:  # some rows were refused, and named: the run goes on with the others
+        print(ingested.stdout.strip(), file=sys.stderr)
 
 
-def wait_for_run(api: Api, run_id: str, progress: Progress, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, detail = api.call("GET", f"/runs/{run_id}")
-        if status != 200:
-            raise SystemExit(f"GET /runs/{run_id}: {status} {detail}")
-        progress.run(detail)
-        if detail["status"] in {"Succeeded", "Failed", "Stopped"}:
-            return dict(detail)
-        time.sleep(2)
-    raise SystemExit(f"run {run_id} did not finish within {timeout:.0f} s")
+def failure(detail: dict[str, Any]) -> str:
+    """Where and why a run that did not succeed ended."""
+    failed = [s for s in detail["steps"] if s["status"] == "Failed"]
+    where = failed[0]["name"] if failed else "the run"
+    reason = (failed[0].get("failure_reason") if failed else None) or detail.get("failure_reason")
+    return f"Run {detail['run_id']} {detail['status']} at {where}: {reason}"
 
 
-def wait_for_message(stack: LocalStack, version: int, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for post in stack.slack.posts("/api/chat.postMessage"):
-            if f"v{version} " in post.body.get("text", ""):
-                return post.body
-        time.sleep(0.5)
-    raise SystemExit(f"no Slack message for model version {version} within {timeout:.0f} s")
+def approve_in_slack(stack: LocalStack, api: Api, *, version: int, progress: Progress) -> dict[str, Any]:
+    """Press Approve on the notify function's message for `version`; the model once the decision worker approved it."""
+    message = drive.approval_request(stack, version, timeout=60)
+    progress.say(f"Slack: {message['text']}")
+    code, answer = drive.press(stack, message, "approve", reply_to="actions/local")
+    if code != 200:
+        raise SystemExit(f"the Approve click was refused: {code} {answer}")
+    approved = drive.model_until(api, version, "Approved")
+    progress.say(f"approved through Slack by {SLACK_APPROVER}: {approved['approval_status']}")
+    return approved
 
 
-def wait_for_approval(api: Api, version: int, timeout: float = 60) -> dict[str, Any]:
-    """The click is answered at once; the decision worker approves the model just after."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, found = api.call("GET", f"/models/{version}")
-        if found.get("approval_status") == "Approved":
-            return dict(found)
-        time.sleep(0.5)
-    raise SystemExit(f"model version {version} was not approved within {timeout:.0f} s: see the functions' logs")
-
-
-def deploy_and_invoke(stack: LocalStack, api: Api, detail: dict[str, Any], version: int, progress: Progress) -> str:
+def deploy_and_invoke(stack: LocalStack, api: Api, *, detail: dict[str, Any], progress: Progress) -> str:
     """Deploy the approved model to the local endpoint, send it one image training never saw, draw the answer."""
+    version = detail["model"]["version"]
     status, deploying = api.call("POST", f"/models/{version}/deploy")
     if status != 202:
         raise SystemExit(f"POST /models/{version}/deploy: {status} {deploying}")
     progress.say(f"POST /models/{version}/deploy -> endpoint {deploying['name']} {deploying['status']}")
-    deadline = time.monotonic() + 300
-    while (state := api.call("GET", "/endpoint")[1])["status"] != "InService":
-        if state["status"] == "Failed" or time.monotonic() > deadline:
-            raise SystemExit(f"the endpoint did not come into service: {state}")
-        time.sleep(1)
+    state = drive.endpoint_until(api, lambda found: found["status"] in {"InService", "Failed"}, timeout=300)
+    if state["status"] == "Failed":
+        raise SystemExit(f"the endpoint did not come into service: {state}")
     held_out = stack.work / "held-out"
     shutil.rmtree(held_out, ignore_errors=True)
-    container("detector.synth", "--output", str(held_out), "--count", "1", "--seed", "9999", "--style", "bold", env={})
+    drive.synthesize(held_out, count=1, options=("--seed", "9999", "--style", "bold"))
     image = next((held_out / "images").glob("*.jpg"))
     answer = stack.client("sagemaker-runtime").invoke_endpoint(
         EndpointName=state["name"], ContentType="image/jpeg", Body=image.read_bytes()
@@ -193,12 +152,47 @@ def deploy_and_invoke(stack: LocalStack, api: Api, detail: dict[str, Any], versi
     results = stack.work / "results"
     results.mkdir(parents=True, exist_ok=True)
     threshold = str(found["score_threshold"])
-    container("detector.predict", str(job.folder / "model.tar.gz"), str(image), "--output", str(results),
-              "--score-threshold", threshold, env={})  # fmt: skip
+    drive.container("detector.predict", str(job.folder / "model.tar.gz"), str(image), "--output", str(results),
+                    "--score-threshold", threshold, env={})  # fmt: skip
     return f"{state['name']} serving v{state['version']} ({results / (image.name + '.detections.png')})"
 
 
-def run(dataset: Path | None, images: int, seed: int, parameters: dict[str, Any], timeout: float) -> int:
+def make_run(
+    stack: LocalStack,
+    progress: Progress,
+    *,
+    dataset: Path | None,
+    images: int,
+    seed: int,
+    parameters: dict[str, Any],
+    timeout: float,
+) -> int:
+    """The job on a started stack: data in, a run, its model approved in Slack, deployed and asked once."""
+    champion = restore_champion(stack, CHAMPION_WORK)
+    if champion is not None:
+        progress.say(f"the registry holds the model an earlier make run approved: v{champion}, the champion")
+    # each step as the duty it is (local/iam/users.py): the runner starts and follows the run, the approver
+    # decides in Slack, the deployer deploys (model_registry.four_eyes: the runner may not)
+    api = drive.api(stack.api.url, LOCAL_RUNNER_KEY)
+    progress.say(f"API at {stack.api.url}; pipeline built from the config in SSM")
+    prepare_dataset(stack, progress, dataset=dataset, images=images, seed=seed)
+    started = drive.start_run(
+        api, parameters, key=f"make-run-{int(time.time())}", display_name="make-run", description="make run"
+    )
+    progress.say(f"POST /runs -> run {started['run_id']} with {started['parameters']}")
+    detail = drive.follow(api, started["run_id"], timeout=timeout, every=2, seen=progress.run)
+    if detail["status"] != "Succeeded":
+        print(f"\n{failure(detail)}", file=progress.out)
+        return 1
+    approved = approve_in_slack(stack, api, version=detail["model"]["version"], progress=progress)
+    keep_champion(stack, approved, CHAMPION_WORK)
+    summary(stack, detail, approved, out=progress.out)
+    deployer = drive.api(stack.api.url, LOCAL_DEPLOYER_KEY)
+    print(f"endpoint       {deploy_and_invoke(stack, deployer, detail=detail, progress=progress)}", file=progress.out)
+    return 0
+
+
+def run(*, dataset: Path | None, images: int, seed: int, parameters: dict[str, Any], timeout: float) -> int:
     progress = Progress()
     progress.say("starting the local stack (moto, executor, feature store, functions, Slack)")
     # a folder of its own, so that `make run` and a stack started with `make up` never share jobs or state
@@ -208,48 +202,11 @@ def run(dataset: Path | None, images: int, seed: int, parameters: dict[str, Any]
     stack.start()
     progress.say(f"the functions' logs: {work / 'functions.log'}")
     try:
-        champion = restore_champion(stack, CHAMPION_WORK)
-        if champion is not None:
-            progress.say(f"the registry holds the model an earlier make run approved: v{champion}, the champion")
-        # each step as the duty it is (local/iam/users.py): the runner starts and follows the run, the approver
-        # decides in Slack, the deployer deploys (model_registry.four_eyes: the runner may not)
-        api = Api(stack.api.url, LOCAL_RUNNER_KEY)
-        progress.say(f"API at {stack.api.url}; pipeline built from the config in SSM")
-        prepare_dataset(stack, dataset, images, seed, progress)
-
-        status, started = api.call(
-            "POST",
-            "/runs",
-            {"parameters": parameters, "display_name": "make-run", "description": "make run"},
-            headers={"Idempotency-Key": f"make-run-{int(time.time())}"},
+        return make_run(
+            stack, progress, dataset=dataset, images=images, seed=seed, parameters=parameters, timeout=timeout
         )
-        if status != 201:
-            raise SystemExit(f"POST /runs: {status} {started}")
-        run_id = started["run_id"]
-        progress.say(f"POST /runs -> run {run_id} with {started['parameters']}")
-        detail = wait_for_run(api, run_id, progress, timeout)
-        if detail["status"] != "Succeeded":
-            failed = [s for s in detail["steps"] if s["status"] == "Failed"]
-            where = failed[0]["name"] if failed else "the run"
-            reason = (failed[0].get("failure_reason") if failed else None) or detail.get("failure_reason")
-            print(f"\nRun {run_id} {detail['status']} at {where}: {reason}", file=progress.out)
-            return 1
-
-        model = detail["model"]
-        message = wait_for_message(stack, model["version"])
-        progress.say(f"Slack: {message['text']}")
-        code, answer = click(
-            stack.api.url, message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}actions/local"
-        )
-        if code != 200:
-            raise SystemExit(f"the Approve click was refused: {code} {answer}")
-        approved = wait_for_approval(api, model["version"])
-        progress.say(f"approved through Slack by {SLACK_APPROVER}: {approved['approval_status']}")
-        keep_champion(stack, approved, CHAMPION_WORK)
-        summary(stack, detail, approved, progress.out)
-        served = deploy_and_invoke(stack, Api(stack.api.url, LOCAL_DEPLOYER_KEY), detail, model["version"], progress)
-        print(f"endpoint       {served}", file=progress.out)
-        return 0
+    except drive.DriveError as error:
+        raise SystemExit(str(error)) from None
     finally:
         stack.stop()
 
@@ -299,7 +256,7 @@ def restore_champion(stack: LocalStack, folder: Path) -> int | None:
     return int(sagemaker.describe_model_package(ModelPackageName=arn)["ModelPackageVersion"])
 
 
-def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], out: TextIO) -> None:
+def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], *, out: TextIO) -> None:
     results = stack.work / "results"
     shutil.rmtree(results, ignore_errors=True)
     results.mkdir(parents=True)
@@ -379,7 +336,8 @@ def main(argv: list[str]) -> int:
             parameters[name] = json.loads(value)
         except json.JSONDecodeError:
             parameters[name] = value
-    return run(args.dataset, args.images, DATA_SEED if args.seed is None else args.seed, parameters, args.timeout)
+    seed = DATA_SEED if args.seed is None else args.seed
+    return run(dataset=args.dataset, images=args.images, seed=seed, parameters=parameters, timeout=args.timeout)
 
 
 if __name__ == "__main__":

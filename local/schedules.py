@@ -30,12 +30,12 @@ def next_time(expression: str, after: datetime) -> datetime:
     if len(fields) != 6:
         raise ScheduleError(f"{expression}: cron takes six fields")
     minutes, hours, days, months, weekdays, years = (
-        _values(fields[0], 0, 59, {}),
-        _values(fields[1], 0, 23, {}),
-        _values(fields[2], 1, 31, {}),
-        _values(fields[3], 1, 12, _MONTHS),
-        _values(fields[4], 1, 7, _DAYS),
-        _values(fields[5], 1970, 2199, {}),
+        _values(fields[0], 0, 59),
+        _values(fields[1], 0, 23),
+        _values(fields[2], 1, 31),
+        _values(fields[3], 1, 12, names=_MONTHS),
+        _values(fields[4], 1, 7, names=_DAYS),
+        _values(fields[5], 1970, 2199),
     )
     moment = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
     for _ in range(60 * 24 * 366 * 2):  # two years of minutes at most
@@ -54,7 +54,8 @@ def next_time(expression: str, after: datetime) -> datetime:
     raise ScheduleError(f"{expression}: never fires in the next two years")
 
 
-def _values(field: str, low: int, high: int, names: dict[str, int]) -> set[int]:
+def _values(field: str, low: int, high: int, *, names: dict[str, int] | None = None) -> set[int]:
+    names = names or {}
     if field in {"*", "?"}:
         return set(range(low, high + 1))
     if re.search(r"[LW#]", field):

@@ -8,9 +8,9 @@ import json
 import sys
 from typing import Any
 
-from local.client import click, send
 from local.daemon import STATE
 from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET
+from sam_stack.client import click, send
 
 
 def _state() -> dict[str, Any]:
@@ -20,7 +20,7 @@ def _state() -> dict[str, Any]:
 
 
 def messages(api: str) -> list[dict[str, Any]]:
-    status, listed = send("GET", f"{api}/_local/slack/messages", {}, b"")
+    status, listed = send("GET", f"{api}/_local/slack/messages", headers={}, data=b"")
     if status != 200:
         raise SystemExit(f"the local stack did not answer: {status}")
     return list(listed)
@@ -42,7 +42,14 @@ def main(command: str, argv: list[str]) -> int:
     if not found:
         raise SystemExit(f"no Slack message for model version {args.version}: see `python -m local slack`")
     response_url = f"{state['slack']}actions/cli"
-    status, answer = click(api, found[-1], args.action, args.user, SLACK_SIGNING_SECRET, response_url)
+    status, answer = click(
+        api,
+        found[-1],
+        action=args.action,
+        user=args.user,
+        signing_secret=SLACK_SIGNING_SECRET,
+        response_url=response_url,
+    )
     print(status, json.dumps(answer))
     return 0 if status == 200 else 1
 

@@ -27,7 +27,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v), indent=1)
 
 
-def save(folder: Path, aws: dict[str, Any], values: dict[str, str], group: str) -> None:
+def save(folder: Path, aws: dict[str, Any], *, values: dict[str, str], group: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     objects = folder / "s3"
@@ -54,7 +54,7 @@ def save(folder: Path, aws: dict[str, Any], values: dict[str, str], group: str) 
     )
 
 
-def restore(folder: Path, aws: dict[str, Any], values: dict[str, str], group: str) -> bool:
+def restore(folder: Path, aws: dict[str, Any], *, values: dict[str, str], group: str) -> bool:
     """Re-create what `save` kept; False when there is nothing to restore."""
     state_file = folder / "state.json"
     if not state_file.exists():

@@ -13,7 +13,7 @@ CHANGES = {"PutParameter", "DeleteParameter"}
 
 
 def ssm_front(moto_endpoint: str, events: Any) -> JsonFront:
-    def after(operation: str, request: dict[str, Any], status: int, data: bytes) -> None:
+    def after(operation: str, request: dict[str, Any], *, status: int, data: bytes) -> None:
         if operation not in CHANGES or status != 200:
             return
         if operation == "DeleteParameter":
@@ -34,4 +34,6 @@ def ssm_front(moto_endpoint: str, events: Any) -> JsonFront:
             ]
         )
 
-    return JsonFront(moto_endpoint, "ssm", "AmazonSSM", lambda _operation, _request: None, after)
+    return JsonFront(
+        moto_endpoint, "ssm", target_prefix="AmazonSSM", answer=lambda _operation, _request: None, after=after
+    )

@@ -41,8 +41,9 @@ from local.hosting import RUNTIME_ENV, Hosting, RuntimeServer
 from local.iam import enforce, users
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
-from local.template import ACCOUNT, LOCAL_VALUES, Template, feature_group_request, provision
+from local.template import ACCOUNT, LOCAL_VALUES, feature_group_request, local_values, provision
 from local.webhooks import WebhookRecorder, start_recorder
+from sam_stack.template import Template
 
 LOG = logging.getLogger("local.stack")
 REPO = Path(__file__).resolve().parents[1]
@@ -87,6 +88,16 @@ class LocalStack:
             self._stdout = sys.stdout
             sys.stdout = self._log
             warnings.filterwarnings("ignore", message="No application metrics to publish")
+        environment = {**self._start_moto(), "AWS_REGION": REGION}
+        self._provision()
+        self._start_services(environment)
+        self._start_functions()
+        # what a deployment does last: the custom resource builds the pipeline from the config
+        self.deploy_definition()
+        return self
+
+    def _start_moto(self) -> dict[str, str]:
+        """moto, empty, with this process's boto3 pointed at it; the environment that reaches it."""
         moto, self.moto_endpoint = start_moto()
         self.parts.append(moto)
         # a stack started again in one process starts empty, as a new process would
@@ -99,9 +110,11 @@ class LocalStack:
             name: _client(name, self.moto_endpoint)
             for name in ("s3", "sagemaker", "events", "sqs", "ssm", "secretsmanager", "dynamodb", "ecr")
         }
+        return environment
 
-        # the data side: the bucket and the feature group the labelling team would have
-        self.values = self.template.values()
+    def _provision(self) -> None:
+        """The labelling team's data side (the bucket, the feature group), then the template's resources."""
+        self.values = self.template.values(local_values())
         self.bucket = self.values["ArtifactBucket"]
         self.aws["s3"].create_bucket(Bucket=self.bucket)
         self.offline_store_uri = self._feature_group()
@@ -115,21 +128,27 @@ class LocalStack:
         )
         enforce.configure(self.aws["secretsmanager"], {"SlackSecret": self.values["SlackSecret"]})
         self.group = self.template.resolve(
-            self.template.resource("ModelPackageGroup")["Properties"]["ModelPackageGroupName"]
+            self.template.resource("ModelPackageGroup")["Properties"]["ModelPackageGroupName"], self.values
         )
-        if self.persist and snapshot.restore(self.work / "snapshot", self.aws, self.values, self.group):
+        if self.persist and snapshot.restore(self.work / "snapshot", self.aws, values=self.values, group=self.group):
             LOG.info("state restored from %s", self.work / "snapshot")
 
-        # what moto lacks: pipeline executions, the feature-store runtime; and Slack
-        runner = JobRunner(self.aws["s3"], {**environment, "AWS_REGION": REGION})
+    def _start_services(self, environment: dict[str, str]) -> None:
+        """What moto lacks: pipeline executions, hosting, the feature-store runtime; and Slack."""
+        runner = JobRunner(self.aws["s3"], environment)
         self.executor = Executor(
-            self.aws["sagemaker"], self.aws["events"], self.aws["s3"], runner, self.work, self.on_job_line
+            self.aws["sagemaker"],
+            self.aws["events"],
+            self.aws["s3"],
+            runner=runner,
+            work=self.work,
+            on_line=self.on_job_line,
         )
         if self.persist:
             load_state(self.executor, self.work / "executions.json")
         # hosting: an endpoint is the image's serve on a loopback port
         self.hosting = Hosting(
-            self.aws["sagemaker"], self.aws["s3"], self.work, {**environment, "AWS_REGION": REGION}, REGION, ACCOUNT
+            self.aws["sagemaker"], self.aws["s3"], self.work, environment=environment, region=REGION, account=ACCOUNT
         )
         if self.persist:
             self.hosting.restore(self.work / "endpoints.json")
@@ -148,24 +167,23 @@ class LocalStack:
         }
         os.environ.update(self.endpoints)
 
-        # the functions, with the template's environment, behind the API and the rules
+    def _start_functions(self) -> None:
+        """The functions, with the template's environment, behind the API and the rules."""
         self.functions = Functions(self.template)
         os.environ.update(self.functions.environment(self.overrides))
         os.environ.update({"SLACK_API_URL": self.slack.api_url, "SLACK_RESPONSE_URL_PREFIX": self.slack.url})
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-        self.dispatcher = Dispatcher(self.template, self.functions, self.aws["events"], self.aws["sqs"], self.overrides)
+        self.dispatcher = Dispatcher(
+            self.template, self.functions, events=self.aws["events"], sqs=self.aws["sqs"], overrides=self.overrides
+        )
         self.dispatcher.create_rules()
         self.parts.append(self.dispatcher.start())
         slack_messages = {
             "/_local/slack/messages": lambda: [p.message for p in self.slack.posts("/api/chat.postMessage")]
         }
-        self.api = ApiServer(self.template, self.functions, self.api_port, slack_messages).start()
+        self.api = ApiServer(self.template, self.functions, port=self.api_port, local_routes=slack_messages).start()
         self.parts.append(self.api)
         os.environ["API_URL"] = self.api.url  # the run links in Slack messages: this API, not API Gateway's
-
-        # what a deployment does last: the custom resource builds the pipeline from the config
-        self.deploy_definition()
-        return self
 
     def stop(self) -> None:
         running = [e for e in self.executor.executions.values() if e.status == "Executing"]
@@ -177,7 +195,7 @@ class LocalStack:
         if self.persist:
             save_state(self.executor, self.work / "executions.json")
             self.hosting.save(self.work / "endpoints.json")
-            snapshot.save(self.work / "snapshot", self.aws, self.values, self.group)
+            snapshot.save(self.work / "snapshot", self.aws, values=self.values, group=self.group)
         for part in reversed(self.parts):
             part.stop()
         self.parts.clear()

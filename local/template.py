@@ -1,24 +1,18 @@
-"""template.yaml as the source of the local resources: the same table keys, parameter text, secret shape,
-model package group and function environments that a deployment gets, created in the emulated AWS.
-
-Only what the template states is used; values CloudFormation would compute (names, ARNs) take the local
-stack's fixed values below, which are also the ones config/pipeline.yaml carries.
+"""template.yaml in the local stack: the values CloudFormation would compute (names, ARNs), as the local stack
+names them (also the ones config/pipeline.yaml carries), and the template's resources created from them in the
+emulated AWS: the same table keys, parameter text, secret shape and model package group a deployment gets.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from local.emulator import REGION
+from sam_stack.template import Template
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 ACCOUNT = "123456789012"
 STACK = "scratch-detector"
 
@@ -79,137 +73,26 @@ LOCAL_IMAGE_MANIFEST = json.dumps(
 )
 
 
-# what `!Ref AWS::NoValue` resolves to: the property or list item is left out, as CloudFormation leaves it out
-NO_VALUE = object()
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as their long forms."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    key = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {key: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
-@dataclass(frozen=True)
-class Template:
-    body: dict[str, Any]
-
-    @classmethod
-    def load(cls, path: Path = TEMPLATE) -> Template:
-        return cls(yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader))  # noqa: S506 (SafeLoader subclass)
-
-    def resource(self, logical_id: str) -> dict[str, Any]:
-        return dict(self.body["Resources"][logical_id])
-
-    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
-        return {name: r for name, r in self.body["Resources"].items() if r["Type"] == kind}
-
-    def parameters(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
-        values = {name: str(p.get("Default", "")) for name, p in self.body["Parameters"].items()}
-        values.update(LOCAL_PARAMETERS)
-        values.update(overrides or {})
-        return values
-
-    def values(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
-        return {**LOCAL_VALUES, **self.parameters(overrides)}
-
-    def resolve(self, value: Any, overrides: dict[str, str] | None = None) -> Any:
-        """A property value with Ref, GetAtt, Sub and If resolved to the local stack's values."""
-        values = self.values(overrides)
-        if isinstance(value, dict) and len(value) == 1:
-            ((key, argument),) = value.items()
-            if key == "Ref":
-                return NO_VALUE if argument == "AWS::NoValue" else values[argument]
-            if key == "Fn::GetAtt":
-                return values[".".join(argument)]
-            if key == "Fn::Sub" and isinstance(argument, list):
-                text, variables = argument
-                return sub(text, {**values, **{k: str(self.resolve(v, overrides)) for k, v in variables.items()}})
-            if key == "Fn::Sub":
-                return sub(argument, values)
-            if key == "Fn::If":
-                name, when_true, when_false = argument
-                return self.resolve(when_true if self.condition(name, overrides) else when_false, overrides)
-        if isinstance(value, dict):
-            resolved = {k: self.resolve(v, overrides) for k, v in value.items()}
-            return {k: v for k, v in resolved.items() if v is not NO_VALUE}
-        if isinstance(value, list):
-            return [item for item in (self.resolve(v, overrides) for v in value) if item is not NO_VALUE]
-        return value
-
-    def condition(self, name: str, overrides: dict[str, str] | None = None) -> bool:
-        """One of the template's Conditions, from the local stack's parameter values."""
-        return self._holds(self.body["Conditions"][name], overrides)
-
-    def _holds(self, expression: dict[str, Any], overrides: dict[str, str] | None) -> bool:
-        ((key, argument),) = expression.items()
-        if key == "Fn::Equals":
-            left, right = (str(self.resolve(side, overrides)) for side in argument)
-            return left == right
-        if key == "Fn::Not":
-            return not self._holds(argument[0], overrides)
-        if key == "Fn::And":
-            return all(self._holds(part, overrides) for part in argument)
-        if key == "Fn::Or":
-            return any(self._holds(part, overrides) for part in argument)
-        if key == "Condition":
-            return self.condition(argument, overrides)
-        raise KeyError(f"template.yaml: condition function {key} is not supported locally")
-
-    def environment(self, function: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
-        """A function's environment: Globals first, then its own variables, resolved."""
-        shared = self.body.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-        own = self.resource(function)["Properties"].get("Environment", {}).get("Variables", {})
-        # Lambda gives the function its LoggingConfig's ApplicationLogLevel, which Powertools takes
-        logging_config = {
-            **self.body.get("Globals", {}).get("Function", {}).get("LoggingConfig", {}),
-            **self.resource(function)["Properties"].get("LoggingConfig", {}),
-        }
-        runtime = {"AWS_LAMBDA_LOG_LEVEL": logging_config["ApplicationLogLevel"]} if logging_config else {}
-        env = {}
-        for name, value in {**runtime, **shared, **own}.items():
-            env[name] = str(self.resolve(value, overrides))
-        return env
-
-
-def sub(text: str, values: dict[str, str]) -> str:
-    """Fn::Sub over `values`; a name the template uses but `values` lacks is an error, not a blank."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise KeyError(f"template.yaml: no local value for ${{{name}}}")
-        return values[name]
-
-    return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", replace, text)
+def local_values(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the template's references resolve to in the local stack: its fixed names and parameter values, with
+    `overrides` over them."""
+    return {**LOCAL_VALUES, **LOCAL_PARAMETERS, **(overrides or {})}
 
 
 def feature_group_request(template: Template, overrides: dict[str, str] | None = None) -> dict[str, Any]:
     """CreateFeatureGroup's arguments for the template's FeatureGroup (the labelled-image schema lives there)."""
-    return dict(template.resolve(template.resource("FeatureGroup")["Properties"], overrides))
+    return dict(template.resolve(template.resource("FeatureGroup")["Properties"], local_values(overrides)))
 
 
 def provision(template: Template, clients: dict[str, Any], overrides: dict[str, str] | None = None) -> None:
     """Create the template's tables, queues, config parameter, Slack secret, image repository (holding the
     local image's tag) and model package group."""
-    values = template.values(overrides)
+    given = local_values(overrides)
+    values = template.values(given)
     queues = template.of_type("AWS::SQS::Queue")
     # a redrive policy names its dead-letter queue, which must exist first
     for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"]):
-        props = template.resolve(queues[logical_id]["Properties"], overrides)
+        props = template.resolve(queues[logical_id]["Properties"], given)
         attributes = {
             k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in props.items() if k != "RedrivePolicy"
         }
@@ -231,7 +114,7 @@ def provision(template: Template, clients: dict[str, Any], overrides: dict[str, 
     parameter = template.resource("ConfigParameter")["Properties"]
     clients["ssm"].put_parameter(
         Name=values["ConfigParameter"],
-        Value=template.resolve(parameter["Value"], overrides),
+        Value=template.resolve(parameter["Value"], given),
         Type=parameter["Type"],
         Overwrite=True,
     )
@@ -253,6 +136,6 @@ def provision(template: Template, clients: dict[str, Any], overrides: dict[str, 
     )
     group = template.resource("ModelPackageGroup")["Properties"]
     clients["sagemaker"].create_model_package_group(
-        ModelPackageGroupName=template.resolve(group["ModelPackageGroupName"], overrides),
+        ModelPackageGroupName=template.resolve(group["ModelPackageGroupName"], given),
         ModelPackageGroupDescription=group["ModelPackageGroupDescription"],
     )

@@ -74,19 +74,21 @@ class WebhookRecorder:
     def file_url(self, file: UploadedFile) -> str:
         return f"{self.url}files/{file.id}/{file.filename}"
 
-    def _record(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _record(
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         if path.startswith("/upload/"):  # the upload URL: the file's bytes, not a form
-            return self._upload(path.removeprefix("/upload/"), raw)
+            return self._upload(path.removeprefix("/upload/"), body)
         if path.startswith("/files/") and method == "GET":
             return self._serve(path, headers.get("Authorization"))
-        text = raw.decode()
-        body = (
+        text = body.decode()
+        fields = (
             json.loads(text or "{}") if text.lstrip().startswith("{") else {k: v[0] for k, v in parse_qs(text).items()}
         )
-        received = Received(method, path, body, headers.get("Authorization"))
+        received = Received(method, path, fields, headers.get("Authorization"))
         self.received.append(received)
         if path.startswith("/api/"):  # Slack's Web API answers JSON
-            answer = self._web_api(path.removeprefix("/api/"), body, received)
+            answer = self._web_api(path.removeprefix("/api/"), fields, received)
             return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
         return 200, {"Content-Type": "text/plain"}, b"ok"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -20,10 +21,20 @@ from rollout.start_run import start_run
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](environment(args.env), boto3.Session(), args)
+    except RolloutError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as error:
+        print(f"error: {' '.join(map(str, error.cmd[:2]))} exited with {error.returncode}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rollout")
-    parser.add_argument(
-        "command", choices=["build", "deploy", "image", "start-run", "ingest", "destroy", "account-setup"]
-    )
+    parser.add_argument("command", choices=list(COMMANDS))
     parser.add_argument("--env", default="dev", help="samconfig.toml environment: dev or prod")
     parser.add_argument("--sam", type=Path, default=Path(".tools/sam/bin/sam"), help="the sam executable")
     parser.add_argument("--no-confirm", action="store_true", help="deploy without reviewing the change set (CI)")
@@ -34,48 +45,67 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--description", default="started with make start-run", help="start-run: the run's description")
     parser.add_argument("--force", action="store_true", help="destroy without asking")
     parser.add_argument("--dataset", type=Path, help="ingest: a folder with labels.csv and its images")
-    args = parser.parse_args(argv)
-    try:
-        env = environment(args.env)
-        session = boto3.Session()
-        if args.command == "build":
-            build(args.sam, env)
-        elif args.command == "deploy":
-            deploy(
-                env,
-                session,
-                args.sam,
-                confirm=not args.no_confirm,
-                promote_from=args.promote_from,
-                role_arn=args.role_arn,
-                variant="gpu" if args.gpu else None,
-            )
-        elif args.command == "image":
-            stack = deployed(session.client("cloudformation"), env.stack_name)
-            if stack is None:
-                raise RolloutError(
-                    f"{env.stack_name} has no image repository yet: `make deploy ENV={env.name}` creates it"
-                )
-            variant = "gpu" if args.gpu else env.image_variant
-            tag = image.variant_tag(image.commit_tag(), variant)
-            print(image.push(session.client("ecr"), stack.image_repository_uri, tag, variant))
-        elif args.command == "account-setup":
-            print(account.setup(session.client("iam"), session.client("apigateway")))
-        elif args.command == "start-run":
-            start_run(env, session, args.idempotency_key, args.description)
-        elif args.command == "ingest":
-            if args.dataset is None:
-                raise RolloutError("ingest needs DATASET=dir (a folder with labels.csv and its images)")
-            return ingest(env, session, args.dataset)
-        else:
-            return destroy(env, session, args.force)
-    except RolloutError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except subprocess.CalledProcessError as error:
-        print(f"error: {' '.join(map(str, error.cmd[:2]))} exited with {error.returncode}", file=sys.stderr)
-        return 1
+    return parser
+
+
+def _build(env: Environment, _: boto3.Session, args: argparse.Namespace) -> int:
+    build(args.sam, env)
     return 0
+
+
+def _deploy(env: Environment, session: boto3.Session, args: argparse.Namespace) -> int:
+    deploy(
+        env,
+        session,
+        args.sam,
+        confirm=not args.no_confirm,
+        promote_from=args.promote_from,
+        role_arn=args.role_arn,
+        variant="gpu" if args.gpu else None,
+    )
+    return 0
+
+
+def _image(env: Environment, session: boto3.Session, args: argparse.Namespace) -> int:
+    stack = deployed(session.client("cloudformation"), env.stack_name)
+    if stack is None:
+        raise RolloutError(f"{env.stack_name} has no image repository yet: `make deploy ENV={env.name}` creates it")
+    variant = "gpu" if args.gpu else env.image_variant
+    tag = image.variant_tag(image.commit_tag(), variant)
+    print(image.push(session.client("ecr"), stack.image_repository_uri, tag=tag, variant=variant))
+    return 0
+
+
+def _account_setup(_: Environment, session: boto3.Session, __: argparse.Namespace) -> int:
+    print(account.setup(session.client("iam"), session.client("apigateway")))
+    return 0
+
+
+def _start_run(env: Environment, session: boto3.Session, args: argparse.Namespace) -> int:
+    start_run(env, session, idempotency_key=args.idempotency_key, description=args.description)
+    return 0
+
+
+def _ingest(env: Environment, session: boto3.Session, args: argparse.Namespace) -> int:
+    if args.dataset is None:
+        raise RolloutError("ingest needs DATASET=dir (a folder with labels.csv and its images)")
+    return ingest(env, session, args.dataset)
+
+
+def _destroy(env: Environment, session: boto3.Session, args: argparse.Namespace) -> int:
+    return destroy(env, session, args.force)
+
+
+# each command's exit code: 0 done, 1 not done (ingest: some rows refused; destroy: not confirmed)
+COMMANDS: dict[str, Callable[[Environment, boto3.Session, argparse.Namespace], int]] = {
+    "build": _build,
+    "deploy": _deploy,
+    "image": _image,
+    "start-run": _start_run,
+    "ingest": _ingest,
+    "destroy": _destroy,
+    "account-setup": _account_setup,
+}
 
 
 def destroy(env: Environment, session: boto3.Session, force: bool) -> int:

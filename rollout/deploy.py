@@ -34,6 +34,7 @@ def deploy(
     env: Environment,
     session: boto3.Session,
     sam: Path,
+    *,
     confirm: bool,
     promote_from: str | None = None,
     role_arn: str | None = None,
@@ -43,22 +44,23 @@ def deploy(
     account.check(session.client("apigateway"), session.region_name)
     variant = variant or env.image_variant
     tag = image.variant_tag(image.commit_tag(), variant)
-    source = _promoted_image(cloudformation, ecr, promote_from, tag) if promote_from else None
+    source = _promoted_image(cloudformation, ecr, promote_from=promote_from, tag=tag) if promote_from else None
     build(sam, env)
     _clear_failed_create(cloudformation, env.stack_name)
     stack = deployed(cloudformation, env.stack_name)
     if stack is None:
         print(f"{env.stack_name} does not exist yet: creating it without a pipeline, so that its repository exists")
-        _sam_deploy(sam, env, confirm, role_arn, _boundary())
+        _sam_deploy(sam, env, confirm=confirm, role_arn=role_arn, parameters=_boundary())
         stack = deployed(cloudformation, env.stack_name)
         if stack is None:
             raise RolloutError(f"{env.stack_name} was not created: see its events in the CloudFormation console")
     repository = stack.image_repository_uri
     if source:
-        image.copy(ecr, source, repository, tag)
+        image.copy(ecr, source, repository_uri=repository, tag=tag)
     else:
-        image.push(ecr, repository, tag, variant)
-    _sam_deploy(sam, env, confirm, role_arn, {"ImageTag": tag, "ImageVariant": variant, **_ci_role(), **_boundary()})
+        image.push(ecr, repository, tag=tag, variant=variant)
+    parameters = {"ImageTag": tag, "ImageVariant": variant, **_ci_role(), **_boundary()}
+    _sam_deploy(sam, env, confirm=confirm, role_arn=role_arn, parameters=parameters)
     print(
         f"\n{env.stack_name} is deployed with image {repository}:{tag}\n"
         f"  API:       {stack.api_url}\n"
@@ -96,7 +98,7 @@ def _clear_failed_create(cloudformation: Any, stack_name: str) -> None:
         cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack_name)
 
 
-def _promoted_image(cloudformation: Any, ecr: Any, promote_from: str, tag: str) -> str:
+def _promoted_image(cloudformation: Any, ecr: Any, *, promote_from: str, tag: str) -> str:
     """The image this commit ran with in `promote_from`; checked before anything is built or deployed."""
     source = deployed(cloudformation, environment(promote_from).stack_name)
     if source is None:
@@ -127,10 +129,12 @@ def build(sam: Path, env: Environment) -> None:
     _sam(sam, "build", "--config-env", env.config_env)
 
 
-def _sam_deploy(sam: Path, env: Environment, confirm: bool, role_arn: str | None, extra: dict[str, str]) -> None:
+def _sam_deploy(
+    sam: Path, env: Environment, *, confirm: bool, role_arn: str | None, parameters: dict[str, str]
+) -> None:
     confirmation = [] if confirm else ["--no-confirm-changeset"]
     role = ["--role-arn", role_arn] if role_arn else []
-    overrides = env.overrides_argument(**extra)
+    overrides = env.overrides_argument(**parameters)
     _sam(sam, "deploy", "--config-env", env.config_env, "--parameter-overrides", overrides, *confirmation, *role)
 
 

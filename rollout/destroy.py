@@ -18,9 +18,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
-from local.template import Template
 from rollout.environments import Environment, RolloutError
 from rollout.stack import describe, outputs
+from sam_stack.template import Template
 
 MISSING = {"NoSuchBucket", "RepositoryNotFoundException", "ParameterNotFound", "ResourceNotFoundException"}
 # SageMaker says "does not exist" with ValidationException (or ResourceNotFound); only its calls read it so
@@ -41,12 +41,14 @@ class Names:
     s3_prefix: str
 
     @classmethod
-    def of(cls, env: Environment, account: str, region: str, template: Template | None = None) -> Names:
+    def of(cls, env: Environment, account: str, region: str, *, template: Template | None = None) -> Names:
+        """The names the template gives in the deployed stack: from its stack name, account and region (and the
+        parameters' defaults). A name that needs anything else is an error naming it, never a guess."""
         template = template or Template.load()
-        context = {"AWS::StackName": env.stack_name, "AWS::AccountId": account, "AWS::Region": region}
+        deployed = {"AWS::StackName": env.stack_name, "AWS::AccountId": account, "AWS::Region": region}
 
         def name(logical_id: str, prop: str) -> str:
-            return str(template.resolve(template.resource(logical_id)["Properties"][prop], context))
+            return str(template.resolve(template.resource(logical_id)["Properties"][prop], deployed))
 
         return cls(
             stack=env.stack_name,
@@ -109,12 +111,25 @@ class Destroyer:
     # ---------- deleting ----------
 
     def run(self) -> list[str]:
-        n, sm = self.names, self.aws["sagemaker"]
+        """Delete it all, in the order that lets each deletion succeed; every thing deleted, as `kind: name`."""
         # runs in flight would keep writing to the bucket
+        self._stop_executions()
+        # what CloudFormation cannot delete while it is full, and the endpoint the API made (billed while it stands)
+        self._empty_what_holds_the_stack()
+        # the stack: functions, API, roles, queue, secret, and through its custom resource the pipeline
+        self._delete_stack()
+        # what the stack retains or could not delete
+        self._delete_what_is_left()
+        return self.deleted
+
+    def _stop_executions(self) -> None:
+        sm = self.aws["sagemaker"]
         for arn in self._executions(("Executing",)):
             if self._gone(partial(sm.stop_pipeline_execution, PipelineExecutionArn=arn), SAGEMAKER_MISSING):
                 self.deleted.append(f"stopped execution: {arn}")
-        # what CloudFormation cannot delete while it is full
+
+    def _empty_what_holds_the_stack(self) -> None:
+        n, sm = self.names, self.aws["sagemaker"]
         images = list(self._images())
         for start in range(0, len(images), 100):
             self.aws["ecr"].batch_delete_image(repositoryName=n.repository, imageIds=images[start : start + 100])
@@ -122,29 +137,31 @@ class Destroyer:
         for arn in list(self._packages()):
             if self._gone(partial(sm.delete_model_package, ModelPackageName=arn), SAGEMAKER_MISSING):
                 self.deleted.append(f"model package: {arn}")
-        # the endpoint POST /models/{version}/deploy made (billed while it stands), its configs and models
+        # the endpoint POST /models/{version}/deploy made, its configs and models
         deletions = {
             "endpoint": lambda name: sm.delete_endpoint(EndpointName=name),
             "endpoint config": lambda name: sm.delete_endpoint_config(EndpointConfigName=name),
             "model": lambda name: sm.delete_model(ModelName=name),
         }
         for kind, name in list(self._hosting()):
-            self._delete(kind, name, partial(deletions[kind], name), SAGEMAKER_MISSING)
-        # the stack: functions, API, roles, queue, secret, and through its custom resource the pipeline
-        secrets: list[str] = []
-        if describe(self.aws["cloudformation"], n.stack):
-            secrets = self._stack_resources("AWS::SecretsManager::Secret")
-            self.aws["cloudformation"].delete_stack(StackName=n.stack)
-            try:
-                self.aws["cloudformation"].get_waiter("stack_delete_complete").wait(
-                    StackName=n.stack, WaiterConfig={"Delay": 10, "MaxAttempts": 180}
-                )
-            except WaiterError as error:
-                raise RolloutError(
-                    f"stack {n.stack} was not deleted ({error}); see its events in the CloudFormation console, "
-                    "then run make destroy again"
-                ) from error
-            self.deleted.append(f"stack: {n.stack}")
+            self._delete(kind, name, partial(deletions[kind], name), missing=SAGEMAKER_MISSING)
+
+    def _delete_stack(self) -> None:
+        n = self.names
+        if not describe(self.aws["cloudformation"], n.stack):
+            return
+        secrets = self._stack_resources("AWS::SecretsManager::Secret")
+        self.aws["cloudformation"].delete_stack(StackName=n.stack)
+        try:
+            self.aws["cloudformation"].get_waiter("stack_delete_complete").wait(
+                StackName=n.stack, WaiterConfig={"Delay": 10, "MaxAttempts": 180}
+            )
+        except WaiterError as error:
+            raise RolloutError(
+                f"stack {n.stack} was not deleted ({error}); see its events in the CloudFormation console, "
+                "then run make destroy again"
+            ) from error
+        self.deleted.append(f"stack: {n.stack}")
         # CloudFormation only schedules a secret's deletion, which would hold its name for up to 30 days
         for secret in secrets:
             self._delete(
@@ -152,18 +169,20 @@ class Destroyer:
                 secret,
                 partial(self.aws["secretsmanager"].delete_secret, SecretId=secret, ForceDeleteWithoutRecovery=True),
             )
-        # what the stack retains or could not delete
+
+    def _delete_what_is_left(self) -> None:
+        n, sm = self.names, self.aws["sagemaker"]
         self._delete(
             "pipeline",
             n.pipeline,
             lambda: sm.delete_pipeline(PipelineName=n.pipeline, ClientRequestToken=uuid.uuid4().hex),
-            SAGEMAKER_MISSING,
+            missing=SAGEMAKER_MISSING,
         )
         self._delete(
             "model package group",
             n.group,
             lambda: sm.delete_model_package_group(ModelPackageGroupName=n.group),
-            SAGEMAKER_MISSING,
+            missing=SAGEMAKER_MISSING,
         )
         self._delete(
             "ECR repository",
@@ -182,7 +201,6 @@ class Destroyer:
         deployment = self._deployment_bucket()
         if deployment and (count := self._empty(deployment, f"{n.s3_prefix}/")):
             self.deleted.append(f"deployment packages: s3://{deployment}/{n.s3_prefix}/ ({count} object versions)")
-        return self.deleted
 
     # ---------- helpers ----------
 
@@ -200,7 +218,7 @@ class Destroyer:
                 if model["ModelName"].startswith(prefix):
                     yield "model", model["ModelName"]
 
-    def _delete(self, kind: str, name: str, call: Callable[[], Any], missing: set[str] = MISSING) -> None:
+    def _delete(self, kind: str, name: str, call: Callable[[], Any], *, missing: set[str] = MISSING) -> None:
         if self._gone(call, missing):
             self.deleted.append(f"{kind}: {name}")
 

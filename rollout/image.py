@@ -60,7 +60,7 @@ def exists(ecr: Any, repository_uri: str, tag: str) -> bool:
     return True
 
 
-def push(ecr: Any, repository_uri: str, tag: str, variant: str = "cpu") -> str:
+def push(ecr: Any, repository_uri: str, *, tag: str, variant: str = "cpu") -> str:
     """Build the `variant` image and push it as `repository_uri:tag` unless it is there already; returns its URI."""
     uri = f"{repository_uri}:{tag}"
     if exists(ecr, repository_uri, tag):
@@ -88,7 +88,7 @@ def check_manifest(ecr: Any, repository_uri: str, tag: str) -> None:
         )
 
 
-def copy(ecr: Any, source_uri: str, repository_uri: str, tag: str) -> str:
+def copy(ecr: Any, source_uri: str, *, repository_uri: str, tag: str) -> str:
     """Promotion: the image that ran in one environment, byte for byte, into another's repository."""
     uri = f"{repository_uri}:{tag}"
     if exists(ecr, repository_uri, tag):

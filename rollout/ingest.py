@@ -15,21 +15,21 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import ClientError
 
-from rollout.environments import ROOT, Environment, RolloutError
+from rollout.environments import Environment, RolloutError
 from rollout.stack import outputs
+from sam_stack.container import CONTAINER, CONTAINER_BIN
 
-CONTAINER = ROOT / "container"
-CONTAINER_PYTHON = CONTAINER / ".venv" / "bin" / "python"
+CONTAINER_PYTHON = CONTAINER_BIN / "python"
 
 
-def command(dataset: Path, bucket: str, group: str, python: Path = CONTAINER_PYTHON) -> list[str]:
+def command(dataset: Path, *, bucket: str, group: str, python: Path = CONTAINER_PYTHON) -> list[str]:
     return [
         str(python), "-m", "detector.ingest", "--labels", str(dataset / "labels.csv"), "--images", str(dataset),
         "--bucket", bucket, "--prefix", f"datasets/{dataset.name}", "--feature-group", group,
     ]  # fmt: skip
 
 
-def ingest(env: Environment, session: boto3.Session, dataset: Path, python: Path = CONTAINER_PYTHON) -> int:
+def ingest(env: Environment, session: boto3.Session, dataset: Path, *, python: Path = CONTAINER_PYTHON) -> int:
     """Checks everything it can before it writes anything; returns ingest's exit code (1: some rows refused)."""
     dataset = dataset.resolve()
     if not (dataset / "labels.csv").is_file():
@@ -50,4 +50,5 @@ def ingest(env: Environment, session: boto3.Session, dataset: Path, python: Path
     environment = {**os.environ, "AWS_REGION": region, "AWS_DEFAULT_REGION": region, "PYTHONPATH": str(CONTAINER)}
     print(f"ingesting {dataset} into s3://{bucket}/datasets/{dataset.name}/ and feature group {group}")
     # our own entry point, with arguments from the stack's outputs and a checked folder
-    return subprocess.run(command(dataset, bucket, group, python), env=environment, check=False).returncode  # noqa: S603
+    arguments = command(dataset, bucket=bucket, group=group, python=python)
+    return subprocess.run(arguments, env=environment, check=False).returncode  # noqa: S603

@@ -8,13 +8,13 @@ from typing import Any
 
 import boto3
 
-from local.client import Api
 from rollout.environments import Environment, RolloutError
 from rollout.stack import deployed
+from sam_stack.client import Api
 
 
 def start_run(
-    env: Environment, session: boto3.Session, idempotency_key: str | None, description: str
+    env: Environment, session: boto3.Session, *, idempotency_key: str | None, description: str
 ) -> dict[str, Any]:
     stack = deployed(session.client("cloudformation"), env.stack_name)
     if stack is None:
@@ -23,9 +23,15 @@ def start_run(
     if credentials is None:
         raise RolloutError("no AWS credentials: configure a profile or the AWS_* variables")
     frozen = credentials.get_frozen_credentials()
-    api = Api(stack.api_url, str(frozen.access_key), str(frozen.secret_key), frozen.token, str(session.region_name))
+    api = Api(
+        url=stack.api_url,
+        access_key=str(frozen.access_key),
+        secret_key=str(frozen.secret_key),
+        session_token=frozen.token,
+        region=str(session.region_name),
+    )
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    status, body = api.call("POST", "/runs", {"description": description}, headers)
+    status, body = api.call("POST", "/runs", {"description": description}, headers=headers)
     if status not in {200, 201}:
         raise RolloutError(f"POST /runs answered {status}: {body}")
     run = dict(body)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from local.template import Template
 from pipeline_def.config import DEFAULT_CONFIG_PATH, PipelineConfig
+from sam_stack.template import Template
 
 pytest_plugins = ["local.pytest_aws"]  # moto_endpoint, aws_env
 

@@ -113,7 +113,7 @@ def _quickest(requests: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(requests, key=lambda r: (not r["test"].startswith("tests/integration"), r["test"]))[0]
 
 
-def mutate(role: str, drop: str, need: dict[str, Any], expect: set[str]) -> tuple[bool, str]:
+def mutate(role: str, drop: str, *, need: dict[str, Any], expect: set[str]) -> tuple[bool, str]:
     """Run the test that made `need` with `drop` removed; it must fail with AccessDenied naming one of `expect`."""
     env = {**os.environ, usage.DROP_ENV: f"{role}#{drop}"}
     env.pop(usage.USAGE_ENV, None)
@@ -157,13 +157,16 @@ def report(found: dict[tuple[str, int], Statement], run_mutations: bool, actions
 
 def _mutate_statement(statement: Statement, actions: bool) -> int:
     expect = {r["action"] for r in statement.sole}
-    failed, test = mutate(statement.role, str(statement.index), _quickest(statement.sole), expect)
+    failed, test = mutate(statement.role, str(statement.index), need=_quickest(statement.sole), expect=expect)
     print(f"{'KILLED' if failed else 'SURVIVED':10} {statement.name} without it: {test}")
     problems = 0 if failed else 1
     if actions:
         for action, needs in sorted(statement.sole_actions.items()):
             killed, test = mutate(
-                statement.role, f"{statement.index}:{action}", _quickest(needs), {n["action"] for n in needs}
+                statement.role,
+                f"{statement.index}:{action}",
+                need=_quickest(needs),
+                expect={n["action"] for n in needs},
             )
             print(f"{'KILLED' if killed else 'SURVIVED':10}   {action} of {statement.name}: {test}")
             problems += 0 if killed else 1

@@ -38,6 +38,7 @@ from botocore.config import Config
 
 from bench.container import jobs
 from local import emulator
+from sam_stack.offline_store import OfflineStore
 
 WORK = jobs.REPO / "work" / "bench-container"
 BUCKET = "bench-images"
@@ -64,7 +65,7 @@ def measure(command: list[str], env: dict[str, str]) -> Measured:
     return Measured(seconds, usage.ru_maxrss / 1024, stdout)
 
 
-def line(label: str, value: float, unit: str, measured: Measured) -> None:
+def line(label: str, value: float, unit: str, *, measured: Measured) -> None:
     print(f"    {label:<52} {value:8.2f} {unit}  {measured.seconds:7.1f} s  peak RSS {measured.peak_mb:6.0f} MB")
 
 
@@ -102,7 +103,6 @@ def records_in(folder: Path) -> int:
 
 def bench_preprocess(records: int, workers: int) -> None:
     from detector import synth
-    from detector.offline_store import write_rows
 
     distinct = 200
     data = WORK / "synth-preprocess"
@@ -131,7 +131,7 @@ def bench_preprocess(records: int, workers: int) -> None:
             list(pool.map(upload, store_rows))
         store = WORK / "store"
         shutil.rmtree(store, ignore_errors=True)
-        write_rows(store, store_rows, datetime.now(UTC))
+        OfflineStore.of_template().write(store, store_rows, datetime.now(UTC))
         jobs.say(f"(a) {records} records, images in S3 at {endpoint}")
 
         baseline_dir = WORK / "baseline-preprocess"
@@ -161,8 +161,8 @@ def bench_preprocess(records: int, workers: int) -> None:
         server.terminate()
         server.wait()
     print(f"(a) preprocessing, {records} offline-store records -> .rec, images in S3 (moto on loopback)")
-    line("sample's way (sequential download_file + im2rec)", records / baseline.seconds, "records/s", baseline)
-    line("ours (concurrent fetch, packing while fetching)", records / ours.seconds, "records/s", ours)
+    line("sample's way (sequential download_file + im2rec)", records / baseline.seconds, "records/s", measured=baseline)
+    line("ours (concurrent fetch, packing while fetching)", records / ours.seconds, "records/s", measured=ours)
     print(f"    ratio: {baseline.seconds / ours.seconds:.2f}x (target >= 3x)")
 
 
@@ -185,7 +185,7 @@ def training_set(images: int) -> Path:
 
 
 def training_root(
-    root: Path, train_rec: Path, hyperparameters: dict[str, str], host: str = "algo-1", hosts: tuple[str, ...] = ()
+    root: Path, train_rec: Path, hyperparameters: dict[str, str], *, host: str = "algo-1", hosts: tuple[str, ...] = ()
 ) -> dict[str, str]:
     """A training job's /opt/ml with the train channel and, for several hosts, their resourceconfig.json;
     returns the job's environment."""
@@ -209,13 +209,27 @@ def epoch_speed(stdout: str) -> float:
     return speeds[-1]
 
 
-def hyperparameters_for(backbone: str, width: int, height: int, batch_size: int) -> dict[str, str]:
-    hyperparameters = {"backbone": backbone, "epochs": "2", "warmup_epochs": "1", "batch_size": str(batch_size)}
-    return hyperparameters | {"data_width": str(width), "data_height": str(height)}
+@dataclass(frozen=True)
+class Shape:
+    """The model trained and the batch it trains with."""
+
+    backbone: str
+    width: int
+    height: int
+    batch_size: int
+
+    def hyperparameters(self) -> dict[str, str]:
+        hyperparameters = {"backbone": self.backbone, "epochs": "2", "warmup_epochs": "1"}
+        return hyperparameters | {
+            "batch_size": str(self.batch_size),
+            "data_width": str(self.width),
+            "data_height": str(self.height),
+        }
 
 
-def bench_training(train_rec: Path, images: int, backbone: str, width: int, height: int, batch_size: int) -> None:
-    hyperparameters = hyperparameters_for(backbone, width, height, batch_size)
+def bench_training(train_rec: Path, images: int, shape: Shape) -> None:
+    backbone, width, height, batch_size = shape.backbone, shape.width, shape.height, shape.batch_size
+    hyperparameters = shape.hyperparameters()
     job_env = training_root(WORK / "ours-training", train_rec, hyperparameters)
     ours = measure([str(jobs.CONTAINER_PYTHON), "-m", "detector.train"], job_env)
     ours_speed = epoch_speed(ours.stdout)
@@ -252,9 +266,9 @@ def bench_training(train_rec: Path, images: int, backbone: str, width: int, heig
     print(
         f"(b) training, YOLOv3 {backbone} {width}x{height} batch {batch_size}, {images} images, {os.cpu_count()} CPUs"
     )
-    line("GluonCV reference loop, as shipped (4 workers)", speed(shipped), "images/s", shipped)
-    line("GluonCV reference loop, OMP_NUM_THREADS set", speed(threads), "images/s", threads)
-    line("ours (detector.train, second epoch)", ours_speed, "images/s", ours)
+    line("GluonCV reference loop, as shipped (4 workers)", speed(shipped), "images/s", measured=shipped)
+    line("GluonCV reference loop, OMP_NUM_THREADS set", speed(threads), "images/s", measured=threads)
+    line("ours (detector.train, second epoch)", ours_speed, "images/s", measured=ours)
     # the target is judged against the faster reference: with its threads set, GluonCV's four workers each run
     # that many OpenMP threads too, which on a small model can cost more than it gains
     faster = max(speed(shipped), speed(threads))
@@ -288,9 +302,10 @@ def trainable_bytes(backbone: str, width: int, height: int) -> int:
     return sum(int(p.data().size) * p.data().dtype(0).itemsize for p in params)
 
 
-def bench_distributed(train_rec: Path, backbone: str, width: int, height: int, batch_size: int) -> None:
+def bench_distributed(train_rec: Path, shape: Shape) -> None:
+    backbone, width, height, batch_size = shape.backbone, shape.width, shape.height, shape.batch_size
     command = [str(jobs.CONTAINER_PYTHON), "-m", "detector.train"]
-    hyperparameters = hyperparameters_for(backbone, width, height, batch_size)
+    hyperparameters = shape.hyperparameters()
     alone = {}
     for threads in (1, 2):
         job_env = training_root(WORK / f"one-host-{threads}", train_rec, hyperparameters)
@@ -302,7 +317,7 @@ def bench_distributed(train_rec: Path, backbone: str, width: int, height: int, b
     started = time.monotonic()
     processes = []
     for host in hosts:
-        job_env = training_root(WORK / f"two-hosts-{host}", train_rec, global_batch, host, hosts)
+        job_env = training_root(WORK / f"two-hosts-{host}", train_rec, global_batch, host=host, hosts=hosts)
         job_env |= {"OMP_NUM_THREADS": "1", "DETECTOR_PS_PORT": str(port)}
         processes.append(subprocess.Popen(command, env=job_env, stdout=subprocess.PIPE, text=True))
     outputs = [process.communicate()[0] for process in processes]
@@ -314,8 +329,8 @@ def bench_distributed(train_rec: Path, backbone: str, width: int, height: int, b
     size = trainable_bytes(backbone, width, height)
     steps = len(re.findall(r"^epoch=", outputs[0], re.M))
     print(f"(d) training on hosts, YOLOv3 {backbone} {width}x{height}, batch {batch_size} per host")
-    line("one host, one core", one, "images/s", alone[1])
-    line("one host, both cores", both, "images/s", alone[2])
+    line("one host, one core", one, "images/s", measured=alone[1])
+    line("one host, both cores", both, "images/s", measured=alone[2])
     print(f"    {'two hosts on loopback, one core each':<52} {two:8.2f} images/s  {seconds:7.1f} s  ({steps} epochs)")
     print(f"    ratio: {two / one:.2f}x one host on one core (ideal 2.0), {two / both:.2f}x one host on both cores")
     print(
@@ -338,14 +353,14 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     if "preprocess" not in args.skip:
         bench_preprocess(args.records, args.workers)
-    shape = (args.backbone, args.width, args.height, args.batch_size)
+    shape = Shape(args.backbone, args.width, args.height, args.batch_size)
     if "training" not in args.skip or "distributed" not in args.skip:
         train_rec = training_set(args.train_images)
     if "training" not in args.skip:
-        for backbone, width, height in dict.fromkeys([shape[:3], DEFAULT_SHAPE]):
-            bench_training(train_rec, args.train_images, backbone, width, height, args.batch_size)
+        for backbone, width, height in dict.fromkeys([(shape.backbone, shape.width, shape.height), DEFAULT_SHAPE]):
+            bench_training(train_rec, args.train_images, Shape(backbone, width, height, args.batch_size))
     if "distributed" not in args.skip:
-        bench_distributed(train_rec, *shape)
+        bench_distributed(train_rec, shape)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-CONTAINER = REPO / "container"
-CONTAINER_PYTHON = CONTAINER / ".venv" / "bin" / "python"
-sys.path.insert(0, str(CONTAINER))  # these benchmarks run in container/.venv, beside the detector package
+from sam_stack import container
+from sam_stack.offline_store import OfflineStore
 
-from detector.offline_store import write_rows  # noqa: E402
+REPO, CONTAINER = container.REPO, container.CONTAINER
+CONTAINER_PYTHON = container.CONTAINER_BIN / "python"
+sys.path.insert(0, str(CONTAINER))  # these benchmarks run in container/.venv, beside the detector package
 
 
 def environment(root: Path) -> dict[str, str]:
@@ -42,11 +42,11 @@ def run_module(module: str, args: list[str], root: Path) -> float:
 
 
 def offline_store_from_csv(labels: Path, store: Path, source_prefix: str = "") -> int:
-    """Write a labels CSV as one offline-store parquet file (the container's own writer); returns the row count."""
+    """Write a labels CSV as one offline-store parquet file (as Feature Store writes it); returns the row count."""
     rows = list(csv.DictReader(labels.open(encoding="utf-8")))
     for row in rows:
         row["source_ref"] = source_prefix + row["source_ref"]
-    write_rows(store, rows, datetime.now(UTC))
+    OfflineStore.of_template().write(store, rows, datetime.now(UTC))
     return len(rows)
 
 
@@ -78,7 +78,7 @@ def train(root: Path, splits: Path, hyperparameters: dict[str, str], pretrained:
     return root / "model"
 
 
-def evaluate(root: Path, model: Path, splits: Path, score_threshold: float | None = None) -> dict[str, Any]:
+def evaluate(root: Path, model: Path, splits: Path, *, score_threshold: float | None = None) -> dict[str, Any]:
     """Evaluate at the model's own score threshold (chosen on its validation split), or at `score_threshold`."""
     shutil.rmtree(root, ignore_errors=True)
     inputs = root / "processing" / "input"

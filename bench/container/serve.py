@@ -47,7 +47,7 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def export_model(folder: Path, backbone: str, width: int, height: int) -> None:
+def export_model(folder: Path, backbone: str, *, width: int, height: int) -> None:
     net = model.build(backbone, ("scratch",))
     meta = {"backbone": backbone, "classes": ["scratch"], "data_width": width, "data_height": height, "epochs": 0}
     model.export(net, folder, meta, width=width, height=height)
@@ -122,7 +122,7 @@ def invoke(url: str, data: bytes) -> float:
     return (time.perf_counter() - tick) * 1000
 
 
-def load(url: str, images: list[bytes], requests: int, concurrency: int) -> tuple[float, list[float]]:
+def load(url: str, images: list[bytes], *, requests: int, concurrency: int) -> tuple[float, list[float]]:
     for data in images[:concurrency]:
         invoke(url, data)  # every worker warm
     started = time.perf_counter()
@@ -146,7 +146,7 @@ def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     synth.generate(WORK / "images", 16, seed=5)
     images = [p.read_bytes() for p in sorted((WORK / "images" / "images").glob("*.jpg"))]
-    export_model(WORK / "model", args.backbone, args.width, args.height)
+    export_model(WORK / "model", args.backbone, width=args.width, height=args.height)
 
     floor_rate, forward_ms = floor(WORK / "model", images, args.requests)
     cores = os.cpu_count() or 1
@@ -155,7 +155,7 @@ def main() -> int:
     worker_forward_ms = floor_at(share, args.requests)
     process, url = start_serve(WORK)
     try:
-        results = {c: load(url, images, args.requests, c) for c in (1, 4)}
+        results = {c: load(url, images, requests=args.requests, concurrency=c) for c in (1, 4)}
     finally:
         process.terminate()
         process.wait(timeout=60)

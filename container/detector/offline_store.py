@@ -2,14 +2,13 @@
 
 Besides the features, each row carries `write_time`, `api_invocation_time` and `is_deleted`. A record id
 (`source_ref`) can appear many times; its latest row by (event_time, write_time, api_invocation_time) wins.
+The image only reads the store: Feature Store writes it (locally, and for the tests, sam_stack/offline_store.py).
 """
 
 from __future__ import annotations
 
 import math
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,46 +71,3 @@ def latest(rows: list[StoreRow]) -> dict[str, StoreRow]:
         if current is None or row.order() >= current.order():
             chosen[row.source_ref] = row
     return chosen
-
-
-def write_rows(folder: Path, records: list[dict[str, Any]], written: datetime, deleted: bool = False) -> Path:
-    """One parquet file of feature values in the offline store's layout and types; returns its path.
-
-    `records` hold the feature values (strings are accepted for numbers, as PutRecord sends them).
-    """
-    import pyarrow as pa
-
-    written = written.astimezone(UTC)
-    columns: dict[str, list[Any]] = {name: [] for name in FEATURES}
-    for record in records:
-        for name in FEATURES:
-            columns[name].append(record.get(name))
-    schema = pa.schema(
-        [
-            ("source_ref", pa.string()),
-            ("image_width", pa.int64()),
-            ("image_height", pa.int64()),
-            ("image_depth", pa.int64()),
-            ("annotations", pa.string()),
-            ("event_time", pa.float64()),
-            ("labeling_job", pa.string()),
-            ("status", pa.string()),
-            ("write_time", pa.timestamp("ms", tz="UTC")),
-            ("api_invocation_time", pa.timestamp("ms", tz="UTC")),
-            ("is_deleted", pa.bool_()),
-        ]
-    )
-    integers = ("image_width", "image_height", "image_depth")
-    data = {
-        **{name: [None if v is None else int(float(v)) for v in columns[name]] for name in integers},
-        **{name: columns[name] for name in ("source_ref", "annotations", "labeling_job", "status")},
-        "event_time": [None if v is None else float(v) for v in columns["event_time"]],
-        "write_time": [written] * len(records),
-        "api_invocation_time": [written] * len(records),
-        "is_deleted": [deleted] * len(records),
-    }
-    partition = folder / f"year={written:%Y}" / f"month={written:%m}" / f"day={written:%d}" / f"hour={written:%H}"
-    partition.mkdir(parents=True, exist_ok=True)
-    path = partition / f"{written:%Y%m%dT%H%M%S}Z_{uuid.uuid4().hex[:16]}.parquet"
-    pq.write_table(pa.table(data, schema=schema), path)
-    return path

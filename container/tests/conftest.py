@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from detector import synth
-from detector.offline_store import write_rows
 
-from local.executor.jobs import container_environment
+from sam_stack.container import container_environment
+from sam_stack.offline_store import OfflineStore
 
 pytest_plugins = ["local.pytest_aws"]  # moto_endpoint, aws_env
 
@@ -22,6 +22,8 @@ CONTAINER = Path(__file__).resolve().parent.parent
 REPO = CONTAINER.parent
 WRITTEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 RATIOS = ("0.6", "0.2", "0.2")
+# the offline store of template.yaml's feature group, as Feature Store writes it
+OFFLINE_STORE = OfflineStore.of_template()
 
 
 class JobResult:
@@ -53,7 +55,7 @@ def labels(folder: Path) -> list[dict[str, str]]:
 def store(root: Path, rows: list[dict[str, Any]], written: datetime = WRITTEN, deleted: bool = False) -> Path:
     """Rows into the job root's offline-store input, as one more parquet file."""
     folder = root / "processing" / "input" / "offline-store"
-    write_rows(folder, rows, written, deleted)
+    OFFLINE_STORE.write(folder, rows, written, deleted=deleted)
     return folder
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from local.executor.jobs import container_environment
+from sam_stack.container import container_environment
 
 REQUEST = """
 import boto3

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from detector import evaluate, hyperparameters, model, preprocess
 
-from local.executor.jobs import container_environment
+from sam_stack.container import container_environment
 
 from .conftest import REPO
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from local.executor.jobs import container_environment
+from sam_stack.container import container_environment
 from tests.conftest import TINY_HYPERPARAMETERS, training_root
 
 HOSTS = ("127.0.0.2", "127.0.0.3")

@@ -9,11 +9,12 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
+from detector.offline_store import STORE_COLUMNS, read_rows
 from detector.preprocess import split_of
-from detector.records import parse_record
+from detector.records import FEATURES, parse_record
 from gluoncv.data import RecordFileDetection
 
-from .conftest import WRITTEN, labels, preprocess_args, report, run_job, store
+from .conftest import OFFLINE_STORE, WRITTEN, labels, preprocess_args, report, run_job, store
 
 OUTPUT = Path("processing/output")
 
@@ -21,6 +22,21 @@ OUTPUT = Path("processing/output")
 def lst_paths(root: Path, split: str) -> list[str]:
     lines = (root / OUTPUT / split / f"{split}.lst").read_text(encoding="utf-8").splitlines()
     return [line.rsplit("\t", 1)[1] for line in lines]
+
+
+def test_the_image_reads_every_column_feature_store_writes(synthetic: Path, tmp_path: Path) -> None:
+    # Given the offline store of template.yaml's feature group, as Feature Store writes it
+    folder = store(tmp_path, labels(synthetic)[:1])
+
+    # When the image reads it, Then it reads the columns the store has: the same names, in the same order
+    [row] = read_rows(folder)
+    assert (*FEATURES, *STORE_COLUMNS) == OFFLINE_STORE.columns
+    assert tuple(row.values) == OFFLINE_STORE.columns
+    assert (row.source_ref, row.deleted, row.values["write_time"]) == (
+        labels(synthetic)[0]["source_ref"],
+        False,
+        WRITTEN,
+    )
 
 
 def test_rec_reads_back_with_the_boxes_of_the_csv(synthetic: Path, splits: Path) -> None:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from local.executor.jobs import container_environment
+from sam_stack.container import container_environment
 from tests.conftest import CONTAINER, JobResult, labels
 
 ALL = "score_threshold=0"  # the tiny model's scores are low: every box it finds

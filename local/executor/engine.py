@@ -38,6 +38,7 @@ class Executor:
         sagemaker: Any,
         events: Any,
         s3: Any,
+        *,
         runner: JobRunner,
         work: Path,
         on_line: Callable[[Job, str], None] | None = None,
@@ -156,7 +157,9 @@ class Executor:
                 if not ready:
                     break
                 threads = [
-                    threading.Thread(target=self._step, args=(execution, steps[name][0], scope, role), daemon=True)
+                    threading.Thread(
+                        target=self._step, args=(execution, steps[name][0], scope), kwargs={"role": role}, daemon=True
+                    )
                     for name in ready
                 ]
                 for thread in threads:
@@ -195,7 +198,7 @@ class Executor:
             return None
         return enforce.identity_of(described.get("RoleArn"))
 
-    def _step(self, execution: Execution, step: dict[str, Any], scope: Scope, role: Identity | None = None) -> None:
+    def _step(self, execution: Execution, step: dict[str, Any], scope: Scope, *, role: Identity | None = None) -> None:
         run = StepRun(name=step["Name"], type=step["Type"], description=step.get("Description", ""))
         with self.lock:
             execution.steps[run.name] = run
@@ -208,7 +211,7 @@ class Executor:
             run.attempts += 1
             try:
                 with enforce.acting_as(role):
-                    self.kinds.attempt(execution, step, run, scope)
+                    self.kinds.attempt(execution, step, run, scope=scope)
                 break
             except JobInfrastructureError as error:
                 wait = retry_wait(policies, "SageMaker.JOB_INTERNAL_ERROR", run.attempts)
@@ -226,7 +229,7 @@ class Executor:
                 scope.steps[run.name] = run.properties
         self.publish.step(execution, run, "Executing")
 
-    def _job(self, execution: Execution, step: str, kind: str, request: dict[str, Any]) -> Job:
+    def _job(self, execution: Execution, step: str, *, kind: str, request: dict[str, Any]) -> Job:
         # SageMaker's own naming: pipelines-<execution id>-<step>-<random>, lower case, at most 63 characters
         name = f"pipelines-{execution.id}-{step}-{secrets.token_hex(5)}".lower()[:63]
         account_region = execution.pipeline_arn.split(":")[3:5]

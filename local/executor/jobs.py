@@ -35,13 +35,10 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
-from local.constraints import job_pythonpath
 from local.iam import enforce, usage
 from local.iam.process import DENIALS_ENV, IDENTITY_ENV
+from sam_stack.container import CONTAINER, CONTAINER_BIN, job_pythonpath
 
-REPO = Path(__file__).resolve().parents[2]
-CONTAINER = REPO / "container"
-CONTAINER_BIN = CONTAINER / ".venv" / "bin"
 OPT_ML = "/opt/ml"
 # concurrent object downloads into a job (below botocore's 10 pooled connections): a Feature Store offline store
 # holds a small file per record, and SageMaker fetches inputs in parallel too
@@ -50,15 +47,6 @@ DOWNLOADS = 8
 # s3transfer moves data in worker threads, which start with an empty context: the stack's own transfers stay in the
 # calling thread, so that they are authorised as the role acting there (local/iam)
 IN_THIS_THREAD = TransferConfig(use_threads=False)
-
-
-def container_environment(*layers: dict[str, str]) -> dict[str, str]:
-    """The environment of a process of container/.venv: this one's with `layers` over it, the `detector` package
-    on the path, and AWS's request constraints installed at start-up (local/constraints.py)."""
-    merged: dict[str, str] = {**os.environ}
-    for layer in layers:
-        merged.update(layer)
-    return {**merged, "PYTHONPATH": job_pythonpath(CONTAINER), "PYTHONWARNINGS": "ignore"}
 
 
 class JobFailed(Exception):
@@ -151,7 +139,7 @@ class JobRunner:
 
     # ---- S3 <-> the job's folders ----
 
-    def download(self, uri: str, into: list[Path], sharded: bool = False, required: bool = True) -> None:
+    def download(self, uri: str, into: list[Path], *, sharded: bool = False, required: bool = True) -> None:
         """The objects under `uri` into every folder of `into`, or, `sharded`, each object into one of them."""
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         for folder in into:
@@ -283,7 +271,10 @@ class JobRunner:
             (job.folder / "pid").write_text("\n".join(str(p.pid) for p in processes.values()))
             readers = [
                 threading.Thread(
-                    target=self._read, args=(job, process, log, on_line, f"[{host}] " if many else ""), daemon=True
+                    target=self._read,
+                    args=(job, process),
+                    kwargs={"log": log, "on_line": on_line, "prefix": f"[{host}] " if many else ""},
+                    daemon=True,
                 )
                 for host, process in processes.items()
             ]
@@ -326,7 +317,7 @@ class JobRunner:
             cwd=job.folder,
         )
 
-    def _read(self, job: Job, process: subprocess.Popen[str], log: Any, on_line: Any, prefix: str) -> None:
+    def _read(self, job: Job, process: subprocess.Popen[str], *, log: Any, on_line: Any, prefix: str) -> None:
         definitions = job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
         patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
         assert process.stdout is not None

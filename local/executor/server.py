@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from local import constraints
 from local.executor.engine import Executor, ServiceError
@@ -101,7 +101,12 @@ def _json(value: Any) -> bytes:
 
 
 Answer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
-After = Callable[[str, dict[str, Any], int, bytes], None]
+
+
+class After(Protocol):
+    """Sees a call passed on to moto, with moto's status and body."""
+
+    def __call__(self, operation: str, request: dict[str, Any], *, status: int, data: bytes) -> None: ...
 
 
 class JsonFront(Served):
@@ -111,14 +116,14 @@ class JsonFront(Served):
     a client without the local botocore hook (the AWS CLI, another SDK) meets the same 400."""
 
     def __init__(
-        self, moto_endpoint: str, service: str, target_prefix: str, answer: Answer, after: After | None = None
+        self, moto_endpoint: str, service: str, *, target_prefix: str, answer: Answer, after: After | None = None
     ) -> None:
         self.moto, self.service, self.prefix = moto_endpoint.rstrip("/"), service, target_prefix
         self.answer, self.after = answer, after
         self.loopback = Loopback(self._respond, name=f"front-{target_prefix}")
 
     def _respond(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         kind = {"Content-Type": "application/x-amz-json-1.1"}
         operation = headers.get("X-Amz-Target", "").removeprefix(f"{self.prefix}.")
@@ -135,7 +140,7 @@ class JsonFront(Served):
             return 200, kind, _json(answer)
         status, data = self._forward(path, headers, body)
         if self.after is not None:
-            self.after(operation, request, status, data)
+            self.after(operation, request, status=status, data=data)
         return status, kind, data
 
     def _forward(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
@@ -160,10 +165,10 @@ def sagemaker_front(api: SageMakerApi, moto_endpoint: str, hosting: Any = None) 
             return served[operation](request)
         return api.job(operation, request)
 
-    def after(operation: str, request: dict[str, Any], status: int, _: bytes) -> None:
+    def after(operation: str, request: dict[str, Any], *, status: int, data: bytes) -> None:
         if operation == "UpdateModelPackage" and status == 200:
             # SageMaker announces approvals and rejections as a state change of the package
             arn = request["ModelPackageArn"]
             api.executor.package_event(api.executor.sagemaker.describe_model_package(ModelPackageName=arn))
 
-    return JsonFront(moto_endpoint, "sagemaker", "SageMaker", answer, after)
+    return JsonFront(moto_endpoint, "sagemaker", target_prefix="SageMaker", answer=answer, after=after)

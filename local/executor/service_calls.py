@@ -50,7 +50,7 @@ def refused(identity: Identity | None, calls: list[tuple[str, str, dict[str, Any
         return None
     for service, operation, params in calls:
         try:
-            enforce.authorise(identity, service, operation, params)
+            enforce.authorise(identity, service, operation, params=params)
         except enforce.AccessDenied as denial:
             return f"ClientError: {denial}"
     return None

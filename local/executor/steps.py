@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from local import constraints
 from local.executor import service_calls
@@ -16,7 +16,11 @@ from local.executor.jobs import Job, JobRunner
 from local.executor.records import Execution, StepRun
 from local.iam import enforce
 
-NewJob = Callable[[Execution, str, str, dict[str, Any]], Job]
+
+class NewJob(Protocol):
+    """Makes the job of a step (kind processing or training) from its create request."""
+
+    def __call__(self, execution: Execution, step: str, *, kind: str, request: dict[str, Any]) -> Job: ...
 
 
 class StepKinds:
@@ -34,10 +38,10 @@ class StepKinds:
         self.sagemaker, self.runner, self.events = sagemaker, runner, events
         self.new_job, self.on_line = new_job, on_line
 
-    def attempt(self, execution: Execution, step: dict[str, Any], run: StepRun, scope: Scope) -> None:
+    def attempt(self, execution: Execution, step: dict[str, Any], run: StepRun, *, scope: Scope) -> None:
         kind = step["Type"]
         if kind in {"Processing", "Training"}:
-            self._job(execution, step, run, scope)
+            self._job(execution, step, run, scope=scope)
         elif kind == "Condition":
             outcome = all(holds(evaluate(c, scope)) for c in step["Arguments"]["Conditions"])
             run.properties = {"Outcome": outcome}
@@ -58,14 +62,16 @@ class StepKinds:
         else:
             raise ExpressionError(f"step type {kind} is not supported by the local executor")
 
-    def _job(self, execution: Execution, step: dict[str, Any], run: StepRun, scope: Scope) -> None:
+    def _job(self, execution: Execution, step: dict[str, Any], run: StepRun, *, scope: Scope) -> None:
         kind = step["Type"]
         arguments = evaluate(step["Arguments"], scope)
-        refused = refusal(execution.id, run.name, kind, arguments)
+        refused = refusal(execution.id, run.name, kind=kind, arguments=arguments)
         if refused is not None:  # SageMaker refuses the Create call: the step fails, and no job exists
             run.status, run.failure_reason = "Failed", refused
             return
-        job = self.new_job(execution, run.name, "processing" if kind == "Processing" else "training", arguments)
+        job = self.new_job(
+            execution, run.name, kind="processing" if kind == "Processing" else "training", request=arguments
+        )
         job_role = enforce.identity_of(arguments.get("RoleArn"))
         # the pipeline's role creates the job and passes it its role; the job's role pulls its image and logs
         cannot_start = _create_denied(kind, job.name, arguments) or service_calls.refused(
@@ -97,7 +103,7 @@ CREATE = {
 }
 
 
-def refusal(execution_id: str, step: str, kind: str, arguments: dict[str, Any]) -> str | None:
+def refusal(execution_id: str, step: str, *, kind: str, arguments: dict[str, Any]) -> str | None:
     """What SageMaker answers when the pipeline creates the step's job from `arguments` (the step's resolved
     Arguments, with the job name the pipeline gives: pipelines-<execution id>-<step>-<random>), or None."""
     operation, name_key = CREATE[kind]
@@ -113,7 +119,7 @@ def _create_denied(kind: str, name: str, arguments: dict[str, Any]) -> str | Non
     if identity is None:
         return None
     try:
-        enforce.authorise(identity, "sagemaker", operation, {**arguments, name_key: name})
+        enforce.authorise(identity, "sagemaker", operation, params={**arguments, name_key: name})
     except enforce.AccessDenied as denial:
         return f"ClientError: {denial}"
     return None

@@ -58,7 +58,9 @@ class Identity:
 
 
 class AccessDenied(ClientError):
-    def __init__(self, service: str, operation: str, identity: Identity, request: Request, decision: Decision) -> None:
+    def __init__(
+        self, service: str, operation: str, identity: Identity, *, request: Request, decision: Decision
+    ) -> None:
         self.identity, self.request, self.decision = identity, request, decision
         status, code = _REST_DENIAL.get(service, (400, "AccessDeniedException"))
         because = {
@@ -77,6 +79,7 @@ def authorise(
     identity: Identity,
     service: str,
     operation: str,
+    *,
     params: dict[str, Any],
     where: requests.Where,
     on_denial: Callable[[AccessDenied], None],
@@ -84,7 +87,7 @@ def authorise(
     """Raise AccessDenied (after `on_denial`) unless `identity` may make this request; a request it may make is
     written to the usage record (local/iam/usage.py)."""
     try:
-        needed = requests.authorisations(service, operation, params, where)
+        needed = requests.authorisations(service, operation, params, where=where)
     except KeyError as error:
         raise UnmappedOperation(service, operation) from error
     for request in needed:
@@ -95,7 +98,7 @@ def authorise(
         if decision is Decision.ALLOW:
             usage.record(identity.logical_id, identity.statements, request)
             continue
-        denial = AccessDenied(service, operation, identity, request, decision)
+        denial = AccessDenied(service, operation, identity, request=request, decision=decision)
         on_denial(denial)
         raise denial
 

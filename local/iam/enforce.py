@@ -76,9 +76,9 @@ def identity_of(role_arn: str | None) -> Identity | None:
     return roles.by_arn(role_arn, _values) if role_arn else None
 
 
-def authorise(identity: Identity, service: str, operation: str, params: dict[str, Any]) -> None:
+def authorise(identity: Identity, service: str, operation: str, *, params: dict[str, Any]) -> None:
     """Raise (and record) AccessDenied unless `identity` may make this request."""
-    core.authorise(identity, service, operation, params, _where, _record)
+    core.authorise(identity, service, operation, params=params, where=_where, on_denial=_record)
 
 
 def _record(denial: AccessDenied) -> None:
@@ -92,7 +92,8 @@ def record_denials(lines: list[str]) -> None:
         data = json.loads(line)
         identity = Identity(data["logical_id"], data["arn"], ())
         request = Request(data["action"], data["resource"])
-        _record(AccessDenied(data["service"], data["operation"], identity, request, Decision(data["decision"])))
+        decision = Decision(data["decision"])
+        _record(AccessDenied(data["service"], data["operation"], identity, request=request, decision=decision))
 
 
 def _service(model: OperationModel) -> str:
@@ -105,7 +106,7 @@ def check(**kwargs: Any) -> None:
     if identity is None:
         return
     model: OperationModel = kwargs["model"]
-    authorise(identity, _service(model), model.name, kwargs["params"])
+    authorise(identity, _service(model), model.name, params=kwargs["params"])
 
 
 def hide_missing(**kwargs: Any) -> None:

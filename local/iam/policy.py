@@ -71,7 +71,7 @@ class UnsupportedCondition(ValueError):
     """A condition operator this evaluator does not know: refuse to guess (fail closed, loudly)."""
 
 
-def _condition_holds(operator: str, key: str, wanted: Any, request: Request) -> bool:
+def _condition_holds(operator: str, key: str, wanted: Any, *, request: Request) -> bool:
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
     got = request.value(key)
@@ -91,7 +91,7 @@ def _condition_holds(operator: str, key: str, wanted: Any, request: Request) -> 
 
 def _conditions_hold(conditions: dict[str, dict[str, Any]], request: Request) -> bool:
     return all(
-        _condition_holds(operator, key, wanted, request)
+        _condition_holds(operator, key, wanted, request=request)
         for operator, keys in conditions.items()
         for key, wanted in keys.items()
     )

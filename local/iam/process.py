@@ -46,7 +46,7 @@ def install_from_environment() -> bool:
             with denials.open("a", encoding="utf-8") as out:
                 out.write(denial_line(denial, service, operation) + "\n")
 
-        authorise(identity, service, operation, kwargs["params"], where, write)
+        authorise(identity, service, operation, params=kwargs["params"], where=where, on_denial=write)
 
     def after(**kwargs: Any) -> None:
         hide_missing(identity, where, **kwargs)

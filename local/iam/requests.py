@@ -271,7 +271,7 @@ def operations() -> list[tuple[str, str]]:
     return sorted(_ROWS)
 
 
-def authorisations(service: str, operation: str, params: Params, where: Where) -> list[Request]:
+def authorisations(service: str, operation: str, params: Params, *, where: Where) -> list[Request]:
     """Every action, resource and context the operation is authorised on; KeyError for an operation not in the table."""
     row = _ROWS.get((service, operation))
     if row is None:

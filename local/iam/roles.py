@@ -20,7 +20,8 @@ from typing import Any
 from local.iam import usage
 from local.iam.check import Identity
 from local.iam.policy import as_list
-from local.template import ACCOUNT, STACK, TEMPLATE, Template, sub
+from local.template import ACCOUNT, STACK, local_values
+from sam_stack.template import TEMPLATE, Template, sub
 
 REPO = TEMPLATE.parent
 # where the deploy workflow's roles and the stack's permissions boundary are defined
@@ -77,10 +78,10 @@ def _attached(resources: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def _statements(documents: list[Any], template: Template, overrides: dict[str, str]) -> tuple[dict[str, Any], ...]:
+def _statements(documents: list[Any], template: Template, values: dict[str, str]) -> tuple[dict[str, Any], ...]:
     statements: list[dict[str, Any]] = []
     for document in documents:
-        resolved = template.resolve(document, overrides)
+        resolved = template.resolve(document, values)
         statements += [s for s in as_list(resolved.get("Statement", [])) if isinstance(s, dict)]
     return tuple(statements)
 
@@ -92,10 +93,9 @@ def identities(overrides: dict[str, str] | None = None) -> dict[str, Identity]:
 
 @cache
 def _identities(overrides: tuple[tuple[str, str], ...]) -> dict[str, Identity]:
-    values_override = dict(overrides)
     body = translated()
     template = Template(body)
-    values = {**template_values(), **values_override}
+    values = template.values(local_values(dict(overrides)))
     resources = body["Resources"]
     attached = _attached(resources)
     found = {}
@@ -104,11 +104,11 @@ def _identities(overrides: tuple[tuple[str, str], ...]) -> dict[str, Identity]:
             continue
         documents = [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
         documents += attached.get(logical_id, [])
-        boundary = template.resolve(resource["Properties"].get("PermissionsBoundary"), values_override)
+        boundary = template.resolve(resource["Properties"].get("PermissionsBoundary"), values)
         found[logical_id] = Identity(
             logical_id,
             role_arn(logical_id, values),
-            usage.without_dropped(logical_id, _statements(documents, template, values_override)),
+            usage.without_dropped(logical_id, _statements(documents, template, values)),
             boundaries()[boundary] if boundary else None,
         )
     return found
@@ -138,7 +138,7 @@ def _sub_text(value: Any, values: dict[str, str]) -> str:
 
 
 def template_values() -> dict[str, str]:
-    return dict(Template.load().values())
+    return Template.load().values(local_values())
 
 
 def function_role(function_logical_id: str, overrides: dict[str, str] | None = None) -> Identity:

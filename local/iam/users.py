@@ -11,7 +11,8 @@ from typing import Any
 from local.iam.check import Identity
 from local.iam.policy import as_list
 from local.iam.roles import translated
-from local.template import ACCOUNT, Template
+from local.template import ACCOUNT, local_values
+from sam_stack.template import Template
 
 DUTIES = ("RunOperatorPolicy", "ApproverPolicy", "DeployerPolicy", "ReaderPolicy")
 
@@ -42,7 +43,7 @@ def managed_policy_statements(logical_id: str, overrides: dict[str, str] | None 
     resource = body["Resources"][logical_id]
     if resource["Type"] != "AWS::IAM::ManagedPolicy":
         raise KeyError(f"template.yaml: {logical_id} is a {resource['Type']}, not an AWS::IAM::ManagedPolicy")
-    document = Template(body).resolve(resource["Properties"]["PolicyDocument"], overrides)
+    document = Template(body).resolve(resource["Properties"]["PolicyDocument"], local_values(overrides))
     return tuple(s for s in as_list(document.get("Statement", [])) if isinstance(s, dict))
 
 

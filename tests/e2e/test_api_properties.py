@@ -25,9 +25,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from local.client import Api
+from local import drive
 from local.emulator import REGION
 from local.stack import LOCAL_USER_KEY, LocalStack
+from sam_stack.client import Api
 from tests.e2e.conftest import start_stack
 
 EXAMPLES = 50
@@ -64,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> Api:
-    return Api(stack.api.url, LOCAL_USER_KEY)
+    return drive.api(stack.api.url, LOCAL_USER_KEY)
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,16 @@ module's), so that the first run finds no approved model."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from typing import Any
 
 import yaml
 
-from local.client import Api, click
+from local.drive import approval_request, follow, model_until, press
 from local.iam import users
-from local.stack import SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
-from tests.e2e.conftest import start_run, wait_for
-from tests.e2e.test_local_stack import approval_message, wait_until
+from local.stack import SLACK_APPROVER, LocalStack
+from sam_stack.client import Api
+from tests.e2e.conftest import start_run, sync_config
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
@@ -24,22 +23,17 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
         return body
 
 
-def set_min_improvement(stack: LocalStack, margin: float | None, timeout: float = 30) -> None:
+def set_min_improvement(stack: LocalStack, margin: float | None) -> None:
     """Change model_registry.min_improvement in SSM and wait until the synced definition passes it to Evaluate."""
-    name = stack.values["ConfigParameter"]
-    config = yaml.safe_load(stack.aws["ssm"].get_parameter(Name=name)["Parameter"]["Value"])
+    config = yaml.safe_load(stack.aws["ssm"].get_parameter(Name=stack.values["ConfigParameter"])["Parameter"]["Value"])
     config["model_registry"]["min_improvement"] = margin
-    stack.client("ssm").put_parameter(Name=name, Value=yaml.safe_dump(config, sort_keys=False), Type="String",
-                                      Overwrite=True)  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while True:
-        described = stack.aws["sagemaker"].describe_pipeline(PipelineName=stack.values["AWS::StackName"])
-        steps = {s["Name"]: s for s in json.loads(described["PipelineDefinition"])["Steps"]}
+
+    def passed(definition: dict[str, Any]) -> bool:
+        steps = {s["Name"]: s for s in definition["Steps"]}
         arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-        if ("--min-improvement" in arguments) == (margin is not None):
-            return
-        assert time.monotonic() < deadline, "the definition was not synced from the new config"
-        time.sleep(0.5)
+        return ("--min-improvement" in arguments) == (margin is not None)
+
+    sync_config(stack, yaml.safe_dump(config, sort_keys=False), passed)
 
 
 def image_of(message: dict[str, Any]) -> str:
@@ -51,7 +45,7 @@ def test_a_second_run_is_judged_against_the_approved_model_and_the_history_shows
     stack: LocalStack, api: Api
 ) -> None:
     # Given a first run, with nothing approved yet
-    first = wait_for(api, start_run(api, {"MapThreshold": 0.0}))
+    first = follow(api, start_run(api, {"MapThreshold": 0.0}))
     assert first["status"] == "Succeeded", first
     assert first["evaluation"]["champion"]["present"] is False
     assert first["evaluation"]["champion"]["reason"] == "no approved model in the group"
@@ -59,18 +53,18 @@ def test_a_second_run_is_judged_against_the_approved_model_and_the_history_shows
     assert first["started_by"]["source"] == "api"
     v1 = first["model"]["version"]
     # its request carries the picture, uploaded through Slack's file upload, and says there is no champion
-    message = approval_message(stack, v1)
+    message = approval_request(stack, v1)
     uploaded = stack.slack.files[image_of(message)]
     assert uploaded.completed
     assert fetch(stack.slack.file_url(uploaded), {"Authorization": "Bearer xoxb-local"}).startswith(b"\x89PNG")
     assert "no champion to compare with" in str(message["text"])
     # and is approved from Slack
-    code, _ = click(stack.api.url, message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}a/1")
+    code, _ = press(stack, message, "approve", reply_to="a/1")
     assert code == 200
-    wait_until(lambda: api.call("GET", f"/models/{v1}")[1], "Approved")
+    model_until(api, v1, "Approved", timeout=30)
 
     # When a second run starts
-    second = wait_for(api, start_run(api, {"MapThreshold": 0.0}))
+    second = follow(api, start_run(api, {"MapThreshold": 0.0}))
 
     # Then its evaluation names the approved model as champion, scored on the same test images: the figure it got
     # in its own run
@@ -82,7 +76,7 @@ def test_a_second_run_is_judged_against_the_approved_model_and_the_history_shows
     difference = second["evaluation"]["comparison"]["map_difference"]
     assert difference == round(second["evaluation"]["metrics"]["map"]["value"] - champion["map"], 6)
     # and its Slack request shows the comparison beside the picture
-    request = approval_message(stack, second["model"]["version"])
+    request = approval_request(stack, second["model"]["version"])
     assert f"against champion v{v1}'s {champion['map']:.3f} on the same images ({difference:+.3f})" in str(
         request["text"]
     )
@@ -91,7 +85,7 @@ def test_a_second_run_is_judged_against_the_approved_model_and_the_history_shows
     # When min_improvement asks for more than any model can gain, a third run is not registered
     set_min_improvement(stack, 1.0)
     try:
-        third = wait_for(api, start_run(api, {"MapThreshold": 0.0}))
+        third = follow(api, start_run(api, {"MapThreshold": 0.0}))
     finally:
         set_min_improvement(stack, None)
 
@@ -105,16 +99,23 @@ def test_a_second_run_is_judged_against_the_approved_model_and_the_history_shows
     assert f"champion v{v1} test mAP {champion['map']} + min_improvement 1.0" in reason
 
     # And the history: the decision on v1 (who, from where), the run that made it, links to its results
-    status, model = api.call("GET", f"/models/{v1}")
+    history_shows_the_decision(stack, api, first)
+
+
+def history_shows_the_decision(stack: LocalStack, api: Api, run: dict[str, Any]) -> None:
+    """The model `run` registered shows the Slack decision on it (who, from where), the run, links to its results,
+    and the audit trail has that one decision."""
+    version = run["model"]["version"]
+    status, model = api.call("GET", f"/models/{version}")
     assert status == 200
     [decision] = model["decisions"]
     assert (decision["decision"], decision["source"]) == ("approve", "slack")
     assert SLACK_APPROVER in decision["actor"]
-    assert (model["run_id"], model["started_by"]) == (first["run_id"], first["started_by"])
+    assert (model["run_id"], model["started_by"]) == (run["run_id"], run["started_by"])
     assert fetch(model["artefacts"]["predictions_png"]).startswith(b"\x89PNG")
     assert fetch(model["artefacts"]["training_curves_png"]).startswith(b"\x89PNG")
-    assert json.loads(fetch(model["artefacts"]["evaluation_json"]))["metrics"] == first["evaluation"]["metrics"]
+    assert json.loads(fetch(model["artefacts"]["evaluation_json"]))["metrics"] == run["evaluation"]["metrics"]
     assert len(fetch(model["artefacts"]["model_archive"])) > 1000
-    status, trail = api.call("GET", f"/audit?subject=model%23{stack.group}/{v1}")
+    status, trail = api.call("GET", f"/audit?subject=model%23{stack.group}/{version}")
     assert status == 200
     assert [(e["action"], e["source"]) for e in trail["entries"]] == [("approve", "slack")]

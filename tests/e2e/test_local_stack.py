@@ -4,38 +4,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 
 from control_plane.approval_request import button_value
-from local.client import Api, click
+from local.drive import approval_request, endpoint_until, follow, model_until, press, slack_post
 from local.emulator import REGION
-from local.stack import LOCAL_RUNNER_KEY, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
-from local.webhooks import Received
+from local.stack import LOCAL_RUNNER_KEY, SLACK_APPROVER, LocalStack
 from rollout.environments import environments
 from rollout.start_run import start_run as rollout_start_run
-from tests.e2e.conftest import declared_default, set_config, start_run, tiny_config, wait_for
-
-
-def approval_message(stack: LocalStack, version: int, timeout: float = 30) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for post in stack.slack.posts("/api/chat.postMessage"):
-            if f" v{version} " in post.body.get("text", ""):
-                return post.message
-        time.sleep(0.5)
-    raise AssertionError(f"notify posted nothing for v{version}: {[p.body.get('text') for p in stack.slack.received]}")
+from sam_stack.client import Api
+from tests.e2e.conftest import declared_default, set_config, start_run, tiny_config
 
 
 def test_a_run_registers_a_model_that_is_approved_through_slack(stack: LocalStack, api: Api) -> None:
     # When a run starts over HTTP (the threshold lowered: one tiny epoch learns little)
     run_id = start_run(api, {"MapThreshold": 0.0})
-    detail = wait_for(api, run_id)
+    detail = follow(api, run_id)
 
     # Then every step ran, and the run shows its metrics, its report and its model
     assert detail["status"] == "Succeeded", detail
@@ -54,12 +42,10 @@ def test_a_run_registers_a_model_that_is_approved_through_slack(stack: LocalStac
 
     # When the notify function's message is answered with Approve, signed as Slack signs it, while the
     # decision worker has not yet started
-    message = approval_message(stack, model["version"])
+    message = approval_request(stack, model["version"])
     version = model["version"]
     with stack.dispatcher.hold("SlackDecisionsFunction"):
-        code, answer = click(
-            stack.api.url, message, "approve", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}actions/1"
-        )
+        code, answer = press(stack, message, "approve", reply_to="actions/1")
         # Then Slack has its answer before anything is decided
         assert (code, answer) == (200, None)
         assert api.call("GET", f"/models/{version}")[1]["approval_status"] == "PendingManualApproval"
@@ -67,9 +53,9 @@ def test_a_run_registers_a_model_that_is_approved_through_slack(stack: LocalStac
         duplicate(stack, "DecisionQueue")
 
     # Then the worker approves the model, once, as the Slack user, and updates the message
-    approved = wait_until(lambda: api.call("GET", f"/models/{version}")[1], "Approved")
+    approved = model_until(api, version, "Approved", timeout=30)
     assert SLACK_APPROVER in approved["approval_description"]
-    wait_for_post(stack, "/actions/", "approved")
+    slack_post(stack, "approved", path="/actions/")
     assert stack.queued("DecisionQueue") == 0
     decisions = [e for e in stack.audit() if e["subject"]["S"].endswith(f"/{version}")]
     assert [e["action"]["S"] for e in decisions] == ["approve"]
@@ -81,11 +67,11 @@ def test_a_click_that_cannot_be_decided_is_told_in_the_messages_thread(stack: Lo
     message = {"channel": "C0LOCAL", "ts": "1795000000.999999", "blocks": [{"elements": [
         {"type": "button", "action_id": "reject", "value": value}]}]}  # fmt: skip
 
-    code, _ = click(stack.api.url, message, "reject", SLACK_APPROVER, SLACK_SIGNING_SECRET, f"{stack.slack.url}x")
+    code, _ = press(stack, message, "reject", reply_to="x")
 
     # Then the click is answered, and the worker says in the thread why nothing was decided
     assert code == 200
-    post = wait_for_post(stack, "/api/chat.postMessage", " v999, but")
+    post = slack_post(stack, " v999, but")
     assert (post.body["thread_ts"], post.body["channel"]) == ("1795000000.999999", "C0LOCAL")
 
 
@@ -96,26 +82,10 @@ def duplicate(stack: LocalStack, queue: str) -> None:
     stack.aws["sqs"].send_message(QueueUrl=url, MessageBody=waiting["Body"])
 
 
-def wait_until(read: Callable[[], dict[str, Any]], status: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (found := read())["approval_status"] != status:
-        assert time.monotonic() < deadline, found
-        time.sleep(0.2)
-    return found
-
-
-def wait_for_post(stack: LocalStack, path: str, text: str, timeout: float = 30) -> Received:
-    deadline = time.monotonic() + timeout
-    while not (found := [p for p in stack.slack.posts(path) if text in p.body.get("text", "")]):
-        assert time.monotonic() < deadline, [p.body.get("text") for p in stack.slack.received]
-        time.sleep(0.2)
-    return found[-1]
-
-
 def test_a_run_on_two_training_instances_trains_one_model_on_both_and_registers_it(stack: LocalStack, api: Api) -> None:
     # When a run asks for two training instances (a run-time parameter; the tiny batch of 4 splits in two)
     run_id = start_run(api, {"MapThreshold": 0.0, "TrainingInstanceCount": 2})
-    detail = wait_for(api, run_id)
+    detail = follow(api, run_id)
 
     # Then it registers a model, trained by two hosts as one job
     assert detail["status"] == "Succeeded", detail
@@ -137,7 +107,7 @@ def test_a_run_on_two_training_instances_trains_one_model_on_both_and_registers_
 def test_a_run_below_the_threshold_fails_naming_the_map_and_the_threshold(stack: LocalStack, api: Api) -> None:
     run_id = start_run(api, {"MapThreshold": 1.5})
 
-    detail = wait_for(api, run_id)
+    detail = follow(api, run_id)
 
     assert detail["status"] == "Failed"
     assert "is below the threshold 1.5" in detail["failure_reason"]
@@ -166,7 +136,7 @@ def test_a_direct_start_cannot_set_the_gate(stack: LocalStack, parameter: tuple[
 def test_a_failing_step_reports_its_reason(stack: LocalStack, api: Api) -> None:
     run_id = start_run(api, {"BatchSize": 0})
 
-    detail = wait_for(api, run_id)
+    detail = follow(api, run_id)
 
     assert detail["status"] == "Failed"
     train = next(s for s in detail["steps"] if s["name"] == "Train")
@@ -174,10 +144,7 @@ def test_a_failing_step_reports_its_reason(stack: LocalStack, api: Api) -> None:
     assert "batch_size" in train["failure_reason"]
     assert train["job_arn"].split("/")[-1].startswith(f"pipelines-{run_id}-train-")
     # and Slack heard of it, with the step and the reason
-    deadline = time.monotonic() + 60
-    while not any(run_id in p.body.get("text", "") for p in stack.slack.posts("/api/chat.postMessage")):
-        assert time.monotonic() < deadline, "notify did not post the failure"
-        time.sleep(0.5)
+    slack_post(stack, run_id, timeout=60)
     [post] = [p for p in stack.slack.posts("/api/chat.postMessage") if run_id in p.body.get("text", "")]
     assert "Train" in post.body["text"]
     assert "batch_size" in post.body["text"]
@@ -185,15 +152,15 @@ def test_a_failing_step_reports_its_reason(stack: LocalStack, api: Api) -> None:
 
 def test_a_running_execution_stops(stack: LocalStack, api: Api) -> None:
     run_id = start_run(api, {"NumEpochs": 500, "MapThreshold": 0.0})
-    detail = wait_for(api, run_id, until={"Executing"})
+    detail = follow(api, run_id, until_status={"Executing"})
     deadline = time.monotonic() + 60
     while not any(s["name"] == "Train" and s["status"] == "Executing" for s in detail["steps"]):
         assert time.monotonic() < deadline
         time.sleep(0.5)
-        detail = wait_for(api, run_id, until={"Executing", "Succeeded", "Failed", "Stopped"})
+        detail = follow(api, run_id, until_status={"Executing", "Succeeded", "Failed", "Stopped"})
 
     status, stopped = api.call("POST", f"/runs/{run_id}/stop")
-    detail = wait_for(api, run_id, until={"Stopped", "Failed", "Succeeded"}, timeout=60)
+    detail = follow(api, run_id, until_status={"Stopped", "Failed", "Succeeded"}, timeout=60)
 
     assert status == 200
     assert stopped["status"] in {"Stopping", "Stopped"}
@@ -209,7 +176,7 @@ def test_a_running_execution_stops(stack: LocalStack, api: Api) -> None:
 def test_two_concurrent_runs_keep_their_outputs_apart(stack: LocalStack, api: Api) -> None:
     first, second = start_run(api, {"MapThreshold": 0.0}), start_run(api, {"MapThreshold": 0.0, "Seed": 7})
 
-    one, two = wait_for(api, first), wait_for(api, second)
+    one, two = follow(api, first), follow(api, second)
 
     assert (one["status"], two["status"]) == ("Succeeded", "Succeeded")
     assert f"/{first}/" in one["model"]["arn"] or one["model"]["run_id"] == first
@@ -231,7 +198,7 @@ def test_a_repeated_start_with_the_same_key_starts_one_execution(stack: LocalSta
 
     assert first == second
     assert len(stack.executor.executions) == before + 1
-    wait_for(api, first)
+    follow(api, first)
 
 
 def test_a_config_change_resyncs_the_definition_and_the_next_run_uses_it(stack: LocalStack, api: Api) -> None:
@@ -240,7 +207,7 @@ def test_a_config_change_resyncs_the_definition_and_the_next_run_uses_it(stack: 
 
     # Then the next run, without overrides, trains with the new default
     run_id = start_run(api, {"MapThreshold": 0.0})
-    detail = wait_for(api, run_id)
+    detail = follow(api, run_id)
     assert detail["parameters"]["NumEpochs"] == "2"
     assert detail["status"] == "Succeeded"
     set_config(stack, tiny_config(stack), epochs=1)
@@ -267,7 +234,7 @@ def test_the_schedule_starts_one_run_per_tick(stack: LocalStack, api: Api) -> No
     [arn] = set(stack.executor.executions) - before
     execution = stack.executor.executions[arn]
     assert execution.display_name == "scheduled-20261130-0300"
-    wait_for(api, execution.id)
+    follow(api, execution.id)
 
 
 def test_make_start_run_finds_the_api_from_the_stacks_outputs_and_starts_one_run_per_key(
@@ -293,8 +260,8 @@ def test_make_start_run_finds_the_api_from_the_stacks_outputs_and_starts_one_run
     # When CI (signing as a run operator: the deploy role may call only POST /runs) starts a run for a commit, and
     # a re-run of the job starts it again
     ci = boto3.Session(aws_access_key_id=LOCAL_RUNNER_KEY, aws_secret_access_key="local-secret", region_name=REGION)
-    first = rollout_start_run(env, ci, "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
-    again = rollout_start_run(env, ci, "0a1b2c3d4e5f", "CI run for 0a1b2c3d4e5f")
+    first = rollout_start_run(env, ci, idempotency_key="0a1b2c3d4e5f", description="CI run for 0a1b2c3d4e5f")
+    again = rollout_start_run(env, ci, idempotency_key="0a1b2c3d4e5f", description="CI run for 0a1b2c3d4e5f")
 
     # Then one execution started, signed as the caller, and its links are printed and in the job summary
     assert first["run_id"] == again["run_id"]
@@ -303,25 +270,15 @@ def test_make_start_run_finds_the_api_from_the_stacks_outputs_and_starts_one_run
     assert f"{stack.api.url}/runs/{first['run_id']}" in capsys.readouterr().out
     assert first["run_id"] in summary.read_text()
     # (the default threshold is above what one 64x64 epoch reaches, so the run trains and then fails CheckMap)
-    steps = {step["name"]: step["status"] for step in wait_for(api, first["run_id"])["steps"]}
+    steps = {step["name"]: step["status"] for step in follow(api, first["run_id"])["steps"]}
     assert steps["Train"] == "Succeeded"
 
 
 def registered(api: Api) -> int:
     """A finished run's model version (pending approval)."""
-    detail = wait_for(api, start_run(api, {"MapThreshold": 0.0}))
+    detail = follow(api, start_run(api, {"MapThreshold": 0.0}))
     assert detail["status"] == "Succeeded", detail
     return int(detail["model"]["version"])
-
-
-def endpoint_until(api: Api, done: Callable[[dict[str, Any]], bool], timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status, state = api.call("GET", "/endpoint")
-        if status == 200 and done(state):
-            return dict(state)
-        assert time.monotonic() < deadline, (status, state)
-        time.sleep(0.5)
 
 
 def test_an_approved_model_is_served_by_the_stacks_endpoint_and_a_new_one_replaces_it(
@@ -404,5 +361,5 @@ def test_an_approval_made_in_sagemaker_directly_is_recorded_and_announced_as_out
     assert decision["actor"].startswith("arn:aws:iam::123456789012:user/")
     # And one Slack message names it
     announced = f"{stack.group} v{version} was Approved outside the control plane"
-    wait_for_post(stack, "/api/chat.postMessage", announced)
+    slack_post(stack, announced)
     assert len([p for p in stack.slack.posts("/api/chat.postMessage") if announced in p.body.get("text", "")]) == 1

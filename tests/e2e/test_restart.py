@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from local.client import Api
+from local import drive
+from local.drive import endpoint_until, follow
 from local.stack import LOCAL_USER_KEY, LocalStack
-from tests.e2e.conftest import ingest, start_run, start_stack, wait_for
+from sam_stack.client import Api
+from tests.e2e.conftest import ingest, start_run, start_stack
 
 
 def test_a_restarted_stack_keeps_its_registered_models_and_its_endpoint(tmp_path: Path) -> None:
@@ -16,9 +17,9 @@ def test_a_restarted_stack_keeps_its_registered_models_and_its_endpoint(tmp_path
     first = start_stack(tmp_path, persist=True)
     try:
         ingest(first, tmp_path / "dataset")
-        api = Api(first.api.url, LOCAL_USER_KEY)
+        api = drive.api(first.api.url, LOCAL_USER_KEY)
         run_id = start_run(api, {"MapThreshold": 0.0})
-        model = wait_for(api, run_id)["model"]
+        model = follow(api, run_id)["model"]
         api.call("POST", f"/models/{model['version']}/approve", {"comment": "before the restart"})
         assert api.call("POST", f"/models/{model['version']}/deploy")[0] == 202
         in_service(api)
@@ -28,7 +29,7 @@ def test_a_restarted_stack_keeps_its_registered_models_and_its_endpoint(tmp_path
     # When it starts again
     second = LocalStack(work=tmp_path, persist=True, function_log=tmp_path / "functions.log").start()
     try:
-        api = Api(second.api.url, LOCAL_USER_KEY)
+        api = drive.api(second.api.url, LOCAL_USER_KEY)
         status, models = api.call("GET", "/models")
         _, run = api.call("GET", f"/runs/{run_id}")
         # the endpoint comes back, serving the same version (`make up` after `make down`)
@@ -44,9 +45,5 @@ def test_a_restarted_stack_keeps_its_registered_models_and_its_endpoint(tmp_path
     assert endpoint["version"] == 1
 
 
-def in_service(api: Api, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (found := api.call("GET", "/endpoint"))[1].get("status") != "InService":
-        assert time.monotonic() < deadline, found
-        time.sleep(0.5)
-    return dict(found[1])
+def in_service(api: Api) -> dict[str, Any]:
+    return endpoint_until(api, lambda state: state["status"] == "InService")

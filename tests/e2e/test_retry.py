@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from local.client import Api
+from local import drive
+from local.drive import follow
 from local.stack import LOCAL_USER_KEY, LocalStack
-from tests.e2e.conftest import ingest, start_run, start_stack, wait_for
+from tests.e2e.conftest import ingest, start_run, start_stack
 
 
 @pytest.fixture
@@ -22,11 +23,11 @@ def empty_stack(tmp_path: Path) -> Iterator[LocalStack]:
 def test_a_run_that_failed_for_want_of_data_succeeds_when_retried_after_ingest(
     empty_stack: LocalStack, tmp_path: Path
 ) -> None:
-    api = Api(empty_stack.api.url, LOCAL_USER_KEY)
+    api = drive.api(empty_stack.api.url, LOCAL_USER_KEY)
 
     # Given a run that failed at Preprocess: the feature group has no records yet
     run_id = start_run(api, {"MapThreshold": 0.0})
-    failed = wait_for(api, run_id)
+    failed = follow(api, run_id)
     assert failed["status"] == "Failed"
     assert [(s["name"], s["status"]) for s in failed["steps"]] == [("Preprocess", "Failed")]
     assert "no data at" in failed["steps"][0]["failure_reason"]
@@ -34,7 +35,7 @@ def test_a_run_that_failed_for_want_of_data_succeeds_when_retried_after_ingest(
     # When the data arrives and the run is retried
     ingest(empty_stack, tmp_path / "dataset")
     status, retried = api.call("POST", f"/runs/{run_id}/retry")
-    detail = wait_for(api, run_id)
+    detail = follow(api, run_id)
 
     # Then the same run goes on from the failed step and registers its model
     assert (status, retried["status"]) == (200, "Executing")

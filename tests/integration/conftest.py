@@ -20,10 +20,11 @@ from local.emulator import REGION, reset_moto
 from local.functions import forget_shared_caches
 from local.iam import enforce, roles
 from local.iam.check import Identity
-from local.template import Template, provision
+from local.template import local_values, provision
 from local.webhooks import WebhookRecorder, start_recorder
 from pipeline_def.config import PipelineConfig
 from pipeline_def.deploy import upsert
+from sam_stack.template import Template
 
 TEST_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example; events/README.md
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -58,7 +59,7 @@ def stack(aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.Monke
     template = Template.load()
     aws = {service: clients.client(service) for service in SERVICES}
     provision(template, aws)
-    values = template.values()
+    values = template.values(local_values())
     aws["s3"].create_bucket(Bucket=values["ArtifactBucket"])
     iam_values = enforce.configure(aws["secretsmanager"], {"SlackSecret": values["SlackSecret"]})
     created = Stack(template, aws, values, iam_values)
@@ -90,7 +91,7 @@ def load_function(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[[st
     the function's role (every AWS call authorised against the role's policy as CloudFormation receives it)."""
 
     def load(folder: str, logical_id: str) -> ModuleType:
-        for name, value in stack.template.environment(logical_id).items():
+        for name, value in stack.template.environment(logical_id, local_values()).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         module = f"functions.{folder}.app"
@@ -144,7 +145,7 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookRecorder]:
 def configure_slack(stack: Stack, approvers: str = "U012AB3CD", secret: dict[str, str] | None = None) -> None:
     """What an operator does after deploying: fill in the Slack secret and put approvers in the config."""
     text = stack.template.resolve(
-        stack.template.resource("ConfigParameter")["Properties"]["Value"], {"SlackApprovers": approvers}
+        stack.template.resource("ConfigParameter")["Properties"]["Value"], local_values({"SlackApprovers": approvers})
     )
     stack.aws["ssm"].put_parameter(Name=stack.values["ConfigParameter"], Value=text, Type="String", Overwrite=True)
     value = secret if secret is not None else {"signing_secret": TEST_SECRET, "bot_token": "xoxb-test"}

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from local import drive
 from local.api import ApiServer, Route, routes
-from local.client import Api, send
 from local.iam import users
-from local.template import Template
+from sam_stack.client import Api, send
+from sam_stack.template import Template
 from tests.unit.test_duties import expected_routes, sample_path
 
 
@@ -57,7 +58,7 @@ def test_each_local_user_is_refused_exactly_the_routes_its_duties_leave_out(
 ) -> None:
     # Given the user's duties and every IAM-authorised route of the template
     allowed = set().union(*(expected_routes(policy) for policy in user.policies))
-    api = Api(server.url, user.access_key)
+    api = drive.api(server.url, user.access_key)
     assert len(iam_routes()) >= 15
     for route in iam_routes():
         path = sample_path(route.resource)
@@ -81,7 +82,7 @@ def test_each_local_user_is_refused_exactly_the_routes_its_duties_leave_out(
 
 def test_an_unsigned_request_to_an_iam_route_is_refused(server: ApiServer, recorder: Recorder) -> None:
     before = len(recorder.calls)
-    status, body = send("GET", f"{server.url}/runs", {}, b"")
+    status, body = send("GET", f"{server.url}/runs", headers={}, data=b"")
     assert (status, body) == (
         403,
         {"error": {"code": "MISSING_AUTHENTICATION_TOKEN", "message": "Missing Authentication Token"}},
@@ -91,7 +92,7 @@ def test_an_unsigned_request_to_an_iam_route_is_refused(server: ApiServer, recor
 
 def test_a_key_of_no_local_user_is_refused(server: ApiServer, recorder: Recorder) -> None:
     before = len(recorder.calls)
-    status, body = Api(server.url, "LOCALSTRANGER").call("GET", "/runs")
+    status, body = drive.api(server.url, "LOCALSTRANGER").call("GET", "/runs")
     assert status == 403
     assert body["error"]["message"] == "The security token included in the request is invalid."
     assert len(recorder.calls) == before
@@ -101,7 +102,10 @@ def test_the_slack_route_takes_unsigned_requests(server: ApiServer, recorder: Re
     # Slack signs its clicks itself; the function checks that signature, API Gateway checks nothing
     before = len(recorder.calls)
     status, _ = send(
-        "POST", f"{server.url}/slack/actions", {"Content-Type": "application/x-www-form-urlencoded"}, b"payload=%7B%7D"
+        "POST",
+        f"{server.url}/slack/actions",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        data=b"payload=%7B%7D",
     )
     assert status == 200
     [(function, event)] = recorder.calls[before:]

@@ -16,11 +16,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from control_plane.aws import clients
-from local.client import send
 from local.iam import enforce
 from local.ssm_events import ssm_front
-from local.template import feature_group_request
+from local.template import feature_group_request, local_values
 from local.webhooks import WebhookRecorder
+from sam_stack.client import send
 from tests.integration.conftest import LambdaContext, Stack, configure_slack, event
 from tests.integration.stubs import PartialStubber
 from tests.integration.test_api import EVALUATION_FOLDER, PICTURE, put_picture, register_model
@@ -395,7 +395,7 @@ def test_a_config_change_to_a_missing_image_leaves_the_pipeline_and_alerts(
 def without_offline_store_uri(stack: Stack) -> str:
     """The config as a deployment writes it when OfflineStoreUri is left empty (the usual case)."""
     parameter = stack.template.resource("ConfigParameter")["Properties"]["Value"]
-    return str(stack.template.resolve(parameter, {"OfflineStoreUri": ""}))
+    return str(stack.template.resolve(parameter, local_values({"OfflineStoreUri": ""})))
 
 
 def test_the_pipeline_reads_the_offline_store_where_the_feature_group_says_it_is(
@@ -484,7 +484,7 @@ def test_a_client_without_the_local_checks_gets_the_services_400_from_the_front(
                 headers={"X-Amz-Target": "AmazonSSM.PutParameter", "Content-Type": "application/x-amz-json-1.1"},
             )
             SigV4Auth(Credentials("testing", "testing"), "ssm", "us-east-1").add_auth(signed)
-            return send("POST", front.endpoint, dict(signed.headers.items()), data)
+            return send("POST", front.endpoint, headers=dict(signed.headers.items()), data=data)
 
         # When it sends a type the API does not have
         status, body = put({"Name": "/raw/client", "Value": "v", "Type": "Text"})

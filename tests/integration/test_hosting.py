@@ -16,10 +16,10 @@ from local.loopback import Loopback
 def test_a_containers_error_is_passed_on_as_a_model_error_naming_its_status(
     tmp_path: Path, status: int, side: str
 ) -> None:
-    container = Loopback(lambda *_: (status, {"Content-Type": "application/json"}, b'{"error": "no"}')).start()
+    container = Loopback(lambda *_, **__: (status, {"Content-Type": "application/json"}, b'{"error": "no"}')).start()
     placeholder = subprocess.Popen(["sleep", "30"])  # the Server's process; the stand-in answers for it
     try:
-        hosting = Hosting(None, None, tmp_path, {}, "us-east-1", "123456789012")
+        hosting = Hosting(None, None, tmp_path, environment={}, region="us-east-1", account="123456789012")
         port = int(container.url.rsplit(":", 1)[1])
         endpoint = Endpoint("e", hosting.arn("endpoint", "e"), "c", status="InService")
         endpoint.server = Server("c", tmp_path, port, placeholder)

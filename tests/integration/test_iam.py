@@ -12,13 +12,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from control_plane.aws import clients
-from local.constraints import job_pythonpath
 from local.dispatch import Dispatcher
-from local.executor.jobs import CONTAINER_BIN
 from local.functions import Functions
 from local.iam import enforce, roles
 from local.iam.check import Identity
 from local.iam.process import DENIALS_ENV, IDENTITY_ENV
+from sam_stack.container import CONTAINER_BIN, job_pythonpath
 from tests.integration.conftest import Stack
 
 BUCKET_ARN = "arn:aws:s3:::scratch-detector-123456789012"
@@ -136,7 +135,9 @@ def test_a_job_process_acts_as_its_role_and_its_denials_reach_the_test(stack: St
 )
 def test_lambda_sends_a_failed_event_to_the_dead_letter_queue_as_the_function(stack: Stack, function: str) -> None:
     # Given a function whose asynchronous event failed its last attempt
-    dispatcher = Dispatcher(stack.template, Functions(stack.template), stack.aws["events"], stack.aws["sqs"], {})
+    dispatcher = Dispatcher(
+        stack.template, Functions(stack.template), events=stack.aws["events"], sqs=stack.aws["sqs"], overrides={}
+    )
     event = {"detail-type": "Scheduled Event", "detail": {}}
 
     # When Lambda gives up, Then the event is in the queue, sent with the function's role (SAM's DLQ statement)

@@ -17,14 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from local.emulator import reset_moto
-from local.executor.jobs import container_environment
 from local.featurestore import ENDPOINT_ENV, FeatureStore, FeatureStoreServer
-from local.template import Template, feature_group_request
+from local.template import feature_group_request
 from rollout.environments import RolloutError, environment
 from rollout.ingest import ingest
-from tests.conftest import REPO
+from sam_stack.container import run_module
+from sam_stack.template import Template
 
-CONTAINER_PYTHON = REPO / "container" / ".venv" / "bin" / "python"
 BUCKET = "scratch-data"
 GROUP = "scratch-labels"
 
@@ -32,17 +31,7 @@ GROUP = "scratch-labels"
 def container(
     module: str, *args: str, env: dict[str, str], root: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = container_environment(env)
-    if root is not None:
-        environment["OPT_ML_ROOT"] = str(root)
-    return subprocess.run(
-        [str(CONTAINER_PYTHON), "-m", module, *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    return run_module(module, *args, env={**env, **({"OPT_ML_ROOT": str(root)} if root else {})}, timeout=300)
 
 
 @pytest.fixture

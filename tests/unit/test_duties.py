@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from local.iam.policy import Decision, Request, as_list, evaluate
-from local.template import Template
+from local.template import local_values
+from sam_stack.template import Template
 from tests.unit.test_translated_template import TEMPLATE, resources, translation
 
 Route = tuple[str, str]
@@ -61,15 +62,17 @@ def arn_prefix() -> str:
     """`arn:<partition>:execute-api:<region>:<account>:<api id>/<stage>` of the deployed stage, locally resolved."""
     template = Template(translation()["templates"][TEMPLATE])
     (stage,) = resources(TEMPLATE, "AWS::ApiGateway::Stage").values()
-    values = template.values()
-    name = template.resolve(stage["Properties"]["StageName"])
+    values = template.values(local_values())
+    name = template.resolve(stage["Properties"]["StageName"], values)
     api = f"{values['AWS::Region']}:{values['AWS::AccountId']}:{values['RestApi']}"
     return f"arn:{values['AWS::Partition']}:execute-api:{api}/{name}"
 
 
 def statements(duty: str) -> list[dict[str, Any]]:
     policy = resources(TEMPLATE, "AWS::IAM::ManagedPolicy")[duty]
-    document = Template(translation()["templates"][TEMPLATE]).resolve(policy["Properties"]["PolicyDocument"])
+    document = Template(translation()["templates"][TEMPLATE]).resolve(
+        policy["Properties"]["PolicyDocument"], local_values()
+    )
     return list(as_list(document["Statement"]))
 
 

@@ -39,7 +39,7 @@ def sample(service: str, operation: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("service", "operation"), requests.operations())
 def test_every_row_names_resources_of_the_types_aws_authorises_the_action_on(service: str, operation: str) -> None:
     # Given a request with every member filled, When the table builds its authorisations
-    needed = requests.authorisations(service, operation, sample(service, operation), WHERE)
+    needed = requests.authorisations(service, operation, sample(service, operation), where=WHERE)
 
     # Then each action exists in AWS's reference, and each ARN is of a resource type it lists ('*': a list call)
     assert needed
@@ -53,24 +53,24 @@ def test_every_row_names_resources_of_the_types_aws_authorises_the_action_on(ser
 
 def test_an_operation_without_a_row_is_not_guessed() -> None:
     with pytest.raises(KeyError, match="sagemaker:CreateDomain"):
-        requests.authorisations("sagemaker", "CreateDomain", {}, WHERE)
+        requests.authorisations("sagemaker", "CreateDomain", {}, where=WHERE)
 
 
 def test_s3_operations_are_authorised_as_s3_actions() -> None:
     def actions(operation: str, **params: Any) -> list[tuple[str, str]]:
-        return [(r.action, r.resource) for r in requests.authorisations("s3", operation, params, WHERE)]
+        return [(r.action, r.resource) for r in requests.authorisations("s3", operation, params, where=WHERE)]
 
     assert actions("HeadObject", Bucket="b", Key="a/k") == [("s3:GetObject", "arn:aws:s3:::b/a/k")]
     assert actions("GetObject", Bucket="b", Key="k", VersionId="3") == [("s3:GetObjectVersion", "arn:aws:s3:::b/k")]
     assert actions("ListObjectsV2", Bucket="b", Prefix="p/") == [("s3:ListBucket", "arn:aws:s3:::b")]
-    assert requests.authorisations("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "p/"}, WHERE)[0].context == (
+    assert requests.authorisations("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "p/"}, where=WHERE)[0].context == (
         ("s3:prefix", "p/"),
     )
 
 
 def test_passing_a_role_is_authorised_with_the_service_it_is_passed_to() -> None:
     params = {"ModelName": "m", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r", "PrimaryContainer": {}}
-    needed = requests.authorisations("sagemaker", "CreateModel", params, WHERE)
+    needed = requests.authorisations("sagemaker", "CreateModel", params, where=WHERE)
     assert (
         Request(
             "iam:PassRole", "arn:aws:iam::123456789012:role/r", (("iam:PassedToService", "sagemaker.amazonaws.com"),)

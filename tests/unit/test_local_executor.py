@@ -116,14 +116,14 @@ def test_the_real_definitions_jobs_are_requests_sagemaker_accepts() -> None:
 
     assert sorted(jobs) == ["Evaluate", "Preprocess", "Train"]
     for name, (kind, arguments) in jobs.items():
-        assert refusal("abc123", name, kind, arguments) is None, name
+        assert refusal("abc123", name, kind=kind, arguments=arguments) is None, name
 
 
 def test_a_job_request_sagemaker_would_refuse_fails_its_step_naming_the_member() -> None:
     # an instance type the API does not have, given as a run's parameter
     kind, arguments = resolved_jobs(TrainingInstanceType="ml.m5.huge")["Train"]
 
-    refused = refusal("abc123", "Train", kind, arguments)
+    refused = refusal("abc123", "Train", kind=kind, arguments=arguments)
 
     assert refused is not None
     assert refused.startswith(

@@ -3,6 +3,7 @@ environments, stacks, the outputs rollout reads, and the API stage the CI role m
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import tomllib
@@ -12,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from local.template import Template
-from rollout.environments import Environment, environments
+from rollout.destroy import Names
+from rollout.environments import Environment, environment, environments
 from rollout.stack import Deployed
+from sam_stack.template import Template, UnresolvedReference
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
@@ -149,3 +151,31 @@ def test_the_cloudformation_role_reaches_only_resources_named_after_its_stack(oi
             assert "Condition" in statement or all(
                 a.split(":")[1].startswith(("Describe", "Get", "List")) for a in actions
             )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [{"Ref": "ArtifactBucket"}, {"Fn::GetAtt": ["AuditTable", "Arn"]}, {"Fn::Sub": "${ImageRepository}-models"}],
+    ids=["Ref", "GetAtt", "Sub"],
+)
+def test_a_name_destroy_cannot_resolve_is_an_error_naming_it_never_the_local_stacks_name(name: Any) -> None:
+    # Given a template that names the model package group after another resource, whose name destroy does not know
+    body = copy.deepcopy(Template.load().body)
+    body["Resources"]["ModelPackageGroup"]["Properties"]["ModelPackageGroupName"] = name
+
+    # When make destroy ENV=prod finds the names in an account of its own, Then it stops, naming the reference
+    with pytest.raises(UnresolvedReference, match=r"no value for (ArtifactBucket|AuditTable\.Arn|ImageRepository)"):
+        Names.of(environment("prod"), "210987654321", "eu-west-1", template=Template(body))
+
+
+def test_destroy_finds_the_deployed_stacks_names_and_no_local_one() -> None:
+    names = Names.of(environment("prod"), "210987654321", "eu-west-1")
+
+    assert names.bucket == "scratch-detector-prod-210987654321"
+    assert (names.repository, names.group, names.parameter) == (
+        "scratch-detector-prod",
+        "scratch-detector-prod",
+        "/scratch-detector-prod/pipeline-config",
+    )
+    assert sorted(names.tables) == ["scratch-detector-prod-audit", "scratch-detector-prod-idempotency"]
+    assert all(group.startswith("/scratch-detector-prod/") for group in names.log_groups)

@@ -15,9 +15,10 @@ from jsonschema import Draft4Validator
 from pydantic import BaseModel, ValidationError
 
 from control_plane.models import DecisionRequest, StartRunRequest
-from local.template import Template
+from local.template import local_values
 from pipeline_def import build_definition
 from pipeline_def.config import PipelineConfig
+from sam_stack.template import Template
 from tests.conftest import REPO
 from tests.unit.definition_tools import resolve, steps_by_name
 
@@ -31,7 +32,7 @@ def template() -> Template:
 
 def test_config_parameter_is_config_pipeline_yaml_with_the_stacks_values(template: Template) -> None:
     # Given the SSM parameter's text with the local stack's names put in
-    text = template.resolve(template.resource("ConfigParameter")["Properties"]["Value"])
+    text = template.resolve(template.resource("ConfigParameter")["Properties"]["Value"], local_values())
 
     # Then it is the same config as the repository's, field for field
     assert PipelineConfig.from_yaml(text) == PipelineConfig.from_file(ROOT / "config" / "pipeline.yaml")
@@ -39,7 +40,8 @@ def test_config_parameter_is_config_pipeline_yaml_with_the_stacks_values(templat
 
 def test_config_parameter_takes_the_slack_approvers_parameter(template: Template) -> None:
     text = template.resolve(
-        template.resource("ConfigParameter")["Properties"]["Value"], {"SlackApprovers": "U012AB3CD,U045EF6GH"}
+        template.resource("ConfigParameter")["Properties"]["Value"],
+        local_values({"SlackApprovers": "U012AB3CD,U045EF6GH"}),
     )
 
     assert PipelineConfig.from_yaml(text).slack.approvers == ["U012AB3CD", "U045EF6GH"]
@@ -192,14 +194,14 @@ def test_the_feature_group_has_the_schema_ingest_and_preprocess_read(template: T
     assert [d["FeatureName"] for d in group["FeatureDefinitions"]] == list(ast.literal_eval(features))
     assert (group["RecordIdentifierFeatureName"], group["EventTimeFeatureName"]) == ("source_ref", "event_time")
     # the stack names its own group after itself, so dev and prod in one account do not collide
-    assert template.resolve(group["FeatureGroupName"]) == f"{template.values()['AWS::StackName']}-labels"
+    assert template.resolve(group["FeatureGroupName"], local_values()) == f"{local_values()['AWS::StackName']}-labels"
 
 
 def test_the_config_names_the_stacks_group_unless_another_is_given(template: Template) -> None:
     value = template.resource("ConfigParameter")["Properties"]["Value"]
 
     def group(overrides: dict[str, str]) -> Any:
-        return yaml.safe_load(template.resolve(value, overrides))["feature_group"]
+        return yaml.safe_load(template.resolve(value, local_values(overrides)))["feature_group"]
 
     assert group({"FeatureGroupName": "", "OfflineStoreUri": ""}) == {
         "name": "scratch-detector-labels",
@@ -219,7 +221,7 @@ def test_no_lifecycle_rule_expires_an_image_a_registered_model_may_name(template
 
 def _s3_reads(template: Template, role_of: str) -> list[str]:
     """The object ARNs a function's role may s3:GetObject, with the stack's names put in."""
-    bucket, stack = template.values()["ArtifactBucket"], template.values()["AWS::StackName"]
+    bucket, stack = local_values()["ArtifactBucket"], local_values()["AWS::StackName"]
     found = []
     for name, statement in _allow_statements(template):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -235,7 +237,9 @@ def _s3_reads(template: Template, role_of: str) -> list[str]:
 
 def test_the_api_and_notify_read_exactly_the_prefixes_the_pipeline_writes_their_results_to(template: Template) -> None:
     # Given where the deployed config's pipeline puts a run's evaluation and its model (execution id EXEC)
-    config = PipelineConfig.from_yaml(template.resolve(template.resource("ConfigParameter")["Properties"]["Value"]))
+    config = PipelineConfig.from_yaml(
+        template.resolve(template.resource("ConfigParameter")["Properties"]["Value"], local_values())
+    )
     steps = steps_by_name(json.loads(build_definition(config)))
     execution = {"PipelineExecutionId": "EXEC"}
     [evaluation] = steps["Evaluate"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]

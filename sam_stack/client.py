@@ -16,20 +16,20 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from slack_sdk.signature import SignatureVerifier
 
-from local.emulator import REGION
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Api:
     """The REST API of a stack, local or deployed: every request signed with SigV4 for execute-api."""
 
     url: str
-    access_key: str = "LOCALUSER"
-    secret_key: str = "local-secret"  # noqa: S105 (the local stack's throwaway credential)
+    access_key: str
+    secret_key: str
+    region: str
     session_token: str | None = None
-    region: str = REGION
 
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else b""
         request = AWSRequest(
             method=method,
@@ -39,10 +39,10 @@ class Api:
         )
         credentials = Credentials(self.access_key, self.secret_key, self.session_token)
         SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
-        return send(method, str(request.url), dict(request.headers.items()), data)
+        return send(method, str(request.url), headers=dict(request.headers.items()), data=data)
 
 
-def send(method: str, url: str, headers: dict[str, str], data: bytes) -> tuple[int, Any]:
+def send(method: str, url: str, *, headers: dict[str, str], data: bytes) -> tuple[int, Any]:
     request = urllib.request.Request(url, data=data or None, headers=headers, method=method)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (our API, https or loopback)
@@ -56,7 +56,7 @@ def send(method: str, url: str, headers: dict[str, str], data: bytes) -> tuple[i
 
 
 def signed_click(
-    message: dict[str, Any], action: str, user: str, signing_secret: str, response_url: str
+    message: dict[str, Any], *, action: str, user: str, signing_secret: str, response_url: str
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of a press of the `action` button (approve or reject) of a posted message, signed as
     Slack signs an interaction."""
@@ -92,13 +92,10 @@ def signed_click(
 
 
 def click(
-    api_url: str,
-    message: dict[str, Any],
-    action: str,
-    user: str,
-    signing_secret: str,
-    response_url: str,
+    api_url: str, message: dict[str, Any], *, action: str, user: str, signing_secret: str, response_url: str
 ) -> tuple[int, Any]:
     """Press the `action` button (approve or reject) of a posted message, as Slack would send it."""
-    body, headers = signed_click(message, action, user, signing_secret, response_url)
-    return send("POST", f"{api_url}/slack/actions", headers, body)
+    body, headers = signed_click(
+        message, action=action, user=user, signing_secret=signing_secret, response_url=response_url
+    )
+    return send("POST", f"{api_url}/slack/actions", headers=headers, data=body)

@@ -1,0 +1,100 @@
+"""Writing a feature group's offline store as Feature Store writes it, from one definition of its columns: the group's
+FeatureDefinitions (template.yaml's FeatureGroup, or what DescribeFeatureGroup answers) and the three columns the
+store adds to every record: `write_time`, `api_invocation_time` and `is_deleted`.
+
+A file holds records written at one time, under `<prefix>/year=YYYY/month=MM/day=DD/hour=HH/` and named
+`<YYYYMMDDTHHMMSS>Z_<16 random alphanumerics>.parquet`, as AWS documents the layout. The local feature store writes
+its records with it, the tests and benchmarks their stores; the image only reads them (detector/offline_store.py).
+
+It needs only pyarrow and PyYAML, which both environments (.venv and container/.venv) have.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sam_stack.template import Template
+
+FEATURE_TYPES = {"String": pa.string(), "Integral": pa.int64(), "Fractional": pa.float64()}
+# what the store adds to each record, in the order it adds them
+STORE_COLUMNS = (
+    ("write_time", pa.timestamp("ms", tz="UTC")),
+    ("api_invocation_time", pa.timestamp("ms", tz="UTC")),
+    ("is_deleted", pa.bool_()),
+)
+
+
+@dataclass(frozen=True)
+class OfflineStore:
+    """The columns of a feature group's offline store: its features (name, FeatureType), then the store's own."""
+
+    features: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, definitions: Iterable[Mapping[str, Any]]) -> OfflineStore:
+        """From FeatureDefinitions, as CreateFeatureGroup takes them and DescribeFeatureGroup answers them."""
+        return cls(tuple((d["FeatureName"], d["FeatureType"]) for d in definitions))
+
+    @classmethod
+    def of_template(cls, template: Template | None = None) -> OfflineStore:
+        """The store of template.yaml's FeatureGroup."""
+        group = (template or Template.load()).resource("FeatureGroup")["Properties"]
+        return cls.of(group["FeatureDefinitions"])
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.features) + tuple(name for name, _ in STORE_COLUMNS)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(name, FEATURE_TYPES[kind]) for name, kind in self.features] + list(STORE_COLUMNS))
+
+    def table(self, records: Sequence[Mapping[str, Any]], written: datetime, *, deleted: bool = False) -> pa.Table:
+        """`records` (feature values; numbers may be strings, as PutRecord sends them) as the store's rows."""
+        written = written.astimezone(UTC)
+        rows = [
+            {name: _typed(kind, record.get(name)) for name, kind in self.features}
+            | {"write_time": written, "api_invocation_time": written, "is_deleted": deleted}
+            for record in records
+        ]
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+    def parquet(self, records: Sequence[Mapping[str, Any]], written: datetime, *, deleted: bool = False) -> bytes:
+        """One file's bytes; it belongs at `file_key(written)` under the store's prefix."""
+        buffer = io.BytesIO()
+        pq.write_table(self.table(records, written, deleted=deleted), buffer)
+        return buffer.getvalue()
+
+    def write(
+        self, folder: Path, records: Sequence[Mapping[str, Any]], written: datetime, *, deleted: bool = False
+    ) -> Path:
+        """One file of `records` in the store's layout under `folder` (a local copy of the prefix); its path."""
+        path = folder / file_key(written)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.parquet(records, written, deleted=deleted))
+        return path
+
+
+def file_key(written: datetime) -> str:
+    """Where a file written at `written` goes under the store's prefix: its hour's partition and its name."""
+    written = written.astimezone(UTC)
+    partition = f"year={written:%Y}/month={written:%m}/day={written:%d}/hour={written:%H}"
+    # AWS names a file with 16 random alphanumerics: a uuid's first 16 hex digits are as random as they need be
+    return f"{partition}/{written:%Y%m%dT%H%M%S}Z_{uuid.uuid4().hex[:16]}.parquet"
+
+
+def _typed(kind: str, value: Any) -> Any:
+    if value is None or kind == "String":
+        return value
+    if kind == "Fractional":
+        return float(value)
+    return value if isinstance(value, int) else int(float(value))
