@@ -180,7 +180,7 @@ def training_set(images: int) -> Path:
     shutil.rmtree(store, ignore_errors=True)
     jobs.offline_store_from_csv(data / "labels.csv", store)
     splits = WORK / "training-splits"
-    jobs.preprocess(splits, store, data, (0.875, 0.125, 0.0))
+    jobs.preprocess(splits, store, data, ratios=(0.875, 0.125, 0.0))
     return splits / "processing" / "output" / "train" / "train.rec"
 
 

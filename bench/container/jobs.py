@@ -51,7 +51,7 @@ def offline_store_from_csv(labels: Path, store: Path, source_prefix: str = "") -
 
 
 def preprocess(
-    root: Path, store: Path, image_root: Path, ratios: tuple[float, float, float], classes: str = "scratch"
+    root: Path, store: Path, image_root: Path, *, ratios: tuple[float, float, float], classes: str = "scratch"
 ) -> dict[str, Any]:
     shutil.rmtree(root, ignore_errors=True)
     target = root / "processing" / "input" / "offline-store"
@@ -63,7 +63,7 @@ def preprocess(
     return read_json(root / "processing" / "output" / "report" / "dataset_report.json")
 
 
-def train(root: Path, splits: Path, hyperparameters: dict[str, str], pretrained: Path | None = None) -> Path:
+def train(root: Path, splits: Path, hyperparameters: dict[str, str], *, pretrained: Path | None = None) -> Path:
     """Train on the train/validation outputs of a preprocess root; returns the model folder."""
     shutil.rmtree(root, ignore_errors=True)
     for channel in ("train", "validation"):

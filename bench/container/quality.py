@@ -37,7 +37,7 @@ def baseline(revision: str, dataset: Path) -> tuple[float, float]:
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "-C", str(jobs.REPO), "archive", revision, "bench", "container", "config"],
+        ["git", "-C", str(jobs.REPO), "archive", revision],  # the whole tree (1.7 MB): what its bench imports
         capture_output=True,
         check=True,
     ).stdout
@@ -111,7 +111,7 @@ def main() -> None:
         if not (synth / "labels.csv").is_file():
             jobs.run_module("detector.synth", ["--output", str(synth), "--count", str(args.pretrain_images)], WORK)
         jobs.offline_store_from_csv(synth / "labels.csv", WORK / "synth-store")
-        jobs.preprocess(WORK / "synth-pre", WORK / "synth-store", synth, (0.9, 0.1, 0.0))
+        jobs.preprocess(WORK / "synth-pre", WORK / "synth-store", synth, ratios=(0.9, 0.1, 0.0))
         pre_hp = {**hyperparameters, "epochs": str(args.pretrain_epochs), "warmup_epochs": "1"}
         jobs.train(WORK / "synth-train", WORK / "synth-pre", pre_hp)
         pretrained = WORK / "synth-train" / "checkpoints" / "best.params"
@@ -120,8 +120,8 @@ def main() -> None:
     store = WORK / "store"
     shutil.rmtree(store, ignore_errors=True)
     jobs.offline_store_from_csv(labels, store)
-    report = jobs.preprocess(WORK / "pre", store, args.dataset, (0.7, 0.15, 0.15))
-    model = jobs.train(WORK / "train", WORK / "pre", hyperparameters, pretrained)
+    report = jobs.preprocess(WORK / "pre", store, args.dataset, ratios=(0.7, 0.15, 0.15))
+    model = jobs.train(WORK / "train", WORK / "pre", hyperparameters, pretrained=pretrained)
     evaluation = jobs.evaluate(WORK / "evaluate", model, WORK / "pre")
     minutes = (time.monotonic() - started) / 60
     print(f"dataset: {args.dataset} splits: " + ", ".join(f"{k}={v['images']}" for k, v in report["splits"].items()))
