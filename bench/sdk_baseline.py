@@ -41,86 +41,108 @@ def without_network() -> None:
 def sdk_definition(config: PipelineConfig) -> str:
     """`Pipeline.definition()` of the SDK-built equivalent of `pipeline_def.build_definition(config)`."""
     prepare_environment()
-    import boto3
-    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
-    from sagemaker.core.processing import Processor
-    from sagemaker.core.shapes import (
-        CheckpointConfig,
-        MetricDefinition,
-        OutputDataConfig,
-        ProcessingInput,
-        ProcessingOutput,
-        ProcessingS3Input,
-        ProcessingS3Output,
-        Tag,
-    )
-    from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
-    from sagemaker.core.workflow.execution_variables import ExecutionVariables
-    from sagemaker.core.workflow.functions import Join, JsonGet
-    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
-    from sagemaker.core.workflow.pipeline_context import PipelineSession
     from sagemaker.core.workflow.properties import PropertyFile
-    from sagemaker.mlops.workflow.condition_step import ConditionStep
-    from sagemaker.mlops.workflow.fail_step import FailStep
-    from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
-    from sagemaker.mlops.workflow.retry import (
-        SageMakerJobExceptionTypeEnum,
-        SageMakerJobStepRetryPolicy,
-        StepExceptionTypeEnum,
-        StepRetryPolicy,
+
+    sdk = _Sdk(config)
+    preprocess = sdk.preprocess()
+    train = sdk.train(preprocess)
+    report = PropertyFile(name=ours.EVALUATION_REPORT, output_name="evaluation", path=ours.EVALUATION_FILE)
+    evaluate = sdk.evaluate(preprocess, train, report)
+    check = sdk.check_map(report, register=sdk.register(train, evaluate, report))
+    pipeline = Pipeline(
+        name=config.pipeline.name,
+        parameters=list(sdk.params.values()),
+        steps=[preprocess, train, evaluate, check],
+        sagemaker_session=sdk.session,
+        pipeline_experiment_config=None,
     )
-    from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
-    from sagemaker.serve.model_builder import ModelBuilder
-    from sagemaker.train.configs import Compute, InputData, StoppingCondition
-    from sagemaker.train.model_trainer import ModelTrainer
+    definition: str = pipeline.definition()
+    return definition
 
-    session = PipelineSession(boto_session=boto3.Session(region_name=REGION))
-    session._default_bucket = config.storage.bucket  # an explicit bucket: the SDK does not look for one
 
-    declared = ours.parameters(config)
-    kinds = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat}
-    params: dict[str, Any] = {}
-    for name, p in declared.items():
-        extra = {"enum_values": list(p.enum)} if p.enum else {}
-        params[name] = kinds[p.type](name=name, default_value=p.default, **extra)
+class _Sdk:
+    """The SDK's pieces of the pipeline, one method per step (each imports what it uses: the SDK loads slowly)."""
 
-    def out(step: str, name: str) -> Any:
-        root = f"{config.storage.root}/{config.pipeline.name}"
+    def __init__(self, config: PipelineConfig) -> None:
+        import boto3
+        from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+        from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+        self.config = config
+        self.session = PipelineSession(boto_session=boto3.Session(region_name=REGION))
+        self.session._default_bucket = config.storage.bucket  # an explicit bucket: the SDK does not look for one
+        kinds = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat}
+        self.params: dict[str, Any] = {}
+        for name, p in ours.parameters(config).items():
+            extra = {"enum_values": list(p.enum)} if p.enum else {}
+            self.params[name] = kinds[p.type](name=name, default_value=p.default, **extra)
+        self.service, self.capacity = self._retries()
+        self.tags = config.api_tags()
+
+    def _retries(self) -> tuple[Any, Any]:
+        from sagemaker.mlops.workflow.retry import (
+            SageMakerJobExceptionTypeEnum,
+            SageMakerJobStepRetryPolicy,
+            StepExceptionTypeEnum,
+            StepRetryPolicy,
+        )
+
+        retry = self.config.retry
+        service = StepRetryPolicy(
+            exception_types=[StepExceptionTypeEnum.SERVICE_FAULT, StepExceptionTypeEnum.THROTTLING],
+            interval_seconds=retry.service.interval_seconds,
+            backoff_rate=retry.service.backoff_rate,
+            max_attempts=retry.service.max_attempts,
+        )
+        capacity = SageMakerJobStepRetryPolicy(
+            exception_types=[
+                SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+                SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+            ],
+            failure_reason_types=[SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
+            interval_seconds=retry.capacity.interval_seconds,
+            backoff_rate=retry.capacity.backoff_rate,
+            max_attempts=retry.capacity.max_attempts,
+        )
+        return service, capacity
+
+    def out(self, step: str, name: str) -> Any:
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+
+        root = f"{self.config.storage.root}/{self.config.pipeline.name}"
         return Join(on="/", values=[root, ExecutionVariables.PIPELINE_EXECUTION_ID, step, name])
 
-    retry = config.retry
-    service = StepRetryPolicy(
-        exception_types=[StepExceptionTypeEnum.SERVICE_FAULT, StepExceptionTypeEnum.THROTTLING],
-        interval_seconds=retry.service.interval_seconds,
-        backoff_rate=retry.service.backoff_rate,
-        max_attempts=retry.service.max_attempts,
-    )
-    capacity = SageMakerJobStepRetryPolicy(
-        exception_types=[SageMakerJobExceptionTypeEnum.CAPACITY_ERROR, SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT],
-        failure_reason_types=[SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
-        interval_seconds=retry.capacity.interval_seconds,
-        backoff_rate=retry.capacity.backoff_rate,
-        max_attempts=retry.capacity.max_attempts,
-    )
-    tags = config.api_tags()
+    def cache(self, enabled: bool) -> Any:
+        from sagemaker.mlops.workflow.steps import CacheConfig
 
-    def cache(enabled: bool) -> Any:
-        return CacheConfig(enable_caching=enabled, expire_after=config.cache.expire_after)
+        return CacheConfig(enable_caching=enabled, expire_after=self.config.cache.expire_after)
 
     def processing(
-        name: str, settings: Any, instance_type: str, *, module: str, arguments: list[str], inputs: Any, outputs: Any
+        self,
+        name: str,
+        settings: Any,
+        instance_type: str,
+        *,
+        module: str,
+        arguments: list[str],
+        inputs: Any,
+        outputs: Any,
     ) -> Any:
+        from sagemaker.core.processing import Processor
+        from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
+
         processor = Processor(
-            role=config.role_arn,
-            image_uri=config.image_uri,
+            role=self.config.role_arn,
+            image_uri=self.config.image_uri,
             instance_count=settings.instance_count,
-            instance_type=params[instance_type],
+            instance_type=self.params[instance_type],
             entrypoint=["python3", "-m", module],
             volume_size_in_gb=settings.volume_size_gb,
             max_runtime_in_seconds=settings.max_runtime_seconds,
-            sagemaker_session=session,
-            tags=tags,
+            sagemaker_session=self.session,
+            tags=self.tags,
         )
         return processor.run(
             inputs=[
@@ -139,7 +161,7 @@ def sdk_definition(config: PipelineConfig) -> str:
                 ProcessingOutput(
                     output_name=output,
                     s3_output=ProcessingS3Output(
-                        s3_uri=out(name, output),
+                        s3_uri=self.out(name, output),
                         local_path=f"{ours.PROCESSING_ROOT}/output/{output}",
                         s3_upload_mode="EndOfJob",
                     ),
@@ -149,185 +171,206 @@ def sdk_definition(config: PipelineConfig) -> str:
             arguments=arguments,
         )
 
-    split = config.preprocess.split
-    preprocess = ProcessingStep(
-        name=ours.PREPROCESS,
-        step_args=processing(
-            ours.PREPROCESS,
-            config.preprocess,
-            "ProcessingInstanceType",
-            module="detector.preprocess",
-            arguments=[
-                "--feature-group",
-                config.feature_group.name,
-                "--classes",
-                ",".join(config.classes),
-                "--train-ratio",
-                repr(split.train),
-                "--validation-ratio",
-                repr(split.validation),
-                "--test-ratio",
-                repr(split.test),
-                "--min-box-size",
-                str(config.preprocess.min_box_size),
-            ],
-            inputs=[("offline-store", config.feature_group.offline_store_uri)],
-            outputs=ours.PREPROCESS_OUTPUTS,
-        ),
-        cache_config=cache(config.cache.preprocess),
-        retry_policies=[service, capacity],
-    )
+    def preprocess(self) -> Any:
+        from sagemaker.mlops.workflow.steps import ProcessingStep
 
-    training = config.training
-    hp = training.hyperparameters
-    run = run_parameters()
-    trainer = ModelTrainer(
-        sagemaker_session=session,
-        role=config.role_arn,
-        training_image=config.image_uri,
-        compute=Compute(
-            instance_type=params["TrainingInstanceType"],
-            instance_count=params["TrainingInstanceCount"],
-            volume_size_in_gb=training.volume_size_gb,
-            enable_managed_spot_training=training.spot.enabled,
-        ),
-        stopping_condition=StoppingCondition(
-            max_runtime_in_seconds=training.max_runtime_seconds,
-            max_wait_time_in_seconds=training.spot.max_wait_seconds if training.spot.enabled else None,
-        ),
-        output_data_config=OutputDataConfig(s3_output_path=out(ours.TRAIN, "model"), compression_type="GZIP"),
-        checkpoint_config=CheckpointConfig(s3_uri=out(ours.TRAIN, "checkpoints"), local_path=ours.CHECKPOINT_DIR),
-        # every hyperparameter, from the one declaration: a run's knob as its parameter, the rest as the config has it
-        hyperparameters={
-            name: params[run[name]] if name in run else job_text(value) for name, value in hp.model_dump().items()
-        }
-        | {"classes": job_text(config.classes)},
-        tags=[Tag(key=t["Key"], value=t["Value"]) for t in tags],
-    ).with_metric_definitions([MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in metric_definitions()])
-    train = TrainingStep(
-        name=ours.TRAIN,
-        step_args=trainer.train(
-            input_data_config=[
-                InputData(
-                    channel_name=channel,
-                    data_source=preprocess.properties.ProcessingOutputConfig.Outputs[channel].S3Output.S3Uri,
-                    content_type=ours.RECORDIO,
-                )
-                for channel in ours.TRAINING_CHANNELS
-            ]
-        ),
-        cache_config=cache(config.cache.train),
-        retry_policies=[service, capacity],
-    )
-
-    report = PropertyFile(name=ours.EVALUATION_REPORT, output_name="evaluation", path=ours.EVALUATION_FILE)
-    evaluate = ProcessingStep(
-        name=ours.EVALUATE,
-        step_args=processing(
-            ours.EVALUATE,
-            config.evaluation,
-            "EvaluationInstanceType",
-            module="detector.evaluate",
-            arguments=["--score-threshold-floor", repr(config.evaluation.score_threshold_floor)]
-            + (
-                []
-                if config.evaluation.score_threshold is None
-                else ["--score-threshold", repr(config.evaluation.score_threshold)]
-            )
-            + ["--model-package-group", config.model_registry.model_package_group]
-            + (
-                []
-                if config.model_registry.min_improvement is None
-                else ["--min-improvement", repr(config.model_registry.min_improvement)]
+        config = self.config
+        split = config.preprocess.split
+        return ProcessingStep(
+            name=ours.PREPROCESS,
+            step_args=self.processing(
+                ours.PREPROCESS,
+                config.preprocess,
+                "ProcessingInstanceType",
+                module="detector.preprocess",
+                arguments=[
+                    "--feature-group",
+                    config.feature_group.name,
+                    "--classes",
+                    ",".join(config.classes),
+                    "--train-ratio",
+                    repr(split.train),
+                    "--validation-ratio",
+                    repr(split.validation),
+                    "--test-ratio",
+                    repr(split.test),
+                    "--min-box-size",
+                    str(config.preprocess.min_box_size),
+                ],
+                inputs=[("offline-store", config.feature_group.offline_store_uri)],
+                outputs=ours.PREPROCESS_OUTPUTS,
             ),
-            inputs=[
-                ("model", train.properties.ModelArtifacts.S3ModelArtifacts),
-                ("test", preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri),
-            ],
-            outputs=("evaluation",),
-        ),
-        property_files=[report],
-        cache_config=cache(config.cache.evaluate),
-        retry_policies=[service, capacity],
-    )
-    test_map = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.MAP_PATH)
-    margin = config.model_registry.min_improvement
+            cache_config=self.cache(config.cache.preprocess),
+            retry_policies=[self.service, self.capacity],
+        )
 
-    registry = config.model_registry
-    builder = ModelBuilder(
-        image_uri=config.image_uri,
-        s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
-        role_arn=config.role_arn,
-        sagemaker_session=session,
-    )
-    register = ModelStep(
-        name=ours.REGISTER,
-        step_args=builder.register(
-            model_package_group_name=registry.model_package_group,
-            content_types=list(registry.content_types),
-            response_types=list(registry.response_types),
-            inference_instances=list(registry.inference_instance_types),
-            transform_instances=list(registry.transform_instance_types),
-            approval_status=registry.approval_status,
-            model_metrics=ModelMetrics(
-                model_statistics=MetricsSource(
-                    content_type="application/json",
-                    s3_uri=Join(
-                        on="/",
-                        values=[
-                            evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
-                            ours.EVALUATION_FILE,
-                        ],
-                    ),
-                )
+    def trainer(self) -> Any:
+        from sagemaker.core.shapes import CheckpointConfig, MetricDefinition, OutputDataConfig, Tag
+        from sagemaker.train.configs import Compute, StoppingCondition
+        from sagemaker.train.model_trainer import ModelTrainer
+
+        config, params = self.config, self.params
+        training = config.training
+        run = run_parameters()
+        return ModelTrainer(
+            sagemaker_session=self.session,
+            role=config.role_arn,
+            training_image=config.image_uri,
+            compute=Compute(
+                instance_type=params["TrainingInstanceType"],
+                instance_count=params["TrainingInstanceCount"],
+                volume_size_in_gb=training.volume_size_gb,
+                enable_managed_spot_training=training.spot.enabled,
             ),
-            customer_metadata_properties={
-                "TestMap": Join(on="", values=[test_map]),
-                "TrainingJobName": train.properties.TrainingJobName,
-            },
-            domain="COMPUTER_VISION",
-            task="OBJECT_DETECTION",
-        ),
-        retry_policies=[service],
-    )
-    champion_parts: list[Any] = []
-    floor = config.evaluation.map_threshold
-    conditions = [
-        ConditionGreaterThanOrEqualTo(left=test_map, right=params["MapThreshold"]),
-        ConditionGreaterThanOrEqualTo(left=test_map, right=floor),
-    ]
-    if margin is not None:
-        summary = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.COMPARISON_PATH)
-        champion_parts = [" or does not beat the champion (", summary, ")"]
-        required = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.REQUIRED_MAP_PATH)
-        conditions.append(ConditionGreaterThanOrEqualTo(left=test_map, right=required))
-    fail = FailStep(
-        name=ours.FAIL,
-        error_message=Join(
-            on="",
-            values=[
-                "Test mAP ",
-                test_map,
-                " is below the threshold ",
-                params["MapThreshold"],
-                f" or the config's floor {floor!r}",
-                *champion_parts,
-                ": the model was not registered",
-            ],
-        ),
-    )
-    check = ConditionStep(
-        name=ours.CHECK_MAP,
-        conditions=conditions,
-        if_steps=[register],
-        else_steps=[fail],
-    )
-    pipeline = Pipeline(
-        name=config.pipeline.name,
-        parameters=list(params.values()),
-        steps=[preprocess, train, evaluate, check],
-        sagemaker_session=session,
-        pipeline_experiment_config=None,
-    )
-    definition: str = pipeline.definition()
-    return definition
+            stopping_condition=StoppingCondition(
+                max_runtime_in_seconds=training.max_runtime_seconds,
+                max_wait_time_in_seconds=training.spot.max_wait_seconds if training.spot.enabled else None,
+            ),
+            output_data_config=OutputDataConfig(s3_output_path=self.out(ours.TRAIN, "model"), compression_type="GZIP"),
+            checkpoint_config=CheckpointConfig(
+                s3_uri=self.out(ours.TRAIN, "checkpoints"), local_path=ours.CHECKPOINT_DIR
+            ),
+            # every hyperparameter, from the one declaration: a run's knob as its parameter, the rest as the config
+            # has it
+            hyperparameters={
+                name: params[run[name]] if name in run else job_text(value)
+                for name, value in training.hyperparameters.model_dump().items()
+            }
+            | {"classes": job_text(config.classes)},
+            tags=[Tag(key=t["Key"], value=t["Value"]) for t in self.tags],
+        ).with_metric_definitions([MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in metric_definitions()])
+
+    def train(self, preprocess: Any) -> Any:
+        from sagemaker.mlops.workflow.steps import TrainingStep
+        from sagemaker.train.configs import InputData
+
+        return TrainingStep(
+            name=ours.TRAIN,
+            step_args=self.trainer().train(
+                input_data_config=[
+                    InputData(
+                        channel_name=channel,
+                        data_source=preprocess.properties.ProcessingOutputConfig.Outputs[channel].S3Output.S3Uri,
+                        content_type=ours.RECORDIO,
+                    )
+                    for channel in ours.TRAINING_CHANNELS
+                ]
+            ),
+            cache_config=self.cache(self.config.cache.train),
+            retry_policies=[self.service, self.capacity],
+        )
+
+    def evaluate(self, preprocess: Any, train: Any, report: Any) -> Any:
+        from sagemaker.mlops.workflow.steps import ProcessingStep
+
+        config = self.config
+        return ProcessingStep(
+            name=ours.EVALUATE,
+            step_args=self.processing(
+                ours.EVALUATE,
+                config.evaluation,
+                "EvaluationInstanceType",
+                module="detector.evaluate",
+                arguments=["--score-threshold-floor", repr(config.evaluation.score_threshold_floor)]
+                + (
+                    []
+                    if config.evaluation.score_threshold is None
+                    else ["--score-threshold", repr(config.evaluation.score_threshold)]
+                )
+                + ["--model-package-group", config.model_registry.model_package_group]
+                + (
+                    []
+                    if config.model_registry.min_improvement is None
+                    else ["--min-improvement", repr(config.model_registry.min_improvement)]
+                ),
+                inputs=[
+                    ("model", train.properties.ModelArtifacts.S3ModelArtifacts),
+                    ("test", preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri),
+                ],
+                outputs=("evaluation",),
+            ),
+            property_files=[report],
+            cache_config=self.cache(config.cache.evaluate),
+            retry_policies=[self.service, self.capacity],
+        )
+
+    def register(self, train: Any, evaluate: Any, report: Any) -> Any:
+        from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+        from sagemaker.core.workflow.functions import Join, JsonGet
+        from sagemaker.mlops.workflow.model_step import ModelStep
+        from sagemaker.serve.model_builder import ModelBuilder
+
+        config = self.config
+        registry = config.model_registry
+        test_map = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.MAP_PATH)
+        builder = ModelBuilder(
+            image_uri=config.image_uri,
+            s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
+            role_arn=config.role_arn,
+            sagemaker_session=self.session,
+        )
+        return ModelStep(
+            name=ours.REGISTER,
+            step_args=builder.register(
+                model_package_group_name=registry.model_package_group,
+                content_types=list(registry.content_types),
+                response_types=list(registry.response_types),
+                inference_instances=list(registry.inference_instance_types),
+                transform_instances=list(registry.transform_instance_types),
+                approval_status=registry.approval_status,
+                model_metrics=ModelMetrics(
+                    model_statistics=MetricsSource(
+                        content_type="application/json",
+                        s3_uri=Join(
+                            on="/",
+                            values=[
+                                evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
+                                ours.EVALUATION_FILE,
+                            ],
+                        ),
+                    )
+                ),
+                customer_metadata_properties={
+                    "TestMap": Join(on="", values=[test_map]),
+                    "TrainingJobName": train.properties.TrainingJobName,
+                },
+                domain="COMPUTER_VISION",
+                task="OBJECT_DETECTION",
+            ),
+            retry_policies=[self.service],
+        )
+
+    def check_map(self, report: Any, *, register: Any) -> Any:
+        from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+        from sagemaker.core.workflow.functions import Join, JsonGet
+        from sagemaker.mlops.workflow.condition_step import ConditionStep
+        from sagemaker.mlops.workflow.fail_step import FailStep
+
+        test_map = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.MAP_PATH)
+        floor = self.config.evaluation.map_threshold
+        conditions = [
+            ConditionGreaterThanOrEqualTo(left=test_map, right=self.params["MapThreshold"]),
+            ConditionGreaterThanOrEqualTo(left=test_map, right=floor),
+        ]
+        champion_parts: list[Any] = []
+        if self.config.model_registry.min_improvement is not None:
+            summary = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.COMPARISON_PATH)
+            champion_parts = [" or does not beat the champion (", summary, ")"]
+            required = JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=ours.REQUIRED_MAP_PATH)
+            conditions.append(ConditionGreaterThanOrEqualTo(left=test_map, right=required))
+        fail = FailStep(
+            name=ours.FAIL,
+            error_message=Join(
+                on="",
+                values=[
+                    "Test mAP ",
+                    test_map,
+                    " is below the threshold ",
+                    self.params["MapThreshold"],
+                    f" or the config's floor {floor!r}",
+                    *champion_parts,
+                    ": the model was not registered",
+                ],
+            ),
+        )
+        return ConditionStep(name=ours.CHECK_MAP, conditions=conditions, if_steps=[register], else_steps=[fail])

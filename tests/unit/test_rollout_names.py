@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -179,3 +181,16 @@ def test_destroy_finds_the_deployed_stacks_names_and_no_local_one() -> None:
     )
     assert sorted(names.tables) == ["scratch-detector-prod-audit", "scratch-detector-prod-idempotency"]
     assert all(group.startswith("/scratch-detector-prod/") for group in names.log_groups)
+
+
+def test_rollout_loads_nothing_of_the_local_stack() -> None:
+    # Given every rollout module imported in a fresh process
+    modules = sorted(p.stem for p in (ROOT / "rollout").glob("*.py") if p.stem != "__main__")
+    code = (
+        f"import sys, importlib; [importlib.import_module('rollout.' + m) for m in {modules}]; "
+        "importlib.import_module('rollout.__main__'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'local'))"
+    )
+    # When it has loaded them, Then no module of the emulator came with them (only sam_stack, the kit)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
