@@ -251,3 +251,16 @@ def test_cloudformation_may_create_or_empower_a_role_only_within_the_boundary(
     decision, _ = evaluate(_allowed_statements(), request)
     # Then only a role that keeps the stack's boundary can be created or given a policy, and none can lose it
     assert (decision is Decision.ALLOW) is allowed
+
+
+def test_a_custom_resource_whose_function_dies_holds_the_stack_minutes_not_an_hour() -> None:
+    template = translation()["templates"][TEMPLATE]["Resources"]
+    custom = {name: r for name, r in template.items() if r["Type"].startswith("Custom::")}
+    assert custom, "the template's custom resources"
+    for name, resource in custom.items():
+        properties = resource["Properties"]
+        function = template[properties["ServiceToken"]["Fn::GetAtt"][0]]["Properties"]
+        # CloudFormation's limits are 1-3600 s (3600 by default). Lambda runs an asynchronous invocation up to three
+        # times, 1 and 2 minutes apart: the timeout must outlast them, or a slow first attempt is cut short
+        assert "ServiceTimeout" in properties, name
+        assert 3 * function["Timeout"] + 180 <= int(properties["ServiceTimeout"]) < 3600, name
