@@ -61,14 +61,16 @@ def exists(ecr: Any, repository_uri: str, tag: str) -> bool:
 
 
 def push(ecr: Any, repository_uri: str, *, tag: str, variant: str = "cpu") -> str:
-    """Build the `variant` image and push it as `repository_uri:tag` unless it is there already; returns its URI."""
+    """Build the `variant` image and push it as `repository_uri:tag` unless it is there already; returns its URI
+    once its manifest is one SageMaker can pull (a tag found in ECR is checked too: tags are immutable, so an image
+    refused once stays there and a rerun must refuse it again)."""
     uri = f"{repository_uri}:{tag}"
     if exists(ecr, repository_uri, tag):
         print(f"image {uri} is already in ECR; not rebuilt")
-        return uri
-    _login(ecr, repository_uri)
-    _docker("build", *BUILD_OPTIONS, "--build-arg", f"VARIANT={variant}", "--tag", uri, str(CONTEXT))
-    _docker("push", uri)
+    else:
+        _login(ecr, repository_uri)
+        _docker("build", *BUILD_OPTIONS, "--build-arg", f"VARIANT={variant}", "--tag", uri, str(CONTEXT))
+        _docker("push", uri)
     check_manifest(ecr, repository_uri, tag)
     return uri
 
@@ -89,16 +91,18 @@ def check_manifest(ecr: Any, repository_uri: str, tag: str) -> None:
 
 
 def copy(ecr: Any, source_uri: str, *, repository_uri: str, tag: str) -> str:
-    """Promotion: the image that ran in one environment, byte for byte, into another's repository."""
+    """Promotion: the image that ran in one environment, byte for byte, into another's repository; checked as
+    `push` checks it."""
     uri = f"{repository_uri}:{tag}"
     if exists(ecr, repository_uri, tag):
         print(f"image {uri} is already in ECR")
-        return uri
-    _login(ecr, source_uri)
-    _login(ecr, repository_uri)
-    _docker("pull", source_uri)
-    _docker("tag", source_uri, uri)
-    _docker("push", uri)
+    else:
+        _login(ecr, source_uri)
+        _login(ecr, repository_uri)
+        _docker("pull", source_uri)
+        _docker("tag", source_uri, uri)
+        _docker("push", uri)
+    check_manifest(ecr, repository_uri, tag)
     return uri
 
 

@@ -330,3 +330,20 @@ def test_a_rolled_back_stack_these_credentials_cannot_delete_is_named_with_the_c
 
     with pytest.raises(RolloutError, match="aws cloudformation delete-stack --stack-name scratch-detector-dev"):
         rollout_deploy._clear_failed_create(Refusing(), "scratch-detector-dev")
+
+
+def test_an_image_refused_by_the_manifest_check_is_refused_again_on_the_rerun(
+    tools: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a first deployment, and the next commit's image pushed as an index (the check refused it then; the tag
+    # is immutable, so a rerun finds it "already in ECR")
+    deploy(tools, "dev")
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
+    boto3.client("ecr").put_image(repositoryName="scratch-detector-dev", imageManifest=index, imageTag="indexed")
+    monkeypatch.setattr(image, "commit_tag", lambda: "indexed")
+    before = len(calls(tools))
+
+    # When the deployment is run again, Then the image is refused before the stack is told to use it
+    with pytest.raises(RolloutError, match=r"pushed as application/vnd.oci.image.index.v1\+json"):
+        deploy(tools, "dev")
+    assert [c[:2] for c in calls(tools)[before:] if c[0] == "sam" and c[1] == "deploy"] == []
