@@ -171,7 +171,7 @@ def test_filtered_listing_crosses_service_pages_without_losing_or_repeating_runs
 
 
 def test_a_forged_cursor_is_a_400() -> None:
-    for cursor in ("not base64 !", "W10=", "WyJ4IiwgLTFd"):  # [] and ["x", -1]
+    for cursor in ("not base64 !", "W10=", "WyJ4IiwgLTFd", "W251bGwsIHRydWVd"):  # [], ["x", -1], [null, true]
         with pytest.raises(InvalidRequest, match="next_token"):
             runs.list_runs(FakePipelines(), None, next_token=cursor, limit=5)
 

@@ -192,7 +192,8 @@ def _decode_cursor(cursor: str | None) -> tuple[str | None, int]:
     if not cursor:
         return None, 0
     aws_token, skip = cursors.decode(cursor)
-    if not (aws_token is None or _service_token(aws_token)) or not isinstance(skip, int) or skip < 0:
+    # a JSON true is a Python int too: only a whole number counts
+    if not (aws_token is None or _service_token(aws_token)) or type(skip) is not int or skip < 0:
         raise InvalidRequest(cursors.NOT_OURS)
     return aws_token, skip
 
