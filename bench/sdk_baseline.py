@@ -11,7 +11,8 @@ from typing import Any
 
 from pipeline_def import definition as ours
 from pipeline_def.config import PipelineConfig
-from pipeline_def.hyperparameters import job_text, run_parameters
+from pipeline_def.hyperparameters import run_parameters
+from pipeline_def.job_text import job_text
 from pipeline_def.metrics import metric_definitions
 
 REGION = "us-east-1"

@@ -26,6 +26,7 @@ from pipeline_def import expressions as ex
 from pipeline_def import hyperparameters
 from pipeline_def.config import ConfigError, JobResources, PipelineConfig, RetryPolicy
 from pipeline_def.expressions import Json
+from pipeline_def.job_text import job_text
 from pipeline_def.metrics import metric_definitions
 from pipeline_def.names import (
     CURVES_FILE,
@@ -240,9 +241,9 @@ class _Builder:
             arguments=_cli_args(
                 feature_group=cfg.feature_group.name,
                 classes=",".join(cfg.classes),
-                train_ratio=_number(split.train),
-                validation_ratio=_number(split.validation),
-                test_ratio=_number(split.test),
+                train_ratio=job_text(split.train),
+                validation_ratio=job_text(split.validation),
+                test_ratio=job_text(split.test),
                 min_box_size=str(cfg.preprocess.min_box_size),
             ),
             inputs=[("offline-store", _offline_store(cfg))],
@@ -257,10 +258,9 @@ class _Builder:
         p = self.p
         run = hyperparameters.run_parameters()
         job_values: dict[str, Json] = {
-            name: p[run[name]].as_string if name in run else hyperparameters.job_text(value)
-            for name, value in hp.model_dump().items()
+            name: p[run[name]].as_string if name in run else job_text(value) for name, value in hp.model_dump().items()
         }
-        job_values["classes"] = hyperparameters.job_text(cfg.classes)
+        job_values["classes"] = job_text(cfg.classes)
         stopping: Json = {"MaxRuntimeInSeconds": training.max_runtime_seconds}
         if training.spot.enabled:
             stopping["MaxWaitTimeInSeconds"] = training.spot.max_wait_seconds
@@ -335,12 +335,12 @@ class _Builder:
         The job reads the champion from the registry itself: no run parameter can name another one, or none."""
         evaluation, registry = self.config.evaluation, self.config.model_registry
         margin = registry.min_improvement
-        args: list[Json] = _cli_args(score_threshold_floor=_number(evaluation.score_threshold_floor))
+        args: list[Json] = _cli_args(score_threshold_floor=job_text(evaluation.score_threshold_floor))
         if evaluation.score_threshold is not None:
-            args += _cli_args(score_threshold=_number(evaluation.score_threshold))
+            args += _cli_args(score_threshold=job_text(evaluation.score_threshold))
         args += _cli_args(model_package_group=registry.model_package_group)
         if margin is not None:
-            args += _cli_args(min_improvement=_number(margin))
+            args += _cli_args(min_improvement=job_text(margin))
         return args
 
     def evaluation_value(self, path: str) -> Json:
@@ -414,7 +414,7 @@ class _Builder:
                 "PipelineExecutionArn": ex.EXECUTION_ARN,
                 "TestMap": ex.as_string(self.test_map()),
                 "MapThreshold": self.p[MAP_THRESHOLD].as_string,
-                "MapFloor": _number(cfg.evaluation.map_threshold),
+                "MapFloor": job_text(cfg.evaluation.map_threshold),
                 "Backbone": self.p["Backbone"].as_string,
                 "NumEpochs": self.p["NumEpochs"].as_string,
                 "TrainingJobName": ex.step_property(TRAIN, "TrainingJobName"),
@@ -432,7 +432,7 @@ class _Builder:
         }
 
     def fail(self) -> Json:
-        floor = _number(self.config.evaluation.map_threshold)
+        floor = job_text(self.config.evaluation.map_threshold)
         parts = ["Test mAP ", self.test_map(), " is below the threshold ", self.p[MAP_THRESHOLD].ref]
         parts += [f" or the config's floor {floor}"]
         if self.config.model_registry.min_improvement is not None:
@@ -449,15 +449,6 @@ class _Builder:
 def _cli_args(**options: str) -> list[str]:
     """ContainerArguments: `--option value` pairs, in the given order."""
     return [item for key, value in options.items() for item in (f"--{key.replace('_', '-')}", value)]
-
-
-def _number(value: float) -> str:
-    """Shortest exact text of a number, the same on every platform (repr of a float)."""
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
 
 
 def _offline_store(config: PipelineConfig) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
@@ -28,6 +28,7 @@ STRIDE = 32  # YOLOv3's coarsest feature map: the data shape is a multiple of it
 DEFAULT_CLASSES = ("scratch",)
 CONTAINER_SPEC = Path(__file__).resolve().parents[1] / "container" / "detector" / "hyperparameters.json"
 RUN_PARAMETER = "run_parameter"  # the JSON schema's key for a knob's pipeline parameter
+LIMITS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "multipleOf", "minItems")
 
 
 def knob(default: Any, description: str, *, run: str | None = None, **constraints: Any) -> Any:
@@ -109,17 +110,6 @@ def run_parameters() -> dict[str, str]:
     return found
 
 
-def job_text(value: Any) -> str:
-    """A value as the training job's HyperParameters map carries it (SageMaker passes strings)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple | list):
-        return ",".join(job_text(part) for part in value)
-    if isinstance(value, float):
-        return repr(value)  # the shortest exact text, the same on every platform
-    return str(value)
-
-
 def container_spec() -> dict[str, Any]:
     """What the image reads as its hyperparameters' declaration: this model's JSON schema, plus `classes`."""
     schema = Hyperparameters.model_json_schema()
@@ -158,7 +148,3 @@ def table() -> str:
         )
     header = f"{'hyperparameter':<18} {'run parameter':<15} {'default':<16} {'limits':<34} help"
     return "\n".join([header, *lines]) + "\n"
-
-
-LIMITS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "multipleOf", "minItems")
-BACKBONES: tuple[str, ...] = get_args(Backbone)

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from bench.container import jobs
+from pipeline_def.job_text import job_text
 
 WORK = jobs.REPO / "work" / "quality"
 CONFIG = jobs.REPO / "config" / "pipeline.yaml"  # its training recipe is the default: what a deployment trains
@@ -81,13 +82,6 @@ def _recipe_flags(parser: argparse.ArgumentParser) -> list[str]:
             help=f"{rule['description']} (default: {job_text(default)})",
         )
     return knobs
-
-
-def job_text(value: object) -> str:
-    """As the pipeline writes a value into the training job's map (pipeline_def.hyperparameters.job_text)."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def main() -> None:

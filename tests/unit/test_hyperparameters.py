@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from pipeline_def import hyperparameters
 from pipeline_def.hyperparameters import Hyperparameters
+from pipeline_def.job_text import job_text
 
 CONTAINER = Path(__file__).resolve().parents[2] / "container"
 JSON_TYPES: dict[Any, str] = {int: "integer", float: "number", bool: "boolean", str: "string"}
@@ -88,7 +89,7 @@ def _config_accepts(name: str, value: Any) -> dict[str, Any] | None:
 
 def _image_accepts(image: ModuleType, name: str, value: Any) -> dict[str, Any] | None:
     try:
-        parsed: dict[str, Any] = image.parse({name: hyperparameters.job_text(value)}).to_json()
+        parsed: dict[str, Any] = image.parse({name: job_text(value)}).to_json()
     except image.jobs.JobError:
         return None
     parsed.pop("classes")
@@ -112,7 +113,7 @@ def test_the_rules_between_knobs_hold_on_both_sides(image: ModuleType) -> None:
             config = Hyperparameters(**values).model_dump()
         except ValidationError:
             config = None
-        texts = {name: hyperparameters.job_text(value) for name, value in values.items()}
+        texts = {name: job_text(value) for name, value in values.items()}
         try:
             parsed = image.parse(texts).to_json()
             parsed.pop("classes")
