@@ -73,6 +73,23 @@ EcrImageUri = Annotated[
         "an ECR image URI (account.dkr.ecr.region.amazonaws.com/repository[:tag|@sha256:digest])",
     ),
 ]
+# SageMaker pulls one image manifest for its x86_64 instances: a manifest list or an OCI index (what BuildKit
+# pushes with provenance or SBOM attestations, or for many platforms) fails the job at pull time
+RUNNABLE_MANIFESTS = frozenset(
+    {"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json"}
+)
+
+
+def manifest_problem(image: str, media_type: str) -> str | None:
+    """None when SageMaker can run an image pushed with this manifest media type, else why not."""
+    if media_type in RUNNABLE_MANIFESTS:
+        return None
+    return (
+        f"{image} was pushed as {media_type or 'an unknown manifest type'}, which SageMaker cannot run: it needs one "
+        "linux/amd64 image manifest (Docker v2 or OCI), not a list or an index"
+    )
+
+
 Duration = Annotated[
     str,
     _matches(

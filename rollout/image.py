@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline_def.config import manifest_problem
 from rollout.environments import ROOT, RolloutError
 
 CONTEXT = ROOT / "container"
@@ -21,10 +22,6 @@ CONTEXT = ROOT / "container"
 # machine is (an Apple silicon laptop builds arm64 by default), and without BuildKit's provenance and SBOM
 # attestations, which turn the pushed image into an index that SageMaker refuses
 BUILD_OPTIONS = ("--platform", "linux/amd64", "--provenance=false", "--sbom=false")
-SINGLE_MANIFESTS = {
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-}
 
 
 VARIANTS = ("cpu", "gpu")
@@ -81,13 +78,9 @@ def check_manifest(ecr: Any, repository_uri: str, tag: str) -> None:
     [described] = ecr.describe_images(
         registryId=registry.split(".", 1)[0], repositoryName=repository, imageIds=[{"imageTag": tag}]
     )["imageDetails"]
-    media_type = described.get("imageManifestMediaType", "")
-    if media_type not in SINGLE_MANIFESTS:
-        raise RolloutError(
-            f"{repository_uri}:{tag} was pushed as {media_type or 'an unknown manifest type'}, which SageMaker "
-            "cannot run: it needs one linux/amd64 image manifest (Docker v2 or OCI), not a list or an index; "
-            f"build it with {' '.join(BUILD_OPTIONS)}"
-        )
+    problem = manifest_problem(f"{repository_uri}:{tag}", described.get("imageManifestMediaType", ""))
+    if problem:
+        raise RolloutError(f"{problem}; build it with {' '.join(BUILD_OPTIONS)}")
 
 
 def copy(ecr: Any, source_uri: str, *, repository_uri: str, tag: str) -> str:

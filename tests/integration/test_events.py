@@ -452,6 +452,26 @@ def test_a_config_change_to_a_pushed_image_updates_the_pipeline(stack: Stack, lo
     assert train["Arguments"]["AlgorithmSpecification"]["TrainingImage"].endswith("scratch-detector:0a1b2c3")
 
 
+def test_a_config_change_to_an_image_pushed_as_an_index_leaves_the_pipeline_and_alerts(
+    stack: Stack, slack: WebhookRecorder, load_function: Load
+) -> None:
+    # Given the commit's tag pushed as an OCI index (a builder that added attestations): SageMaker cannot run it
+    configure_slack(stack)
+    before = definition(stack)
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
+    stack.aws["ecr"].put_image(repositoryName=stack.values["ImageRepository"], imageManifest=index, imageTag="0a1b2c3")
+    handler = load_function("sync_definition", "SyncDefinitionFunction")
+    set_config(stack, config_text(stack).replace("scratch-detector:latest", "scratch-detector:0a1b2c3"))
+
+    outcome = handler.lambda_handler(event("sync_definition", "parameter_changed"), LambdaContext())
+
+    # Then the pipeline keeps its image and the alert names the manifest type
+    assert outcome == {"action": "rejected", "problems": 1}
+    assert definition(stack) == before
+    [alert] = slack.posts("/api/chat.postMessage")
+    assert "application/vnd.oci.image.index.v1+json" in json.dumps(alert.body["blocks"])
+
+
 def test_deleting_the_stack_deletes_the_pipeline_once(
     stack: Stack, slack: WebhookRecorder, load_function: Load
 ) -> None:

@@ -1,4 +1,4 @@
-"""The training image's repository: does the image a config names exist?"""
+"""The training image's repository: does the image a config names exist, as an image SageMaker can run?"""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from control_plane.aws.clients import LazyClient
+from pipeline_def.config import manifest_problem
 
 _URI = re.compile(
     r"(?P<registry>[0-9]{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/(?P<repository>[^:@]+)"
@@ -28,7 +29,7 @@ class ImageRegistry:
             return f"{uri} is not an ECR image URI"
         image = {"imageDigest": match["digest"]} if match["digest"] else {"imageTag": match["tag"] or "latest"}
         try:
-            self._ecr.describe_images(
+            described = self._ecr.describe_images(
                 registryId=match["registry"], repositoryName=match["repository"], imageIds=[image]
             )
         except ClientError as error:
@@ -40,4 +41,6 @@ class ImageRegistry:
             if code in {"AccessDeniedException", "AccessDenied"}:
                 return f"{uri} is outside this stack's ECR repository, the only one SageMaker may pull from"
             raise
-        return None
+        # an image SageMaker cannot pull (a list or an index) would fail every run at its first job
+        [details] = described["imageDetails"]
+        return manifest_problem(uri, details.get("imageManifestMediaType", ""))
