@@ -25,6 +25,8 @@ ENV = load_env(SyncEnv)
 CONFIG = ConfigParameter(ENV.config_parameter)
 DEPLOYER = PipelineDeployer()
 IMAGES = ImageRegistry()
+# what answering CloudFormation takes after the pipeline is deleted (one PUT to its response URL), with a margin
+ANSWER_SECONDS = 15
 
 
 def alert(error: ConfigError) -> None:
@@ -56,14 +58,17 @@ def deployed_config(properties: dict[str, Any]) -> ConfigSource:
     return CONFIG
 
 
-def on_deployment(event: dict[str, Any]) -> dict[str, Any]:
+def on_deployment(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Always answers CloudFormation, whatever happens: a custom resource that never answers holds the stack
     for an hour. Once it has answered it never raises, so Lambda's retries of an asynchronous invocation cannot
     change the pipeline after CloudFormation has moved on (rolled back, say)."""
     physical_id = event.get("PhysicalResourceId", "pipeline-not-created")
     try:
         if event["RequestType"] == "Delete":
-            deleted = DEPLOYER.delete(physical_id) if physical_id != "pipeline-not-created" else False
+            # the pipeline's runs may take minutes to stop: wait while there is time left to answer
+            wait = max(0.0, context.get_remaining_time_in_millis() / 1000 - ANSWER_SECONDS)
+            exists = physical_id != "pipeline-not-created"
+            deleted = DEPLOYER.delete(physical_id, wait_seconds=wait) if exists else False
             logger.info("pipeline deleted", pipeline=physical_id, existed=deleted)
             reply(event, "SUCCESS", physical_id)
             return {"action": "delete", "pipeline": physical_id}
@@ -88,7 +93,7 @@ def on_deployment(event: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "RequestType" in event:
-        return on_deployment(event)
+        return on_deployment(event, context)
     change = parse(event=event, model=EventBridgeModel)
     detail = change.detail if isinstance(change.detail, dict) else {}
     logger.append_keys(event_id=change.id, parameter=detail.get("name"))

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from local import constraints
-from local.executor.engine import Executor, ServiceError
+from local.executor.engine import TERMINAL, Executor, ServiceError
 from local.loopback import Loopback, Served
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER"
@@ -78,6 +78,18 @@ class SageMakerApi:
     def retry(self, request: dict[str, Any]) -> dict[str, Any]:
         self.executor.retry(request["PipelineExecutionArn"])
         return {"PipelineExecutionArn": request["PipelineExecutionArn"]}
+
+    def refuse_busy_delete(self, request: dict[str, Any]) -> None:
+        """DeletePipeline is SageMaker's (moto's) to answer, but not while a run of the pipeline has not stopped:
+        "Deletes a pipeline if there are no running instances of the pipeline" (the API reference; the error the
+        SDKs list for it is ConflictException)."""
+        busy = [e for e in self.executor.executions_of(request["PipelineName"]) if e.status not in TERMINAL]
+        if busy:
+            raise ServiceError(
+                "ConflictException",
+                f"Pipeline {request['PipelineName']} has executions that are not stopped "
+                f"({', '.join(f'{e.arn} is {e.status}' for e in busy)}): stop them and wait until they are Stopped",
+            )
 
     def job(self, operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
         """DescribeTrainingJob / DescribeProcessingJob for the jobs the executor ran; None for any other."""
@@ -161,6 +173,8 @@ def sagemaker_front(api: SageMakerApi, moto_endpoint: str, hosting: Any = None) 
     }
 
     def answer(operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        if operation == "DeletePipeline":
+            api.refuse_busy_delete(request)
         if operation in served:
             return served[operation](request)
         return api.job(operation, request)

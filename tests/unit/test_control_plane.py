@@ -598,10 +598,12 @@ def test_validation_errors_read_as_field_paths() -> None:
 
 
 class _RunningPipeline:
-    """SageMaker with one pipeline and two executions, one of them still executing."""
+    """SageMaker with one pipeline and two executions, one of them still executing; a stopped run shows Stopping
+    for `stopping_lists` more listings, then Stopped."""
 
-    def __init__(self) -> None:
+    def __init__(self, stopping_lists: int = 1) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.stopping_lists = stopping_lists
         self.summaries = [
             {"PipelineExecutionArn": "arn:p/execution/running00001", "PipelineExecutionStatus": "Executing"},
             {"PipelineExecutionArn": "arn:p/execution/finished0001", "PipelineExecutionStatus": "Succeeded"},
@@ -614,27 +616,56 @@ class _RunningPipeline:
         class Pages:
             def paginate(self, **request: Any) -> list[dict[str, Any]]:
                 outer.calls.append((operation, request))
-                return [{"PipelineExecutionSummaries": outer.summaries}]
+                listed = [{"PipelineExecutionSummaries": [dict(s) for s in outer.summaries]}]
+                outer._settle()
+                return listed
 
         return Pages()
 
+    def _settle(self) -> None:
+        stopping = [s for s in self.summaries if s["PipelineExecutionStatus"] == "Stopping"]
+        self.stopping_lists -= 1 if stopping else 0
+        if stopping and self.stopping_lists <= 0:
+            for summary in stopping:
+                summary["PipelineExecutionStatus"] = "Stopped"
+
     def stop_pipeline_execution(self, **request: Any) -> None:
         self.calls.append(("stop_pipeline_execution", request))
+        for summary in self.summaries:
+            if summary["PipelineExecutionArn"] == request["PipelineExecutionArn"]:
+                summary["PipelineExecutionStatus"] = "Stopping"
 
     def delete_pipeline(self, **request: Any) -> None:
+        assert all(s["PipelineExecutionStatus"] not in {"Executing", "Stopping"} for s in self.summaries)
         self.calls.append(("delete_pipeline", request))
 
 
-def test_deleting_the_pipeline_first_stops_its_running_executions() -> None:
+def test_deleting_the_pipeline_first_stops_its_running_executions_and_waits_until_they_have_stopped() -> None:
     from control_plane.aws.sagemaker import PipelineDeployer
 
-    sagemaker = _RunningPipeline()
+    sagemaker = _RunningPipeline(stopping_lists=2)
 
-    assert PipelineDeployer(sagemaker).delete("scratch-detector") is True
+    assert PipelineDeployer(sagemaker).delete("scratch-detector", wait_seconds=10, poll_seconds=0) is True
 
     names = [name for name, _ in sagemaker.calls]
-    assert names == ["list_pipeline_executions", "stop_pipeline_execution", "delete_pipeline"]
+    assert names == [
+        "list_pipeline_executions",
+        "stop_pipeline_execution",
+        *["list_pipeline_executions"] * 3,  # Stopping, Stopping, then Stopped
+        "delete_pipeline",
+    ]
     assert sagemaker.calls[1][1]["PipelineExecutionArn"] == "arn:p/execution/running00001"
+
+
+def test_a_run_still_stopping_when_the_wait_is_over_is_named_and_the_pipeline_kept() -> None:
+    from control_plane.aws.sagemaker import PipelineDeployer
+    from control_plane.errors import Conflict
+
+    sagemaker = _RunningPipeline(stopping_lists=1000)
+
+    with pytest.raises(Conflict, match=r"running00001.*delete again once they show Stopped"):
+        PipelineDeployer(sagemaker).delete("scratch-detector", wait_seconds=0, poll_seconds=0)
+    assert "delete_pipeline" not in [name for name, _ in sagemaker.calls]
 
 
 # ---------- champion, history and links ----------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from contextlib import AbstractContextManager
 from functools import cached_property
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from control_plane.aws.clients import LazyClient
 from control_plane.aws.errors import not_found_as, token_refused
-from control_plane.errors import NotFound
+from control_plane.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from pipeline_def.config import PipelineConfig
@@ -170,24 +171,42 @@ class PipelineDeployer:
 
     def stop_executions(self, name: str) -> list[str]:
         """Stop the pipeline's executing runs (their jobs would go on, billed, after the pipeline is gone)."""
-        pages = self._sm.get_paginator("list_pipeline_executions").paginate(PipelineName=name)
-        running = [
-            e["PipelineExecutionArn"]
-            for page in pages
-            for e in page.get("PipelineExecutionSummaries", [])
-            if e.get("PipelineExecutionStatus") == "Executing"
-        ]
+        running = self._executions(name, {"Executing"})
         for arn in running:
             self._sm.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
         return running
 
-    def delete(self, name: str) -> bool:
-        """Stop its running executions, then delete the pipeline; False when there was none to delete."""
+    def delete(self, name: str, *, wait_seconds: float = 0, poll_seconds: float = 5) -> bool:
+        """Stop its running executions, wait up to `wait_seconds` until none is left Stopping, then delete the
+        pipeline; False when there was none to delete. SageMaker deletes a pipeline only when no run of it is
+        running (ConflictException), and a run stays Stopping until its current job has stopped: a training job
+        is given 120 s to save after its SIGTERM. Conflict, naming the runs, when they outlast the wait."""
         try:
             with _no_such_pipeline(name):
                 self.stop_executions(name)
+                self._wait_stopped(name, wait_seconds, poll_seconds)
                 # a new token each time: a fixed one would make deleting a re-created pipeline a no-op
                 self._sm.delete_pipeline(PipelineName=name, ClientRequestToken=uuid.uuid4().hex)
         except NotFound:
             return False
         return True
+
+    def _executions(self, name: str, statuses: set[str]) -> list[str]:
+        pages = self._sm.get_paginator("list_pipeline_executions").paginate(PipelineName=name)
+        return [
+            e["PipelineExecutionArn"]
+            for page in pages
+            for e in page.get("PipelineExecutionSummaries", [])
+            if e.get("PipelineExecutionStatus") in statuses
+        ]
+
+    def _wait_stopped(self, name: str, wait_seconds: float, poll_seconds: float) -> None:
+        deadline = time.monotonic() + wait_seconds
+        while unstopped := self._executions(name, {"Executing", "Stopping"}):
+            if time.monotonic() >= deadline:
+                raise Conflict(
+                    f"pipeline {name} still has runs that have not stopped after {wait_seconds:.0f} s "
+                    f"({', '.join(unstopped)}): SageMaker deletes a pipeline only when none is running; "
+                    "delete again once they show Stopped"
+                )
+            time.sleep(poll_seconds)
