@@ -69,14 +69,14 @@ e2e: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed ## 
 container-test: $(CONTAINER_VENV)/.installed ## the container's entry points end to end, in container/.venv
 	cd container && .venv/bin/python -m pytest
 
-lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed ## ruff, the complexity gate, mypy (both environments), hadolint, cfn-lint, sam validate, checkov, actionlint, zizmor
+lint: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed ## ruff, the complexity gate, mypy (both environments), hadolint, cfn-lint (+ serverless rules), sam validate, checkov, actionlint, zizmor
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) tools/complexity.py
 	$(VENV)/bin/mypy .
 	cd container && .venv/bin/mypy
 	$(VENV)/bin/hadolint container/Dockerfile
-	$(TOOLS)/sam/bin/cfn-lint template.yaml rollout/github-oidc.yaml
+	$(TOOLS)/sam/bin/cfn-lint template.yaml rollout/github-oidc.yaml --append-rules cfn_lint_serverless.rules
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam validate --lint --template template.yaml
 	$(TOOLS)/checkov/bin/checkov --file template.yaml --file rollout/github-oidc.yaml --framework cloudformation --quiet --compact --skip-download
 	$(VENV)/bin/actionlint

@@ -3,7 +3,9 @@
 Each EventBridgeRule and Schedule event of the template becomes a rule in moto's EventBridge with an SQS
 queue as its target: moto decides which events match (no pattern matcher here) and delivers them. A thread
 reads the queues and invokes the rule's function with each event, as Lambda's asynchronous invocation does:
-a failed event is tried three times, then goes to the function's dead-letter queue.
+a failed event is tried three times, then goes to the function's dead-letter queue. An event EventBridge cannot
+deliver (the function's invocations throttled) follows the rule target's RetryPolicy and DeadLetterConfig
+(local/event_delivery.py).
 Scheduled rules fire on their expression while the stack runs (rate(...) and cron(...)).
 Each SQS event reads its template queue as Lambda's event source mapping does: batches of records, the
 failures a function reports (ReportBatchItemFailures) or all of a batch that raised left on the queue, whose
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from local.event_delivery import Failure, Target, dead_letter_attributes, queue_policy_allows, send_to_dead_letters
 from local.functions import Functions
 from local.iam import enforce
 from local.schedules import next_time
@@ -44,6 +47,8 @@ class Rule:
     # an SQS event source: the queue's ARN, and its batch size
     source_arn: str | None = None
     batch_size: int = 10
+    # an EventBridge rule's target: its retry policy and dead-letter queue
+    target: Target | None = None
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
@@ -82,35 +87,43 @@ class Dispatcher:
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
         self.delivered: list[tuple[str, str]] = []  # (function, detail-type), for tests and the run's report
+        self.undelivered: list[tuple[str, str]] = []  # (rule ARN, the RetryPolicy limit reached)
         self._held: set[str] = set()  # functions whose SQS event sources deliver nothing for now
+        self._throttled: set[str] = set()  # functions whose invocations by EventBridge fail for now
 
     def create_rules(self) -> None:
         for function, resource in sorted(self.template.of_type("AWS::Serverless::Function").items()):
             for event_name, event in sorted(resource["Properties"].get("Events", {}).items()):
                 if event["Type"] == "SQS":
-                    props = self.template.resolve(event["Properties"], self.values)
-                    url = self.sqs.get_queue_url(QueueName=props["Queue"].rsplit(":", 1)[-1])["QueueUrl"]
-                    size = int(props.get("BatchSize", 10))
-                    self.rules.append(Rule(f"{function}-{event_name}", function, url, None, True, props["Queue"], size))
-                    continue
-                if event["Type"] not in {"EventBridgeRule", "Schedule"}:
-                    continue
-                name = f"{function}-{event_name}"
-                queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-                props = self.template.resolve(event["Properties"], self.values)
-                if event["Type"] == "EventBridgeRule":
-                    self.events.put_rule(Name=name, EventPattern=json.dumps(props["Pattern"]), State="ENABLED")
-                    rule = Rule(name, function, queue_url)
-                    attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-                    queue_arn = attributes["Attributes"]["QueueArn"]
-                    self.events.put_targets(Rule=name, Targets=[{"Id": "function", "Arn": queue_arn}])
-                else:
-                    # moto keeps the rule but never fires it (and would send it every event if it had a
-                    # target): the ticker below puts its Scheduled Events on the queue instead
-                    state = props.get("State", "ENABLED" if props.get("Enabled", True) else "DISABLED")
-                    self.events.put_rule(Name=name, ScheduleExpression=props["Schedule"], State=state)
-                    rule = Rule(name, function, queue_url, props["Schedule"], state == "ENABLED")
-                self.rules.append(rule)
+                    self.rules.append(self._sqs_source(function, event_name, event))
+                elif event["Type"] in {"EventBridgeRule", "Schedule"}:
+                    self.rules.append(self._event_rule(function, event_name, event))
+
+    def _sqs_source(self, function: str, event_name: str, event: dict[str, Any]) -> Rule:
+        props = self.template.resolve(event["Properties"], self.values)
+        url = self.sqs.get_queue_url(QueueName=props["Queue"].rsplit(":", 1)[-1])["QueueUrl"]
+        return Rule(
+            f"{function}-{event_name}", function, url, None, True, props["Queue"], int(props.get("BatchSize", 10))
+        )
+
+    def _event_rule(self, function: str, event_name: str, event: dict[str, Any]) -> Rule:
+        name = f"{function}-{event_name}"
+        queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        props = self.template.resolve(event["Properties"], self.values)
+        target = Target.of(name, function, props)
+        # the rule SAM makes is <function><event>: what the template's queue policy names
+        self.values[f"{function}{event_name}.Arn"] = target.rule_arn
+        if event["Type"] == "EventBridgeRule":
+            self.events.put_rule(Name=name, EventPattern=json.dumps(props["Pattern"]), State="ENABLED")
+            attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+            queue_arn = attributes["Attributes"]["QueueArn"]
+            self.events.put_targets(Rule=name, Targets=[{"Id": "function", "Arn": queue_arn}])
+            return Rule(name, function, queue_url, target=target)
+        # moto keeps the rule but never fires it (and would send it every event if it had a target): the ticker
+        # below puts its Scheduled Events on the queue instead
+        state = props.get("State", "ENABLED" if props.get("Enabled", True) else "DISABLED")
+        self.events.put_rule(Name=name, ScheduleExpression=props["Schedule"], State=state)
+        return Rule(name, function, queue_url, props["Schedule"], state == "ENABLED", target=target)
 
     def start(self) -> Dispatcher:
         for rule in self.rules:
@@ -127,6 +140,16 @@ class Dispatcher:
         self.stopping.set()
         for thread in self.threads:
             thread.join(timeout=5)
+
+    @contextmanager
+    def throttle(self, function: str) -> Iterator[None]:
+        """Lambda refuses EventBridge's invocations of `function` while inside (its concurrency used up): each
+        delivery fails with THROTTLING and is retried under the rule target's RetryPolicy."""
+        self._throttled.add(function)
+        try:
+            yield
+        finally:
+            self._throttled.discard(function)
 
     @contextmanager
     def hold(self, function: str) -> Iterator[None]:
@@ -183,6 +206,9 @@ class Dispatcher:
         # moto 5.2's default target input leaves out `account`, which EventBridge always sends
         event.setdefault("account", ACCOUNT)
         attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        if rule.target is not None and rule.function in self._throttled:
+            self._undelivered(rule.target, message, event, queue_url=rule.queue_url)
+            return
         try:
             self.functions.invoke(rule.function, event)
             self.delivered.append((rule.function, str(event.get("detail-type"))))
@@ -192,6 +218,28 @@ class Dispatcher:
                 return  # the message becomes visible again: Lambda's retry
             self.dead_letter(rule.function, event, attempt)
         self.sqs.delete_message(QueueUrl=rule.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _undelivered(self, target: Target, message: dict[str, Any], event: dict[str, Any], *, queue_url: str) -> None:
+        """EventBridge could not invoke the function: again at once (locally), or, once the RetryPolicy is spent, to
+        the target's dead-letter queue if its policy lets the rule send there, else dropped."""
+        attempts = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        condition = target.exhausted(event, attempts)
+        if condition is None:
+            self.sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+            return
+        failure = Failure("THROTTLING", "Rate Exceeded.")
+        allowed = target.dead_letter_arn is not None and queue_policy_allows(
+            self.template, self.values, queue_arn=target.dead_letter_arn, source_arn=target.rule_arn
+        )
+        if allowed:
+            attributes = dead_letter_attributes(target, failure, condition=condition, attempts=attempts)
+            send_to_dead_letters(self.sqs, target, event, attributes=attributes)
+        else:
+            LOG.error("undeliverable event dropped: the dead-letter queue's policy does not let the rule send")
+        self.undelivered.append((target.rule_arn, condition))
+        self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def dead_letter(self, function: str, event: dict[str, Any], attempt: int) -> None:
         """The function's DeadLetterQueue gets the event, as Lambda sends it after the last attempt."""

@@ -264,3 +264,25 @@ def test_a_custom_resource_whose_function_dies_holds_the_stack_minutes_not_an_ho
         # times, 1 and 2 minutes apart: the timeout must outlast them, or a slow first attempt is cut short
         assert "ServiceTimeout" in properties, name
         assert 3 * function["Timeout"] + 180 <= int(properties["ServiceTimeout"]) < 3600, name
+
+
+def test_every_rule_target_has_a_retry_policy_and_a_dead_letter_queue_that_lets_its_rule_send() -> None:
+    # Given the rules SAM makes from the functions' EventBridgeRule and Schedule events
+    rules = resources(TEMPLATE, "AWS::Events::Rule")
+    assert len(rules) == 6
+    (policy,) = resources(TEMPLATE, "AWS::SQS::QueuePolicy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    allowed = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    for name, rule in rules.items():
+        for target in rule["Properties"]["Targets"]:
+            # Then an event EventBridge cannot deliver is retried for a bounded time, then kept
+            retry = target["RetryPolicy"]
+            assert 0 < retry["MaximumRetryAttempts"] <= 185, name
+            assert 60 <= retry["MaximumEventAgeInSeconds"] <= 86400, name
+            assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}, name
+        # And the queue's policy lets exactly this stack's rules send to it (EventBridge sends as its service)
+        assert {"Fn::GetAtt": [name, "Arn"]} in allowed, name
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert policy["Properties"]["Queues"] == [{"Ref": "DeadLetterQueue"}]
+    assert len(allowed) == len(rules)
