@@ -1,11 +1,11 @@
 """Deleting the stack's pipeline while a run of it is executing, as CloudFormation's delete of the PipelineDefinition
-custom resource does: its own module, since the pipeline is gone afterwards."""
+custom resource does: its own module (so its own stack, conftest's module fixture), since the pipeline is gone
+afterwards."""
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,9 @@ from botocore.exceptions import ClientError
 from local import drive
 from local.stack import LocalStack
 from sam_stack.client import Api
-from tests.e2e.conftest import ingest, start_run, start_stack
+from tests.e2e.conftest import start_run
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    work = tmp_path_factory.mktemp("teardown")
-    started = start_stack(work)
-    ingest(started, work / "dataset")
-    yield started
-    started.stop()
 
 
 def training(api: Api) -> str:
