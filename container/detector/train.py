@@ -78,6 +78,7 @@ def train(hp: hyperparameters.Hyperparameters, where: Locations) -> Progress:
     hosts = cluster.Cluster.load()
     if not hosts.distributed:
         return _train(hp, where, Agreement(hosts, None))
+    hosts = hosts.resolved()  # every peer's name, however late it comes, before the parameter server needs it
     with parameter_server.started(hosts) as session:
         return _train(hp, where, Agreement(hosts, session))
 

@@ -1,7 +1,8 @@
 """Training on two hosts, as SageMaker runs a job with InstanceCount 2: two real `detector.train` processes on
-loopback (the hosts 127.0.0.2 and 127.0.0.3), each with its own /opt/ml and a resourceconfig.json naming both,
-MXNet's scheduler and servers among their children. Every test has a hard deadline and kills only the process
-groups it started."""
+loopback, each with its own /opt/ml and a resourceconfig.json naming both, MXNet's scheduler and servers among their
+children. The hosts are named as SageMaker names them (algo-1, algo-2), and their names resolve late, as the local
+executor makes them (local/executor/host_names.py; each binds its own loopback address, 127.0.0.2 and 127.0.0.3).
+Every test has a hard deadline and kills only the process groups it started."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from local.executor.host_names import HostNames, hosts
 from sam_stack.container import container_environment
 from tests.conftest import TINY_HYPERPARAMETERS, training_root
 
-HOSTS = ("127.0.0.2", "127.0.0.3")
+HOSTS = hosts(2)
+LATE = HostNames(late=0.5)  # every process waits for its peers' names: 0.2 s, then 0.4 s
 DEADLINE = 300
 
 
@@ -43,7 +46,7 @@ class Hosts:
         self.port, self.watchdog = 0, watchdog
         self.processes: dict[str, subprocess.Popen[str]] = {}
 
-    def start(self, only: str | None = None, **extra: str) -> Hosts:
+    def start(self, only: str | None = None, names: HostNames = LATE, **extra: str) -> Hosts:
         self.port = free_port()  # a new job: its own scheduler
         for host, root in self.roots.items():
             if only not in (None, host):
@@ -54,6 +57,7 @@ class Hosts:
                     "OPT_ML_ROOT": str(root),
                     "DETECTOR_PS_PORT": str(self.port),
                     "DETECTOR_WATCHDOG_SECONDS": str(self.watchdog),
+                    **names.environment(HOSTS),
                     **extra,
                 },
             )
@@ -99,6 +103,12 @@ def test_two_hosts_train_one_model_and_only_the_first_writes_it(cluster_of_two: 
 
     (first_code, first), (second_code, second) = done[HOSTS[0]], done[HOSTS[1]]
     assert (first_code, second_code) == (0, 0), first[-3000:] + second[-3000:]
+    # each waited for the names, then started its part of the parameter server
+    for output in (first, second):
+        assert "waiting for host names unresolved=algo-1,algo-2 attempt=1 " in output
+        assert output.index("host names resolved hosts=algo-1,algo-2 attempts=") < output.index(
+            "parameter server started"
+        )
     # one model: the same weights on both hosts at the end
     assert checksum(first) == checksum(second)
     # the writer (the sorted first host) alone logs the epochs, checkpoints and exports
@@ -183,5 +193,25 @@ def test_a_host_whose_peer_never_joins_fails_within_the_watchdogs_time(splits: P
         assert code == 1
         failure = (hosts.roots[HOSTS[0]] / "output" / "failure").read_text()
         assert failure.startswith(f"host {HOSTS[0]}: no training step for")
+    finally:
+        hosts.kill()
+
+
+def test_hosts_whose_peers_name_never_resolves_fail_at_the_deadline_naming_it(splits: Path, tmp_path: Path) -> None:
+    hosts = Hosts(splits, tmp_path, {**TINY_HYPERPARAMETERS, "batch_size": "4"})
+    try:
+        never = HostNames(late=0, never=frozenset({HOSTS[1]}))
+
+        done = hosts.start(names=never, DETECTOR_HOST_RESOLUTION_SECONDS="1").wait()
+
+        assert {code for code, _ in done.values()} == {1}
+        for host, (_, output) in done.items():
+            failure = (hosts.roots[host] / "output" / "failure").read_text()
+            assert failure == (
+                "host names did not resolve within 1 s: algo-2 (Name or service not known); the cluster's hosts "
+                "never all came up (DETECTOR_HOST_RESOLUTION_SECONDS=1)"
+            )
+            assert "waiting for host names unresolved=algo-2 attempt=1 " in output
+            assert "parameter server started" not in output
     finally:
         hosts.kill()

@@ -6,9 +6,11 @@ becomes `<S3OutputPath>/<job>/output/model.tar.gz`. The log is kept per job; met
 it as the job runs, as SageMaker reads CloudWatch.
 
 A training job with InstanceCount n runs as SageMaker runs it: n processes at once, one per host, each with its
-own `/opt/ml` (`hosts/<host>/opt_ml`) and a resourceconfig.json naming every host. The hosts are loopback
-addresses (127.0.0.2, 127.0.0.3, ...; network interface `lo`), so that each binds its own address as a separate
-instance would. Channels are replicated to every host (FullyReplicated) or split by object (ShardedByS3Key), the
+own `/opt/ml` (`hosts/<host>/opt_ml`) and a resourceconfig.json naming every host. The hosts are named as SageMaker
+names them (algo-1, algo-2, ...; network interface `lo`), and each binds its own loopback address (127.0.0.2,
+127.0.0.3, ...) as a separate instance would; the names resolve in the job's processes only after a while, as they do
+while SageMaker's cluster boots, or never when a test says so (`JobRunner.host_names`, local/executor/host_names.py).
+Channels are replicated to every host (FullyReplicated) or split by object (ShardedByS3Key), the
 checkpoints in S3 are given to every host, the job fails when any host fails (the others are stopped), and the
 model archive holds what the hosts wrote in their model folders (in practice the one host that writes it).
 """
@@ -35,6 +37,8 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
+from local.executor.host_names import HostNames
+from local.executor.host_names import hosts as host_names
 from local.iam import enforce, usage
 from local.iam.process import DENIALS_ENV, IDENTITY_ENV
 from sam_stack.container import CONTAINER, CONTAINER_BIN, job_pythonpath
@@ -81,11 +85,9 @@ class Job:
 
     @property
     def hosts(self) -> tuple[str, ...]:
-        """The job's hosts: algo-1 alone, or one loopback address per instance of a training job."""
+        """The job's hosts: algo-1 alone, or algo-1, algo-2, ... for the instances of a training job."""
         count = int(self.request["ResourceConfig"]["InstanceCount"]) if self.kind == "training" else 1
-        if count == 1:
-            return ("algo-1",)
-        return tuple(f"127.0.0.{2 + index}" for index in range(count))
+        return host_names(count)
 
     def root(self, host: str) -> Path:
         """The host's /opt/ml."""
@@ -129,12 +131,14 @@ class Job:
 
 
 class JobRunner:
-    """Runs jobs against the emulated S3 (`s3` is a boto3 client) with `environment` for the job processes."""
+    """Runs jobs against the emulated S3 (`s3` is a boto3 client) with `environment` for the job processes, whose
+    host names resolve as `host_names` says."""
 
     def __init__(self, s3: Any, environment: dict[str, str], container_bin: Path = CONTAINER_BIN) -> None:
         self.s3 = s3
         self.environment = environment
         self.container_bin = container_bin
+        self.host_names = HostNames()
         self._log_lock = threading.Lock()
 
     # ---- S3 <-> the job's folders ----
@@ -306,6 +310,8 @@ class JobRunner:
             "PATH": f"{self.container_bin}:{CONTAINER / 'bin'}:{os.environ.get('PATH', '')}",
             **self._iam_environment(job),
             **job.request.get("Environment", {}),
+            # the cluster's names, which no Environment of the request changes
+            **self.host_names.environment(job.hosts),
         }
         return subprocess.Popen(  # noqa: S603 (the definition's own entry point, in our container venv)
             command,

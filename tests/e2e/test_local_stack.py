@@ -13,6 +13,7 @@ import pytest
 from control_plane.approval_request import button_value
 from local.drive import approval_request, endpoint_until, follow, model_until, press, slack_post
 from local.emulator import REGION
+from local.executor.host_names import HostNames
 from local.stack import LOCAL_RUNNER_KEY, SLACK_APPROVER, LocalStack
 from rollout.environments import environments
 from rollout.start_run import start_run as rollout_start_run
@@ -98,10 +99,37 @@ def test_a_run_on_two_training_instances_trains_one_model_on_both_and_registers_
     log = job.log.read_text()
     checksums = {host: line.rsplit("checksum=", 1)[1] for host in job.hosts for line in log.splitlines()
                  if line.startswith(f"[{host}] ") and "checksum=" in line}  # fmt: skip
-    assert sorted(checksums) == ["127.0.0.2", "127.0.0.3"]
+    assert sorted(checksums) == ["algo-1", "algo-2"]
     assert len(set(checksums.values())) == 1  # the same weights on both hosts
-    assert (job.root("127.0.0.2") / "model" / "model-symbol.json").is_file()
-    assert not any((job.root("127.0.0.3") / "model").iterdir())
+    assert (job.root("algo-1") / "model" / "model-symbol.json").is_file()
+    assert not any((job.root("algo-2") / "model").iterdir())
+    # and both waited for the host names, which resolve late, before they started the parameter server
+    for host in job.hosts:
+        lines = [line for line in log.splitlines() if line.startswith(f"[{host}] ")]
+        waited = next(i for i, line in enumerate(lines) if "waiting for host names unresolved=algo-1,algo-2" in line)
+        resolved = next(i for i, line in enumerate(lines) if "host names resolved hosts=algo-1,algo-2" in line)
+        assert waited < resolved < next(i for i, line in enumerate(lines) if "parameter server started" in line)
+
+
+def test_a_run_on_two_instances_whose_second_host_never_resolves_fails_naming_it(
+    stack: LocalStack, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cluster whose algo-2 never comes up, and an image that waits 2 s for it rather than 15 minutes
+    monkeypatch.setattr(stack.executor.runner, "host_names", HostNames(never=frozenset({"algo-2"})))
+    monkeypatch.setitem(stack.executor.runner.environment, "DETECTOR_HOST_RESOLUTION_SECONDS", "2")
+
+    run_id = start_run(api, {"MapThreshold": 0.0, "TrainingInstanceCount": 2})
+    detail = follow(api, run_id)
+
+    # Then the run fails at its Train step with the reason, naming the host
+    assert detail["status"] == "Failed", detail
+    train = next(s for s in detail["steps"] if s["name"] == "Train")
+    assert train["status"] == "Failed"
+    assert train["failure_reason"] == (
+        "AlgorithmError: host names did not resolve within 2 s: algo-2 (Name or service not known); the cluster's "
+        "hosts never all came up (DETECTOR_HOST_RESOLUTION_SECONDS=2)"
+    )
+    assert detail["model"] is None
 
 
 def test_a_run_below_the_threshold_fails_naming_the_map_and_the_threshold(stack: LocalStack, api: Api) -> None:

@@ -1,7 +1,8 @@
 """The local executor's job runner on the training contract with more than one instance: one process per host at
 once, each with its own /opt/ml and a resourceconfig.json naming every host, channels replicated or sharded,
 checkpoints given to every host and saved from every host, the model from the host that wrote it, and a job that
-fails as soon as one host fails. The container is a stand-in `train` script (no MXNet), against S3 on moto."""
+fails as soon as one host fails; the hosts named as SageMaker names them, their names resolving late. The container
+is a stand-in `train` script (no MXNet), against S3 on moto."""
 
 from __future__ import annotations
 
@@ -16,20 +17,33 @@ import pytest
 
 from control_plane.aws import clients
 from local.emulator import REGION, reset_moto
+from local.executor.host_names import HostNames
 from local.executor.jobs import Job, JobRunner
 
 BUCKET = "job-runner"
-# What each host's `train` does: records what it was given, writes a model and a checkpoint on the first host,
-# and fails on the host named by FAIL_ON (after the others have started).
+# What each host's `train` does: records what it was given (and, with LOOK_AGAIN_AFTER, what its hosts' names resolve
+# to at once and that many seconds later), writes a model and a checkpoint on the first host, and fails on the host
+# named by FAIL_ON (after the others have started).
 STAND_IN = """#!/usr/bin/env python3
-import json, os, pathlib, sys, time
+import json, os, pathlib, socket, sys, time
 root = pathlib.Path(os.environ["OPT_ML_ROOT"])
 config = json.loads((root / "input/config/resourceconfig.json").read_text())
 host, hosts = config["current_host"], config["hosts"]
 data = root / "input/data"
 seen = {c.name: sorted(f.name for f in c.iterdir()) for c in data.iterdir()}
 restored = sorted(f.name for f in (root / "checkpoints").iterdir()) if (root / "checkpoints").is_dir() else []
-print("host", host, json.dumps({"config": config, "seen": seen, "restored": restored}), flush=True)
+def lookup(name):
+    try:
+        return socket.gethostbyname(name)
+    except socket.gaierror as error:
+        return error.strerror
+names = []
+if os.environ.get("LOOK_AGAIN_AFTER"):
+    names.append({h: lookup(h) for h in hosts})
+    time.sleep(float(os.environ["LOOK_AGAIN_AFTER"]))
+    names.append({h: lookup(h) for h in hosts})
+given = {"config": config, "seen": seen, "restored": restored, "names": names}
+print("host", host, json.dumps(given), flush=True)
 if os.environ.get("FAIL_ON") == host:
     time.sleep(0.5)
     (root / "output/failure").write_text(f"host {host} gave up")
@@ -110,7 +124,7 @@ def test_a_two_instance_training_job_runs_one_process_per_host_as_sagemaker_does
     runner.run(job)
 
     assert job.status == "Completed", job.failure_reason
-    hosts = ["127.0.0.2", "127.0.0.3"]
+    hosts = ["algo-1", "algo-2"]
     seen = given(job)
     assert sorted(seen) == hosts
     for host in hosts:
@@ -119,10 +133,29 @@ def test_a_two_instance_training_job_runs_one_process_per_host_as_sagemaker_does
         assert seen[host]["restored"] == ["latest.params"]  # the earlier attempt's checkpoints on every host
         assert (job.root(host) / "input" / "config" / "resourceconfig.json").is_file()
     assert job.root(hosts[0]) != job.root(hosts[1])
-    assert archive_files(s3, job) == {"model.txt": "written by 127.0.0.2"}
+    assert archive_files(s3, job) == {"model.txt": "written by algo-1"}
     saved = s3.list_objects_v2(Bucket=BUCKET, Prefix="checkpoints/")["Contents"]
     assert sorted(o["Key"] for o in saved) == ["checkpoints/latest.params", "checkpoints/state.json"]
     assert not (job.folder / "pid").exists()
+
+
+def test_the_hosts_names_resolve_to_their_own_loopback_addresses_late_or_never(
+    runner: JobRunner, s3: Any, tmp_path: Path
+) -> None:
+    # Given names that resolve 0.3 s after a process first asks, algo-3's never, and a request that would change that
+    runner.host_names = HostNames(late=0.3, never=frozenset({"algo-3"}))
+    job = training_job(tmp_path, 3, LOOK_AGAIN_AFTER="0.5", LOCAL_HOST_NAMES="{}")
+
+    runner.run(job)
+
+    # Then no name resolves at once; then each resolves to its host's own address, but algo-3's never
+    assert job.status == "Completed", job.failure_reason
+    unknown = "Name or service not known"
+    for seen in given(job).values():
+        assert seen["names"] == [
+            {"algo-1": unknown, "algo-2": unknown, "algo-3": unknown},
+            {"algo-1": "127.0.0.2", "algo-2": "127.0.0.3", "algo-3": unknown},
+        ]
 
 
 def test_a_sharded_channel_gives_each_host_its_share_of_the_objects(runner: JobRunner, s3: Any, tmp_path: Path) -> None:
@@ -131,7 +164,7 @@ def test_a_sharded_channel_gives_each_host_its_share_of_the_objects(runner: JobR
     runner.run(job)
 
     seen = given(job)
-    shares = [seen[host]["seen"]["train"] for host in ("127.0.0.2", "127.0.0.3")]
+    shares = [seen[host]["seen"]["train"] for host in ("algo-1", "algo-2")]
     assert sorted(shares[0] + shares[1]) == ["a.rec", "b.rec", "c.rec"]
     assert all(shares)
     assert not set(shares[0]) & set(shares[1])
@@ -140,14 +173,14 @@ def test_a_sharded_channel_gives_each_host_its_share_of_the_objects(runner: JobR
 def test_one_host_that_fails_stops_the_others_and_fails_the_job_with_its_reason(
     runner: JobRunner, s3: Any, tmp_path: Path
 ) -> None:
-    job = training_job(tmp_path, 2, FAIL_ON="127.0.0.3")
+    job = training_job(tmp_path, 2, FAIL_ON="algo-2")
 
     runner.run(job)
 
     assert job.status == "Failed"
-    assert job.failure_reason == "AlgorithmError: host 127.0.0.3 gave up"
+    assert job.failure_reason == "AlgorithmError: host algo-2 gave up"
     # the other host was stopped, not awaited: it never got to write its model
-    assert not any((job.root("127.0.0.2") / "model").iterdir())
+    assert not any((job.root("algo-1") / "model").iterdir())
     assert not (job.folder / "pid").exists()
 
 
