@@ -8,8 +8,9 @@ defaults, which are 0 for most instance types, and apply its own values, as a fr
 SageMaker counts a request against the instance type's quota for its usage and the usage's quota across all types,
 with what running jobs and live endpoints hold, and refuses it with ResourceLimitExceeded: CreateTrainingJob (spot
 or on-demand), CreateProcessingJob, CreateEndpoint, and UpdateEndpoint, which provisions the new fleet beside the old
-one (blue/green). The executor asks `job_refusal` before it creates a step's job; the SageMaker front wraps hosting's
-endpoint operations in `admitting`, which holds the check until the endpoint is registered.
+one (blue/green). The executor calls `claim_job` before it creates a step's job (a refusal fails the step unless
+its retry policy retries SageMaker.RESOURCE_LIMIT); the SageMaker front wraps hosting's endpoint operations in
+`admitting`, which holds the check until the endpoint is registered.
 """
 
 from __future__ import annotations
@@ -204,17 +205,21 @@ def install(quotas: Quotas | None) -> None:
     _installed = quotas
 
 
-def job_refusal(operation: str, request: dict[str, Any], *, name_key: str) -> str | None:
-    """How a pipeline step fails when SageMaker refuses to create its job for a quota, or None. `request[name_key]`
-    is the start of the job's name."""
+class QuotaExceeded(Exception):
+    """SageMaker refused to create a step's job for a quota: SageMaker.RESOURCE_LIMIT, which only the step's retry
+    policy retries."""
+
+
+def claim_job(operation: str, request: dict[str, Any], *, name_key: str) -> None:
+    """Raise QuotaExceeded, as a pipeline step sees SageMaker's refusal, when the job would exceed a quota; else hold
+    its instances until it starts. `request[name_key]` is the start of the job's name."""
     quotas = _installed
     if quotas is None:
-        return None
+        return
     message = quotas.claim(operation, request, str(request[name_key]))
-    if message is None:
-        return None
-    error = ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": message}}, operation)
-    return f"ClientError: {error}"
+    if message is not None:
+        error = ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": message}}, operation)
+        raise QuotaExceeded(f"ClientError: {error}")
 
 
 @contextmanager

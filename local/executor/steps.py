@@ -111,7 +111,8 @@ def refusal(execution_id: str, step: str, *, kind: str, arguments: dict[str, Any
     found = constraints.request_problems("sagemaker", operation, {**arguments, name_key: name})
     if found:
         return f"ClientError: {constraints.ConstraintViolation(operation, found)}"
-    return quotas.job_refusal(operation, {**arguments, name_key: name}, name_key=name_key)
+    quotas.claim_job(operation, {**arguments, name_key: name}, name_key=name_key)  # raises QuotaExceeded
+    return None
 
 
 def _create_denied(kind: str, name: str, arguments: dict[str, Any]) -> str | None:

@@ -4,13 +4,19 @@ listing `make account-setup` and `make deploy` print from it (rollout/quotas.py)
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from local.emulator import REGION, reset_moto
+from local.executor.engine import Executor
+from local.executor.server import SageMakerApi, sagemaker_front
+from local.hosting import Hosting
 from local.quotas import Quotas
+from local.template import ACCOUNT
 from rollout import quotas as rollout_quotas
 from rollout.__main__ import main
 from rollout.environments import RolloutError
@@ -113,3 +119,34 @@ def test_account_setup_lists_the_quotas_without_refusing(
     printed = capsys.readouterr().out
     assert "API Gateway now logs through" in printed
     assert f"--quota-code {ENDPOINT_QUOTA[1]} --desired-value 2" in printed
+
+
+def test_create_endpoint_over_a_quota_is_refused_by_sagemakers_front_and_creates_nothing(
+    service_quotas: ServeQuotas, moto_endpoint: str, tmp_path: Path
+) -> None:
+    # Given the SageMaker front over hosting, in an account with no ml.m5.large endpoint instances
+    hosting = Hosting(None, None, tmp_path, environment={}, region=REGION, account=ACCOUNT)
+    service_quotas(Quotas.aws_defaults()).watch(None, hosting)
+    front = sagemaker_front(SageMakerApi(cast(Executor, None)), moto_endpoint, hosting).start()
+    try:
+        sagemaker: Any = boto3.client("sagemaker", endpoint_url=front.endpoint, region_name=REGION)
+        image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/scratch-detector:1"
+        role = f"arn:aws:iam::{ACCOUNT}:role/scratch-detector-sagemaker"
+        sagemaker.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": image})
+        variant: dict[str, Any] = {
+            "VariantName": "AllTraffic",
+            "ModelName": "m",
+            "InstanceType": "ml.m5.large",
+            "InitialInstanceCount": 1,
+        }
+        sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant])
+
+        # When the endpoint is created, Then SageMaker's error names the quota, and no endpoint exists
+        with pytest.raises(ClientError) as refused:
+            sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="c")
+        error = refused.value.response["Error"]
+        assert error["Code"] == "ResourceLimitExceeded"
+        assert error["Message"].startswith(f"The account-level service limit '{ENDPOINT_QUOTA[0]}' is 0 Instances")
+        assert hosting.endpoints == {}
+    finally:
+        front.stop()

@@ -145,19 +145,20 @@ def test_a_checked_job_holds_its_instances_until_it_starts(monkeypatch: pytest.M
     request = {**training_request(1, spot=True), "TrainingJobName": "pipelines-abc-train"}
 
     # When two steps are checked before either job exists, the second is refused as SageMaker refuses it
-    assert quotas.job_refusal("CreateTrainingJob", request, name_key="TrainingJobName") is None
-    second = quotas.job_refusal("CreateTrainingJob", request, name_key="TrainingJobName")
-    assert second is not None
-    assert second.startswith(
+    quotas.claim_job("CreateTrainingJob", request, name_key="TrainingJobName")
+    with pytest.raises(quotas.QuotaExceeded) as second:
+        quotas.claim_job("CreateTrainingJob", request, name_key="TrainingJobName")
+    reason = str(second.value)
+    assert reason.startswith(
         "ClientError: An error occurred (ResourceLimitExceeded) when calling the CreateTrainingJob"
     )
-    assert f"'{SPOT}' is 1 Instances, with current utilization of 1 Instances" in second
+    assert f"'{SPOT}' is 1 Instances, with current utilization of 1 Instances" in reason
 
     # and once the first job has run and ended, its claim and its instances are free again
     executor.jobs["pipelines-abc-train-1a2b3"] = job(
         "pipelines-abc-train-1a2b3", "training", training_request(1, spot=True), ended=True
     )
-    assert quotas.job_refusal("CreateTrainingJob", request, name_key="TrainingJobName") is None
+    quotas.claim_job("CreateTrainingJob", request, name_key="TrainingJobName")
 
 
 def test_endpoint_operations_over_a_quota_are_refused_with_resource_limit_exceeded(
@@ -176,7 +177,7 @@ def test_endpoint_operations_over_a_quota_are_refused_with_resource_limit_exceed
 
 
 def test_nothing_is_refused_without_installed_quotas_or_in_the_generous_profile() -> None:
-    assert quotas.job_refusal("CreateTrainingJob", {**training_request(), "N": "x"}, name_key="N") is None
+    quotas.claim_job("CreateTrainingJob", {**training_request(), "N": "x"}, name_key="N")  # nothing installed
     assert Quotas.generous().refused("CreateTrainingJob", training_request(4)) is None
 
 
