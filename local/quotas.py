@@ -37,6 +37,7 @@ GENEROUS = 100.0
 # a job's instances are claimed from the check until the job starts (at once, unless IAM refuses it)
 CLAIM_SECONDS = 30.0
 RUNNING_JOB = {"InProgress", "Stopping"}
+ENDPOINT_OPERATIONS = {"CreateEndpoint", "UpdateEndpoint"}
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ class Quotas:
             return [sagemaker_quotas.training(request)]
         if operation == "CreateProcessingJob":
             return [sagemaker_quotas.processing(request)]
-        if operation not in {"CreateEndpoint", "UpdateEndpoint"} or self.hosting is None:
+        if operation not in ENDPOINT_OPERATIONS or self.hosting is None:
             return []
         config = self.hosting.configs.get(request.get("EndpointConfigName"))
         if config is None:  # hosting refuses it as SageMaker does: no such config
@@ -227,7 +228,7 @@ def admitting(operation: str, request: dict[str, Any]) -> Iterator[None]:
     """Refuse `request` (ResourceLimitExceeded) when it exceeds a quota; else let it register what it holds before
     another request is checked."""
     quotas = _installed
-    if quotas is None:
+    if quotas is None or operation not in ENDPOINT_OPERATIONS:
         yield
         return
     with quotas.lock:
