@@ -118,18 +118,21 @@ class Quotas:
 
     def refused(self, operation: str, request: dict[str, Any]) -> str | None:
         """SageMaker's ResourceLimitExceeded message for this request, or None when every quota it counts against
-        has room for it."""
+        has room for it: first the most one job or endpoint may have, then the instance type's quota for the usage,
+        then the usage's across all types, counted with what is in use."""
+        demands = self._demands(operation, request)
+        per_request: Counter[str] = Counter()
         asked: Counter[str] = Counter()
-        for demand in self._demands(operation, request):
-            for name in demand.quotas:
-                asked[name] += demand.count
-        if not asked:
-            return None
-        held = self.in_use()
-        for name, delta in asked.items():  # the instance type's quota first, then the total, as SageMaker names them
+        for demand in demands:
+            per_request.update({demand.per_request: demand.count} if demand.per_request else {})
+            asked.update(dict.fromkeys(demand.quotas, demand.count))
+        held = self.in_use() if demands else Counter[str]()
+        checks = [(name, 0, count) for name, count in per_request.items()]
+        checks += [(name, held[name], delta) for name, delta in asked.items()]
+        for name, used, delta in checks:
             limit = self.value(name)
-            if held[name] + delta > limit:
-                return sagemaker_quotas.exceeded(name, limit=limit, used=held[name], delta=delta)
+            if used + delta > limit:
+                return sagemaker_quotas.exceeded(name, limit=limit, used=used, delta=delta)
         return None
 
     def in_use(self) -> Counter[str]:

@@ -5,7 +5,8 @@ A fresh account has 0 for most instance types and usages, and SageMaker refuses 
 lists them too and refuses, before it changes anything, when one is short (QUOTAS=ignore goes on).
 
 A run's jobs run one after the other, so a quota needs the most instances one of its jobs asks for; the endpoint needs
-twice its instances, because deploying a new version updates it blue/green (the new fleet beside the old one).
+twice its instances, because deploying a new version updates it blue/green (the new fleet beside the old one). A
+training job and the endpoint must also fit the account's most instances per job and per endpoint.
 An account that has applied no value to a quota has AWS's default for it.
 """
 
@@ -80,12 +81,16 @@ def needs(config: PipelineConfig) -> list[Need]:
             Demand(sagemaker_quotas.ENDPOINT, deployment.instance_type, 2 * deployment.instance_count),
         ),
     ]
+    # the most one training job or one endpoint may have: its own instances (an update's new fleet is another's)
+    per_request = [
+        (sagemaker_quotas.PER_REQUEST[training], config.training.instance_count, "Train"),
+        (sagemaker_quotas.PER_REQUEST[sagemaker_quotas.ENDPOINT], deployment.instance_count, "endpoint"),
+    ]
     found: dict[str, Need] = {}
-    for why, demand in demands:
-        for name in demand.quotas:
-            known = found.get(name)
-            if known is None or demand.count > known.instances:
-                found[name] = Need(name, demand.count, f"{why}: {demand.count} x {demand.instance_type}")
+    wanted = [(name, d.count, f"{why}: {d.count} x {d.instance_type}") for why, d in demands for name in d.quotas]
+    for name, count, why in [*per_request, *wanted]:
+        if name not in found or count > found[name].instances:
+            found[name] = Need(name, count, why)
     return list(found.values())
 
 

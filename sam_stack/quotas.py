@@ -1,7 +1,8 @@
 """SageMaker's instance quotas as Service Quotas names them (ServiceCode `sagemaker`): one per instance type and usage,
-"<instance type> for <usage>", and one per usage across every instance type. A job or an endpoint asks for instances
-of one type; each request counts against both. The local stack enforces them (local/quotas.py) and `make deploy`
-lists them for the config (rollout/quotas.py), from this one definition.
+"<instance type> for <usage>", one per usage across every instance type, and the most instances one training job or
+endpoint may have. A job or an endpoint variant asks for instances of one type, counted against all three. The local
+stack enforces them (local/quotas.py) and `make deploy` lists them for the config (rollout/quotas.py), from this one
+definition.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ TOTALS = {
     ENDPOINT: "Number of instances across active endpoints",
 }
 
+# the most instances one training job or one endpoint may have (AWS names no such quota for processing)
+PER_REQUEST = {
+    TRAINING: "Maximum number of instances per training job",
+    SPOT_TRAINING: "Maximum number of instances per spot training job",
+    ENDPOINT: "Maximum number of instances per endpoint",
+}
+
 
 @dataclass(frozen=True)
 class Demand:
@@ -35,6 +43,11 @@ class Demand:
     def quotas(self) -> tuple[str, str]:
         """The instance type's quota for this usage, then the usage's quota across all types."""
         return f"{self.instance_type} for {self.usage}", TOTALS[self.usage]
+
+    @property
+    def per_request(self) -> str | None:
+        """The quota on the instances of one job or endpoint, which the request's own instances count against."""
+        return PER_REQUEST.get(self.usage)
 
 
 def training(request: dict[str, Any]) -> Demand:

@@ -130,6 +130,22 @@ def test_an_endpoint_update_needs_room_for_the_new_fleet_beside_the_old_and_a_fa
     assert "with current utilization of 4 Instances" in create
 
 
+def test_one_endpoint_or_training_job_may_not_have_more_instances_than_the_account_allows_per_request() -> None:
+    # Given room for any number of ml.m5.large endpoint instances, and AWS's default of 4 per endpoint
+    account = Quotas.aws_defaults().apply(ENDPOINT, 100).apply("Number of instances across active endpoints", 100)
+    account.watch(None, hosting(configs={"big": 5}))
+
+    refused = account.refused("CreateEndpoint", {"EndpointName": "e", "EndpointConfigName": "big"})
+
+    assert refused is not None
+    assert "'Maximum number of instances per endpoint' is 4 Instances" in refused
+    assert "with current utilization of 0 Instances and a request delta of 5 Instances" in refused
+    training = Quotas.aws_defaults().apply(TRAINING, 100).apply("Number of instances across all training jobs", 100)
+    assert "'Maximum number of instances per training job' is 20" in str(
+        training.refused("CreateTrainingJob", training_request(21))
+    )
+
+
 def test_an_endpoint_whose_config_does_not_exist_is_left_to_hosting_to_refuse() -> None:
     account = Quotas.aws_defaults()
     account.watch(None, hosting(configs={}))
@@ -200,6 +216,8 @@ def test_the_config_needs_each_quota_once_with_the_most_instances_any_job_holds(
         "Number of instances across all spot training jobs": 2,
         ENDPOINT: 4,  # an update holds both fleets
         "Number of instances across active endpoints": 4,
+        "Maximum number of instances per spot training job": 2,
+        "Maximum number of instances per endpoint": 2,  # each fleet is the endpoint's own
     }
     on_demand = {n.name for n in needs(make_config(**{"training.spot.enabled": False}))}
     assert TRAINING in on_demand
