@@ -114,8 +114,6 @@ class Quotas:
         """What holds instances: the executor's jobs and hosting's endpoints (local.executor.engine, local.hosting)."""
         self.executor, self.hosting = executor, hosting
 
-    # ---------- the check ----------
-
     def refused(self, operation: str, request: dict[str, Any]) -> str | None:
         """SageMaker's ResourceLimitExceeded message for this request, or None when every quota it counts against
         has room for it: first the most one job or endpoint may have, then the instance type's quota for the usage,
