@@ -110,11 +110,11 @@ build: $(VENV)/.installed $(TOOLS)/sam/.installed ## sam build: the functions an
 image: $(VENV)/.installed ## docker build container/, tag it with the git commit, push it to ENV's ECR repository [GPU=1]
 	$(ROLLOUT) image $(if $(filter 1,$(GPU)),--gpu)
 
-deploy: $(VENV)/.installed $(TOOLS)/sam/.installed ## build, push the commit's image, sam deploy ENV (dev|prod); prints the API URL [CONFIRM=0 CFN_ROLE=arn GPU=1]
-	$(ROLLOUT) deploy $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(filter 1,$(GPU)),--gpu) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM)) \
+deploy: $(VENV)/.installed $(TOOLS)/sam/.installed ## build, push the commit's image, sam deploy ENV (dev|prod); prints the API URL [CONFIRM=0 CFN_ROLE=arn GPU=1 QUOTAS=ignore]
+	$(ROLLOUT) deploy $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(filter ignore,$(QUOTAS)),--ignore-quotas) $(if $(filter 1,$(GPU)),--gpu) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM)) \
 		$(if $(CFN_ROLE),--role-arn $(CFN_ROLE))
 
-account-setup: $(VENV)/.installed ## once per AWS account and region: the CloudWatch Logs role API Gateway needs (make deploy says when)
+account-setup: $(VENV)/.installed ## once per AWS account and region: the CloudWatch Logs role API Gateway needs (make deploy says when); lists the SageMaker quotas the config needs
 	$(ROLLOUT) account-setup
 
 start-run: $(VENV)/.installed ## start a training run on ENV through its API (IAM-signed) and print its links

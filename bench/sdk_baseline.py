@@ -97,10 +97,8 @@ class _Sdk:
             max_attempts=retry.service.max_attempts,
         )
         capacity = SageMakerJobStepRetryPolicy(
-            exception_types=[
-                SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
-                SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
-            ],
+            # not RESOURCE_LIMIT: a job over an account quota fails at once (pipeline_def.definition.CAPACITY_ERRORS)
+            exception_types=[SageMakerJobExceptionTypeEnum.CAPACITY_ERROR],
             failure_reason_types=[SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
             interval_seconds=retry.capacity.interval_seconds,
             backoff_rate=retry.capacity.backoff_rate,

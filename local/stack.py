@@ -5,6 +5,7 @@ and the event rules, and a stand-in Slack. Everything is created from template.y
     local.executor.server (pipeline executions and their jobs; the rest goes to moto) AWS_ENDPOINT_URL_SAGEMAKER
     local.hosting (models, endpoint configs, endpoints: the image's serve; InvokeEndpoint) ..._SAGEMAKER_RUNTIME
     local.featurestore (PutRecord, GetRecord; offline-store parquet)   AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME
+    local.service_quotas (SageMaker's instance quotas, enforced by local.quotas)   AWS_ENDPOINT_URL_SERVICE_QUOTAS
     local.api (template.yaml's routes -> the functions), local.dispatch (rules -> SQS -> the functions)
     local.webhooks (Slack's Web API and response URLs; CloudFormation's response URL)
 """
@@ -39,6 +40,9 @@ from local.featurestore import FeatureStore, FeatureStoreServer
 from local.functions import Functions
 from local.hosting import RUNTIME_ENV, Hosting, RuntimeServer
 from local.iam import enforce, users
+from local.quotas import Quotas
+from local.service_quotas import ENDPOINT_ENV as QUOTAS_ENV
+from local.service_quotas import ServiceQuotasApi, ServiceQuotasFront
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
 from local.template import ACCOUNT, LOCAL_VALUES, feature_group_request, local_values, provision
@@ -70,6 +74,8 @@ class LocalStack:
     persist: bool = True
     # where the functions' log lines (Powertools JSON, EMF metrics) go; None leaves them on stdout
     function_log: Path | None = None
+    # the account's SageMaker instance quotas: generous, or Quotas.aws_defaults() (a fresh account) with its own values
+    quotas: Quotas = field(default_factory=Quotas.generous)
     template: Template = field(default_factory=Template.load)
     parts: list[Any] = field(default_factory=list)
 
@@ -156,14 +162,19 @@ class LocalStack:
         runtime = RuntimeServer(self.hosting).start()
         ssm = ssm_front(self.moto_endpoint, self.aws["events"]).start()
         featurestore = FeatureStoreServer(FeatureStore(self.moto_endpoint, REGION)).start()
+        self.quotas.watch(self.executor, self.hosting)
+        service_quotas = ServiceQuotasFront(
+            ServiceQuotasApi(self.quotas, region=REGION, account=ACCOUNT), self.moto_endpoint
+        ).start()
         self.slack: WebhookRecorder = start_recorder()
-        self.parts += [sagemaker, ssm, featurestore, self.slack, runtime, self.hosting]
+        self.parts += [sagemaker, ssm, featurestore, self.slack, runtime, self.hosting, service_quotas]
         self.endpoints = {
             "AWS_ENDPOINT_URL": self.moto_endpoint,
             SAGEMAKER_ENV: sagemaker.endpoint,
             RUNTIME_ENV: runtime.endpoint,
             SSM_ENV: ssm.endpoint,
             FEATURESTORE_ENV: featurestore.endpoint,
+            QUOTAS_ENV: service_quotas.endpoint,
         }
         os.environ.update(self.endpoints)
 

@@ -243,7 +243,7 @@ class RetryPolicy(_Strict):
 class RetrySettings(_Strict):
     # Step.SERVICE_FAULT and Step.THROTTLING, on every step that calls a service
     service: RetryPolicy
-    # SageMaker.CAPACITY_ERROR and SageMaker.RESOURCE_LIMIT, on the job steps
+    # SageMaker.CAPACITY_ERROR and SageMaker.JOB_INTERNAL_ERROR, on the job steps (RESOURCE_LIMIT fails at once)
     capacity: RetryPolicy
 
 

@@ -66,7 +66,9 @@ TRAINING_CHANNELS = ("train", "validation")
 RECORDIO = "application/x-recordio"
 
 SERVICE_ERRORS = ["Step.SERVICE_FAULT", "Step.THROTTLING"]
-CAPACITY_ERRORS = ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"]
+# SageMaker.RESOURCE_LIMIT is not retried: a job over an account quota (ResourceLimitExceeded) fails at once, naming
+# the quota, instead of after the capacity policy's hour of waits; only a quota increase makes room for it
+CAPACITY_ERRORS = ["SageMaker.CAPACITY_ERROR", "SageMaker.JOB_INTERNAL_ERROR"]
 
 
 @dataclass(frozen=True)

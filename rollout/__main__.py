@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 
-from rollout import account, image
+from rollout import account, image, quotas
 from rollout.deploy import build, deploy
 from rollout.destroy import Destroyer, Names
 from rollout.environments import Environment, RolloutError, environment
@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-confirm", action="store_true", help="deploy without reviewing the change set (CI)")
     parser.add_argument("--role-arn", help="deploy: the role CloudFormation deploys with (rollout/github-oidc.yaml)")
     parser.add_argument("--gpu", action="store_true", help="image, deploy: the GPU image (ImageVariant gpu)")
+    parser.add_argument("--ignore-quotas", action="store_true", help="deploy: go on when a SageMaker quota is short")
     parser.add_argument("--promote-from", help="deploy: copy the commit's image from this environment's repository")
     parser.add_argument("--idempotency-key", help="start-run: the same key starts one run (CI uses the commit)")
     parser.add_argument("--description", default="started with make start-run", help="start-run: the run's description")
@@ -62,6 +63,7 @@ def _deploy(env: Environment, session: boto3.Session, args: argparse.Namespace) 
         promote_from=args.promote_from,
         role_arn=args.role_arn,
         variant="gpu" if args.gpu else None,
+        ignore_quotas=args.ignore_quotas,
     )
     return 0
 
@@ -78,6 +80,8 @@ def _image(env: Environment, session: boto3.Session, args: argparse.Namespace) -
 
 def _account_setup(_: Environment, session: boto3.Session, __: argparse.Namespace) -> int:
     print(account.setup(session.client("iam"), session.client("apigateway")))
+    # quotas are the account's too: listed here with the commands that request what is short
+    quotas.check(session.client("service-quotas"), session.region_name, config=quotas.load_config(), go_on=True)
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from rollout import account, image
+from rollout import account, image, quotas
 from rollout.environments import ROOT, Environment, RolloutError, environment
 from rollout.stack import deployed, describe
 
@@ -39,9 +39,14 @@ def deploy(
     promote_from: str | None = None,
     role_arn: str | None = None,
     variant: str | None = None,
+    ignore_quotas: bool = False,
 ) -> None:
     cloudformation, ecr = session.client("cloudformation"), session.client("ecr")
     account.check(session.client("apigateway"), session.region_name)
+    # the config's instance quotas, before anything changes: a short one fails runs and deploys later
+    quotas.check(
+        session.client("service-quotas"), session.region_name, config=quotas.load_config(), go_on=ignore_quotas
+    )
     variant = variant or env.image_variant
     tag = image.variant_tag(image.commit_tag(), variant)
     source = _promoted_image(cloudformation, ecr, promote_from=promote_from, tag=tag) if promote_from else None

@@ -26,8 +26,11 @@ from local.executor.records import TERMINAL, Execution, ServiceError, StepRun, d
 from local.executor.steps import PropertyFiles, StepKinds, retry_wait
 from local.iam import enforce
 from local.iam.check import Identity
+from local.quotas import QuotaExceeded
 
 __all__ = ["TERMINAL", "Executor", "ServiceError"]
+# what a step's retry policy calls the errors SageMaker may retry
+RETRIED = {JobInfrastructureError: "SageMaker.JOB_INTERNAL_ERROR", QuotaExceeded: "SageMaker.RESOURCE_LIMIT"}
 
 
 class Executor:
@@ -213,8 +216,8 @@ class Executor:
                 with enforce.acting_as(role):
                     self.kinds.attempt(execution, step, run, scope=scope)
                 break
-            except JobInfrastructureError as error:
-                wait = retry_wait(policies, "SageMaker.JOB_INTERNAL_ERROR", run.attempts)
+            except (JobInfrastructureError, QuotaExceeded) as error:
+                wait = retry_wait(policies, RETRIED[type(error)], run.attempts)
                 if wait is None or execution.stop.wait(wait):
                     run.status, run.failure_reason = "Failed", str(error)
                     break

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from local import constraints
+from local import constraints, quotas
 from local.executor.engine import TERMINAL, Executor, ServiceError
 from local.loopback import Loopback, Served
 
@@ -176,7 +176,8 @@ def sagemaker_front(api: SageMakerApi, moto_endpoint: str, hosting: Any = None) 
         if operation == "DeletePipeline":
             api.refuse_busy_delete(request)
         if operation in served:
-            return served[operation](request)
+            with quotas.admitting(operation, request):  # CreateEndpoint, UpdateEndpoint
+                return served[operation](request)
         return api.job(operation, request)
 
     def after(operation: str, request: dict[str, Any], *, status: int, data: bytes) -> None:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from local import constraints
+from local import constraints, quotas
 from local.executor import service_calls
 from local.executor.events import EventPublisher
 from local.executor.expressions import ExpressionError, Scope, evaluate
@@ -109,7 +109,10 @@ def refusal(execution_id: str, step: str, *, kind: str, arguments: dict[str, Any
     operation, name_key = CREATE[kind]
     name = f"pipelines-{execution_id}-{step}".lower()[:52]
     found = constraints.request_problems("sagemaker", operation, {**arguments, name_key: name})
-    return f"ClientError: {constraints.ConstraintViolation(operation, found)}" if found else None
+    if found:
+        return f"ClientError: {constraints.ConstraintViolation(operation, found)}"
+    quotas.claim_job(operation, {**arguments, name_key: name}, name_key=name_key)  # raises QuotaExceeded
+    return None
 
 
 def _create_denied(kind: str, name: str, arguments: dict[str, Any]) -> str | None:

@@ -20,7 +20,10 @@ from local.emulator import REGION, reset_moto
 from local.functions import forget_shared_caches
 from local.iam import enforce, roles
 from local.iam.check import Identity
-from local.template import local_values, provision
+from local.quotas import Quotas
+from local.service_quotas import ENDPOINT_ENV as SERVICE_QUOTAS_ENV
+from local.service_quotas import ServiceQuotasApi, ServiceQuotasFront
+from local.template import ACCOUNT, local_values, provision
 from local.webhooks import WebhookRecorder, start_recorder
 from pipeline_def.config import PipelineConfig
 from pipeline_def.deploy import upsert
@@ -150,3 +153,22 @@ def configure_slack(stack: Stack, approvers: str = "U012AB3CD", secret: dict[str
     stack.aws["ssm"].put_parameter(Name=stack.values["ConfigParameter"], Value=text, Type="String", Overwrite=True)
     value = secret if secret is not None else {"signing_secret": TEST_SECRET, "bot_token": "xoxb-test"}
     stack.aws["secretsmanager"].put_secret_value(SecretId=stack.values["SlackSecret"], SecretString=json.dumps(value))
+
+
+@pytest.fixture
+def service_quotas(
+    aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[Quotas], Quotas]]:
+    """`service_quotas(Quotas.aws_defaults())`: the emulated account's Service Quotas (local/service_quotas.py) with
+    the quotas a test gives, reached by boto3 as the local stack's is."""
+    fronts: list[ServiceQuotasFront] = []
+
+    def serve(quotas: Quotas) -> Quotas:
+        front = ServiceQuotasFront(ServiceQuotasApi(quotas, region=REGION, account=ACCOUNT), moto_endpoint).start()
+        fronts.append(front)
+        monkeypatch.setenv(SERVICE_QUOTAS_ENV, front.endpoint)
+        return quotas
+
+    yield serve
+    for front in fronts:
+        front.stop()

@@ -8,12 +8,14 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
 import pytest
 
 from local.emulator import REGION, reset_moto
+from local.quotas import Quotas
 from local.template import ACCOUNT, LOCAL_IMAGE_MANIFEST
 from rollout import account, image
 from rollout import deploy as rollout_deploy
@@ -76,9 +78,16 @@ if args[0] == "push":
 
 
 @pytest.fixture
-def tools(tmp_path: Path, aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Fake sam and docker on PATH; the calls they got are in calls.jsonl."""
+def tools(
+    tmp_path: Path,
+    aws_env: dict[str, str],
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    service_quotas: Callable[[Quotas], Quotas],
+) -> Path:
+    """Fake sam and docker on PATH; the calls they got are in calls.jsonl. The account has the quotas it needs."""
     reset_moto(moto_endpoint)
+    service_quotas(Quotas.generous())
     monkeypatch.setenv("AWS_REGION", REGION)
     log = tmp_path / "calls.jsonl"
     bin_dir = tmp_path / "bin"
@@ -106,7 +115,9 @@ def env(name: str) -> Environment:
     return dataclasses.replace(found, parameter_overrides={**found.parameter_overrides, "OfflineStoreUri": OFFLINE})
 
 
-def deploy(tools: Path, name: str, promote_from: str | None = None, variant: str | None = None) -> None:
+def deploy(
+    tools: Path, name: str, promote_from: str | None = None, variant: str | None = None, *, ignore_quotas: bool = False
+) -> None:
     rollout_deploy.deploy(
         env(name),
         boto3.Session(region_name=REGION),
@@ -114,6 +125,7 @@ def deploy(tools: Path, name: str, promote_from: str | None = None, variant: str
         confirm=False,
         promote_from=promote_from,
         variant=variant,
+        ignore_quotas=ignore_quotas,
     )
 
 
@@ -278,6 +290,23 @@ def test_a_fresh_account_is_refused_before_anything_changes_with_the_command_tha
     role = boto3.client("iam").get_role(RoleName=account.ROLE_NAME)["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
     deploy(tools, "dev")
+    assert [c[:2] for c in calls(tools)][-1] == ["sam", "deploy"]
+
+
+def test_an_account_short_of_a_sagemaker_quota_is_refused_before_anything_changes_unless_told_to_go_on(
+    tools: Path, service_quotas: Callable[[Quotas], Quotas], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a fresh account's quotas: none for ml.m5.large endpoints
+    service_quotas(Quotas.aws_defaults())
+
+    # When deploying, Then nothing is built, created or pushed, and the short quotas are named with their commands
+    with pytest.raises(RolloutError, match=r"quotas are short.*ml\.m5\.large for endpoint usage.*QUOTAS=ignore"):
+        deploy(tools, "dev")
+    assert calls(tools) == []
+    assert "--quota-code L-614B09FD --desired-value 2" in capsys.readouterr().out
+
+    # When told to go on (make deploy QUOTAS=ignore), Then the deployment goes through
+    deploy(tools, "dev", ignore_quotas=True)
     assert [c[:2] for c in calls(tools)][-1] == ["sam", "deploy"]
 
 

@@ -293,10 +293,12 @@ def test_spot_off_drops_the_wait_time(make_config: ConfigFactory) -> None:
     assert args["StoppingCondition"] == {"MaxRuntimeInSeconds": 14400}
 
 
-def test_job_steps_retry_capacity_and_throttling(steps: dict[str, Json]) -> None:
+def test_job_steps_retry_capacity_and_throttling_but_not_a_quota(steps: dict[str, Json]) -> None:
     for name in ("Preprocess", "Train", "Evaluate"):
         retried = {e for policy in steps[name]["RetryPolicies"] for e in policy["ExceptionType"]}
-        assert {"SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "Step.THROTTLING"} <= retried, name
+        assert {"SageMaker.CAPACITY_ERROR", "SageMaker.JOB_INTERNAL_ERROR", "Step.THROTTLING"} <= retried, name
+        # a job over an account quota fails at once, naming it: waiting does not raise a quota
+        assert "SageMaker.RESOURCE_LIMIT" not in retried, name
         assert all(policy["MaxAttempts"] >= 1 for policy in steps[name]["RetryPolicies"])
     register_retries = {e for p in steps["Register"]["RetryPolicies"] for e in p["ExceptionType"]}
     assert register_retries == {"Step.SERVICE_FAULT", "Step.THROTTLING"}
