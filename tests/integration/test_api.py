@@ -705,6 +705,38 @@ def test_a_pending_or_rejected_model_is_not_deployed(
     assert [e for e in stack.audit() if e["action"]["S"] == "deploy"] == []
 
 
+def test_a_failed_endpoint_is_deleted_and_created_again_leaving_nothing_of_the_failure(
+    stack: Stack, call: Callable[..., tuple[int, Any]]
+) -> None:
+    # Given an endpoint whose creation failed: SageMaker keeps its config named, and takes only DeleteEndpoint
+    from moto.sagemaker.models import sagemaker_backends
+
+    approved(stack, call)
+    assert deploy_call(call, 1)[0] == 202
+    failed = call("get_endpoint")[1]
+    name = stack.values["AWS::StackName"]
+    sagemaker_backends["123456789012"]["us-east-1"].endpoints[name].endpoint_status = "Failed"
+
+    # When the model is deployed again
+    status, body = deploy_call(call, 1)
+
+    # Then the endpoint is created again on a config of its own, and the failed config and model are gone
+    assert status == 202, body
+    assert body["endpoint_config"] != failed["endpoint_config"]
+    sagemaker = stack.aws["sagemaker"]
+    assert [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]] == [
+        body["endpoint_config"]
+    ]
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == [body["model"]]
+    # and the audit says so
+    actions = [(e["action"]["S"], e["details"]["M"].get("how", {}).get("S")) for e in stack.audit()]
+    assert [a for a in actions if a[0] in {"delete", "deploy"}] == [
+        ("deploy", "create"),
+        ("delete", None),
+        ("deploy", "recreate"),
+    ]
+
+
 def test_no_endpoint_yet_is_a_404_that_says_how_to_make_one(call: Callable[..., tuple[int, Any]]) -> None:
     status, body = call("get_endpoint")
 

@@ -186,3 +186,64 @@ class FakePresigner:
             if uri in self.objects
             else None
         )
+
+
+@dataclass
+class FakeHosting:
+    """SageMaker hosting for one endpoint: models, configs and the endpoint as plain dicts. `refuse` maps an operation
+    to the error SageMaker answers it with; with `deletion_lags`, a deleted endpoint stays `Deleting` past any wait."""
+
+    endpoint: str = "scratch-detector"
+    models: dict[str, str] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    described: dict[str, Any] | None = None
+    refuse: dict[str, Exception] = field(default_factory=dict)
+    deletion_lags: bool = False
+    calls: list[str] = field(default_factory=list)
+
+    def _call(self, operation: str) -> None:
+        self.calls.append(operation)
+        if operation in self.refuse:
+            raise self.refuse[operation]
+
+    def describe_endpoint(self) -> dict[str, Any] | None:
+        return None if self.described is None else dict(self.described)
+
+    def describe_config(self, name: str) -> dict[str, Any]:
+        if name not in self.configs:
+            raise NotFound(f"Could not find endpoint configuration {name}")
+        return self.configs[name]
+
+    def create_model(self, name: str, package_arn: str) -> None:
+        self._call("CreateModel")
+        self.models[name] = package_arn
+
+    def create_config(self, name: str, *, model: str, instance_type: str, count: int, version: int) -> None:
+        self._call("CreateEndpointConfig")
+        variant = {"ModelName": model, "InstanceType": instance_type, "InitialInstanceCount": count}
+        self.configs[name] = {"EndpointConfigName": name, "ProductionVariants": [variant]}
+
+    def create_endpoint(self, config: str) -> None:
+        self._call("CreateEndpoint")
+        self.described = {"EndpointName": self.endpoint, "EndpointConfigName": config, "EndpointStatus": "Creating"}
+
+    def update_endpoint(self, config: str) -> None:
+        self._call("UpdateEndpoint")
+        assert self.described is not None
+        self.described = {**self.described, "EndpointStatus": "Updating"}
+
+    def delete_endpoint(self) -> None:
+        self._call("DeleteEndpoint")
+        assert self.described is not None
+        self.described = {**self.described, "EndpointStatus": "Deleting"} if self.deletion_lags else None
+
+    def delete_config(self, name: str) -> None:
+        self._call("DeleteEndpointConfig")
+        del self.configs[name]
+
+    def delete_model(self, name: str) -> None:
+        self._call("DeleteModel")
+        del self.models[name]
+
+    def wait_deleted(self, seconds: float) -> bool:
+        return self.described is None
