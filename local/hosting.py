@@ -328,8 +328,11 @@ class Hosting:
                     self.s3.download_file(bucket, key, str(archive), Config=IN_THIS_THREAD)
             except Exception as error:
                 raise RuntimeError(f"the model data {container['ModelDataUrl']} cannot be read: {error}") from None
-            with tarfile.open(archive) as tar:
-                tar.extractall(model_dir, filter="data")  # what SageMaker extracts to /opt/ml/model
+            try:
+                with tarfile.open(archive) as tar:
+                    tar.extractall(model_dir, filter="data")  # what SageMaker extracts to /opt/ml/model
+            except (tarfile.TarError, OSError) as error:
+                raise RuntimeError(f"the model data {container['ModelDataUrl']} cannot be extracted: {error}") from None
         port = _free_port()
         environment = container_environment(
             self.environment,
