@@ -132,8 +132,8 @@ class Hosting:
             "CreateEndpointConfig": self.create_config,
             "DescribeEndpointConfig": lambda r: self._config(r["EndpointConfigName"]),
             "DeleteEndpointConfig": lambda r: self._delete(self.configs, r["EndpointConfigName"], "endpoint-config"),
-            "ListModels": lambda r: {"Models": [self._model_summary(m) for m in self.models.values()]},
-            "ListEndpointConfigs": lambda r: {"EndpointConfigs": [self._summary(c) for c in self.configs.values()]},
+            "ListModels": lambda r: {"Models": [self._model_summary(m) for m in _listed(self.models, r)]},
+            "ListEndpointConfigs": lambda r: {"EndpointConfigs": [self._summary(c) for c in _listed(self.configs, r)]},
             "CreateEndpoint": self.create_endpoint,
             "UpdateEndpoint": self.update_endpoint,
             "DescribeEndpoint": lambda r: self._endpoint(r["EndpointName"]).describe(self.configs),
@@ -413,6 +413,25 @@ class Hosting:
             threading.Thread(
                 target=self._bring_up, args=(endpoint, config), daemon=True, name=f"endpoint-{name}"
             ).start()
+
+
+def _listed(table: dict[str, dict[str, Any]], request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items a List call's NameContains and CreationTime filters keep (one page: the local stack holds few)."""
+    contains, before, after = (request.get(k) for k in ("NameContains", "CreationTimeBefore", "CreationTimeAfter"))
+    return [
+        item
+        for name, item in table.items()
+        if (not contains or contains in name)
+        and (before is None or item["CreationTime"] < _moment(before))
+        and (after is None or item["CreationTime"] > _moment(after))
+    ]
+
+
+def _moment(value: Any) -> datetime:
+    """A timestamp of a JSON request: epoch seconds, as botocore sends it, or ISO text."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.fromisoformat(str(value))
 
 
 def _runtime_error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, str], bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,17 @@ def test_an_endpoint_deleted_while_it_starts_stays_deleting(tmp_path: Path, monk
     hosting._bring_up(endpoint, "c")
 
     assert (endpoint.status, endpoint.failure_reason) == ("Deleting", "no ping")
+
+
+def test_list_calls_keep_what_their_name_and_creation_time_filters_say(tmp_path: Path) -> None:
+    hosting = failed_endpoint(tmp_path)
+    hosting.models["m"]["CreationTime"] = datetime.now(UTC) - timedelta(hours=1)
+    hosting.models["other"] = {"ModelName": "other", "CreationTime": datetime.now(UTC) - timedelta(hours=1)}
+    hosting.models["m-new"] = {"ModelName": "m-new", "CreationTime": datetime.now(UTC)}
+    for model in hosting.models.values():
+        model["ModelArn"] = hosting.arn("model", model["ModelName"])
+
+    before = (datetime.now(UTC) - timedelta(minutes=10)).timestamp()  # as botocore sends a timestamp
+    listed = hosting.operations["ListModels"]({"NameContains": "m", "CreationTimeBefore": before})
+
+    assert [m["ModelName"] for m in listed["Models"]] == ["m"]

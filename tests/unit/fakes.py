@@ -200,6 +200,8 @@ class FakeHosting:
     refuse: dict[str, Exception] = field(default_factory=dict)
     deletion_lags: bool = False
     calls: list[str] = field(default_factory=list)
+    # when each model and config was made (a name not here: an hour ago)
+    made: dict[str, datetime] = field(default_factory=dict)
 
     def _call(self, operation: str) -> None:
         self.calls.append(operation)
@@ -217,11 +219,13 @@ class FakeHosting:
     def create_model(self, name: str, package_arn: str) -> None:
         self._call("CreateModel")
         self.models[name] = package_arn
+        self.made[name] = datetime.now(UTC)
 
     def create_config(self, name: str, *, model: str, instance_type: str, count: int, version: int) -> None:
         self._call("CreateEndpointConfig")
         variant = {"ModelName": model, "InstanceType": instance_type, "InitialInstanceCount": count}
         self.configs[name] = {"EndpointConfigName": name, "ProductionVariants": [variant]}
+        self.made[name] = datetime.now(UTC)
 
     def create_endpoint(self, config: str) -> None:
         self._call("CreateEndpoint")
@@ -247,3 +251,16 @@ class FakeHosting:
 
     def wait_deleted(self, seconds: float) -> bool:
         return self.described is None
+
+    def _listed(self, table: dict[str, Any], name_contains: str, before: datetime) -> dict[str, datetime]:
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        made = {name: self.made.get(name, an_hour_ago) for name in table if name_contains in name}
+        return {name: at for name, at in made.items() if at < before}
+
+    def list_configs(self, name_contains: str, before: datetime) -> dict[str, datetime]:
+        self._call("ListEndpointConfigs")
+        return self._listed(self.configs, name_contains, before)
+
+    def list_models(self, name_contains: str, before: datetime) -> dict[str, datetime]:
+        self._call("ListModels")
+        return self._listed(self.models, name_contains, before)

@@ -3,6 +3,8 @@ nothing behind, and SageMaker's refusals as the statuses a caller can act on."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -163,3 +165,34 @@ def test_a_denied_role_or_a_failing_service_stays_a_server_error(code: str) -> N
     # the caller cannot fix either: our role, or SageMaker's outage (a 5xx, logged with its stack)
     with pytest.raises(ClientError), refused_by_sagemaker("CreateEndpoint"):
         raise refused(code, "no")
+
+
+def test_a_deploy_deletes_what_earlier_deployments_left_and_keeps_what_serves() -> None:
+    # Given an endpoint in service on v1, a replaced v0, an update to v2 that failed, a config and model a deploy
+    # made a minute ago (still within its request), and a model of someone else's
+    hosting, registry, audit = FakeHosting(), approved(3), FakeAudit()
+    serving, replaced, failed, in_flight = (f"scratch-detector-v{v}-0a1b2c3d" for v in (1, 0, 2, 4))
+    for name in (serving, replaced, failed, in_flight, "scratch-detector-v9-notours"):
+        hosting.models[name] = "package"
+        hosting.configs[name] = {"ProductionVariants": [{"ModelName": name}]}
+    hosting.made[in_flight] = datetime.now(UTC) - timedelta(minutes=1)
+    hosting.described = {"EndpointName": hosting.endpoint, "EndpointConfigName": serving, "EndpointStatus": "InService"}
+
+    # When v3 is deployed
+    deploy(3, hosting, registry, audit)
+
+    # Then the replaced and the failed ones are gone; what serves, what is being deployed and the rest stay
+    [new] = [name for name in hosting.configs if endpoints.served_version(name) == 3]
+    kept = {serving, new, in_flight, "scratch-detector-v9-notours"}
+    assert (set(hosting.configs), set(hosting.models)) == (kept, kept)
+    assert audit.entries[-1].details["removed"] == f"{replaced} {failed}"
+
+
+def test_a_deploy_that_cannot_list_earlier_deployments_goes_through() -> None:
+    hosting, registry, audit = FakeHosting(), approved(1), FakeAudit()
+    hosting.refuse["ListModels"] = TooManyRequests("SageMaker refused ListModels (ThrottlingException): Rate exceeded")
+
+    deploy(1, hosting, registry, audit)
+
+    assert (hosting.described or {}).get("EndpointStatus") == "Creating"
+    assert audit.entries[-1].details["removed"] == ""

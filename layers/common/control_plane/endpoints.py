@@ -4,7 +4,9 @@ A deployment makes a model from the package (its image, model data and environme
 then creates the endpoint or updates it: SageMaker keeps serving the old config until the new one is in
 service (an update that fails leaves it serving the old one, InService with a FailureReason). A Failed endpoint
 takes only DeleteEndpoint, so a deployment deletes it, with the model and config it failed on, and creates it again.
-A request SageMaker refuses leaves nothing behind: the model and config made for it are deleted.
+A request SageMaker refuses leaves nothing behind: the model and config made for it are deleted. A deployment
+SageMaker accepted deletes the configs and models of earlier deployments that serve nothing any more (a replaced
+version's, an update's that failed).
 
 Every deployment SageMaker accepted is audited, and so is the deletion of a failed endpoint. A deployment SageMaker
 refused is not: it changed nothing (what it made is gone), and its caller got SageMaker's reason; the audit trail
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -35,6 +38,8 @@ _VERSION = re.compile(r"-v([0-9]+)-[0-9a-f]{8}$")
 # and the rest of the deploy needs a few. A deletion that takes longer is a 409 "being deleted, deploy again" (as
 # SageMaker's own in-progress states are), which the next call finishes (for auto_deploy, the event's retry).
 DELETE_WAIT_SECONDS = 15.0
+# A config or model younger than this may be another deployment's, still within its request (29 s at most)
+SWEEP_AFTER = timedelta(minutes=10)
 
 
 class DeployCommand(BaseModel):
@@ -107,13 +112,16 @@ def deploy(
         current, action = None, "recreate"
     name = resource_name(hosting.endpoint, command.version)
     _bring_in(hosting, name, package["ModelPackageArn"], settings=settings, version=command.version, update=current)
-    before = served_version(current.get("EndpointConfigName")) if current else None
+    serving = current.get("EndpointConfigName") if current else None
+    before = served_version(serving)
+    removed = _sweep(hosting, keep={name, serving or name})
     details = {
         "version": str(command.version),
         "from": "" if before is None else str(before),
         "how": action,
         "endpoint_config": name,
         "package": package["ModelPackageArn"],
+        "removed": " ".join(sorted(set(removed))),
     }
     audit.record(_entry(hosting, command, "deploy", details=details))
     return state(
@@ -149,7 +157,7 @@ def _bring_in(
             name, model=name, instance_type=settings.instance_type, count=settings.instance_count, version=version
         )
     except Exception:
-        _discard(hosting, config=None, model=name)
+        _discard(hosting, models=[name])
         raise
     try:
         if update is None:
@@ -158,7 +166,7 @@ def _bring_in(
             hosting.update_endpoint(name)
     except ControlPlaneError:
         # SageMaker refused the request: no endpoint uses them (an unknown outcome, say a lost answer, keeps them)
-        _discard(hosting, config=name, model=name)
+        _discard(hosting, configs=[name], models=[name])
         raise
 
 
@@ -175,7 +183,7 @@ def _delete_failed(hosting: HostingPort, failed: dict[str, Any], *, command: Dep
         "endpoint_config": named or "",
     }
     audit.record(_entry(hosting, command, "delete", details=details))
-    _discard(hosting, config=config, model=model if _ours(hosting, model) else None)
+    _discard(hosting, configs=[config] if config else [], models=[model] if model and _ours(hosting, model) else [])
     if not hosting.wait_deleted(DELETE_WAIT_SECONDS):
         raise Conflict(
             f"endpoint {hosting.endpoint} had failed and is being deleted: deploy version {command.version} again "
@@ -202,14 +210,37 @@ def _model_of(hosting: HostingPort, config: str) -> str | None:
     return str(model) if model else None
 
 
-def _discard(hosting: HostingPort, *, config: str | None, model: str | None) -> None:
-    """Delete a config and a model that serve nothing; one that cannot be deleted is logged by name, not raised:
-    the error that made it useless is the one the caller needs."""
-    deletions = (("endpoint config", config, hosting.delete_config), ("model", model, hosting.delete_model))
+def _sweep(hosting: HostingPort, *, keep: set[str]) -> list[str]:
+    """Delete the configs and models of earlier deployments, all but `keep` (the config in service stays until the
+    update replaces it); the names deleted. A deployment SageMaker accepted is not failed by this: what cannot be
+    listed or deleted is logged, and the next deployment tries again."""
+    made_before = datetime.now(UTC) - SWEEP_AFTER
+    try:
+        configs = hosting.list_configs(f"{hosting.endpoint}-v", made_before)
+        models = hosting.list_models(f"{hosting.endpoint}-v", made_before)
+    except ControlPlaneError as error:
+        logger.warning("earlier deployments not swept", error=error.message)
+        return []
+
+    def dead(found: dict[str, datetime]) -> list[str]:
+        return sorted(n for n, made in found.items() if made < made_before and n not in keep and _ours(hosting, n))
+
+    return _discard(hosting, configs=dead(configs), models=dead(models))
+
+
+def _discard(hosting: HostingPort, *, configs: Iterable[str] = (), models: Iterable[str] = ()) -> list[str]:
+    """Delete configs and models that serve nothing; the names deleted. One that cannot be deleted is logged by name,
+    not raised: the error that made it useless, if any, is the one the caller needs."""
+    deletions = [
+        *(("endpoint config", name, hosting.delete_config) for name in configs),
+        *(("model", name, hosting.delete_model) for name in models),
+    ]
+    deleted: list[str] = []
     for kind, name, delete in deletions:
-        if name is None:
-            continue
         try:
             delete(name)
         except Exception as error:  # a leftover to name, not a second failure to raise
             logger.warning("deployment leftover not deleted", kind=kind, name=name, error=str(error))
+            continue
+        deleted.append(name)
+    return deleted

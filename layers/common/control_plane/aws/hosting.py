@@ -5,6 +5,7 @@ the endpoint itself. A request SageMaker refuses is raised as the domain error o
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -96,3 +97,16 @@ class Hosting:
                 return False
             time.sleep(POLL_SECONDS)
         return True
+
+    def list_configs(self, name_contains: str, before: datetime) -> dict[str, datetime]:
+        with refused_by_sagemaker("ListEndpointConfigs"):
+            pages = self._sm.get_paginator("list_endpoint_configs").paginate(
+                NameContains=name_contains, CreationTimeBefore=before
+            )
+            return {c["EndpointConfigName"]: c["CreationTime"] for page in pages for c in page["EndpointConfigs"]}
+
+    def list_models(self, name_contains: str, before: datetime) -> dict[str, datetime]:
+        with refused_by_sagemaker("ListModels"):
+            paginator = self._sm.get_paginator("list_models")
+            pages = paginator.paginate(NameContains=name_contains, CreationTimeBefore=before)
+            return {m["ModelName"]: m["CreationTime"] for page in pages for m in page["Models"]}
