@@ -3,9 +3,12 @@
 An endpoint is the image's `serve` started from container/.venv on a loopback port, as SageMaker starts the
 container: the model's `ModelDataUrl` downloaded and extracted into `/opt/ml/model` (a folder of the endpoint's
 own, `OPT_ML_ROOT`), the model's environment set, `serve` run, and the endpoint `InService` once `/ping`
-answers 200 (`Failed`, with the process's last words, if it never does). UpdateEndpoint starts the new config's
-server beside the old one and switches when it is in service, or keeps the old one and says why it failed, as
-SageMaker does. One process stands for all of a variant's instances.
+answers 200 (`Failed`, with the process's last words, if it never does: a model whose data cannot be extracted or
+loaded fails its creation as on SageMaker). UpdateEndpoint starts the new config's server beside the old one and
+switches when it is in service, or keeps the old one InService and says why in FailureReason, as SageMaker does
+(DescribeEndpoint's FailureReason). A Failed endpoint takes only DeleteEndpoint, and a deleted endpoint is
+`Deleting` for a moment (its name is not free yet), as on SageMaker. One process stands for all of a variant's
+instances.
 
 The SageMaker front (local.executor.server) answers the control-plane operations from here; `sagemaker-runtime`
 InvokeEndpoint reaches `RuntimeServer` through `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`.
@@ -40,6 +43,7 @@ from sam_stack.container import CONTAINER, CONTAINER_BIN, container_environment
 LOG = logging.getLogger("local.hosting")
 RUNTIME_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
 START_SECONDS = 180  # SageMaker's container start-up health check allows several minutes
+DELETE_SECONDS = 2.0  # SageMaker takes a while to delete an endpoint; code that recreates one must wait for it
 
 
 def _free_port() -> int:
@@ -83,7 +87,8 @@ class Endpoint:
     server: Server | None = None
 
     def describe(self, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        variants = configs[self.config]["ProductionVariants"]
+        # a config deleted under its endpoint (SageMaker advises against it, and allows it) shows no variants
+        variants = configs.get(self.config, {}).get("ProductionVariants", [])
         described: dict[str, Any] = {
             "EndpointName": self.name,
             "EndpointArn": self.arn,
@@ -127,7 +132,8 @@ class Hosting:
             "CreateEndpointConfig": self.create_config,
             "DescribeEndpointConfig": lambda r: self._config(r["EndpointConfigName"]),
             "DeleteEndpointConfig": lambda r: self._delete(self.configs, r["EndpointConfigName"], "endpoint-config"),
-            "ListEndpointConfigs": lambda r: {"EndpointConfigs": [self._summary(c) for c in self.configs.values()]},
+            "ListModels": lambda r: {"Models": [self._model_summary(m) for m in _listed(self.models, r)]},
+            "ListEndpointConfigs": lambda r: {"EndpointConfigs": [self._summary(c) for c in _listed(self.configs, r)]},
             "CreateEndpoint": self.create_endpoint,
             "UpdateEndpoint": self.update_endpoint,
             "DescribeEndpoint": lambda r: self._endpoint(r["EndpointName"]).describe(self.configs),
@@ -207,6 +213,10 @@ class Hosting:
         return {}
 
     @staticmethod
+    def _model_summary(model: dict[str, Any]) -> dict[str, Any]:
+        return {key: model[key] for key in ("ModelName", "ModelArn", "CreationTime")}
+
+    @staticmethod
     def _summary(config: dict[str, Any]) -> dict[str, Any]:
         keys = ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
         return {key: config[key] for key in keys}
@@ -240,6 +250,12 @@ class Hosting:
         endpoint, config = self._endpoint(request["EndpointName"]), request["EndpointConfigName"]
         self._config(config)
         with self.lock:
+            if endpoint.status == "Failed":  # DescribeEndpoint's EndpointStatus: Failed takes only DeleteEndpoint
+                raise ServiceError(
+                    "ValidationException",
+                    f'Cannot update failed endpoint "{endpoint.arn}": DeleteEndpoint is the only operation that can be '
+                    "performed on a failed endpoint.",
+                )
             if endpoint.status != "InService":
                 raise ServiceError(
                     "ValidationException", f'Cannot update in-progress endpoint "{endpoint.arn}" ({endpoint.status}).'
@@ -254,10 +270,19 @@ class Hosting:
     def delete_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         endpoint = self._endpoint(request["EndpointName"])
         with self.lock:
-            self.endpoints.pop(endpoint.name, None)
+            if endpoint.status == "Deleting":
+                raise ServiceError("ValidationException", f'Cannot delete in-progress endpoint "{endpoint.arn}".')
+            endpoint.status, endpoint.modified = "Deleting", datetime.now(UTC)
+        threading.Thread(target=self._take_down, args=(endpoint,), daemon=True, name=f"delete-{endpoint.name}").start()
+        return {}
+
+    def _take_down(self, endpoint: Endpoint) -> None:
         if endpoint.server is not None:
             endpoint.server.stop()
-        return {}
+        time.sleep(DELETE_SECONDS)
+        with self.lock:
+            if self.endpoints.get(endpoint.name) is endpoint:
+                del self.endpoints[endpoint.name]
 
     def _bring_up(self, endpoint: Endpoint, config: str) -> None:
         """Start `config`'s server; switch the endpoint to it when it is in service."""
@@ -266,6 +291,8 @@ class Hosting:
         except Exception as error:  # the container never became healthy
             LOG.warning("endpoint %s: %s", endpoint.name, error)
             with self.lock:
+                if endpoint.status == "Deleting":
+                    return
                 if endpoint.status == "Updating":  # SageMaker keeps the old config serving
                     endpoint.status, endpoint.pending = "InService", None
                     endpoint.failure_reason = f"Update to {config} failed: {error}"[:1024]
@@ -274,14 +301,15 @@ class Hosting:
                 endpoint.modified = datetime.now(UTC)
             return
         with self.lock:
-            previous, endpoint.server = endpoint.server, server
-            endpoint.config, endpoint.pending, endpoint.status = config, None, "InService"
-            endpoint.modified = datetime.now(UTC)
-            current = self.endpoints.get(endpoint.name) is endpoint
-        if previous is not None:
-            previous.stop()
+            current = self.endpoints.get(endpoint.name) is endpoint and endpoint.status != "Deleting"
+            if current:
+                previous, endpoint.server = endpoint.server, server
+                endpoint.config, endpoint.pending, endpoint.status = config, None, "InService"
+                endpoint.modified = datetime.now(UTC)
         if not current:  # deleted while it was starting
             server.stop()
+        elif previous is not None:
+            previous.stop()
 
     def _start(self, endpoint: str, config: str) -> Server:
         [variant] = self.configs[config]["ProductionVariants"][:1]
@@ -300,8 +328,11 @@ class Hosting:
                     self.s3.download_file(bucket, key, str(archive), Config=IN_THIS_THREAD)
             except Exception as error:
                 raise RuntimeError(f"the model data {container['ModelDataUrl']} cannot be read: {error}") from None
-            with tarfile.open(archive) as tar:
-                tar.extractall(model_dir, filter="data")  # what SageMaker extracts to /opt/ml/model
+            try:
+                with tarfile.open(archive) as tar:
+                    tar.extractall(model_dir, filter="data")  # what SageMaker extracts to /opt/ml/model
+            except (tarfile.TarError, OSError) as error:
+                raise RuntimeError(f"the model data {container['ModelDataUrl']} cannot be extracted: {error}") from None
         port = _free_port()
         environment = container_environment(
             self.environment,
@@ -382,6 +413,25 @@ class Hosting:
             threading.Thread(
                 target=self._bring_up, args=(endpoint, config), daemon=True, name=f"endpoint-{name}"
             ).start()
+
+
+def _listed(table: dict[str, dict[str, Any]], request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items a List call's NameContains and CreationTime filters keep (one page: the local stack holds few)."""
+    contains, before, after = (request.get(k) for k in ("NameContains", "CreationTimeBefore", "CreationTimeAfter"))
+    return [
+        item
+        for name, item in table.items()
+        if (not contains or contains in name)
+        and (before is None or item["CreationTime"] < _moment(before))
+        and (after is None or item["CreationTime"] > _moment(after))
+    ]
+
+
+def _moment(value: Any) -> datetime:
+    """A timestamp of a JSON request: epoch seconds, as botocore sends it, or ISO text."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.fromisoformat(str(value))
 
 
 def _runtime_error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, str], bytes]:

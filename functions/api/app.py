@@ -199,7 +199,7 @@ def _decide(version: int, decision: Decision, request: DecisionRequest) -> Decis
     "/models/<version>/deploy",
     summary="Deploy an Approved model package to the stack's real-time endpoint",
     responses=answers(
-        EndpointState, 400, 401, 404, 409, status=202, description="the endpoint is being created or updated"
+        EndpointState, 400, 401, 404, 409, 429, status=202, description="the endpoint is being created or updated"
     ),
 )
 @tracer.capture_method

@@ -225,6 +225,7 @@ _ROWS: dict[tuple[str, str], Row] = {
     **_each("sagemaker", ("CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig"), _CONFIG),
     **_each("sagemaker", ("CreateEndpoint", "UpdateEndpoint"), _endpoint),
     **_each("sagemaker", ("DescribeEndpoint", "DeleteEndpoint"), sagemaker("endpoint", "EndpointName")),
+    **_each("sagemaker", ("ListModels", "ListEndpointConfigs"), anything("sagemaker")),
     ("sagemaker-runtime", "InvokeEndpoint"): _invoke_endpoint,
     # the feature store
     ("sagemaker", "CreateFeatureGroup"): sagemaker("feature-group", "FeatureGroupName", passes_role=True),

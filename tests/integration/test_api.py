@@ -705,6 +705,74 @@ def test_a_pending_or_rejected_model_is_not_deployed(
     assert [e for e in stack.audit() if e["action"]["S"] == "deploy"] == []
 
 
+def test_a_failed_endpoint_is_deleted_and_created_again_leaving_nothing_of_the_failure(
+    stack: Stack, call: Callable[..., tuple[int, Any]]
+) -> None:
+    # Given an endpoint whose creation failed: SageMaker keeps its config named, and takes only DeleteEndpoint
+    from moto.sagemaker.models import sagemaker_backends
+
+    approved(stack, call)
+    assert deploy_call(call, 1)[0] == 202
+    failed = call("get_endpoint")[1]
+    name = stack.values["AWS::StackName"]
+    sagemaker_backends["123456789012"]["us-east-1"].endpoints[name].endpoint_status = "Failed"
+
+    # When the model is deployed again
+    status, body = deploy_call(call, 1)
+
+    # Then the endpoint is created again on a config of its own, and the failed config and model are gone
+    assert status == 202, body
+    assert body["endpoint_config"] != failed["endpoint_config"]
+    sagemaker = stack.aws["sagemaker"]
+    assert [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]] == [
+        body["endpoint_config"]
+    ]
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == [body["model"]]
+    # and the audit says so
+    actions = [(e["action"]["S"], e["details"]["M"].get("how", {}).get("S")) for e in stack.audit()]
+    assert [a for a in actions if a[0] in {"delete", "deploy"}] == [
+        ("deploy", "create"),
+        ("delete", None),
+        ("deploy", "recreate"),
+    ]
+
+
+def test_a_deploy_deletes_the_config_and_model_an_earlier_deployment_left(
+    stack: Stack, call: Callable[..., tuple[int, Any]]
+) -> None:
+    # Given a config and a model that an earlier deployment left an hour ago (a replaced version's, say)
+    from datetime import timedelta
+
+    from moto.sagemaker.models import sagemaker_backends
+
+    package = approved(stack, call)
+    sagemaker, stale = stack.aws["sagemaker"], f"{stack.values['AWS::StackName']}-v0-0a1b2c3d"
+    role = stack.values["SageMakerExecutionRole.Arn"]
+    sagemaker.create_model(ModelName=stale, ExecutionRoleArn=role, Containers=[{"ModelPackageName": package}])
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": stale,
+        "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": 1,
+    }
+    sagemaker.create_endpoint_config(EndpointConfigName=stale, ProductionVariants=[variant])
+    backend = sagemaker_backends["123456789012"]["us-east-1"]
+    for made in (backend._models[stale], backend.endpoint_configs[stale]):
+        made.creation_time -= timedelta(hours=1)
+
+    # When a model is deployed
+    status, body = deploy_call(call, 1)
+
+    # Then only what it deployed is left, and its audit entry names what it removed
+    assert status == 202, body
+    assert [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]] == [
+        body["endpoint_config"]
+    ]
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == [body["model"]]
+    [entry] = [e for e in stack.audit() if e["action"]["S"] == "deploy"]
+    assert entry["details"]["M"]["removed"]["S"] == stale
+
+
 def test_no_endpoint_yet_is_a_404_that_says_how_to_make_one(call: Callable[..., tuple[int, Any]]) -> None:
     status, body = call("get_endpoint")
 

@@ -559,6 +559,43 @@ def test_an_approval_is_deployed_once_when_the_config_says_so(stack: Stack, load
     assert len(stack.aws["sagemaker"].list_endpoint_configs()["EndpointConfigs"]) == 1
 
 
+def test_an_approval_replaces_a_failed_endpoint_and_what_it_failed_on(stack: Stack, load_function: Load) -> None:
+    # Given a model approved through the API, on_approval set, and the stack's endpoint Failed on another config
+    from moto.sagemaker.models import sagemaker_backends
+
+    register_model(stack, 0.73, "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456")
+    assert api_call(load_function, "approve_model")[0] == 200
+    name, sagemaker = stack.values["AWS::StackName"], stack.aws["sagemaker"]
+    package = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{name}/1"
+    failed = f"{name}-v1-0a1b2c3d"
+    sagemaker.create_model(
+        ModelName=failed,
+        ExecutionRoleArn=stack.values["SageMakerExecutionRole.Arn"],
+        Containers=[{"ModelPackageName": package}],
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": failed, "InstanceType": "ml.m5.large"}
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=failed, ProductionVariants=[{**variant, "InitialInstanceCount": 1}]
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=failed)
+    sagemaker_backends["123456789012"]["us-east-1"].endpoints[name].endpoint_status = "Failed"
+    set_config(stack, config_text(stack).replace("on_approval: false", "on_approval: true"))
+
+    # When the approval's event arrives
+    outcome = load_function("auto_deploy", "AutoDeployFunction").lambda_handler(
+        state_change(stack, "auto_deploy", "approved"), LambdaContext()
+    )
+
+    # Then the endpoint was created again on a new config, and the failed config and model are gone
+    assert outcome["deployed"] is True
+    assert outcome["endpoint_config"] != failed
+    assert [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]] == [
+        outcome["endpoint_config"]
+    ]
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == [outcome["model"]]
+    assert deployments(stack)[0]["details"]["M"]["how"]["S"] == "recreate"
+
+
 def test_an_approval_is_not_deployed_unless_the_config_says_so(stack: Stack, load_function: Load) -> None:
     approve_v1(stack)
     handler = load_function("auto_deploy", "AutoDeployFunction")

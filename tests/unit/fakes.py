@@ -186,3 +186,81 @@ class FakePresigner:
             if uri in self.objects
             else None
         )
+
+
+@dataclass
+class FakeHosting:
+    """SageMaker hosting for one endpoint: models, configs and the endpoint as plain dicts. `refuse` maps an operation
+    to the error SageMaker answers it with; with `deletion_lags`, a deleted endpoint stays `Deleting` past any wait."""
+
+    endpoint: str = "scratch-detector"
+    models: dict[str, str] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    described: dict[str, Any] | None = None
+    refuse: dict[str, Exception] = field(default_factory=dict)
+    deletion_lags: bool = False
+    calls: list[str] = field(default_factory=list)
+    # when each model and config was made (a name not here: an hour ago)
+    made: dict[str, datetime] = field(default_factory=dict)
+
+    def _call(self, operation: str) -> None:
+        self.calls.append(operation)
+        if operation in self.refuse:
+            raise self.refuse[operation]
+
+    def describe_endpoint(self) -> dict[str, Any] | None:
+        return None if self.described is None else dict(self.described)
+
+    def describe_config(self, name: str) -> dict[str, Any]:
+        if name not in self.configs:
+            raise NotFound(f"Could not find endpoint configuration {name}")
+        return self.configs[name]
+
+    def create_model(self, name: str, package_arn: str) -> None:
+        self._call("CreateModel")
+        self.models[name] = package_arn
+        self.made[name] = datetime.now(UTC)
+
+    def create_config(self, name: str, *, model: str, instance_type: str, count: int, version: int) -> None:
+        self._call("CreateEndpointConfig")
+        variant = {"ModelName": model, "InstanceType": instance_type, "InitialInstanceCount": count}
+        self.configs[name] = {"EndpointConfigName": name, "ProductionVariants": [variant]}
+        self.made[name] = datetime.now(UTC)
+
+    def create_endpoint(self, config: str) -> None:
+        self._call("CreateEndpoint")
+        self.described = {"EndpointName": self.endpoint, "EndpointConfigName": config, "EndpointStatus": "Creating"}
+
+    def update_endpoint(self, config: str) -> None:
+        self._call("UpdateEndpoint")
+        assert self.described is not None
+        self.described = {**self.described, "EndpointStatus": "Updating"}
+
+    def delete_endpoint(self) -> None:
+        self._call("DeleteEndpoint")
+        assert self.described is not None
+        self.described = {**self.described, "EndpointStatus": "Deleting"} if self.deletion_lags else None
+
+    def delete_config(self, name: str) -> None:
+        self._call("DeleteEndpointConfig")
+        del self.configs[name]
+
+    def delete_model(self, name: str) -> None:
+        self._call("DeleteModel")
+        del self.models[name]
+
+    def wait_deleted(self, seconds: float) -> bool:
+        return self.described is None
+
+    def _listed(self, table: dict[str, Any], name_contains: str, before: datetime) -> dict[str, datetime]:
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        made = {name: self.made.get(name, an_hour_ago) for name in table if name_contains in name}
+        return {name: at for name, at in made.items() if at < before}
+
+    def list_configs(self, name_contains: str, before: datetime) -> dict[str, datetime]:
+        self._call("ListEndpointConfigs")
+        return self._listed(self.configs, name_contains, before)
+
+    def list_models(self, name_contains: str, before: datetime) -> dict[str, datetime]:
+        self._call("ListModels")
+        return self._listed(self.models, name_contains, before)

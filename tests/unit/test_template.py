@@ -96,6 +96,8 @@ NO_RESOURCE_LEVEL = {
     "cloudwatch:PutMetricData",
     "sagemaker:ListModelPackages",
     "sagemaker:ListPipelines",
+    "sagemaker:ListEndpointConfigs",
+    "sagemaker:ListModels",
 }
 
 

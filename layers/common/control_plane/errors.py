@@ -39,6 +39,13 @@ class Conflict(ControlPlaneError):
     status = 409
 
 
+class TooManyRequests(ControlPlaneError):
+    """AWS throttled the request, or an account quota is used up: try again later, or raise the quota."""
+
+    code = "TooManyRequests"
+    status = 429
+
+
 class UploadFailed(ControlPlaneError):
     """Slack refused or lost a file upload: the message goes without the file, saying why."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from control_plane.models import AuditEntry
@@ -48,6 +49,19 @@ class HostingPort(Protocol):
     def create_endpoint(self, config: str) -> None: ...
     def update_endpoint(self, config: str) -> None: ...
     def delete_endpoint(self) -> None: ...
+    def delete_config(self, name: str) -> None: ...
+    def delete_model(self, name: str) -> None: ...
+    def wait_deleted(self, seconds: float) -> bool:
+        """True once the endpoint is gone, False if it is still there after `seconds`."""
+        ...
+
+    def list_configs(self, name_contains: str, before: datetime) -> dict[str, datetime]:
+        """The endpoint configs whose name contains `name_contains`, made before `before`: name -> CreationTime."""
+        ...
+
+    def list_models(self, name_contains: str, before: datetime) -> dict[str, datetime]:
+        """The models whose name contains `name_contains`, made before `before`: name -> CreationTime."""
+        ...
 
 
 class AuditPort(Protocol):

@@ -29,6 +29,7 @@ ERROR_MEANINGS = {
     409: "the run is not in a state that allows this, or a request with this Idempotency-Key is in progress",
     415: "the body is not JSON (Content-Type must be application/json)",
     422: "the Idempotency-Key was used with another body",
+    429: "AWS throttled the request or an account quota is used up; the message names it",
 }
 
 
