@@ -2,15 +2,21 @@
 
 Feature groups themselves live in moto's SageMaker (CreateFeatureGroup, DescribeFeatureGroup); this server
 reads their definitions from there, keeps the online store in memory and writes every record to the offline
-store in moto's S3 as AWS does (sam_stack/offline_store.py): one parquet file per write under
-`<ResolvedOutputS3Uri>/year=YYYY/month=MM/day=DD/hour=HH/`, with `write_time`, `api_invocation_time` and
-`is_deleted` beside the features. boto3 reaches it through `AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME`.
+store in moto's S3 as AWS does (sam_stack/offline_store.py): buffered, then in batches, one parquet file per
+event-time hour under `<ResolvedOutputS3Uri>/year=YYYY/month=MM/day=DD/hour=HH/`, with `write_time`,
+`api_invocation_time` and `is_deleted` beside the features. AWS writes PutRecord's data "into Amazon S3 within 15
+minutes"; here a batch waits `offline_delay` seconds (a few by default, so that callers that start a run right
+after PutRecord meet the lag here too), and `flush()` writes what waits at once (a graceful stop calls it).
+boto3 reaches it through `AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -22,9 +28,26 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sam_stack.offline_store import OfflineStore, file_key
+from sam_stack.offline_store import OfflineStore
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME"
+# seconds PutRecord's data waits before it reaches the offline store (AWS: up to 15 minutes)
+DELAY_ENV = "LOCAL_OFFLINE_STORE_DELAY_SECONDS"
+DEFAULT_DELAY = 3.0
+LOG = logging.getLogger("local.featurestore")
+
+
+def delay_seconds(value: float | None = None) -> float:
+    """`value`, or DELAY_ENV's, or DEFAULT_DELAY: the offline store's delay in seconds (0: at once)."""
+    if value is None:
+        text = os.environ.get(DELAY_ENV, "")
+        try:
+            value = float(text) if text else DEFAULT_DELAY
+        except ValueError:
+            raise ValueError(f"{DELAY_ENV}: {text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise ValueError(f"{DELAY_ENV}: {value} is not a number of seconds >= 0")
+    return value
 
 
 class ServiceError(Exception):
@@ -51,15 +74,107 @@ class Group:
             raise ServiceError(HTTPStatus.BAD_REQUEST, "ValidationError", f"{name}: {value!r} is not {kind}") from None
 
 
-class FeatureStore:
-    """The runtime's state and logic, independent of HTTP."""
+@dataclass(frozen=True)
+class Pending:
+    """A record on its way to the offline store: its typed values, and when the call that sent it came."""
 
-    def __init__(self, endpoint_url: str | None = None, region: str | None = None) -> None:
+    group: Group
+    values: dict[str, Any]
+
+
+class OfflineWriter:
+    """Feature Store's buffer between the calls and the offline store. The first record after a write opens a batch;
+    every record that comes while it is open joins it; `delay` seconds after it opened, the batch goes to S3, one file
+    per group and event-time hour. `delay` 0 writes each record as it comes."""
+
+    def __init__(self, s3: Any, delay: float) -> None:
+        self.s3, self.delay = s3, delay
+        self.pending: list[Pending] = []
+        self.due: float | None = None
+        self.closed = False
+        self.condition = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="offline-store", daemon=True)
+        self.thread.start()
+
+    def add(self, item: Pending) -> None:
+        if self.delay <= 0:
+            self._write([item])
+            return
+        with self.condition:
+            self.pending.append(item)
+            if self.due is None:
+                self.due = time.monotonic() + self.delay
+                self.condition.notify()
+
+    def waiting(self) -> int:
+        """How many records wait for the next batch."""
+        with self.condition:
+            return len(self.pending)
+
+    def flush(self) -> int:
+        """Everything that waits, written now; how many records that was."""
+        with self.condition:
+            batch, self.pending, self.due = self.pending, [], None
+        self._write(batch)
+        return len(batch)
+
+    def close(self) -> int:
+        """No more batches in the background; what waits is written now (how many)."""
+        with self.condition:
+            self.closed = True
+            self.condition.notify()
+        self.thread.join()
+        return self.flush()
+
+    def _run(self) -> None:
+        while True:
+            with self.condition:
+                while not self.closed and (self.due is None or time.monotonic() < self.due):
+                    self.condition.wait(None if self.due is None else max(self.due - time.monotonic(), 0))
+                if self.closed:
+                    return
+            try:
+                self.flush()
+            except Exception:
+                LOG.exception("offline store batch not written")
+
+    def _write(self, batch: list[Pending]) -> None:
+        now = datetime.now(UTC)
+        groups: dict[str, list[Pending]] = {}
+        for item in batch:
+            groups.setdefault(item.group.name, []).append(item)
+        for items in groups.values():
+            group = items[0].group
+            location = urlparse(group.offline_uri or "")
+            for records in group.offline.partitions([item.values for item in items]).values():
+                key = f"{location.path.strip('/')}/{group.offline.file_key(records, now)}"
+                body = group.offline.parquet(records, now)
+                self.s3.put_object(Bucket=location.netloc, Key=key, Body=body)
+        if batch:
+            LOG.debug("offline store batch written", extra={"records": len(batch)})
+
+
+class FeatureStore:
+    """The runtime's state and logic, independent of HTTP. `offline_delay`: seconds before PutRecord's data reaches
+    the offline store (None: DELAY_ENV's, or DEFAULT_DELAY)."""
+
+    def __init__(
+        self, endpoint_url: str | None = None, region: str | None = None, *, offline_delay: float | None = None
+    ) -> None:
         single_try = Config(retries={"max_attempts": 1})
         self.sagemaker = boto3.client("sagemaker", endpoint_url=endpoint_url, region_name=region, config=single_try)
         self.s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
         self.groups: dict[str, Group] = {}
         self.lock = threading.Lock()
+        self.offline_writer = OfflineWriter(self.s3, delay_seconds(offline_delay))
+
+    def flush(self) -> int:
+        """Every record still on its way to the offline store, written now (a graceful stop calls it before it
+        saves the buckets); how many there were."""
+        return self.offline_writer.flush()
+
+    def close(self) -> int:
+        return self.offline_writer.close()
 
     def group(self, name: str) -> Group:
         with self.lock:
@@ -78,7 +193,7 @@ class FeatureStore:
                 raise
             raise ServiceError(HTTPStatus.NOT_FOUND, "ResourceNotFound", f"Feature group {name} not found") from None
         storage = described.get("OfflineStoreConfig", {}).get("S3StorageConfig", {})
-        offline = OfflineStore.of(described["FeatureDefinitions"])
+        offline = OfflineStore.of(described["FeatureDefinitions"], described["EventTimeFeatureName"])
         group = Group(
             name=name,
             identifier=described["RecordIdentifierFeatureName"],
@@ -129,10 +244,8 @@ class FeatureStore:
             self._offline(group, typed, deleted=True)
 
     def _offline(self, group: Group, typed: dict[str, Any], deleted: bool) -> None:
-        now = datetime.now(UTC)
-        location = urlparse(group.offline_uri or "")
-        key = f"{location.path.strip('/')}/{file_key(now)}"
-        self.s3.put_object(Bucket=location.netloc, Key=key, Body=group.offline.parquet([typed], now, deleted=deleted))
+        invoked = {"api_invocation_time": datetime.now(UTC), "is_deleted": deleted}
+        self.offline_writer.add(Pending(group, {**typed, **invoked}))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -195,6 +308,7 @@ class FeatureStoreServer:
     """The runtime on 127.0.0.1 (port 0: any free port), served from a background thread."""
 
     def __init__(self, store: FeatureStore, port: int = 0) -> None:
+        self.store = store
         handler = type("BoundHandler", (Handler,), {"store": store})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="featurestore", daemon=True)
@@ -211,3 +325,4 @@ class FeatureStoreServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.store.close()

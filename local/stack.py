@@ -70,6 +70,8 @@ class LocalStack:
     persist: bool = True
     # where the functions' log lines (Powertools JSON, EMF metrics) go; None leaves them on stdout
     function_log: Path | None = None
+    # seconds PutRecord's data takes to reach the offline store; None: LOCAL_OFFLINE_STORE_DELAY_SECONDS, or 3
+    offline_store_delay: float | None = None
     template: Template = field(default_factory=Template.load)
     parts: list[Any] = field(default_factory=list)
 
@@ -155,7 +157,8 @@ class LocalStack:
         sagemaker = sagemaker_front(SageMakerApi(self.executor), self.moto_endpoint, self.hosting).start()
         runtime = RuntimeServer(self.hosting).start()
         ssm = ssm_front(self.moto_endpoint, self.aws["events"]).start()
-        featurestore = FeatureStoreServer(FeatureStore(self.moto_endpoint, REGION)).start()
+        self.featurestore = FeatureStore(self.moto_endpoint, REGION, offline_delay=self.offline_store_delay)
+        featurestore = FeatureStoreServer(self.featurestore).start()
         self.slack: WebhookRecorder = start_recorder()
         self.parts += [sagemaker, ssm, featurestore, self.slack, runtime, self.hosting]
         self.endpoints = {
@@ -192,6 +195,7 @@ class LocalStack:
         deadline = time.monotonic() + 30
         while any(e.status not in TERMINAL for e in running) and time.monotonic() < deadline:
             time.sleep(0.2)
+        self.featurestore.flush()  # records on their way to the offline store are in the buckets it saves
         if self.persist:
             save_state(self.executor, self.work / "executions.json")
             self.hosting.save(self.work / "endpoints.json")
