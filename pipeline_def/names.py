@@ -11,3 +11,11 @@ PREDICTIONS_FILE, CURVES_FILE = "predictions.png", "training_curves.png"
 # the run's registration bar: a run may raise it above the config's evaluation.map_threshold, never lower it
 MAP_THRESHOLD = "MapThreshold"
 RAISE_ONLY = frozenset({MAP_THRESHOLD})
+
+# where detector.ingest keeps the list of records it put (one file per ingest), for Preprocess to count those that the
+# offline store does not hold yet (Feature Store writes it in batches, within 15 minutes of PutRecord)
+INGEST_LOG_PREFIX = "ingest-log"
+
+
+def ingest_log_uri(bucket: str, feature_group: str) -> str:
+    return f"s3://{bucket}/{INGEST_LOG_PREFIX}/{feature_group}/"

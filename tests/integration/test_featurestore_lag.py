@@ -61,7 +61,9 @@ def stored(prefix: str) -> dict[str, list[dict[str, Any]]]:
     files = {}
     for item in listed:
         body = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
-        files[item["Key"][len(prefix) :].lstrip("/")] = pq.read_table(pa.BufferReader(body)).to_pylist()
+        files[item["Key"][len(prefix) :].lstrip("/")] = pq.read_table(
+            pa.BufferReader(body), pre_buffer=False
+        ).to_pylist()
     return files
 
 
