@@ -8,6 +8,9 @@ EVALUATION_FILE = "evaluation.json"
 # the pictures Evaluate writes beside it (detector.evaluate): test predictions, and the model's training curves
 PREDICTIONS_FILE, CURVES_FILE = "predictions.png", "training_curves.png"
 
+# what Preprocess writes in its `report` output (detector.preprocess.REPORT_FILE): GET /runs/{id} shows its figures
+DATASET_REPORT = "dataset_report.json"
+
 # the run's registration bar: a run may raise it above the config's evaluation.map_threshold, never lower it
 MAP_THRESHOLD = "MapThreshold"
 RAISE_ONLY = frozenset({MAP_THRESHOLD})

@@ -9,7 +9,9 @@ import pytest
 from detector.ingest_log import Logged, location, not_arrived
 from detector.offline_arrival import partition
 from detector.offline_store import StoreRow
+from detector.preprocess import REPORT_FILE
 
+from pipeline_def.names import DATASET_REPORT
 from sam_stack import offline_store
 
 
@@ -46,3 +48,7 @@ def test_the_log_is_an_s3_prefix() -> None:
     assert location("s3://bucket") == ("bucket", "")
     with pytest.raises(ValueError, match="'/tmp/log' is not an s3://bucket/prefix/ URI"):
         location("/tmp/log")
+
+
+def test_the_control_plane_reads_the_report_preprocess_writes() -> None:
+    assert REPORT_FILE == DATASET_REPORT
