@@ -11,6 +11,14 @@ PREDICTIONS_FILE, CURVES_FILE = "predictions.png", "training_curves.png"
 # what Preprocess writes in its `report` output (detector.preprocess.REPORT_FILE): GET /runs/{id} shows its figures
 DATASET_REPORT = "dataset_report.json"
 
+
+def dataset_report_beside(evaluation_uri: str) -> str:
+    """The run's dataset report, from its evaluation.json's URI: the definition puts every output of a run at
+    `<root>/<pipeline>/<execution id>/<step>/<output>/` (pipeline_def.definition's output_uri)."""
+    run_folder = evaluation_uri.rsplit("/", 3)[0]  # less Evaluate/evaluation/evaluation.json
+    return f"{run_folder}/Preprocess/report/{DATASET_REPORT}"
+
+
 # the run's registration bar: a run may raise it above the config's evaluation.map_threshold, never lower it
 MAP_THRESHOLD = "MapThreshold"
 RAISE_ONLY = frozenset({MAP_THRESHOLD})

@@ -548,6 +548,28 @@ def test_an_approval_request_names_who_started_the_run() -> None:
     assert "*started by:* `arn:aws:sts::123456789012:assumed-role/ci/&lt;!channel&gt;` (ci)" in shown
 
 
+def test_an_approval_request_warns_when_the_run_trained_without_records_the_offline_store_lacked() -> None:
+    # Given a run whose Preprocess found 3 approved records ingested but not in the offline store yet
+    reg = FakeRegistry()
+    dataset = "s3://bucket/pipeline/run/Preprocess/report/dataset_report.json"
+    missed = {"not_in_offline_store": {"ingest_log": "s3://bucket/ingest-log/g/", "approved_records": 3}}
+    complete = {"not_in_offline_store": {"ingest_log": "s3://bucket/ingest-log/g/", "approved_records": 0}}
+
+    # When its approval request is written
+    _, blocks = notifications.message_for(
+        _pending(reg), _sources(reg, FakePipelines(), {EVALUATION_URI: REPORT, dataset: missed}), FakePoster()
+    )
+
+    # Then the approver reads that the model learnt without them; a run that missed nothing says nothing of it
+    assert (
+        "*data:* trained without 3 approved records that were ingested but not in the offline store yet"
+        in (blocks[0]["text"]["text"])
+    )
+    for objects in ({EVALUATION_URI: REPORT, dataset: complete}, {EVALUATION_URI: REPORT}):
+        _, blocks = notifications.message_for(_pending(reg), _sources(reg, FakePipelines(), objects), FakePoster())
+        assert "*data:*" not in blocks[0]["text"]["text"]
+
+
 def test_a_first_model_says_there_is_no_champion_and_why() -> None:
     reg = FakeRegistry()
     report = {**REPORT, "champion": {"present": False, "version": None, "reason": "no approved model in the group"}}

@@ -18,7 +18,7 @@ from control_plane.models import DecisionRequest, StartRunRequest
 from local.template import local_values
 from pipeline_def import build_definition
 from pipeline_def.config import PipelineConfig
-from pipeline_def.names import DATASET_REPORT
+from pipeline_def.names import DATASET_REPORT, dataset_report_beside
 from sam_stack.template import Template
 from tests.conftest import REPO
 from tests.unit.definition_tools import resolve, steps_by_name
@@ -257,14 +257,16 @@ def test_the_api_and_notify_read_exactly_the_prefixes_the_pipeline_writes_their_
         return "arn:aws:s3:::" + uri.removeprefix("s3://")
 
     # Then the API may read each of them, the archive and Preprocess's dataset report, and nothing else of the bucket
-    # (its links are presigned with its role); notify, the evaluation's files only
+    # (its links are presigned with its role); notify, the evaluation's files and the dataset report, which it finds
+    # beside the evaluation
     api, notify = _s3_reads(template, "ApiFunction"), _s3_reads(template, "NotifyFunction")
     for uri in [*wanted, archive, dataset]:
         assert any(fnmatch.fnmatchcase(arn(uri), pattern) for pattern in api), (uri, api)
     assert len(api) == 3
-    for uri in wanted:
+    for uri in [*wanted, dataset]:
         assert any(fnmatch.fnmatchcase(arn(uri), pattern) for pattern in notify), (uri, notify)
-    assert not any(fnmatch.fnmatchcase(arn(uri), pattern) for pattern in notify for uri in (archive, dataset))
+    assert dataset_report_beside(f"{folder}/evaluation.json") == dataset
+    assert not any(fnmatch.fnmatchcase(arn(archive), pattern) for pattern in notify)
     for elsewhere in (f"{folder.rsplit('/', 3)[0]}/Preprocess/train/train.rec", "s3://x/feature-store/data"):
         assert not any(fnmatch.fnmatchcase(arn(elsewhere), pattern) for pattern in api + notify), elsewhere
 
