@@ -236,7 +236,7 @@ def test_a_csv_without_the_feature_columns_is_refused_whole(feature_store: dict[
 
 
 def test_make_ingest_puts_a_folder_into_the_deployed_stacks_bucket_and_feature_group(
-    feature_store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    feature_store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # Given a deployed stack (its outputs name the bucket and the group) and a labelled folder
     env = environment("dev")
@@ -258,6 +258,9 @@ def test_make_ingest_puts_a_folder_into_the_deployed_stacks_bucket_and_feature_g
 
     # Then the images are under datasets/metal/ (which the pipeline's role reads) and each has its record
     assert code == 0
+    # and it waited for the offline store, saying so, and kept the list of what it put for the runs
+    assert "offline store: 4 of 4 records written" in capfd.readouterr().out
+    assert boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="ingest-log/scratch-labels/")["KeyCount"] == 1
     listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="datasets/metal/")["Contents"]
     rows = list(csv.DictReader((data / "labels.csv").open()))
     assert {item["Key"] for item in listed} == {f"datasets/metal/{row['source_ref']}" for row in rows}
