@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from local import drive
@@ -19,12 +21,25 @@ from tests.e2e.conftest import start_run, start_stack
 LATE = 5  # records ingested after the store's last write
 
 
-@pytest.fixture(scope="module")
-def lagging_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    work = tmp_path_factory.mktemp("lagging")
-    stack = start_stack(work, offline_store_delay=600)
+@pytest.fixture
+def lagging_stack(tmp_path: Path) -> Iterator[LocalStack]:
+    stack = start_stack(tmp_path / "work", offline_store_delay=600)
     yield stack
     stack.stop()
+
+
+def offline_rows(stack: LocalStack) -> list[str]:
+    """The source_refs of every row of the stack's offline store."""
+    bucket, _, prefix = stack.offline_store_uri.removeprefix("s3://").partition("/")
+    s3 = stack.aws["s3"]
+    refs = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            refs += pq.read_table(pa.BufferReader(body), columns=["source_ref"], pre_buffer=False)[
+                "source_ref"
+            ].to_pylist()
+    return sorted(refs)
 
 
 def preprocess(api: Api, run_id: str) -> dict[str, Any]:
@@ -68,3 +83,25 @@ def test_a_run_started_right_after_an_ingest_reports_the_approved_records_the_of
     caught_up = preprocess(api, start_run(api, {"MapThreshold": 0.0}))
     assert caught_up["dataset"]["images"] == 16 + LATE
     assert caught_up["dataset"]["not_in_offline_store"] == 0
+
+
+def test_records_on_their_way_to_the_offline_store_survive_a_graceful_stop(tmp_path: Path) -> None:
+    # Given a stack whose offline store is ten minutes behind, stopped right after an ingest
+    first = start_stack(tmp_path, persist=True, offline_store_delay=600)
+    try:
+        drive.synthesize(tmp_path / "data", count=3)
+        drive.ingest(first, tmp_path / "data", wait_offline=0)
+        assert offline_rows(first) == []
+    finally:
+        first.stop()
+
+    # When it starts again
+    second = LocalStack(work=tmp_path, persist=True, function_log=tmp_path / "functions.log").start()
+    try:
+        rows = offline_rows(second)
+    finally:
+        second.stop()
+
+    # Then the records are in the offline store: the stop wrote them before it saved the buckets
+    with (tmp_path / "data" / "labels.csv").open() as file:
+        assert rows == sorted(f"s3://{second.bucket}/images/{row['source_ref']}" for row in csv.DictReader(file))
