@@ -76,7 +76,8 @@ class Group:
 
 @dataclass(frozen=True)
 class Pending:
-    """A record on its way to the offline store: its typed values, and when the call that sent it came."""
+    """A record on its way to the offline store: its typed values, with its call's `api_invocation_time` and
+    `is_deleted`."""
 
     group: Group
     values: dict[str, Any]
@@ -112,10 +113,16 @@ class OfflineWriter:
             return len(self.pending)
 
     def flush(self) -> int:
-        """Everything that waits, written now; how many records that was."""
+        """Everything that waits, written now; how many records that was. A batch S3 refuses waits again."""
         with self.condition:
             batch, self.pending, self.due = self.pending, [], None
-        self._write(batch)
+        try:
+            self._write(batch)
+        except Exception:
+            with self.condition:
+                self.pending = batch + self.pending
+                self.due = self.due or time.monotonic() + max(self.delay, 1.0)
+            raise
         return len(batch)
 
     def close(self) -> int:

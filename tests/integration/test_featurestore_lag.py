@@ -16,6 +16,7 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from botocore.exceptions import ClientError
 
 from local.emulator import reset_moto
 from local.featurestore import DEFAULT_DELAY, DELAY_ENV, FeatureStore, FeatureStoreServer, delay_seconds
@@ -149,3 +150,23 @@ def test_the_delay_comes_from_the_argument_the_environment_or_the_default(monkey
         delay_seconds()
     with pytest.raises(ValueError, match=f"{DELAY_ENV}: -1"):
         delay_seconds(-1)
+
+
+def test_a_batch_s3_refuses_waits_for_the_next_write(group: str, moto_endpoint: str) -> None:
+    # Given a waiting record, and its offline store's bucket gone
+    server, runtime = serve(moto_endpoint, 600)
+    try:
+        put(runtime, "s3://b/a.jpg", THREE_O_FOUR)
+        boto3.client("s3").delete_bucket(Bucket=BUCKET)
+
+        # When the batch is written, it fails, and the record still waits
+        with pytest.raises(ClientError, match="NoSuchBucket"):
+            server.store.flush()
+        assert server.store.offline_writer.waiting() == 1
+
+        # Then once the bucket is back, the next write takes it
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        assert server.store.flush() == 1
+        assert [row["source_ref"] for rows in stored(group).values() for row in rows] == ["s3://b/a.jpg"]
+    finally:
+        server.stop()
