@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -86,10 +87,11 @@ class Pending:
 class OfflineWriter:
     """Feature Store's buffer between the calls and the offline store. The first record after a write opens a batch;
     every record that comes while it is open joins it; `delay` seconds after it opened, the batch goes to S3, one file
-    per group and event-time hour. `delay` 0 writes each record as it comes."""
+    per group and event-time hour. `delay` 0 writes each record as it comes. With a `journal`, every waiting record
+    is also a line there until it is written, so a stack that is killed can write them when it starts again."""
 
-    def __init__(self, s3: Any, delay: float) -> None:
-        self.s3, self.delay = s3, delay
+    def __init__(self, s3: Any, delay: float, journal: Path | None = None) -> None:
+        self.s3, self.delay, self.journal = s3, delay, journal
         self.pending: list[Pending] = []
         self.due: float | None = None
         self.closed = False
@@ -103,6 +105,9 @@ class OfflineWriter:
             return
         with self.condition:
             self.pending.append(item)
+            if self.journal is not None:
+                with self.journal.open("a", encoding="utf-8") as file:
+                    file.write(_journal_line(item))
             if self.due is None:
                 self.due = time.monotonic() + self.delay
                 self.condition.notify()
@@ -123,6 +128,9 @@ class OfflineWriter:
                 self.pending = batch + self.pending
                 self.due = self.due or time.monotonic() + max(self.delay, 1.0)
             raise
+        if batch and self.journal is not None:
+            with self.condition:  # what came during the write still waits
+                self.journal.write_text("".join(map(_journal_line, self.pending)), encoding="utf-8")
         return len(batch)
 
     def close(self) -> int:
@@ -161,19 +169,47 @@ class OfflineWriter:
             LOG.debug("offline store batch written", extra={"records": len(batch)})
 
 
+def _journal_line(item: Pending) -> str:
+    values = {**item.values, "api_invocation_time": item.values["api_invocation_time"].isoformat()}
+    return json.dumps({"group": item.group.name, "values": values}) + "\n"
+
+
 class FeatureStore:
     """The runtime's state and logic, independent of HTTP. `offline_delay`: seconds before PutRecord's data reaches
     the offline store (None: DELAY_ENV's, or DEFAULT_DELAY)."""
 
     def __init__(
-        self, endpoint_url: str | None = None, region: str | None = None, *, offline_delay: float | None = None
+        self,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        *,
+        offline_delay: float | None = None,
+        journal: Path | None = None,
     ) -> None:
         single_try = Config(retries={"max_attempts": 1})
         self.sagemaker = boto3.client("sagemaker", endpoint_url=endpoint_url, region_name=region, config=single_try)
         self.s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
         self.groups: dict[str, Group] = {}
         self.lock = threading.Lock()
-        self.offline_writer = OfflineWriter(self.s3, delay_seconds(offline_delay))
+        self.offline_writer = OfflineWriter(self.s3, delay_seconds(offline_delay), journal)
+
+    def replay(self) -> int:
+        """The records a killed stack's journal says were still on their way, waiting again (a full delay); how many.
+        A record of a group that is gone is logged and left out."""
+        journal = self.offline_writer.journal
+        if journal is None or not journal.is_file():
+            return 0
+        lines = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
+        journal.write_text("", encoding="utf-8")
+        for line in lines:
+            try:
+                group = self.group(line["group"])
+            except ServiceError:
+                LOG.warning("offline store record of a missing group left out", extra={"group": line["group"]})
+                continue
+            invoked = datetime.fromisoformat(line["values"]["api_invocation_time"])
+            self.offline_writer.add(Pending(group, {**line["values"], "api_invocation_time": invoked}))
+        return len(lines)
 
     def flush(self) -> int:
         """Every record still on its way to the offline store, written now (a graceful stop calls it before it

@@ -157,7 +157,12 @@ class LocalStack:
         sagemaker = sagemaker_front(SageMakerApi(self.executor), self.moto_endpoint, self.hosting).start()
         runtime = RuntimeServer(self.hosting).start()
         ssm = ssm_front(self.moto_endpoint, self.aws["events"]).start()
-        self.featurestore = FeatureStore(self.moto_endpoint, REGION, offline_delay=self.offline_store_delay)
+        # records on their way to the offline store are journalled: a killed stack writes them when it starts again
+        journal = self.work / "offline-store-pending.jsonl" if self.persist else None
+        self.featurestore = FeatureStore(
+            self.moto_endpoint, REGION, offline_delay=self.offline_store_delay, journal=journal
+        )
+        self.featurestore.replay()
         featurestore = FeatureStoreServer(self.featurestore).start()
         self.slack: WebhookRecorder = start_recorder()
         self.parts += [sagemaker, ssm, featurestore, self.slack, runtime, self.hosting]

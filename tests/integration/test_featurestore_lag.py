@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -170,3 +171,30 @@ def test_a_batch_s3_refuses_waits_for_the_next_write(group: str, moto_endpoint: 
         assert [row["source_ref"] for rows in stored(group).values() for row in rows] == ["s3://b/a.jpg"]
     finally:
         server.stop()
+
+
+def test_records_a_killed_store_had_waiting_are_written_by_the_next_one(
+    group: str, moto_endpoint: str, tmp_path: Path
+) -> None:
+    # Given a store with a journal, killed (never stopped) while two records wait
+    journal = tmp_path / "pending.jsonl"
+    killed = FeatureStore(moto_endpoint, offline_delay=600, journal=journal)
+    server = FeatureStoreServer(killed).start()
+    runtime = boto3.client("sagemaker-featurestore-runtime", endpoint_url=server.endpoint)
+    put(runtime, "s3://b/a.jpg", THREE_O_FOUR)
+    put(runtime, "s3://b/b.jpg", FIVE_O_SIX)
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+    # When the next store starts on the same journal
+    started = FeatureStore(moto_endpoint, offline_delay=600, journal=journal)
+    replayed = started.replay()
+
+    # Then the two wait again, and are written with the calls' own invocation times
+    assert (replayed, started.offline_writer.waiting()) == (2, 2)
+    assert started.flush() == 2
+    rows = [row for rows in stored(group).values() for row in rows]
+    assert sorted(row["source_ref"] for row in rows) == ["s3://b/a.jpg", "s3://b/b.jpg"]
+    assert all(row["api_invocation_time"] < row["write_time"] for row in rows)
+    assert journal.read_text() == ""
+    started.close()
