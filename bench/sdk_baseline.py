@@ -14,6 +14,7 @@ from pipeline_def.config import PipelineConfig
 from pipeline_def.hyperparameters import run_parameters
 from pipeline_def.job_text import job_text
 from pipeline_def.metrics import metric_definitions
+from pipeline_def.names import ingest_log_uri
 
 REGION = "us-east-1"
 
@@ -195,6 +196,8 @@ class _Sdk:
                     repr(split.test),
                     "--min-box-size",
                     str(config.preprocess.min_box_size),
+                    "--ingest-log",
+                    ingest_log_uri(config.storage.bucket, config.feature_group.name),
                 ],
                 inputs=[("offline-store", config.feature_group.offline_store_uri)],
                 outputs=ours.PREPROCESS_OUTPUTS,

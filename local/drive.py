@@ -16,12 +16,15 @@ from typing import Any, TypeVar
 from local.emulator import REGION
 from local.stack import FEATURE_GROUP, SLACK_APPROVER, SLACK_SIGNING_SECRET, LocalStack
 from local.webhooks import Received
+from pipeline_def.names import ingest_log_uri
 from sam_stack.client import Api, click
 from sam_stack.container import run_module
 
 # every local user's secret key: throwaway, as the local API checks the access key id and not the signature
 LOCAL_SECRET_KEY = "local-secret"  # noqa: S105
 FINISHED = frozenset({"Succeeded", "Failed", "Stopped"})
+# seconds ingest waits for the offline store: the local store lags seconds (local/featurestore.py), not AWS's minutes
+OFFLINE_WAIT = 120.0
 POSTED = "/api/chat.postMessage"
 
 T = TypeVar("T")
@@ -62,11 +65,16 @@ def synthesize(folder: Path, *, count: int, options: tuple[str, ...] = ()) -> No
     container("detector.synth", "--output", str(folder), "--count", str(count), *options, env={})
 
 
-def ingest(stack: LocalStack, dataset: Path, *, refused_ok: bool = False) -> subprocess.CompletedProcess[str]:
+def ingest(
+    stack: LocalStack, dataset: Path, *, refused_ok: bool = False, wait_offline: float = OFFLINE_WAIT
+) -> subprocess.CompletedProcess[str]:
     """`dataset`'s labels.csv and images into the stack's bucket and feature group, by the image's detector.ingest
-    (PutRecord). It exits 1 naming the rows it refused: `refused_ok` goes on with the rest."""
+    (PutRecord), which keeps the list of what it put for the runs and waits up to `wait_offline` seconds (0: not at
+    all) until the offline store holds it all (the store lags, as AWS's does). It exits 1 naming the rows it refused:
+    `refused_ok` goes on with the rest; 3 (DriveError) when the offline store does not hold everything in time."""
     arguments = ["--labels", str(dataset / "labels.csv"), "--images", str(dataset)]
     arguments += ["--bucket", stack.bucket, "--feature-group", FEATURE_GROUP]
+    arguments += ["--ingest-log", ingest_log_uri(stack.bucket, FEATURE_GROUP), "--wait-offline", str(wait_offline)]
     return container("detector.ingest", *arguments, env=stack.endpoints, ok=(0, 1) if refused_ok else (0,))
 
 

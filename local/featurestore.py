@@ -2,19 +2,26 @@
 
 Feature groups themselves live in moto's SageMaker (CreateFeatureGroup, DescribeFeatureGroup); this server
 reads their definitions from there, keeps the online store in memory and writes every record to the offline
-store in moto's S3 as AWS does (sam_stack/offline_store.py): one parquet file per write under
-`<ResolvedOutputS3Uri>/year=YYYY/month=MM/day=DD/hour=HH/`, with `write_time`, `api_invocation_time` and
-`is_deleted` beside the features. boto3 reaches it through `AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME`.
+store in moto's S3 as AWS does (sam_stack/offline_store.py): buffered, then in batches, one parquet file per
+event-time hour under `<ResolvedOutputS3Uri>/year=YYYY/month=MM/day=DD/hour=HH/`, with `write_time`,
+`api_invocation_time` and `is_deleted` beside the features. AWS writes PutRecord's data "into Amazon S3 within 15
+minutes"; here a batch waits `offline_delay` seconds (a few by default, so that callers that start a run right
+after PutRecord meet the lag here too), and `flush()` writes what waits at once (a graceful stop calls it).
+boto3 reaches it through `AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -22,9 +29,26 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sam_stack.offline_store import OfflineStore, file_key
+from sam_stack.offline_store import OfflineStore
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME"
+# seconds PutRecord's data waits before it reaches the offline store (AWS: up to 15 minutes)
+DELAY_ENV = "LOCAL_OFFLINE_STORE_DELAY_SECONDS"
+DEFAULT_DELAY = 3.0
+LOG = logging.getLogger("local.featurestore")
+
+
+def delay_seconds(value: float | None = None) -> float:
+    """`value`, or DELAY_ENV's, or DEFAULT_DELAY: the offline store's delay in seconds (0: at once)."""
+    if value is None:
+        text = os.environ.get(DELAY_ENV, "")
+        try:
+            value = float(text) if text else DEFAULT_DELAY
+        except ValueError:
+            raise ValueError(f"{DELAY_ENV}: {text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise ValueError(f"{DELAY_ENV}: {value} is not a number of seconds >= 0")
+    return value
 
 
 class ServiceError(Exception):
@@ -51,15 +75,149 @@ class Group:
             raise ServiceError(HTTPStatus.BAD_REQUEST, "ValidationError", f"{name}: {value!r} is not {kind}") from None
 
 
-class FeatureStore:
-    """The runtime's state and logic, independent of HTTP."""
+@dataclass(frozen=True)
+class Pending:
+    """A record on its way to the offline store: its typed values, with its call's `api_invocation_time` and
+    `is_deleted`."""
 
-    def __init__(self, endpoint_url: str | None = None, region: str | None = None) -> None:
+    group: Group
+    values: dict[str, Any]
+
+
+class OfflineWriter:
+    """Feature Store's buffer between the calls and the offline store. The first record after a write opens a batch;
+    every record that comes while it is open joins it; `delay` seconds after it opened, the batch goes to S3, one file
+    per group and event-time hour. `delay` 0 writes each record as it comes. With a `journal`, every waiting record
+    is also a line there until it is written, so a stack that is killed can write them when it starts again."""
+
+    def __init__(self, s3: Any, delay: float, journal: Path | None = None) -> None:
+        self.s3, self.delay, self.journal = s3, delay, journal
+        self.pending: list[Pending] = []
+        self.due: float | None = None
+        self.closed = False
+        self.condition = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="offline-store", daemon=True)
+        self.thread.start()
+
+    def add(self, item: Pending) -> None:
+        if self.delay <= 0:
+            self._write([item])
+            return
+        with self.condition:
+            self.pending.append(item)
+            if self.journal is not None:
+                with self.journal.open("a", encoding="utf-8") as file:
+                    file.write(_journal_line(item))
+            if self.due is None:
+                self.due = time.monotonic() + self.delay
+                self.condition.notify()
+
+    def waiting(self) -> int:
+        """How many records wait for the next batch."""
+        with self.condition:
+            return len(self.pending)
+
+    def flush(self) -> int:
+        """Everything that waits, written now; how many records that was. A batch S3 refuses waits again."""
+        with self.condition:
+            batch, self.pending, self.due = self.pending, [], None
+        try:
+            self._write(batch)
+        except Exception:
+            with self.condition:
+                self.pending = batch + self.pending
+                self.due = self.due or time.monotonic() + max(self.delay, 1.0)
+            raise
+        if batch and self.journal is not None:
+            with self.condition:  # what came during the write still waits
+                self.journal.write_text("".join(map(_journal_line, self.pending)), encoding="utf-8")
+        return len(batch)
+
+    def close(self) -> int:
+        """No more batches in the background; what waits is written now (how many)."""
+        with self.condition:
+            self.closed = True
+            self.condition.notify()
+        self.thread.join()
+        return self.flush()
+
+    def _run(self) -> None:
+        while True:
+            with self.condition:
+                while not self.closed and (self.due is None or time.monotonic() < self.due):
+                    self.condition.wait(None if self.due is None else max(self.due - time.monotonic(), 0))
+                if self.closed:
+                    return
+            try:
+                self.flush()
+            except Exception:
+                LOG.exception("offline store batch not written")
+
+    def _write(self, batch: list[Pending]) -> None:
+        now = datetime.now(UTC)
+        groups: dict[str, list[Pending]] = {}
+        for item in batch:
+            groups.setdefault(item.group.name, []).append(item)
+        for items in groups.values():
+            group = items[0].group
+            location = urlparse(group.offline_uri or "")
+            for records in group.offline.partitions([item.values for item in items]).values():
+                key = f"{location.path.strip('/')}/{group.offline.file_key(records, now)}"
+                body = group.offline.parquet(records, now)
+                self.s3.put_object(Bucket=location.netloc, Key=key, Body=body)
+        if batch:
+            LOG.debug("offline store batch written", extra={"records": len(batch)})
+
+
+def _journal_line(item: Pending) -> str:
+    values = {**item.values, "api_invocation_time": item.values["api_invocation_time"].isoformat()}
+    return json.dumps({"group": item.group.name, "values": values}) + "\n"
+
+
+class FeatureStore:
+    """The runtime's state and logic, independent of HTTP. `offline_delay`: seconds before PutRecord's data reaches
+    the offline store (None: DELAY_ENV's, or DEFAULT_DELAY)."""
+
+    def __init__(
+        self,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        *,
+        offline_delay: float | None = None,
+        journal: Path | None = None,
+    ) -> None:
         single_try = Config(retries={"max_attempts": 1})
         self.sagemaker = boto3.client("sagemaker", endpoint_url=endpoint_url, region_name=region, config=single_try)
         self.s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
         self.groups: dict[str, Group] = {}
         self.lock = threading.Lock()
+        self.offline_writer = OfflineWriter(self.s3, delay_seconds(offline_delay), journal)
+
+    def replay(self) -> int:
+        """The records a killed stack's journal says were still on their way, waiting again (a full delay); how many.
+        A record of a group that is gone is logged and left out."""
+        journal = self.offline_writer.journal
+        if journal is None or not journal.is_file():
+            return 0
+        lines = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
+        journal.write_text("", encoding="utf-8")
+        for line in lines:
+            try:
+                group = self.group(line["group"])
+            except ServiceError:
+                LOG.warning("offline store record of a missing group left out", extra={"group": line["group"]})
+                continue
+            invoked = datetime.fromisoformat(line["values"]["api_invocation_time"])
+            self.offline_writer.add(Pending(group, {**line["values"], "api_invocation_time": invoked}))
+        return len(lines)
+
+    def flush(self) -> int:
+        """Every record still on its way to the offline store, written now (a graceful stop calls it before it
+        saves the buckets); how many there were."""
+        return self.offline_writer.flush()
+
+    def close(self) -> int:
+        return self.offline_writer.close()
 
     def group(self, name: str) -> Group:
         with self.lock:
@@ -78,7 +236,7 @@ class FeatureStore:
                 raise
             raise ServiceError(HTTPStatus.NOT_FOUND, "ResourceNotFound", f"Feature group {name} not found") from None
         storage = described.get("OfflineStoreConfig", {}).get("S3StorageConfig", {})
-        offline = OfflineStore.of(described["FeatureDefinitions"])
+        offline = OfflineStore.of(described["FeatureDefinitions"], described["EventTimeFeatureName"])
         group = Group(
             name=name,
             identifier=described["RecordIdentifierFeatureName"],
@@ -129,10 +287,8 @@ class FeatureStore:
             self._offline(group, typed, deleted=True)
 
     def _offline(self, group: Group, typed: dict[str, Any], deleted: bool) -> None:
-        now = datetime.now(UTC)
-        location = urlparse(group.offline_uri or "")
-        key = f"{location.path.strip('/')}/{file_key(now)}"
-        self.s3.put_object(Bucket=location.netloc, Key=key, Body=group.offline.parquet([typed], now, deleted=deleted))
+        invoked = {"api_invocation_time": datetime.now(UTC), "is_deleted": deleted}
+        self.offline_writer.add(Pending(group, {**typed, **invoked}))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -195,6 +351,7 @@ class FeatureStoreServer:
     """The runtime on 127.0.0.1 (port 0: any free port), served from a background thread."""
 
     def __init__(self, store: FeatureStore, port: int = 0) -> None:
+        self.store = store
         handler = type("BoundHandler", (Handler,), {"store": store})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="featurestore", daemon=True)
@@ -211,3 +368,4 @@ class FeatureStoreServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.store.close()

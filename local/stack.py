@@ -76,6 +76,8 @@ class LocalStack:
     function_log: Path | None = None
     # the account's SageMaker instance quotas: generous, or Quotas.aws_defaults() (a fresh account) with its own values
     quotas: Quotas = field(default_factory=Quotas.generous)
+    # seconds PutRecord's data takes to reach the offline store; None: LOCAL_OFFLINE_STORE_DELAY_SECONDS, or 3
+    offline_store_delay: float | None = None
     template: Template = field(default_factory=Template.load)
     parts: list[Any] = field(default_factory=list)
 
@@ -161,7 +163,13 @@ class LocalStack:
         sagemaker = sagemaker_front(SageMakerApi(self.executor), self.moto_endpoint, self.hosting).start()
         runtime = RuntimeServer(self.hosting).start()
         ssm = ssm_front(self.moto_endpoint, self.aws["events"]).start()
-        featurestore = FeatureStoreServer(FeatureStore(self.moto_endpoint, REGION)).start()
+        # records on their way to the offline store are journalled: a killed stack writes them when it starts again
+        journal = self.work / "offline-store-pending.jsonl" if self.persist else None
+        self.featurestore = FeatureStore(
+            self.moto_endpoint, REGION, offline_delay=self.offline_store_delay, journal=journal
+        )
+        self.featurestore.replay()
+        featurestore = FeatureStoreServer(self.featurestore).start()
         self.quotas.watch(self.executor, self.hosting)
         service_quotas = ServiceQuotasFront(
             ServiceQuotasApi(self.quotas, region=REGION, account=ACCOUNT), self.moto_endpoint
@@ -203,6 +211,7 @@ class LocalStack:
         deadline = time.monotonic() + 30
         while any(e.status not in TERMINAL for e in running) and time.monotonic() < deadline:
             time.sleep(0.2)
+        self.featurestore.flush()  # records on their way to the offline store are in the buckets it saves
         if self.persist:
             save_state(self.executor, self.work / "executions.json")
             self.hosting.save(self.work / "endpoints.json")

@@ -33,6 +33,7 @@ from pipeline_def.names import (
     EVALUATION_FILE,
     MAP_THRESHOLD,
     PREDICTIONS_FILE,
+    ingest_log_uri,
 )
 
 __all__ = ["CURVES_FILE", "EVALUATION_FILE", "PREDICTIONS_FILE", "build_definition"]
@@ -247,6 +248,7 @@ class _Builder:
                 validation_ratio=job_text(split.validation),
                 test_ratio=job_text(split.test),
                 min_box_size=str(cfg.preprocess.min_box_size),
+                ingest_log=ingest_log_uri(cfg.storage.bucket, cfg.feature_group.name),
             ),
             inputs=[("offline-store", _offline_store(cfg))],
             outputs=PREPROCESS_OUTPUTS,

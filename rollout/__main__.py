@@ -100,7 +100,8 @@ def _destroy(env: Environment, session: boto3.Session, args: argparse.Namespace)
     return destroy(env, session, args.force)
 
 
-# each command's exit code: 0 done, 1 not done (ingest: some rows refused; destroy: not confirmed)
+# each command's exit code: 0 done, 1 not done (ingest: some rows refused; destroy: not confirmed), ingest 3: the
+# offline store does not hold every record put in time
 COMMANDS: dict[str, Callable[[Environment, boto3.Session, argparse.Namespace], int]] = {
     "build": _build,
     "deploy": _deploy,

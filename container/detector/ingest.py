@@ -1,13 +1,18 @@
 """Images and a labels CSV into S3 and the feature group (PutRecord), row by row.
 
     python -m detector.ingest --labels DIR/labels.csv --images DIR --bucket BUCKET [--prefix images] \
-        --feature-group NAME
+        --feature-group NAME [--ingest-log s3://BUCKET/ingest-log/NAME/] [--wait-offline SECONDS]
 
 The CSV has the feature-group columns (the metal-tags `labels.csv` layout); annotations may be JSON or the
 Python-literal form. Each image goes to `s3://BUCKET/PREFIX/<source_ref>` (a source_ref that already is an S3
 URI is kept) and its record, with that URI as source_ref and JSON annotations, goes to the feature group.
 A bad row is reported with its row number (the CSV's line, header = 1) and reason; the good rows still go in;
 the exit code is 1 when any row was refused.
+
+Feature Store writes the offline store, which Preprocess reads, in batches "within 15 minutes" of PutRecord:
+`--ingest-log` keeps the list of records put under that S3 prefix (Preprocess counts those not in the offline store
+yet), and `--wait-offline` waits up to that many seconds until the offline store holds every one, saying how many
+have arrived; the exit code is 3 when some have not, naming them.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from detector import jobs
+from detector import ingest_log, jobs, offline_arrival
 from detector.records import FEATURES, Record, RecordError, parse_record
 
 log = logging.getLogger("detector.ingest")
@@ -79,7 +85,7 @@ class Ingest:
         self.images, self.bucket, self.prefix, self.feature_group = images, bucket, prefix.strip("/"), feature_group
         self.workers = workers
 
-    def one(self, row: Row) -> Problem | None:
+    def one(self, row: Row) -> Problem | Record:
         from botocore.exceptions import BotoCoreError, ClientError
 
         record = row.record
@@ -103,19 +109,51 @@ class Ingest:
             return Problem(row.number, row.record.source_ref, f"{detail.get('Code')}: {detail.get('Message')}")
         except BotoCoreError as error:
             return Problem(row.number, row.record.source_ref, str(error))
-        return None
+        return record
 
-    def all(self, rows: list[Row]) -> list[Problem]:
+    def all(self, rows: list[Row]) -> tuple[list[Problem], list[Record]]:
+        """The refused rows, and the records put (source_refs as stored)."""
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ingest") as pool:
-            return [problem for problem in pool.map(self.one, rows) if problem is not None]
+            done = list(pool.map(self.one, rows))
+        return [p for p in done if isinstance(p, Problem)], [r for r in done if isinstance(r, Record)]
+
+    def offline_store_uri(self) -> str:
+        import boto3
+
+        described = boto3.client("sagemaker").describe_feature_group(FeatureGroupName=self.feature_group)
+        uri = described.get("OfflineStoreConfig", {}).get("S3StorageConfig", {}).get("ResolvedOutputS3Uri")
+        if not uri:
+            raise jobs.JobError(f"feature group {self.feature_group}: no offline store to wait for")
+        return str(uri)
+
+
+def after_put(ingest: Ingest, put: list[Record], *, args: argparse.Namespace, started: datetime) -> int:
+    """The ingest log written (--ingest-log), and the wait for the offline store (--wait-offline): 3 when it does
+    not hold every record in time, else 0."""
+    logged = [ingest_log.Logged(r.source_ref, r.event_time, r.status) for r in put]
+    if args.ingest_log and logged:
+        key = ingest_log.write(ingest.s3, args.ingest_log, feature_group=ingest.feature_group, records=logged)
+        jobs.event(log, "ingest logged", key=key, records=len(logged))
+    if args.wait_offline <= 0 or not logged:
+        return 0
+    uri = ingest.offline_store_uri()
+    arrivals = offline_arrival.Arrivals(ingest.s3, uri, started)
+    missing = offline_arrival.wait(arrivals, logged, timeout=args.wait_offline)
+    if missing:
+        message = offline_arrival.missing_message(missing, total=len(logged), uri=uri, timeout=args.wait_offline)
+        print(message, file=sys.stderr)
+        return 3
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    started = datetime.now(UTC)
     rows, problems = read_rows(args.labels)
     ingest = Ingest(
         args.images, bucket=args.bucket, prefix=args.prefix, feature_group=args.feature_group, workers=args.workers
     )
-    problems = sorted(problems + ingest.all(rows), key=lambda problem: problem.row)
+    refused, put = ingest.all(rows)
+    problems = sorted(problems + refused, key=lambda problem: problem.row)
     for problem in problems:
         print(problem, file=sys.stderr)
     refused_rows = {problem.row for problem in problems}
@@ -128,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         args.report.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     jobs.event(log, "ingested", feature_group=args.feature_group, records=ingested, refused=len(problems))
-    return 1 if problems else 0
+    waited = after_put(ingest, put, args=args, started=started)
+    return waited or (1 if problems else 0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,6 +179,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--feature-group", required=True)
     parser.add_argument("--workers", type=int, default=8, help="concurrent uploads and PutRecord calls")
     parser.add_argument("--report", type=Path, default=None, help="write the summary as JSON here")
+    parser.add_argument("--ingest-log", default=None, help="s3:// prefix to keep the list of records put under")
+    parser.add_argument(
+        "--wait-offline", type=float, default=0, help="seconds to wait for the offline store to hold them (0: none)"
+    )
     args = parser.parse_args(argv)
     args.images = args.images or args.labels.parent
     args.workers = max(1, args.workers)

@@ -1,12 +1,17 @@
 """Processing step: the feature group's offline store to train/validation/test RecordIO files.
 
     python3 -m detector.preprocess --feature-group NAME --classes scratch \
-        --train-ratio 0.7 --validation-ratio 0.15 --test-ratio 0.15 --min-box-size 2
+        --train-ratio 0.7 --validation-ratio 0.15 --test-ratio 0.15 --min-box-size 2 \
+        [--ingest-log s3://BUCKET/ingest-log/NAME/]
 
 Reads `/opt/ml/processing/input/offline-store`, keeps the latest record per source_ref when it is APPROVED and
 not deleted, fetches the images concurrently (S3 URIs, or paths under --image-root) and packs each into its split
 while the rest download. Writes `output/<split>/<split>.{lst,rec,idx}` and `output/report/dataset_report.json`,
 which lists every dropped record with its reason. No usable training image ends the job with a one-line reason.
+
+Feature Store writes the offline store in batches, within 15 minutes of PutRecord: with `--ingest-log` (what
+detector.ingest put), the report's `not_in_offline_store` counts and names the approved records that exist but
+that the offline store does not hold yet, so a run started too early says what it trained without.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from detector import images, jobs, paths
+from detector import images, ingest_log, jobs, paths
 from detector.offline_store import StoreRow, latest, read_rows
 from detector.recordio import Writer, pack_label
 from detector.records import Record, RecordError, parse_record
@@ -46,6 +51,7 @@ class Options:
     output: Path
     image_root: Path
     workers: int
+    ingest_log: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,13 +218,44 @@ def write_splits(
     return counts, dropped
 
 
+def not_in_offline_store(rows: list[StoreRow], options: Options) -> dict[str, Any] | None:
+    """The approved records the ingest log names that the offline store does not hold yet (None without a log);
+    a log that cannot be read is reported, not fatal: the run can still train on what the store holds."""
+    if not options.ingest_log:
+        return None
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        logged = ingest_log.read(boto3.client("s3"), options.ingest_log, feature_group=options.feature_group)
+    except (BotoCoreError, ClientError, ValueError, KeyError) as error:
+        return {"ingest_log": options.ingest_log, "approved_records": None, "error": f"{type(error).__name__}: {error}"}
+    missing = ingest_log.not_arrived(logged, rows)
+    if missing:
+        jobs.event(log, "records not in the offline store yet", approved=len(missing))
+    return {"ingest_log": options.ingest_log, "approved_records": len(missing), "source_refs": missing}
+
+
+def _pending_note(pending: dict[str, Any] | None) -> str:
+    count = (pending or {}).get("approved_records")
+    if not count:
+        return ""
+    return (
+        f"; {count} approved records ingested are not in the offline store yet (Feature Store writes it within"
+        " 15 minutes of PutRecord): start the run again when they are"
+    )
+
+
 def run(options: Options) -> dict[str, Any]:
     started = time.monotonic()
     if not options.input.is_dir():
         raise jobs.JobError(f"no offline-store input at {options.input}")
     rows = read_rows(options.input)
+    pending = not_in_offline_store(rows, options)
     if not rows:
-        raise jobs.JobError(f"feature group {options.feature_group}: the offline store holds no records")
+        raise jobs.JobError(
+            f"feature group {options.feature_group}: the offline store holds no records{_pending_note(pending)}"
+        )
     candidates, dropped = select(rows, options)
     jobs.event(log, "records selected", rows=len(rows), usable=len(candidates), dropped=len(dropped))
     counts, unreadable = write_splits(candidates, options)
@@ -235,17 +272,20 @@ def run(options: Options) -> dict[str, Any]:
         "dropped": dropped,
         "seconds": round(time.monotonic() - started, 3),
     }
+    if pending is not None:
+        report["not_in_offline_store"] = pending
     report_dir = options.output / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if report["images"] == 0:
         raise jobs.JobError(
             f"feature group {options.feature_group}: no usable image"
-            f" ({len(dropped)} records dropped, see {REPORT_FILE})"
+            f" ({len(dropped)} records dropped, see {REPORT_FILE}){_pending_note(pending)}"
         )
     if counts["train"]["images"] == 0:
         raise jobs.JobError(
             f"feature group {options.feature_group}: the train split is empty ({report['images']} usable images)"
+            f"{_pending_note(pending)}"
         )
     jobs.event(log, "dataset written", images=report["images"], dropped=len(dropped), seconds=report["seconds"])
     return report
@@ -270,6 +310,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--output", type=Path, default=None, help="output root (default: the job's output)")
     parser.add_argument("--image-root", type=Path, default=Path.cwd(), help="base of source_refs that are not S3 URIs")
     parser.add_argument("--workers", type=int, default=16, help="concurrent image downloads")
+    parser.add_argument("--ingest-log", default=None, help="s3:// prefix of detector.ingest's lists of records put")
     args = parser.parse_args(argv)
     classes = tuple(name.strip() for name in args.classes.split(",") if name.strip())
     if not classes:
@@ -286,6 +327,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         output=args.output or paths.processing_output(""),
         image_root=args.image_root,
         workers=max(1, args.workers),
+        ingest_log=args.ingest_log,
     )
 
 

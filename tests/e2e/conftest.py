@@ -63,8 +63,10 @@ def set_config(stack: LocalStack, text: str, *, epochs: int) -> None:
     sync_config(stack, text, lambda synced: default_of(synced, "NumEpochs") == epochs)
 
 
-def start_stack(work: Path, *, persist: bool = False) -> LocalStack:
-    stack = LocalStack(work=work, persist=persist, function_log=work / "functions.log").start()
+def start_stack(work: Path, *, persist: bool = False, offline_store_delay: float | None = None) -> LocalStack:
+    stack = LocalStack(
+        work=work, persist=persist, function_log=work / "functions.log", offline_store_delay=offline_store_delay
+    ).start()
     set_config(stack, tiny_config(stack), epochs=1)
     return stack
 

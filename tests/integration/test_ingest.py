@@ -1,7 +1,8 @@
 """Ingest into S3 and the feature group, then preprocess from the offline store it wrote: the data path end to end.
 
 Services: moto on loopback (S3, the feature group's definition) and the local feature-store runtime
-(PutRecord, GetRecord, offline-store parquet). The container's entry points run in container/.venv, as in a job.
+(PutRecord, GetRecord, offline-store parquet, written after a delay as AWS writes it). The container's entry points
+run in container/.venv, as in a job.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from local.emulator import reset_moto
 from local.featurestore import ENDPOINT_ENV, FeatureStore, FeatureStoreServer
 from local.template import feature_group_request
+from pipeline_def.names import ingest_log_uri
 from rollout.environments import RolloutError, environment
 from rollout.ingest import ingest
 from sam_stack.container import run_module
@@ -26,6 +28,7 @@ from sam_stack.template import Template
 
 BUCKET = "scratch-data"
 GROUP = "scratch-labels"
+LOG = ingest_log_uri(BUCKET, GROUP)
 
 
 def container(
@@ -34,18 +37,63 @@ def container(
     return run_module(module, *args, env={**env, **({"OPT_ML_ROOT": str(root)} if root else {})}, timeout=300)
 
 
-@pytest.fixture
-def feature_store(aws_env: dict[str, str], moto_endpoint: str) -> Iterator[dict[str, str]]:
-    """The bucket and feature group in moto, the runtime on loopback; yields the environment that reaches both."""
+def serve(aws_env: dict[str, str], moto_endpoint: str, delay: float) -> Iterator[tuple[dict[str, str], FeatureStore]]:
+    """The bucket and feature group in moto, the runtime on loopback with its offline store `delay` seconds behind;
+    yields the environment that reaches both, and the store."""
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     # the template's group (its schema), with its store in the test's bucket
     request = {**feature_group_request(Template.load()), "FeatureGroupName": GROUP}
     request["OfflineStoreConfig"]["S3StorageConfig"]["S3Uri"] = f"s3://{BUCKET}/offline-store"
     boto3.client("sagemaker").create_feature_group(**request)
-    server = FeatureStoreServer(FeatureStore(moto_endpoint)).start()
-    yield {**aws_env, ENDPOINT_ENV: server.endpoint}
+    server = FeatureStoreServer(FeatureStore(moto_endpoint, offline_delay=delay)).start()
+    yield {**aws_env, ENDPOINT_ENV: server.endpoint}, server.store
     server.stop()
     reset_moto(moto_endpoint)
+
+
+@pytest.fixture
+def feature_store(aws_env: dict[str, str], moto_endpoint: str) -> Iterator[dict[str, str]]:
+    """A store whose offline writes lag half a second."""
+    for reaching, _ in serve(aws_env, moto_endpoint, 0.5):
+        yield reaching
+
+
+@pytest.fixture
+def lagging(aws_env: dict[str, str], moto_endpoint: str) -> Iterator[tuple[dict[str, str], FeatureStore]]:
+    """A store whose offline writes lag ten minutes (AWS documents up to fifteen)."""
+    yield from serve(aws_env, moto_endpoint, 600)
+
+
+def synthesized(folder: Path, env: dict[str, str], *, count: int, seed: int = 7) -> list[dict[str, str]]:
+    made = container("detector.synth", "--output", str(folder), "--count", str(count), "--seed", str(seed), env=env)
+    assert made.returncode == 0, made.stderr
+    return list(csv.DictReader((folder / "labels.csv").open()))
+
+
+def ingested(folder: Path, env: dict[str, str], *, wait: float) -> subprocess.CompletedProcess[str]:
+    return container(
+        "detector.ingest", "--labels", str(folder / "labels.csv"), "--bucket", BUCKET, "--feature-group", GROUP,
+        "--ingest-log", LOG, "--wait-offline", str(wait), env=env,
+    )  # fmt: skip
+
+
+def preprocessed(env: dict[str, str], job: Path) -> subprocess.CompletedProcess[str]:
+    """Preprocess over a copy of the offline store as it is now (what SageMaker downloads for the job)."""
+    s3 = boto3.client("s3")
+    resolved = boto3.client("sagemaker").describe_feature_group(FeatureGroupName=GROUP)["OfflineStoreConfig"][
+        "S3StorageConfig"
+    ]["ResolvedOutputS3Uri"]
+    prefix = resolved.split(f"s3://{BUCKET}/", 1)[1]
+    store = job / "processing" / "input" / "offline-store"
+    store.mkdir(parents=True, exist_ok=True)
+    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []):
+        target = store / item["Key"][len(prefix) :].lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(BUCKET, item["Key"], str(target))
+    return container(
+        "detector.preprocess", "--feature-group", GROUP, "--classes", "scratch", "--train-ratio", "1",
+        "--validation-ratio", "0", "--test-ratio", "0", "--ingest-log", LOG, env=env, root=job,
+    )  # fmt: skip
 
 
 def test_good_rows_go_in_bad_rows_are_named_and_preprocess_reads_the_result(
@@ -68,14 +116,16 @@ def test_good_rows_go_in_bad_rows_are_named_and_preprocess_reads_the_result(
         writer.writeheader()
         writer.writerows([rows[0], bad[0], rows[1], bad[1], rows[2], bad[2], rows[3], rows[4], rows[5]])
 
-    # When ingest runs
+    # When ingest runs, waiting for the offline store
     result = container(
         "detector.ingest", "--labels", str(labels), "--images", str(data), "--bucket", BUCKET,
-        "--feature-group", GROUP, "--report", str(tmp_path / "ingest.json"), env=feature_store,
+        "--feature-group", GROUP, "--report", str(tmp_path / "ingest.json"), "--ingest-log", LOG,
+        "--wait-offline", "60", env=feature_store,
     )  # fmt: skip
 
     # Then the three bad rows are named by row number and reason, and the six good ones went in
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stderr
+    assert "offline store: 6 of 6 records written" in result.stdout
     refused = [line for line in result.stderr.splitlines() if line.startswith("row ")]
     assert refused == [
         f"row 3 (images/nowhere.jpg): image {data / 'images/nowhere.jpg'} not found",
@@ -94,34 +144,68 @@ def test_good_rows_go_in_bad_rows_are_named_and_preprocess_reads_the_result(
     }
     assert json.loads(record["annotations"]) == json.loads(rows[1]["annotations"].replace("'", '"'))  # stored as JSON
 
-    # And the offline store holds one parquet row per record, in AWS's partition layout
-    resolved = boto3.client("sagemaker").describe_feature_group(FeatureGroupName=GROUP)["OfflineStoreConfig"][
-        "S3StorageConfig"
-    ]["ResolvedOutputS3Uri"]
-    prefix = resolved.split(f"s3://{BUCKET}/", 1)[1]
-    objects = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]
-    assert len(objects) == 6
-    assert all(
-        "/year=" in item["Key"] and "/hour=" in item["Key"] and item["Key"].endswith(".parquet") for item in objects
-    )
-    store = tmp_path / "job" / "processing" / "input" / "offline-store"
-    for item in objects:
-        target = store / item["Key"][len(prefix) :].lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(BUCKET, item["Key"], str(target))
-    table = pq.read_table(next(store.rglob("*.parquet")))
-    assert {"write_time", "api_invocation_time", "is_deleted", "source_ref", "image_width"} <= set(table.column_names)
-
     # When preprocess runs on that offline store (images fetched from S3)
-    processed = container(
-        "detector.preprocess", "--feature-group", GROUP, "--classes", "scratch", "--train-ratio", "1",
-        "--validation-ratio", "0", "--test-ratio", "0", env=feature_store, root=tmp_path / "job",
-    )  # fmt: skip
-    # Then all six images are packed
+    processed = preprocessed(feature_store, tmp_path / "job")
+
+    # Then the offline store holds one parquet row per record, in AWS's partition layout
+    store = tmp_path / "job" / "processing" / "input" / "offline-store"
+    files = list(store.rglob("*.parquet"))
+    assert all(file.relative_to(store).as_posix().startswith("year=") for file in files)
+    tables = [pq.read_table(file) for file in files]
+    assert sum(table.num_rows for table in tables) == 6
+    assert {"write_time", "api_invocation_time", "is_deleted", "source_ref", "image_width"} <= set(
+        tables[0].column_names
+    )
+    # And all six images are packed, none missing from the offline store
     assert processed.returncode == 0, processed.stderr
     report = json.loads((tmp_path / "job/processing/output/report/dataset_report.json").read_text())
     assert report["images"] == 6
     assert report["dropped"] == []
+    assert report["not_in_offline_store"] == {"ingest_log": LOG, "approved_records": 0, "source_refs": []}
+
+
+def test_ingest_that_waits_past_its_limit_names_what_the_offline_store_lacks(
+    lagging: tuple[dict[str, str], FeatureStore], tmp_path: Path
+) -> None:
+    # Given a store ten minutes behind
+    env, _ = lagging
+    synthesized(tmp_path / "data", env, count=3)
+
+    # When ingest waits two seconds for it
+    result = ingested(tmp_path / "data", env, wait=2)
+
+    # Then it exits 3, naming the records missing and AWS's documented delay, having said how many it saw
+    assert result.returncode == 3, result.stderr
+    assert "offline store: 0 of 3 records written" in result.stdout
+    assert "does not hold 3 of the 3 records put after 2 s: s3://scratch-data/images/images/synth-7-0000" in (
+        result.stderr
+    )
+    assert "documented as within 15 minutes" in result.stderr
+
+
+def test_a_run_started_before_the_offline_store_holds_an_ingest_reports_its_approved_records_missing(
+    lagging: tuple[dict[str, str], FeatureStore], tmp_path: Path
+) -> None:
+    # Given four records that reached the offline store, then two more that have not (the store lags)
+    env, store = lagging
+    synthesized(tmp_path / "first", env, count=4)
+    assert ingested(tmp_path / "first", env, wait=0).returncode == 0
+    store.flush()
+    later = synthesized(tmp_path / "later", env, count=2, seed=8)
+    assert ingested(tmp_path / "later", env, wait=0).returncode == 0
+
+    # When preprocess runs now
+    processed = preprocessed(env, tmp_path / "job")
+
+    # Then it packs the four, and its report counts and names the two approved records not there yet
+    assert processed.returncode == 0, processed.stderr
+    report = json.loads((tmp_path / "job/processing/output/report/dataset_report.json").read_text())
+    assert report["images"] == 4
+    assert report["not_in_offline_store"] == {
+        "ingest_log": LOG,
+        "approved_records": 2,
+        "source_refs": sorted(f"s3://{BUCKET}/images/{row['source_ref']}" for row in later),
+    }
 
 
 def test_unknown_feature_group_is_reported_per_row(feature_store: dict[str, str], tmp_path: Path) -> None:
@@ -152,7 +236,7 @@ def test_a_csv_without_the_feature_columns_is_refused_whole(feature_store: dict[
 
 
 def test_make_ingest_puts_a_folder_into_the_deployed_stacks_bucket_and_feature_group(
-    feature_store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    feature_store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # Given a deployed stack (its outputs name the bucket and the group) and a labelled folder
     env = environment("dev")
@@ -174,6 +258,9 @@ def test_make_ingest_puts_a_folder_into_the_deployed_stacks_bucket_and_feature_g
 
     # Then the images are under datasets/metal/ (which the pipeline's role reads) and each has its record
     assert code == 0
+    # and it waited for the offline store, saying so, and kept the list of what it put for the runs
+    assert "offline store: 4 of 4 records written" in capfd.readouterr().out
+    assert boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="ingest-log/scratch-labels/")["KeyCount"] == 1
     listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="datasets/metal/")["Contents"]
     rows = list(csv.DictReader((data / "labels.csv").open()))
     assert {item["Key"] for item in listed} == {f"datasets/metal/{row['source_ref']}" for row in rows}

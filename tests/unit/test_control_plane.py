@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,7 @@ from control_plane import (
     slack_approvals,
 )
 from control_plane.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, UploadFailed
-from control_plane.models import AuditEntry, Decision, DecisionResult, StartRunRequest
+from control_plane.models import AuditEntry, DatasetSummary, Decision, DecisionResult, StartRunRequest
 from control_plane.rest import describe_validation, source_of
 from control_plane.settings import ApiEnv, MissingEnvironment, load_env
 from pipeline_def.config import DeploymentSettings
@@ -547,6 +548,28 @@ def test_an_approval_request_names_who_started_the_run() -> None:
     assert "*started by:* `arn:aws:sts::123456789012:assumed-role/ci/&lt;!channel&gt;` (ci)" in shown
 
 
+def test_an_approval_request_warns_when_the_run_trained_without_records_the_offline_store_lacked() -> None:
+    # Given a run whose Preprocess found 3 approved records ingested but not in the offline store yet
+    reg = FakeRegistry()
+    dataset = "s3://bucket/pipeline/run/Preprocess/report/dataset_report.json"
+    missed = {"not_in_offline_store": {"ingest_log": "s3://bucket/ingest-log/g/", "approved_records": 3}}
+    complete = {"not_in_offline_store": {"ingest_log": "s3://bucket/ingest-log/g/", "approved_records": 0}}
+
+    # When its approval request is written
+    _, blocks = notifications.message_for(
+        _pending(reg), _sources(reg, FakePipelines(), {EVALUATION_URI: REPORT, dataset: missed}), FakePoster()
+    )
+
+    # Then the approver reads that the model learnt without them; a run that missed nothing says nothing of it
+    assert (
+        "*data:* trained without 3 approved records that were ingested but not in the offline store yet"
+        in (blocks[0]["text"]["text"])
+    )
+    for objects in ({EVALUATION_URI: REPORT, dataset: complete}, {EVALUATION_URI: REPORT}):
+        _, blocks = notifications.message_for(_pending(reg), _sources(reg, FakePipelines(), objects), FakePoster())
+        assert "*data:*" not in blocks[0]["text"]["text"]
+
+
 def test_a_first_model_says_there_is_no_champion_and_why() -> None:
     reg = FakeRegistry()
     report = {**REPORT, "champion": {"present": False, "version": None, "reason": "no approved model in the group"}}
@@ -759,6 +782,38 @@ def test_a_run_says_who_started_it_and_links_to_what_exists_of_its_results() -> 
     assert detail.artefacts.evaluation_json == "https://signed/bucket/evaluation/evaluation.json?expires=900"
     assert (detail.artefacts.predictions_png, detail.artefacts.training_curves_png) == (None, None)
     assert detail.training_metrics == {"train:map": 0.7}
+
+
+def test_a_run_shows_what_preprocess_made_of_the_offline_store_and_what_it_did_not_hold_yet() -> None:
+    # Given a run whose Preprocess found 5 images, dropped 1 record, and 3 approved records not in the store yet
+    pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
+    run_id = runs.start_run(runs.StartCommand(caller="bob", request=StartRunRequest()), pipelines, audit).run_id
+    job = "arn:aws:sagemaker:us-east-1:1:processing-job/pipelines-abc-Preprocess"
+    pipelines.step_list = [
+        {"StepName": "Preprocess", "StepStatus": "Succeeded", "Metadata": {"ProcessingJob": {"Arn": job}}}
+    ]
+    report = {
+        "images": 5,
+        "splits": {"train": {"images": 3, "boxes": 4}, "validation": {"images": 1}, "test": {"images": 1}},
+        "dropped": [{"source_ref": "s3://b/x.jpg", "reason": "status REJECTED"}],
+        "not_in_offline_store": {"ingest_log": "s3://b/ingest-log/g/", "approved_records": 3, "source_refs": []},
+    }
+    reports: dict[str, dict[str, Any]] = {"s3://bucket/evaluation/dataset_report.json": report}
+    readers = dataclasses.replace(_readers(reg, audit, FakePresigner(set())), read_report=lambda uri: reports.get(uri))
+
+    # When it is read
+    detail = runs.get_run(run_id, pipelines, readers)
+
+    # Then its dataset figures say what it trained on and what it missed
+    assert detail.dataset is not None
+    assert detail.dataset.model_dump() == {
+        "images": 5,
+        "splits": {"train": 3, "validation": 1, "test": 1},
+        "dropped": 1,
+        "not_in_offline_store": 3,
+    }
+    # and a report without an ingest log to compare with says nothing about it
+    assert runs.dataset_summary({"images": 2, "splits": {}, "dropped": []}) == DatasetSummary(images=2)
 
 
 def test_a_run_without_results_has_no_links_and_one_started_elsewhere_no_origin() -> None:

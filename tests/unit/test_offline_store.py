@@ -42,3 +42,21 @@ def test_a_file_lies_in_its_hours_partition_under_the_name_aws_documents(tmp_pat
     [row] = pq.read_table(path).to_pylist()
     assert (row["image_width"], row["event_time"], row["image_height"]) == (640, 1767323045.5, None)
     assert (row["write_time"], row["api_invocation_time"], row["is_deleted"]) == (WRITTEN, WRITTEN, True)
+
+
+def test_records_go_under_their_event_times_hour_and_a_file_is_named_after_its_latest_event_time() -> None:
+    # Given a batch written at 03:04:05 with records of 01:00:30, 01:59:59 and 02:30:00 (event time)
+    store = OfflineStore.of_template()
+    one, two = datetime(2026, 1, 2, 1, 0, 30, tzinfo=UTC), datetime(2026, 1, 2, 1, 59, 59, tzinfo=UTC)
+    three = datetime(2026, 1, 2, 2, 30, tzinfo=UTC)
+    records = [{"source_ref": str(at), "event_time": str(at.timestamp())} for at in (one, two, three)]
+
+    split = store.partitions(records)
+
+    # Then the batch makes one file per event-time hour, each named after the latest event time in it
+    assert {hour: [r["source_ref"] for r in rows] for hour, rows in split.items()} == {
+        "year=2026/month=01/day=02/hour=01": [str(one), str(two)],
+        "year=2026/month=01/day=02/hour=02": [str(three)],
+    }
+    key = store.file_key(split["year=2026/month=01/day=02/hour=01"], WRITTEN)
+    assert re.fullmatch(r"year=2026/month=01/day=02/hour=01/20260102T015959Z_[0-9a-z]{16}\.parquet", key)

@@ -18,6 +18,7 @@ from control_plane.models import DecisionRequest, StartRunRequest
 from local.template import local_values
 from pipeline_def import build_definition
 from pipeline_def.config import PipelineConfig
+from pipeline_def.names import DATASET_REPORT, dataset_report_beside
 from sam_stack.template import Template
 from tests.conftest import REPO
 from tests.unit.definition_tools import resolve, steps_by_name
@@ -249,18 +250,24 @@ def test_the_api_and_notify_read_exactly_the_prefixes_the_pipeline_writes_their_
     model = resolve(steps["Train"]["Arguments"]["OutputDataConfig"]["S3OutputPath"], {}, execution)
     wanted = [f"{folder}/{name}" for name in ("evaluation.json", "predictions.png", "training_curves.png")]
     archive = f"{model}/pipelines-EXEC-Train-abc/output/model.tar.gz"  # SageMaker: <path>/<job name>/output/
+    [report] = [
+        o for o in steps["Preprocess"]["Arguments"]["ProcessingOutputConfig"]["Outputs"] if o["OutputName"] == "report"
+    ]
+    dataset = f"{resolve(report['S3Output']['S3Uri'], {}, execution)}/{DATASET_REPORT}"
 
     def arn(uri: str) -> str:
         return "arn:aws:s3:::" + uri.removeprefix("s3://")
 
-    # Then the API may read each of them and the archive, and nothing else of the bucket (its links are presigned
-    # with its role); notify, the evaluation's files only
+    # Then the API may read each of them, the archive and Preprocess's dataset report, and nothing else of the bucket
+    # (its links are presigned with its role); notify, the evaluation's files and the dataset report, which it finds
+    # beside the evaluation
     api, notify = _s3_reads(template, "ApiFunction"), _s3_reads(template, "NotifyFunction")
-    for uri in [*wanted, archive]:
+    for uri in [*wanted, archive, dataset]:
         assert any(fnmatch.fnmatchcase(arn(uri), pattern) for pattern in api), (uri, api)
-    assert len(api) == 2
-    for uri in wanted:
+    assert len(api) == 3
+    for uri in [*wanted, dataset]:
         assert any(fnmatch.fnmatchcase(arn(uri), pattern) for pattern in notify), (uri, notify)
+    assert dataset_report_beside(f"{folder}/evaluation.json") == dataset
     assert not any(fnmatch.fnmatchcase(arn(archive), pattern) for pattern in notify)
     for elsewhere in (f"{folder.rsplit('/', 3)[0]}/Preprocess/train/train.rec", "s3://x/feature-store/data"):
         assert not any(fnmatch.fnmatchcase(arn(elsewhere), pattern) for pattern in api + notify), elsewhere

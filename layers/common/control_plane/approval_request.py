@@ -26,6 +26,8 @@ class Evidence:
     picture_problem: str | None = None
     # who started the run (the approver should not be the same person: model_registry.four_eyes)
     started_by: Origin | None = None
+    # Preprocess's dataset_report.json: what the run trained on, and the approved records it could not see yet
+    dataset: dict[str, Any] | None = None
 
 
 def button_value(group: str, version: int) -> str:
@@ -73,6 +75,17 @@ def _evidence_lines(evaluation: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _missed_lines(dataset: dict[str, Any] | None) -> list[str]:
+    """A warning when the run started before the offline store held every approved record ingested."""
+    missed = ((dataset or {}).get("not_in_offline_store") or {}).get("approved_records")
+    if not missed:
+        return []
+    return [
+        f"*data:* trained without {missed} approved records that were ingested but not in the offline store yet"
+        " (Feature Store writes it within 15 minutes of ingest); a run started now would see them"
+    ]
+
+
 def model_registered(
     group: str, model: ModelSummary, *, threshold: str | None, evidence: Evidence
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -88,6 +101,7 @@ def model_registered(
     lines = [f"*{group} v{model.version}* is waiting for approval", f"*test mAP@0.5:* {score}{bar}", compared]
     if evaluation:
         lines += _evidence_lines(evaluation)
+    lines += _missed_lines(evidence.dataset)
     lines.append(f"*run:* {run}")
     if evidence.started_by is not None:
         origin = evidence.started_by

@@ -141,6 +141,17 @@ class ModelPage(_Response):
     next_token: str | None = None
 
 
+class DatasetSummary(_Response):
+    """What Preprocess made of the offline store (its dataset_report.json): the images per split, the records it
+    dropped, and the approved records ingested that the offline store did not hold yet when it ran (Feature Store
+    writes it within 15 minutes of PutRecord; None: the run had no ingest log to compare with)."""
+
+    images: int | None = None
+    splits: dict[str, int] = Field(default_factory=dict)
+    dropped: int = 0
+    not_in_offline_store: int | None = None
+
+
 class RunDetail(_Response):
     run_id: str
     execution_arn: str
@@ -154,6 +165,7 @@ class RunDetail(_Response):
     steps: list[Step]
     training_metrics: dict[str, float] = Field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
+    dataset: DatasetSummary | None = None
     model: ModelSummary | None = None
     started_by: Origin | None = None
     artefacts: Artefacts | None = None

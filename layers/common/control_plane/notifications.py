@@ -16,7 +16,7 @@ from control_plane.models import ModelDetail, Origin
 from control_plane.ports import AuditPort, ObjectReader, PipelinesPort, PosterPort, RegistryPort, ReportReader
 from control_plane.registry import model_detail
 from control_plane.runs import run_id_of
-from pipeline_def.names import PREDICTIONS_FILE
+from pipeline_def.names import PREDICTIONS_FILE, dataset_report_beside
 
 
 class Notice(BaseModel):
@@ -54,8 +54,9 @@ def evidence(detail: ModelDetail, sources: Sources, poster: PosterPort) -> Evide
     """The model's evaluation and the run's link; its predictions picture uploaded to Slack. What is missing is
     said in the message, never a reason not to post it."""
     evaluation = sources.read_report(detail.evaluation_uri) if detail.evaluation_uri else None
+    dataset = sources.read_report(dataset_report_beside(detail.evaluation_uri)) if detail.evaluation_uri else None
     run_url = f"{sources.api_url.rstrip('/')}/runs/{detail.run_id}" if sources.api_url and detail.run_id else None
-    found = Evidence(evaluation=evaluation, run_url=run_url, started_by=_starter(detail, sources))
+    found = Evidence(evaluation=evaluation, run_url=run_url, started_by=_starter(detail, sources), dataset=dataset)
     if not detail.evaluation_uri:
         return replace(found, picture_problem="no predictions picture: the package names no evaluation")
     picture = sources.read_object(f"{folder_of(detail.evaluation_uri)}/{PREDICTIONS_FILE}")

@@ -19,6 +19,7 @@ from control_plane.errors import Conflict, InvalidRequest
 from control_plane.models import (
     AuditEntry,
     AuditSource,
+    DatasetSummary,
     ModelSummary,
     ParameterValue,
     RunDetail,
@@ -32,7 +33,7 @@ from control_plane.models import (
 from control_plane.ports import ArtefactPort, AuditPort, PipelinesPort, RegistryPort, ReportReader
 from control_plane.registry import model_summary
 from control_plane.service_text import clip, utf16_length
-from pipeline_def.names import EVALUATION_FILE, RAISE_ONLY
+from pipeline_def.names import DATASET_REPORT, EVALUATION_FILE, RAISE_ONLY
 
 AWS_PAGE = 100
 # SageMaker's NextToken: at most 8192 characters matching `.*`, and Java's dot matches no line terminator
@@ -267,6 +268,29 @@ class RunReaders:
     region: str
 
 
+def dataset_summary(report: dict[str, Any] | None) -> DatasetSummary | None:
+    """The figures of Preprocess's dataset_report.json that say what a run trained on, and what it missed."""
+    if report is None:
+        return None
+    pending = report.get("not_in_offline_store") or {}
+    splits = report.get("splits") or {}
+    return DatasetSummary(
+        images=report.get("images"),
+        splits={name: int(split.get("images", 0)) for name, split in splits.items()},
+        dropped=len(report.get("dropped") or []),
+        not_in_offline_store=pending.get("approved_records"),
+    )
+
+
+def _dataset(raw_steps: list[dict[str, Any]], pipelines: PipelinesPort, readers: RunReaders) -> DatasetSummary | None:
+    for raw in raw_steps:
+        job = raw.get("Metadata", {}).get("ProcessingJob", {}).get("Arn")
+        if raw.get("StepName") == "Preprocess" and job and raw.get("StepStatus") == "Succeeded":
+            folder = pipelines.processing_output(job.rsplit("/", 1)[-1], "report")
+            return dataset_summary(readers.read_report(f"{folder.rstrip('/')}/{DATASET_REPORT}")) if folder else None
+    return None
+
+
 def get_run(run_id: str, pipelines: PipelinesPort, readers: RunReaders) -> RunDetail:
     arn = pipelines.execution_arn(run_id)
     execution = pipelines.describe_execution(arn)
@@ -300,6 +324,7 @@ def get_run(run_id: str, pipelines: PipelinesPort, readers: RunReaders) -> RunDe
         steps=[_step(raw, readers.region) for raw in raw_steps],
         training_metrics=metrics,
         evaluation=evaluation,
+        dataset=_dataset(raw_steps, pipelines, readers),
         model=model,
         started_by=history.started_by(readers.audit, run_id),
         artefacts=artefacts.links(folder, archive, readers.presigner),
