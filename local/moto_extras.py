@@ -64,7 +64,9 @@ def _update_keeping_metadata(self: SageMakerModelBackend, **request: Any) -> str
     if package is not None:
         merged = {**kept, **(request.get("customer_metadata_properties") or {})}
         removed = set(request.get("customer_metadata_properties_to_remove") or [])
-        package.customer_metadata_properties = {k: v for k, v in merged.items() if k not in removed}
+        kept_after = {k: v for k, v in merged.items() if k not in removed}
+        # a package that has none answers without the member, as SageMaker does, not with an empty map
+        package.customer_metadata_properties = kept_after or None
     return updated
 
 
