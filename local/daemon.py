@@ -103,13 +103,20 @@ def up(port: int, timeout: float = 120, work: Path = WORK) -> int:
             return 1
         if state_file.exists():
             state = json.loads(state_file.read_text())
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{state['api']}/_local/health", timeout=2).close()  # noqa: S310
+            if _healthy(state["api"]):
                 _print_up(state, log_file)
                 return 0
         time.sleep(0.5)
     print(f"the local stack did not answer within {timeout:.0f} s; see {log_file}", file=sys.stderr)
     return 1
+
+
+def _healthy(api: str) -> bool:
+    try:
+        urllib.request.urlopen(f"{api}/_local/health", timeout=2).close()  # noqa: S310
+    except OSError:
+        return False
+    return True
 
 
 def _print_up(state: dict[str, Any], log: Path) -> None:

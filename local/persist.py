@@ -31,12 +31,15 @@ class Skipped:
         return f"{self.item}: {self.reason}"
 
 
-def replace(path: Path, write: Callable[[Path], object]) -> None:
-    """`write` fills a temporary file beside `path`, which then takes `path`'s place in one rename."""
+def replace(path: Path, write: Callable[[Path], object], *, if_changed: bool = False) -> None:
+    """`write` fills a temporary file beside `path`, which then takes `path`'s place in one rename; with `if_changed`
+    (small files saved every few seconds) an unchanged file is left alone."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{TEMPORARY}")
     try:
         write(temporary)
+        if if_changed and path.is_file() and path.read_bytes() == temporary.read_bytes():
+            return
         with temporary.open("rb") as written:
             os.fsync(written.fileno())  # the rename must not reach the disk before the data (a reboot)
         temporary.replace(path)
@@ -45,7 +48,7 @@ def replace(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    replace(path, lambda temporary: temporary.write_text(text))
+    replace(path, lambda temporary: temporary.write_text(text), if_changed=True)
 
 
 def remove_temporaries(folder: Path) -> None:

@@ -221,7 +221,7 @@ class LocalStack:
         emulated services are copied only after a request that may have changed them (local/changes.py)."""
         with self._saving:
             save_state(self.executor, self.work / "executions.json")
-            persist.replace(self.work / "endpoints.json", self.hosting.save)
+            persist.replace(self.work / "endpoints.json", self.hosting.save, if_changed=True)
             seen = changes.count()
             if seen != self._saved_changes:
                 self.snapshot.save()

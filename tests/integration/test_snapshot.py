@@ -171,3 +171,26 @@ def test_skipped_items_read_as_item_and_reason() -> None:
 
 def test_restore_with_nothing_saved_says_so(stack: Stack, group: str, tmp_path: Path) -> None:
     assert snapshot(stack, tmp_path / "none", group).restore() is None
+
+
+def test_a_snapshot_saved_before_the_mirror_comes_back(
+    stack: Stack, group: str, moto_endpoint: str, tmp_path: Path
+) -> None:
+    # Given a snapshot from before the mirror: objects as files under s3/<bucket>/<key>, and its state.json
+    snapshot(stack, tmp_path, group).save()
+    (tmp_path / "objects.json").unlink()
+    legacy = tmp_path / "s3" / stack.values["ArtifactBucket"] / "a" / "b.txt"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text("old layout")
+
+    # When the stack starts from it, then saves
+    restart(stack, moto_endpoint)
+    restored = snapshot(stack, tmp_path, group)
+    skipped = restored.restore()
+    restored.save()
+
+    # Then the object is back, and the next save replaced the old layout
+    assert skipped == []
+    body = stack.aws["s3"].get_object(Bucket=stack.values["ArtifactBucket"], Key="a/b.txt")["Body"].read()
+    assert body == b"old layout"
+    assert not (tmp_path / "s3").exists()
