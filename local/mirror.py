@@ -17,7 +17,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from local import persist
+from local.changes import Objects
 from local.persist import Skipped
 
 Index = dict[str, dict[str, dict[str, str]]]
@@ -46,16 +49,17 @@ class Mirror:
             raise ValueError(f"{self.index_file} holds no index")
         self.index = index
 
-    def save(self, s3: Any) -> None:
+    def save(self, s3: Any, changed: Objects | None = None) -> None:
+        """Copy what changed: the `changed` objects (local/changes.py), each bucket the mirror does not know yet, and
+        every object when `changed` is None. Objects whose ETag the mirror already holds are not copied again."""
         saved: Index = {}
         for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            known = self.index.get(bucket, {})
-            saved[bucket] = {
-                obj["Key"]: self._copy(s3, bucket, obj, known=known.get(obj["Key"]))
-                for page in pages
-                for obj in page.get("Contents", [])
-            }
+            known = self.index.get(bucket)
+            keys = None if changed is None or known is None else changed.get(bucket, set())
+            if keys is None:
+                saved[bucket] = self._listed(s3, bucket, known or {})
+            else:
+                saved[bucket] = self._rechecked(s3, bucket, known=dict(known or {}), keys=keys)
         persist.write_text(self.index_file, json.dumps(saved, indent=1))
         gone = {e["file"] for b in self.index.values() for e in b.values()} - {
             e["file"] for b in saved.values() for e in b.values()
@@ -65,21 +69,41 @@ class Mirror:
         self.index = saved
         shutil.rmtree(self.legacy, ignore_errors=True)
 
-    def _copy(self, s3: Any, bucket: str, listed: dict[str, Any], *, known: dict[str, str] | None) -> dict[str, str]:
+    def _listed(self, s3: Any, bucket: str, known: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        listed = ((o["Key"], o["ETag"]) for page in pages for o in page.get("Contents", []))
+        return {key: self._copy(s3, bucket, key, etag=etag, known=known.get(key)) for key, etag in listed}
+
+    def _rechecked(
+        self, s3: Any, bucket: str, *, known: dict[str, dict[str, str]], keys: set[str]
+    ) -> dict[str, dict[str, str]]:
+        """`known` with `keys` as the bucket holds them now: copied, or gone."""
+        for key in keys:
+            try:
+                etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in {"404", "NoSuchKey", "NotFound"}:
+                    raise
+                known.pop(key, None)
+                continue
+            known[key] = self._copy(s3, bucket, key, etag=etag, known=known.get(key))
+        return known
+
+    def _copy(self, s3: Any, bucket: str, key: str, *, etag: str, known: dict[str, str] | None) -> dict[str, str]:
         """The object's entry, its body copied unless the saved one has its ETag."""
-        name = _file_name(bucket, listed["Key"])
-        if known is not None and known["etag"] == listed["ETag"] and (self.objects / name).is_file():
+        name = _file_name(bucket, key)
+        if known is not None and known["etag"] == etag and (self.objects / name).is_file():
             return known
-        etag: list[str] = []
+        copied: list[str] = []
 
         def download(temporary: Path) -> None:
-            answer = s3.get_object(Bucket=bucket, Key=listed["Key"])
-            etag.append(answer["ETag"])  # the body's own: the object may have changed since the listing
+            answer = s3.get_object(Bucket=bucket, Key=key)
+            copied.append(answer["ETag"])  # the body's own: the object may have changed since it was listed
             with temporary.open("wb") as file:
                 shutil.copyfileobj(answer["Body"], file)
 
         persist.replace(self.objects / name, download)
-        return {"etag": etag[0], "file": name}
+        return {"etag": copied[0], "file": name}
 
     def restore(self, s3: Any, skipped: list[Skipped]) -> None:
         """Each bucket, then each object, on its own."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local import persist
+from local.changes import Objects
 from local.mirror import Mirror
 from local.persist import Skipped
 
@@ -61,13 +62,14 @@ class Snapshot:
         self.state_file = folder / "state.json"
         self.mirror = Mirror(folder)
 
-    def save(self) -> None:
+    def save(self, changed: Objects | None = None) -> None:
+        """Everything but the objects, and the objects that `changed` names (all of them when None)."""
         parameter = self.aws["ssm"].get_parameter(Name=self.values["ConfigParameter"])["Parameter"]
         secret = self.aws["secretsmanager"].get_secret_value(SecretId=self.values["SlackSecret"])["SecretString"]
         tables = {name: self._scan(self.values[name]) for name in TABLES}
         state = {"parameter": parameter["Value"], "secret": secret, "tables": tables, "packages": self._packages()}
         persist.write_text(self.state_file, _json(state))
-        self.mirror.save(self.aws["s3"])
+        self.mirror.save(self.aws["s3"], changed)
 
     def _scan(self, table: str) -> list[dict[str, Any]]:
         pages = self.aws["dynamodb"].get_paginator("scan").paginate(TableName=table)

@@ -223,9 +223,16 @@ class LocalStack:
             save_state(self.executor, self.work / "executions.json")
             persist.replace(self.work / "endpoints.json", self.hosting.save, if_changed=True)
             seen = changes.count()
-            if seen != self._saved_changes:
-                self.snapshot.save()
-                self._saved_changes = seen
+            if seen == self._saved_changes:
+                return
+            # the first save lists every bucket: it reconciles the mirror with what the restore brought back
+            changed = changes.take_objects() if self._saved_changes >= 0 else None
+            try:
+                self.snapshot.save(changed)
+            except Exception:
+                changes.give_back(changed)
+                raise
+            self._saved_changes = seen
 
     def stop(self) -> None:
         if self.persist:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local import constraints
+from local import changes, constraints
 from local.emulator import reset_moto
 from local.iam import enforce
 from local.persist import Skipped
@@ -144,7 +144,8 @@ def test_a_half_written_snapshot_is_skipped_and_named_and_the_objects_come_back(
 
 
 def test_a_save_copies_only_the_objects_that_changed(stack: Stack, group: str, tmp_path: Path) -> None:
-    # Given a saved bucket
+    # Given a saved bucket, and moto counting the requests that change it
+    changes.install()
     bucket = stack.values["ArtifactBucket"]
     for key in ("same", "changed", "deleted"):
         stack.aws["s3"].put_object(Bucket=bucket, Key=key, Body=key.encode())
@@ -152,17 +153,24 @@ def test_a_save_copies_only_the_objects_that_changed(stack: Stack, group: str, t
     saved.save()
     files = {k: tmp_path / "objects" / e["file"] for k, e in saved.mirror.index[bucket].items()}
     before = {k: f.stat().st_ino for k, f in files.items()}
+    changes.take_objects()
 
-    # When one object changes, one goes, and the stack saves again
+    # When one object changes, one goes, one comes, and the stack saves what moto says changed
     stack.aws["s3"].put_object(Bucket=bucket, Key="changed", Body=b"new")
     stack.aws["s3"].delete_object(Bucket=bucket, Key="deleted")
-    saved.save()
+    stack.aws["s3"].put_object(Bucket=bucket, Key="new/one", Body=b"one")
+    changed = changes.take_objects()
+    saved.save(changed)
 
-    # Then the unchanged copy was left alone, the changed one replaced, the deleted one removed
+    # Then only those were looked at: the unchanged copy was left alone, the changed one replaced, the deleted one
+    # removed, the new one copied
+    assert changed == {bucket: {"changed", "deleted", "new/one"}}
     assert files["same"].stat().st_ino == before["same"]
     assert files["changed"].read_bytes() == b"new"
     assert not files["deleted"].exists()
-    assert sorted(json.loads((tmp_path / "objects.json").read_text())[bucket]) == ["changed", "same"]
+    index = json.loads((tmp_path / "objects.json").read_text())[bucket]
+    assert sorted(index) == ["changed", "new/one", "same"]
+    assert (tmp_path / "objects" / index["new/one"]["file"]).read_bytes() == b"one"
 
 
 def test_skipped_items_read_as_item_and_reason() -> None:

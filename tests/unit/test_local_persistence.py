@@ -97,3 +97,28 @@ def test_an_unreadable_executions_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "executions.json").write_text('{"executions": [')
     skipped = load_state(executor(tmp_path), tmp_path / "executions.json")
     assert [s.item for s in skipped] == ["the saved executions and jobs"]
+
+
+def test_s3_changes_name_their_objects_and_a_change_that_cannot_be_placed_names_every_bucket() -> None:
+    # Given nothing changed since the last take
+    changes.take_objects()
+    host = {"HTTP_HOST": "127.0.0.1:4566"}
+
+    # When objects are put, one bucket is emptied by DeleteObjects, and a read happens
+    changes.record(signed("s3", REQUEST_METHOD="PUT", PATH_INFO="/bucket-a/images/1.png", **host))
+    changes.record(signed("s3", REQUEST_METHOD="PUT", PATH_INFO="/bucket-a/caf\u00c3\u00a9.txt", **host))
+    changes.record(signed("s3", REQUEST_METHOD="POST", PATH_INFO="/bucket-b", QUERY_STRING="delete", **host))
+    changes.record(signed("s3", REQUEST_METHOD="PUT", PATH_INFO="/bucket-b/x", **host))
+    changes.record(signed("s3", REQUEST_METHOD="GET", PATH_INFO="/bucket-c/y", **host))
+
+    # Then the take names each object (the key as UTF-8, as WSGI passes it in Latin-1), the whole second bucket, and
+    # nothing read; and the next take is empty
+    assert changes.take_objects() == {"bucket-a": {"images/1.png", "café.txt"}, "bucket-b": None}
+    assert changes.take_objects() == {}
+
+    # And a change addressed by host name (virtual-host style) could be in any bucket
+    changes.record(signed("s3", REQUEST_METHOD="PUT", PATH_INFO="/key", HTTP_HOST="bucket-a.s3.amazonaws.com"))
+    assert changes.take_objects() is None
+    # a failed save gives its changes back for the next one
+    changes.give_back({"bucket-a": {"k"}})
+    assert changes.take_objects() == {"bucket-a": {"k"}}
