@@ -79,6 +79,7 @@ def test_a_killed_stack_comes_back_with_what_it_saved_and_its_run_stopped(
 
         # When the stack is killed (no graceful stop) a few seconds later, and started again as `make up` does
         time.sleep(2 * SAVE_PERIOD + 1)
+        jobs = [int(pid) for pid_file in (work / "jobs").glob("*/pid") for pid in pid_file.read_text().split()]
         kill(running(work)["pid"])
         capsys.readouterr()
         assert daemon.up(port, work=work) == 0
@@ -93,6 +94,9 @@ def test_a_killed_stack_comes_back_with_what_it_saved_and_its_run_stopped(
         # Then nothing was left out, and the registry, the decisions, the audit trail, the config and the bucket are
         # back; the run that was training shows Stopped with the reason
         assert "not restored" not in printed
+        # the training job the dead stack left running was stopped by `up`
+        assert jobs
+        assert all(gone(pid) for pid in jobs)
         assert after == before
         approvals = sorted((m["version"], m["approval_status"]) for m in after["models"])
         assert approvals == [(1, "Approved"), (2, "Approved")]
@@ -231,3 +235,13 @@ def kill(pid: int) -> None:
     here, not from a shell that has exited), so it is reaped here too."""
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
+
+
+def gone(pid: int) -> bool:
+    """Dead, or a zombie waiting for whoever inherited it to reap it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.is_file() and stat.read_text().rsplit(") ", 1)[1].startswith("Z")

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from local import changes, persist
+from local import changes, daemon, persist
 from local.executor.engine import Executor
 from local.executor.jobs import JobRunner
 from local.executor.records import Execution, StepRun
@@ -122,3 +122,22 @@ def test_s3_changes_name_their_objects_and_a_change_that_cannot_be_placed_names_
     # a failed save gives its changes back for the next one
     changes.give_back({"bucket-a": {"k"}})
     assert changes.take_objects() == {"bucket-a": {"k"}}
+
+
+def test_make_up_names_what_was_not_restored_and_where_its_files_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = {
+        "pid": 1,
+        "api": "http://127.0.0.1:8787",
+        "endpoints": {},
+        "not_restored": ["model package g/2: refused", "model package g/3: never renumbered"],
+        "unrestored": str(tmp_path / "unrestored" / "t"),
+    }
+    daemon._print_up(state, tmp_path / "stack.log")
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-3:] == [
+        f"not restored from the saved state (copies of its files in {tmp_path / 'unrestored' / 't'}):",
+        "  model package g/2: refused",
+        "  model package g/3: never renumbered",
+    ]
