@@ -1,7 +1,8 @@
 """Executions and the jobs they ran, saved as JSON so that a restarted stack still answers for them.
 
-Written from the dataclasses' own fields; an execution or job that was running when the stack stopped comes back
-Stopped, with the reason."""
+Written from the dataclasses' own fields, every few seconds while the stack runs and when it stops; an execution or
+job that was running when the stack stopped, or was killed, comes back Stopped, with the reason. Each record comes
+back on its own: a damaged one is named and skipped."""
 
 from __future__ import annotations
 
