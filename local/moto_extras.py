@@ -2,10 +2,11 @@
 DeleteModelPackageGroup (`make destroy` removes the registry), DescribeFeatureGroup's ResourceNotFound for a group
 that is not there (moto answers a 500), and UpdateModelPackage, which in moto drops a package's
 CustomerMetadataProperties when the request does not repeat them (SageMaker keeps them: the request's own field
-"customer metadata properties to add or update") and names a made-up Studio user as LastModifiedBy, where SageMaker
-names the caller's IAM identity (UserContext.IamIdentity: Arn, PrincipalId), which the package's state-change event
-carries too. Installed on moto's own classes, so the server and `mock_aws` both answer them; everything else stays
-moto's."""
+"customer metadata properties to add or update") or leaves an empty map on a package that has none (SageMaker
+leaves the member out, and CreateModelPackage refuses an empty one), and names a made-up Studio user as
+LastModifiedBy, where SageMaker names the caller's IAM identity (UserContext.IamIdentity: Arn, PrincipalId), which
+the package's state-change event carries too. Installed on moto's own classes, so the server and `mock_aws` both
+answer them; everything else stays moto's."""
 
 from __future__ import annotations
 
@@ -64,7 +65,9 @@ def _update_keeping_metadata(self: SageMakerModelBackend, **request: Any) -> str
     if package is not None:
         merged = {**kept, **(request.get("customer_metadata_properties") or {})}
         removed = set(request.get("customer_metadata_properties_to_remove") or [])
-        package.customer_metadata_properties = {k: v for k, v in merged.items() if k not in removed}
+        kept_after = {k: v for k, v in merged.items() if k not in removed}
+        # a package that has none answers without the member, as SageMaker does, not with an empty map
+        package.customer_metadata_properties = kept_after or None
     return updated
 
 

@@ -16,17 +16,19 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from local import constraints, snapshot
+from local import changes, constraints, persist
 from local.api import ApiServer
 from local.dispatch import Dispatcher
 from local.emulator import REGION, aws_environment, reset_moto, start_moto
@@ -40,9 +42,11 @@ from local.featurestore import FeatureStore, FeatureStoreServer
 from local.functions import Functions
 from local.hosting import RUNTIME_ENV, Hosting, RuntimeServer
 from local.iam import enforce, users
+from local.persist import Saver, Skipped
 from local.quotas import Quotas
 from local.service_quotas import ENDPOINT_ENV as QUOTAS_ENV
 from local.service_quotas import ServiceQuotasApi, ServiceQuotasFront
+from local.snapshot import Snapshot
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
 from local.template import ACCOUNT, LOCAL_VALUES, feature_group_request, local_values, provision
@@ -63,6 +67,8 @@ LOCAL_RUNNER_KEY = users.RUNNER.access_key
 LOCAL_APPROVER_KEY = users.APPROVER.access_key
 LOCAL_DEPLOYER_KEY = users.DEPLOYER.access_key
 LOCAL_READER_KEY = users.READER.access_key
+# how often a persisting stack saves what changed: a killed stack loses at most about this much
+SAVE_PERIOD = 2.0
 
 
 @dataclass
@@ -80,6 +86,9 @@ class LocalStack:
     offline_store_delay: float | None = None
     template: Template = field(default_factory=Template.load)
     parts: list[Any] = field(default_factory=list)
+    # what the restore could not bring back, and where copies of the saved files that held it are kept
+    not_restored: list[Skipped] = field(default_factory=list)
+    unrestored: Path | None = None
 
     def start(self) -> LocalStack:
         # the stack points this process's boto3 at itself; stop() gives the process its environment back
@@ -102,11 +111,17 @@ class LocalStack:
         self._start_functions()
         # what a deployment does last: the custom resource builds the pipeline from the config
         self.deploy_definition()
+        if self.persist:
+            self._keep_unrestored()
+            self._saved_changes = -1
+            self._saving = threading.Lock()
+            self.saver = Saver(self.save, period=SAVE_PERIOD).start()
         return self
 
     def _start_moto(self) -> dict[str, str]:
         """moto, empty, with this process's boto3 pointed at it; the environment that reaches it."""
         moto, self.moto_endpoint = start_moto()
+        changes.install()
         self.parts.append(moto)
         # a stack started again in one process starts empty, as a new process would
         reset_moto(self.moto_endpoint)
@@ -138,8 +153,13 @@ class LocalStack:
         self.group = self.template.resolve(
             self.template.resource("ModelPackageGroup")["Properties"]["ModelPackageGroupName"], self.values
         )
-        if self.persist and snapshot.restore(self.work / "snapshot", self.aws, values=self.values, group=self.group):
-            LOG.info("state restored from %s", self.work / "snapshot")
+        self.snapshot = Snapshot(self.work / "snapshot", self.aws, values=self.values, group=self.group)
+        if self.persist:
+            restored: list[list[Skipped] | None] = []
+            persist.attempt("the saved state", lambda: restored.append(self.snapshot.restore()), self.not_restored)
+            if restored and restored[0] is not None:
+                self.not_restored += restored[0]
+                LOG.info("state restored", extra={"folder": str(self.snapshot.folder), "skipped": len(restored[0])})
 
     def _start_services(self, environment: dict[str, str]) -> None:
         """What moto lacks: pipeline executions, hosting, the feature-store runtime; and Slack."""
@@ -153,13 +173,14 @@ class LocalStack:
             on_line=self.on_job_line,
         )
         if self.persist:
-            load_state(self.executor, self.work / "executions.json")
+            self.not_restored += load_state(self.executor, self.work / "executions.json")
         # hosting: an endpoint is the image's serve on a loopback port
         self.hosting = Hosting(
             self.aws["sagemaker"], self.aws["s3"], self.work, environment=environment, region=REGION, account=ACCOUNT
         )
         if self.persist:
-            self.hosting.restore(self.work / "endpoints.json")
+            restore_endpoints = partial(self.hosting.restore, self.work / "endpoints.json")
+            persist.attempt("the saved endpoints", restore_endpoints, self.not_restored)
         sagemaker = sagemaker_front(SageMakerApi(self.executor), self.moto_endpoint, self.hosting).start()
         runtime = RuntimeServer(self.hosting).start()
         ssm = ssm_front(self.moto_endpoint, self.aws["events"]).start()
@@ -204,18 +225,47 @@ class LocalStack:
         self.parts.append(self.api)
         os.environ["API_URL"] = self.api.url  # the run links in Slack messages: this API, not API Gateway's
 
+    def _keep_unrestored(self) -> None:
+        """The saved files that held what did not come back, copied aside before the first save replaces them."""
+        if not self.not_restored:
+            return
+        saved = [self.snapshot.state_file, self.snapshot.mirror.index_file]
+        saved += [self.work / "executions.json", self.work / "endpoints.json"]
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        self.unrestored = persist.keep(saved, self.work / "unrestored" / stamp)
+        LOG.warning("state partly restored", extra={"skipped": len(self.not_restored), "kept": str(self.unrestored)})
+
+    def save(self) -> None:
+        """What a restart brings back: the saver calls this every SAVE_PERIOD, stop() once more at the end. The
+        emulated services are copied only after a request that may have changed them (local/changes.py)."""
+        with self._saving:
+            save_state(self.executor, self.work / "executions.json")
+            persist.replace(self.work / "endpoints.json", self.hosting.save, if_changed=True)
+            seen = changes.count()
+            if seen == self._saved_changes:
+                return
+            # the first save lists every bucket: it reconciles the mirror with what the restore brought back
+            changed = changes.take_objects() if self._saved_changes >= 0 else None
+            try:
+                self.snapshot.save(changed)
+            except Exception:
+                changes.give_back(changed)
+                raise
+            self._saved_changes = seen
+
     def stop(self) -> None:
+        if self.persist:
+            self.saver.stop()
         running = [e for e in self.executor.executions.values() if e.status == "Executing"]
         for execution in running:
             self.executor.stop(execution.arn)
         deadline = time.monotonic() + 30
         while any(e.status not in TERMINAL for e in running) and time.monotonic() < deadline:
             time.sleep(0.2)
-        self.featurestore.flush()  # records on their way to the offline store are in the buckets it saves
+        # records on their way to the offline store go into the buckets the last save keeps
+        self.featurestore.flush()
         if self.persist:
-            save_state(self.executor, self.work / "executions.json")
-            self.hosting.save(self.work / "endpoints.json")
-            snapshot.save(self.work / "snapshot", self.aws, values=self.values, group=self.group)
+            self.save()
         for part in reversed(self.parts):
             part.stop()
         self.parts.clear()

@@ -1,7 +1,8 @@
 """Executions and the jobs they ran, saved as JSON so that a restarted stack still answers for them.
 
-Written from the dataclasses' own fields; an execution or job that was running when the stack stopped comes back
-Stopped, with the reason."""
+Written from the dataclasses' own fields, every few seconds while the stack runs and when it stops; an execution or
+job that was running when the stack stopped, or was killed, comes back Stopped, with the reason. Each record comes
+back on its own: a damaged one is named and skipped."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import dataclasses
 import json
 import threading
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from local import persist
 from local.executor.jobs import Job
 from local.executor.records import TERMINAL, Execution, StepRun
+from local.persist import Skipped
 
 if TYPE_CHECKING:
     from local.executor.engine import Executor
@@ -52,36 +56,48 @@ def save_state(executor: Executor, path: Path) -> None:
             {**_fields(e), "steps": [_fields(s) for s in e.steps.values()]} for e in executor.executions.values()
         ]
         jobs = [_fields(j) for j in executor.jobs.values()]
-    path.write_text(json.dumps({"executions": executions, "jobs": jobs}, default=str, indent=1))
+    persist.write_text(path, json.dumps({"executions": executions, "jobs": jobs}, default=str, indent=1))
 
 
-def load_state(executor: Executor, path: Path) -> None:
-    if not path.exists():
-        return
-    state = json.loads(path.read_text())
-    for raw in state["jobs"]:
-        job = Job(
-            **{
-                **raw,
-                "folder": Path(raw["folder"]),
-                "status": raw["status"] if raw["status"] != "InProgress" else "Stopped",
-                "created": _time(raw["created"]) or datetime.now(UTC),
-                "started": _time(raw["started"]),
-                "ended": _time(raw["ended"]),
-                "metrics": {k: (float(v), _time(t) or datetime.now(UTC)) for k, (v, t) in raw["metrics"].items()},
-            }
-        )
-        executor.jobs[job.name] = job
-    for raw in state["executions"]:
-        steps = {}
-        for s in raw.pop("steps"):
-            run = StepRun(**{**s, "started": _time(s["started"]), "ended": _time(s["ended"])})
-            if run.status not in TERMINAL:
-                run.status, run.failure_reason = "Stopped", INTERRUPTED
-            steps[run.name] = run
-        execution = Execution(
-            **{**raw, "created": _time(raw["created"]), "modified": _time(raw["modified"]), "steps": steps}
-        )
-        if execution.status not in TERMINAL:
-            execution.status, execution.failure_reason = "Stopped", INTERRUPTED
-        executor.executions[execution.arn] = execution
+def load_state(executor: Executor, path: Path) -> list[Skipped]:
+    """What `save_state` kept, each job and execution on its own; those that could not come back."""
+    skipped: list[Skipped] = []
+    state: dict[str, Any] = {}
+    if path.exists():
+        persist.attempt("the saved executions and jobs", lambda: state.update(json.loads(path.read_text())), skipped)
+    for raw in state.get("jobs", []):
+        persist.attempt(f"job {raw.get('name')}", partial(_load_job, executor, raw), skipped)
+    for raw in state.get("executions", []):
+        persist.attempt(f"execution {raw.get('arn')}", partial(_load_execution, executor, raw), skipped)
+    return skipped
+
+
+def _load_job(executor: Executor, raw: dict[str, Any]) -> None:
+    job = Job(
+        **{
+            **raw,
+            "folder": Path(raw["folder"]),
+            "status": raw["status"] if raw["status"] != "InProgress" else "Stopped",
+            "created": _time(raw["created"]) or datetime.now(UTC),
+            "started": _time(raw["started"]),
+            "ended": _time(raw["ended"]),
+            "metrics": {k: (float(v), _time(t) or datetime.now(UTC)) for k, (v, t) in raw["metrics"].items()},
+        }
+    )
+    executor.jobs[job.name] = job
+
+
+def _load_execution(executor: Executor, raw: dict[str, Any]) -> None:
+    steps = {}
+    for s in raw["steps"]:
+        run = StepRun(**{**s, "started": _time(s["started"]), "ended": _time(s["ended"])})
+        if run.status not in TERMINAL:
+            run.status, run.failure_reason = "Stopped", INTERRUPTED
+        steps[run.name] = run
+    fields = {k: v for k, v in raw.items() if k != "steps"}
+    execution = Execution(
+        **{**fields, "created": _time(raw["created"]), "modified": _time(raw["modified"]), "steps": steps}
+    )
+    if execution.status not in TERMINAL:
+        execution.status, execution.failure_reason = "Stopped", INTERRUPTED
+    executor.executions[execution.arn] = execution
