@@ -72,10 +72,15 @@ def ingest(
     (PutRecord), which keeps the list of what it put for the runs and waits up to `wait_offline` seconds (0: not at
     all) until the offline store holds it all (the store lags, as AWS's does). It exits 1 naming the rows it refused:
     `refused_ok` goes on with the rest; 3 (DriveError) when the offline store does not hold everything in time."""
-    arguments = ["--labels", str(dataset / "labels.csv"), "--images", str(dataset)]
-    arguments += ["--bucket", stack.bucket, "--feature-group", FEATURE_GROUP]
-    arguments += ["--ingest-log", ingest_log_uri(stack.bucket, FEATURE_GROUP), "--wait-offline", str(wait_offline)]
+    arguments = ingest_arguments(dataset, bucket=stack.bucket, wait_offline=wait_offline)
     return container("detector.ingest", *arguments, env=stack.endpoints, ok=(0, 1) if refused_ok else (0,))
+
+
+def ingest_arguments(dataset: Path, *, bucket: str, wait_offline: float = OFFLINE_WAIT) -> list[str]:
+    """detector.ingest's arguments for `dataset` into the local stack's bucket and feature group."""
+    arguments = ["--labels", str(dataset / "labels.csv"), "--images", str(dataset)]
+    arguments += ["--bucket", bucket, "--feature-group", FEATURE_GROUP]
+    return [*arguments, "--ingest-log", ingest_log_uri(bucket, FEATURE_GROUP), "--wait-offline", str(wait_offline)]
 
 
 def start_run(api: Api, parameters: dict[str, Any] | None = None, *, key: str | None = None, **fields: str) -> Any:

@@ -20,7 +20,7 @@ from local import daemon, drive
 from local.drive import endpoint_until, follow
 from local.emulator import aws_environment
 from local.executor.state import INTERRUPTED
-from local.stack import FEATURE_GROUP, LOCAL_USER_KEY, SAVE_PERIOD, LocalStack
+from local.stack import LOCAL_USER_KEY, SAVE_PERIOD, LocalStack
 from local.template import local_values
 from sam_stack.client import Api
 from sam_stack.template import Template
@@ -201,8 +201,8 @@ def configure(aws: dict[str, Any], values: dict[str, str]) -> None:
 
 
 def ingest_into(endpoints: dict[str, str], values: dict[str, str], dataset: Path) -> None:
-    arguments = ["--labels", str(dataset / "labels.csv"), "--images", str(dataset)]
-    arguments += ["--bucket", values["ArtifactBucket"], "--feature-group", FEATURE_GROUP]
+    # waiting until the offline store holds it all (it lags, as AWS's does)
+    arguments = drive.ingest_arguments(dataset, bucket=values["ArtifactBucket"])
     # as the labelling team's tooling reaches the stack: its endpoints, throwaway credentials (local/emulator.py)
     drive.container("detector.ingest", *arguments, env={**aws_environment(endpoints["AWS_ENDPOINT_URL"]), **endpoints})
 
