@@ -1,13 +1,15 @@
 """SageMaker events to Slack: a model waiting for approval (its evidence, its picture, the buttons), a failed run, or
-an approval or rejection made outside the control plane (recorded in the audit trail too), each posted once."""
+an approval or rejection made outside the control plane (recorded in the audit trail too); and the stack's alarms, as
+the alarm topic delivers them: each posted once."""
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SnsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from control_plane import notifications, outside_decisions
+from control_plane import alarms, notifications, outside_decisions
+from control_plane.alarms import AlarmChange
 from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.s3 import read_bytes, read_json
 from control_plane.aws.sagemaker import Pipelines, Registry
@@ -46,6 +48,10 @@ def announce(change: StateChange) -> notifications.Posted:
     return outside_decisions.announce(change, poster(), ENV.slack_channel)
 
 
+def alarm(change: AlarmChange) -> notifications.Posted:
+    return alarms.post(change, poster(), ENV.slack_channel)
+
+
 POST_ONCE = Once(
     post,
     notifications.Posted,
@@ -60,6 +66,8 @@ ANNOUNCE_ONCE = Once(
     data="change",
     key="[arn, status, at]",
 )
+# SNS may deliver a message twice; an alarm that goes back and forth is a new change each time (its time)
+ALARM_ONCE = Once(alarm, notifications.Posted, table=ENV.idempotency_table, data="change", key="[arn, state, at]")
 
 
 def notice_of(event: EventBridgeModel) -> Notice | None:
@@ -107,13 +115,18 @@ def decided(change: StateChange) -> dict[str, Any]:
     return {"posted": True, **outcome.model_dump()}
 
 
-@logger.inject_lambda_context(log_event=False)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-@event_parser(model=EventBridgeModel)
-def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
-    POST_ONCE.register(context)
-    ANNOUNCE_ONCE.register(context)
+def alarms_posted(event: SnsModel) -> dict[str, Any]:
+    """Each alarm notification of the topic, posted once; a message that is not one fails, naming its field."""
+    posted = []
+    for record in event.Records:
+        change = alarms.of_message(str(record.Sns.Message))  # plain SnsModel: the text as SNS sent it
+        posted.append(ALARM_ONCE(change=change).ts)
+        metrics.add_metric(name="AlarmNotifications", unit="Count", value=1)
+        logger.info("alarm posted", alarm=change.name, state=change.state, previous=change.previous)
+    return {"posted": True, "ts": posted}
+
+
+def event_posted(event: EventBridgeModel) -> dict[str, Any]:
     change = change_of(event)
     if change is not None:
         return decided(change)
@@ -125,3 +138,15 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
     metrics.add_metric(name="SlackNotifications", unit="Count", value=1)
     logger.info("notification posted", kind=notice.kind, arn=notice.arn, ts=posted.ts)
     return {"posted": True, **posted.model_dump()}
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    POST_ONCE.register(context)
+    ANNOUNCE_ONCE.register(context)
+    ALARM_ONCE.register(context)
+    if "Records" in event:  # the alarm topic (SNS); EventBridge's events have no Records
+        return alarms_posted(parse(event=event, model=SnsModel))
+    return event_posted(parse(event=event, model=EventBridgeModel))

@@ -1,5 +1,5 @@
 """The Slack messages besides the approval request (control_plane.approval_request): a failed run, a decision that
-could not be made, a decision made outside the control plane, an invalid config."""
+could not be made, a decision made outside the control plane, an invalid config, an alarm's new state."""
 
 from __future__ import annotations
 
@@ -54,3 +54,18 @@ def config_invalid(parameter: str, version: int | None, problems: list[str]) -> 
     listed = "\n".join(f"• `{p}`" for p in problems[:20])
     text = f"Pipeline config {parameter} (version {version}) is invalid; the pipeline was left as it was"
     return text, [section(f":warning: {text}:\n{listed}")]
+
+
+ALARM_ICONS = {"ALARM": ":rotating_light:", "OK": ":white_check_mark:", "INSUFFICIENT_DATA": ":grey_question:"}
+
+
+def alarm_changed(
+    *, name: str, state: str, previous: str, reason: str, description: str | None, url: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """A CloudWatch alarm's new state: its name, the state it left, CloudWatch's reason and a link to the alarm."""
+    text = f"Alarm {name} is {state} (was {previous}): {reason}"
+    lines = [f"{ALARM_ICONS.get(state, '')} Alarm *{shown(name)}* is *{state}* (was {previous})"]
+    if description:
+        lines.append(shown(clip(description, SHOWN_DESCRIPTION)))
+    lines += [f">{shown(clip(reason, SHOWN_DESCRIPTION))}", f"<{url}|Open the alarm in CloudWatch>"]
+    return shown(text), [section("\n".join(lines))]
