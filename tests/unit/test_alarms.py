@@ -161,6 +161,8 @@ def test_cloudwatch_may_publish_to_the_encrypted_topic_only_for_the_stacks_alarm
     # Then it is encrypted with a key of the stack (CloudWatch cannot use the AWS-managed alias/aws/sns)
     assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
     assert template["AlarmTopicKey"]["Type"] == "AWS::KMS::Key"
+    # with the tag the deploy role may manage it by (rollout/github-oidc.yaml: keys have generated ids)
+    assert {"Key": "scratch-detector:stack", "Value": STACK_NAME} in template["AlarmTopicKey"]["Properties"]["Tags"]
     own_alarms = {
         "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"
     }
