@@ -58,6 +58,19 @@ def test_every_alarm_watches_a_metric_that_exists_with_the_dimensions_of_its_kin
         assert set(dimensions(alarm)) == METRICS[namespace][metric], name
         # one statistic: Statistic or a percentile, never both
         assert ("Statistic" in alarm) != ("ExtendedStatistic" in alarm), name
+        # PutMetricAlarm's limits (botocore's CloudWatch model): a period of 10, 30 or a multiple of 60 s; periods
+        # times evaluation periods at most seven days, and one day for periods under an hour
+        for period in periods(alarm["Period"]):
+            assert period in {10, 30} or period % 60 == 0, name
+            assert period * alarm["EvaluationPeriods"] <= (604_800 if period >= 3600 else 86_400), name
+
+
+def periods(value: Any) -> list[int]:
+    """An alarm's period, or each value its parameter allows."""
+    if isinstance(value, dict):
+        parameter = translation()["templates"][TEMPLATE]["Parameters"][value["Ref"]]
+        return [int(v) for v in parameter["AllowedValues"]]
+    return [int(value)]
 
 
 def test_every_alarm_sends_to_the_alarm_topic_and_is_named_so_that_the_topic_lets_it_publish() -> None:
