@@ -5,7 +5,6 @@ body schema, headers). The stack has no labelled data, so the runs that valid re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +28,6 @@ from local import drive
 from local.emulator import REGION
 from local.stack import LOCAL_USER_KEY, LocalStack
 from sam_stack.client import Api
-from tests.e2e.conftest import start_stack
 
 EXAMPLES = 50
 URL_LIMIT = 10_240
@@ -57,15 +55,8 @@ class IamCaller(requests.auth.AuthBase):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    started = start_stack(tmp_path_factory.mktemp("properties"))
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def api(stack: LocalStack) -> Api:
-    return drive.api(stack.api.url, LOCAL_USER_KEY)
+def api(empty_stack: LocalStack) -> Api:
+    return drive.api(empty_stack.api.url, LOCAL_USER_KEY)
 
 
 @pytest.fixture(scope="module")
