@@ -53,14 +53,18 @@ def client_package(empty_stack: LocalStack, tmp_path_factory: pytest.TempPathFac
         del sys.modules[name]
 
 
+def readme_blocks() -> list[str]:
+    """The Python blocks of the README's "A typed client": the SigV4 hook with signed_client, then the example."""
+    section = (REPO / "README.md").read_text().split("### A typed client", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 2, "README's 'A typed client' should have the hook and the example"
+    return blocks
+
+
 def readme_client_code() -> dict[str, Any]:
-    """The README's SigV4 hook and signed_client, run as written (the first Python block of "A typed client")."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("### A typed client", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert code is not None, "README's 'A typed client' has no Python block"
+    """The README's SigV4 hook and signed_client, run as written."""
     namespace: dict[str, Any] = {}
-    exec(compile(code.group(1), "README.md", "exec"), namespace)  # the repository's own README
+    exec(compile(readme_blocks()[0], "README.md", "exec"), namespace)  # the repository's own README
     return namespace
 
 
@@ -132,3 +136,25 @@ def test_an_unsigned_call_is_refused_and_only_the_document_is_open(
 def test_the_document_generated_from_declares_how_to_sign(client_package: ModuleType) -> None:
     document = Path(str(client_package.__file__)).parents[1] / "openapi.json"
     assert '"x-amazon-apigateway-authtype":"awsSigv4"' in document.read_text().replace(" ", "")
+
+
+def test_the_readmes_example_lists_runs_with_the_usual_credentials(
+    empty_stack: LocalStack,
+    client_package: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a run, and the reader's keys where boto3's credential chain looks first
+    run_id = drive.start_run(drive.api(empty_stack.api.url, LOCAL_RUNNER_KEY))["run_id"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_READER_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", drive.LOCAL_SECRET_KEY)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # When the README's example runs, pointed at the local stack
+    deployed = '"https://<api id>.execute-api.eu-west-1.amazonaws.com/dev", "eu-west-1"'
+    example = readme_blocks()[1]
+    assert deployed in example
+    local = example.replace(deployed, f'"{empty_stack.api.url}", "{REGION}"')
+    exec(compile(local, "README.md", "exec"), readme_client_code())  # the repository's own README
+    # Then it prints the run, listed through the signed, typed client
+    assert f"{run_id} " in capsys.readouterr().out
