@@ -234,7 +234,10 @@ def test_openapi_document_says_every_route_but_slacks_is_signed_with_sigv4(
     assert security.pop(("post", "/slack/actions")) == []
     assert len(security) == 13
     assert set(map(str, security.values())) == {"[{'sigv4': []}]"}
-    assert "Slack's signature" in body["paths"]["/slack/actions"]["post"]["description"]
+    slack = body["paths"]["/slack/actions"]["post"]
+    assert "Slack's signature" in slack["description"]
+    error = slack["responses"]["401"]["content"]["application/json"]["schema"]["$ref"]
+    assert error.rsplit("/", 1)[-1] in body["components"]["schemas"]
 
 
 # ---------- one run, step by step (ListPipelineExecutionSteps is stubbed: moto lacks it) ----------

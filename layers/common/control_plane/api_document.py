@@ -26,6 +26,8 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
 # what each IAM route declares (API Gateway's export puts it on every operation)
 SIGNED: list[dict[str, list[str]]] = [{SIGV4: []}]
 
+# the API's one error shape, which the document's other operations already name
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 SLACK_ACTIONS: dict[str, Any] = {
     "summary": "Slack interactivity: a press of an Approve or Reject button",
     "description": "Called by Slack, not by clients: no AWS signature (API Gateway lets it through unauthorised); "
@@ -47,7 +49,7 @@ SLACK_ACTIONS: dict[str, Any] = {
     },
     "responses": {
         "200": {"description": "the click is queued for the decision worker"},
-        **{str(status): {"description": ERROR_MEANINGS[status]} for status in (400, 401, 403)},
+        **{str(code): {"description": ERROR_MEANINGS[code], "content": ERROR_CONTENT} for code in (400, 401, 403)},
     },
 }
 
