@@ -4,7 +4,7 @@ function receives in AWS, and the function's answer becomes the response.
 Routes with AWS_IAM authorisation (the default) are authorised as API Gateway authorises them (local/gateway.py):
 the local user whose access key signed the request must be allowed execute-api:Invoke on its method and path by
 the template's duty policies, else API Gateway's 403 answers before the function runs. Routes with
-`Auth: {Authorizer: NONE}` (the Slack route) take any request.
+`Auth: {Authorizer: NONE}` (the Slack route, which Slack signs, and the OpenAPI document) take any request.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from control_plane import endpoints, history, pipeline_config, registry, runs
+from control_plane import api_document, endpoints, history, pipeline_config, registry, runs
+from control_plane.api_document import SIGNED
 from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.hosting import Hosting
 from control_plane.aws.s3 import Presigner, read_json
@@ -38,7 +39,6 @@ from control_plane.settings import ApiEnv, load_env
 
 ENV = load_env(ApiEnv)
 app = resolver()
-app.enable_swagger(path="/swagger", title="Scratch detector control plane", version="1")
 
 PIPELINES = Pipelines(ENV.pipeline_name)
 REGISTRY = Registry(ENV.model_package_group)
@@ -95,7 +95,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-@app.post("/runs", summary="Start a run", responses=answers(RunStarted, 400, 401, 409, 415, 422, status=201))
+@app.post(
+    "/runs", security=SIGNED, summary="Start a run", responses=answers(RunStarted, 400, 401, 409, 415, 422, status=201)
+)
 @tracer.capture_method
 def start_run(
     request: Annotated[StartRunRequest, Body()], idempotency_key: IdempotencyKey = None
@@ -110,7 +112,7 @@ def start_run(
     return started, 201
 
 
-@app.get("/runs", summary="List runs, newest first", responses=answers(RunPage, 400))
+@app.get("/runs", security=SIGNED, summary="List runs, newest first", responses=answers(RunPage, 400))
 @tracer.capture_method
 def list_runs(
     status: Annotated[RunStatus | None, Query()] = None, next_token: NextToken = None, limit: Limit = 20
@@ -120,6 +122,7 @@ def list_runs(
 
 @app.get(
     "/runs/<run_id>",
+    security=SIGNED,
     summary="A run, step by step: who started it, its evaluation and links to its results",
     responses=answers(RunDetail, 400, 404),
 )
@@ -128,21 +131,34 @@ def get_run(run_id: RunId) -> RunDetail:
     return runs.get_run(run_id, PIPELINES, RUN_READERS)
 
 
-@app.post("/runs/<run_id>/stop", summary="Stop an executing run", responses=answers(RunSummary, 400, 401, 404, 409))
+@app.post(
+    "/runs/<run_id>/stop",
+    security=SIGNED,
+    summary="Stop an executing run",
+    responses=answers(RunSummary, 400, 401, 404, 409),
+)
 @tracer.capture_method
 def stop_run(run_id: RunId) -> RunSummary:
     return runs.stop_run(run_id, caller_of(app.current_event), pipelines=PIPELINES, audit=AUDIT)
 
 
 @app.post(
-    "/runs/<run_id>/retry", summary="Retry a failed or stopped run", responses=answers(RunSummary, 400, 401, 404, 409)
+    "/runs/<run_id>/retry",
+    security=SIGNED,
+    summary="Retry a failed or stopped run",
+    responses=answers(RunSummary, 400, 401, 404, 409),
 )
 @tracer.capture_method
 def retry_run(run_id: RunId) -> RunSummary:
     return runs.retry_run(run_id, caller_of(app.current_event), pipelines=PIPELINES, audit=AUDIT)
 
 
-@app.get("/models", summary="Model packages, newest first, with their mAP", responses=answers(ModelPage, 400))
+@app.get(
+    "/models",
+    security=SIGNED,
+    summary="Model packages, newest first, with their mAP",
+    responses=answers(ModelPage, 400),
+)
 @tracer.capture_method
 def list_models(
     status: Annotated[ApprovalFilter | None, Query()] = None, next_token: NextToken = None, limit: Limit = 20
@@ -152,6 +168,7 @@ def list_models(
 
 @app.get(
     "/models/<version>",
+    security=SIGNED,
     summary="One model package: its decisions, the run that trained it and links to its results",
     responses=answers(ModelDetail, 400, 404),
 )
@@ -160,20 +177,20 @@ def get_model(version: Version) -> ModelDetail:
     return registry.get_model(REGISTRY, version, audit=AUDIT, pipelines=PIPELINES, presigner=PRESIGNER)
 
 
-@app.get("/audit", summary="The audit trail of one run, model version or endpoint, newest first",
+@app.get("/audit", security=SIGNED, summary="The audit trail of one run, model version or endpoint, newest first",
          responses=answers(AuditPage, 400))  # fmt: skip
 @tracer.capture_method
 def get_audit(subject: Subject, next_token: AuditToken = None, limit: Limit = 20) -> AuditPage:
     return history.audit_page(AUDIT, subject, next_token=next_token, limit=limit)
 
 
-@app.post("/models/<version>/approve", summary="Approve a model package", responses=DECISION_ANSWERS)
+@app.post("/models/<version>/approve", security=SIGNED, summary="Approve a model package", responses=DECISION_ANSWERS)
 @tracer.capture_method
 def approve(version: Version, request: Annotated[DecisionRequest, Body()]) -> DecisionResult:
     return _decide(version, "approve", request)
 
 
-@app.post("/models/<version>/reject", summary="Reject a model package", responses=DECISION_ANSWERS)
+@app.post("/models/<version>/reject", security=SIGNED, summary="Reject a model package", responses=DECISION_ANSWERS)
 @tracer.capture_method
 def reject(version: Version, request: Annotated[DecisionRequest, Body()]) -> DecisionResult:
     return _decide(version, "reject", request)
@@ -197,6 +214,7 @@ def _decide(version: int, decision: Decision, request: DecisionRequest) -> Decis
 
 @app.post(
     "/models/<version>/deploy",
+    security=SIGNED,
     summary="Deploy an Approved model package to the stack's real-time endpoint",
     responses=answers(
         EndpointState, 400, 401, 404, 409, 429, status=202, description="the endpoint is being created or updated"
@@ -219,6 +237,7 @@ def deploy_model(version: Version) -> tuple[EndpointState, int]:
 
 @app.get(
     "/endpoint",
+    security=SIGNED,
     summary="The stack's real-time endpoint: its state and the version it serves",
     responses=answers(EndpointState, 404),
 )
@@ -227,17 +246,21 @@ def get_endpoint() -> EndpointState:
     return endpoints.get_endpoint(HOSTING)
 
 
-@app.get("/config", summary="The active pipeline config and its SSM version", responses=answers(ActiveConfig))
+@app.get(
+    "/config",
+    security=SIGNED,
+    summary="The active pipeline config and its SSM version",
+    responses=answers(ActiveConfig),
+)
 @tracer.capture_method
 def get_config() -> ActiveConfig:
     return pipeline_config.active_config(CONFIG)
 
 
+# served without authorisation (template.yaml), so that a browser or a client generator can read it
 @app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
 def openapi() -> dict[str, Any]:
-    return app.get_openapi_schema(title="Scratch detector control plane", version="1").model_dump(
-        mode="json", by_alias=True, exclude_none=True
-    )
+    return api_document.document(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -86,6 +86,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="module")
+def empty_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The local stack with no labelled data, for tests of the API itself: the runs it starts end at once."""
+    started = start_stack(tmp_path_factory.mktemp("empty"))
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
 def api(stack: LocalStack) -> Api:
     return drive.api(stack.api.url, LOCAL_USER_KEY)
 

@@ -5,7 +5,6 @@ body schema, headers). The stack has no labelled data, so the runs that valid re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +28,6 @@ from local import drive
 from local.emulator import REGION
 from local.stack import LOCAL_USER_KEY, LocalStack
 from sam_stack.client import Api
-from tests.e2e.conftest import start_stack
 
 EXAMPLES = 50
 URL_LIMIT = 10_240
@@ -57,15 +55,8 @@ class IamCaller(requests.auth.AuthBase):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    started = start_stack(tmp_path_factory.mktemp("properties"))
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def api(stack: LocalStack) -> Api:
-    return drive.api(stack.api.url, LOCAL_USER_KEY)
+def api(empty_stack: LocalStack) -> Api:
+    return drive.api(empty_stack.api.url, LOCAL_USER_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +76,9 @@ def served(api: Api) -> Any:
 def test_every_request_gets_an_answer_the_document_describes(served: Any, api: Api, session: requests.Session) -> None:
     # schemathesis.pytest.from_fixture reads pytest's private Node._nodeid, which pytest 9.2 no longer has:
     # this test draws each operation's cases from Hypothesis itself instead
-    operations = [result.ok() for result in served.get_all_operations()]
+    # the IAM routes: Slack's route (documented unsigned) is called by Slack with its own signature, which
+    # tests/e2e/test_local_stack.py and the slack_actions tests exercise
+    operations = [result.ok() for result in served.get_all_operations() if result.ok().path != "/slack/actions"]
     assert len(operations) >= 10
     for operation in operations:
         cases = st.one_of(

@@ -201,13 +201,43 @@ def test_openapi_document_lists_the_routes(call: Callable[..., tuple[int, Any]])
     assert {"201", "400", "422"} <= set(start["responses"])
     assert start["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
     # every operation documents its success with the schema of what it returns
-    operations = [(path, verb, op) for path, verbs in body["paths"].items() for verb, op in verbs.items()]
+    operations = [
+        (path, verb, op)
+        for path, verbs in body["paths"].items()
+        for verb, op in verbs.items()
+        if path != "/slack/actions"
+    ]
     assert len(operations) == 13
     for path, verb, operation in operations:
         success = [code for code in operation["responses"] if code.startswith("2")]
         assert len(success) == 1, (verb, path)
         schema = operation["responses"][success[0]]["content"]["application/json"]["schema"]
         assert "$ref" in schema, (verb, path, schema)
+
+
+def test_openapi_document_says_every_route_but_slacks_is_signed_with_sigv4(
+    call: Callable[..., tuple[int, Any]],
+) -> None:
+    status, body = call("openapi")
+
+    assert status == 200
+    # the scheme as API Gateway exports an IAM-authorised API
+    assert body["components"]["securitySchemes"]["sigv4"] == {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+        "description": body["components"]["securitySchemes"]["sigv4"]["description"],
+    }
+    assert "security" not in body  # no global default: each operation says how it is authorised
+    security = {(verb, path): op.get("security") for path, verbs in body["paths"].items() for verb, op in verbs.items()}
+    assert security.pop(("post", "/slack/actions")) == []
+    assert len(security) == 13
+    assert set(map(str, security.values())) == {"[{'sigv4': []}]"}
+    slack = body["paths"]["/slack/actions"]["post"]
+    assert "Slack's signature" in slack["description"]
+    error = slack["responses"]["401"]["content"]["application/json"]["schema"]["$ref"]
+    assert error.rsplit("/", 1)[-1] in body["components"]["schemas"]
 
 
 # ---------- one run, step by step (ListPipelineExecutionSteps is stubbed: moto lacks it) ----------

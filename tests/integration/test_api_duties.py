@@ -59,7 +59,7 @@ def test_each_local_user_is_refused_exactly_the_routes_its_duties_leave_out(
     # Given the user's duties and every IAM-authorised route of the template
     allowed = set().union(*(expected_routes(policy) for policy in user.policies))
     api = drive.api(server.url, user.access_key)
-    assert len(iam_routes()) >= 15
+    assert len(iam_routes()) >= 13
     for route in iam_routes():
         path = sample_path(route.resource)
         before = len(recorder.calls)
@@ -110,4 +110,22 @@ def test_the_slack_route_takes_unsigned_requests(server: ApiServer, recorder: Re
     assert status == 200
     [(function, event)] = recorder.calls[before:]
     assert function == "SlackActionsFunction"
+    assert "userArn" not in event["requestContext"]["identity"]
+
+
+def test_only_the_slack_route_and_the_document_are_open(server: ApiServer) -> None:
+    # the local API follows each route's Auth in template.yaml, as API Gateway does
+    assert {(route.method, route.resource) for route in server.routes if route.open} == {
+        ("POST", "/slack/actions"),
+        ("GET", "/openapi.json"),
+    }
+
+
+def test_the_document_takes_unsigned_requests_and_names_no_caller(server: ApiServer, recorder: Recorder) -> None:
+    # a browser or a client generator reads the OpenAPI document without signing: it holds no secret
+    before = len(recorder.calls)
+    status, _ = send("GET", f"{server.url}/openapi.json", headers={}, data=b"")
+    assert status == 200
+    (name, event) = recorder.calls[before]
+    assert (name, event["resource"]) == ("ApiFunction", "/openapi.json")
     assert "userArn" not in event["requestContext"]["identity"]

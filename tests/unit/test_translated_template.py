@@ -65,6 +65,21 @@ def test_api_gateway_invokes_the_functions_with_its_own_permission_not_the_calle
     assert behind_api <= permitted
 
 
+def test_api_gateway_authorises_with_iam_every_operation_but_the_slack_route_and_the_document() -> None:
+    # Given the REST API's OpenAPI body after the transform
+    (api,) = resources(TEMPLATE, "AWS::ApiGateway::RestApi").values()
+    security = {
+        (verb.upper(), path): op.get("security")
+        for path, verbs in api["Properties"]["Body"]["paths"].items()
+        for verb, op in verbs.items()
+    }
+    # Then exactly these two take a request nobody signed, and every other one is AWS_IAM
+    unsigned = {route for route, declared in security.items() if declared != [{"AWS_IAM": []}]}
+    assert unsigned == {("POST", "/slack/actions"), ("GET", "/openapi.json")}
+    assert all(security[route] == [{"NONE": []}] for route in unsigned)
+    assert len(security) - len(unsigned) >= 12
+
+
 def _allowed_statements() -> list[dict[str, Any]]:
     """The CloudFormation role's statements, with the stack's name and the account in place."""
     role = resources(OIDC, "AWS::IAM::Role")["CloudFormationRole"]
