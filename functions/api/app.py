@@ -125,7 +125,7 @@ def list_runs(
 )
 @tracer.capture_method
 def get_run(run_id: RunId) -> RunDetail:
-    return runs.get_run(run_id, PIPELINES, RUN_READERS, pipeline_config.price_table(CONFIG))
+    return runs.get_run(run_id, PIPELINES, RUN_READERS, prices=pipeline_config.price_table(CONFIG))
 
 
 @app.post("/runs/<run_id>/stop", summary="Stop an executing run", responses=answers(RunSummary, 400, 401, 404, 409))

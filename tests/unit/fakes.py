@@ -103,7 +103,9 @@ class FakePipelines:
 
     def processing_job(self, job_name: str) -> dict[str, Any]:
         # every output in one folder, as the tests read it
-        outputs = [{"OutputName": name, "S3Output": {"S3Uri": "s3://bucket/evaluation"}} for name in ("evaluation", "report")]
+        outputs = [
+            {"OutputName": name, "S3Output": {"S3Uri": "s3://bucket/evaluation"}} for name in ("evaluation", "report")
+        ]
         return {
             "ProcessingJobName": job_name,
             "ProcessingOutputConfig": {"Outputs": outputs},

@@ -36,7 +36,8 @@ def test_a_spot_training_job_is_priced_on_its_billable_seconds_on_each_instance_
     assert (usage.billable_seconds, usage.training_seconds) == (900, 3600)
     assert usage.estimated_cost == pytest.approx(0.4)
     assert usage.spot_saving == pytest.approx(0.75)
-    assert "upper bound" in usage.cost_basis and "us-east-1, 2026-12-04" in usage.cost_basis
+    assert "upper bound" in usage.cost_basis
+    assert "us-east-1, 2026-12-04" in usage.cost_basis
 
 
 def test_an_on_demand_training_job_has_no_spot_saving() -> None:
@@ -62,16 +63,21 @@ def test_a_processing_job_is_priced_from_its_start_to_its_end() -> None:
 
 
 def test_no_price_and_no_end_give_no_cost_with_the_reason_never_a_guess() -> None:
-    unknown = costs.training_usage(training(ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1}), PRICES)
+    gpu = {"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1}
+    unknown = costs.training_usage(training(ResourceConfig=gpu), PRICES)
     running = costs.training_usage(training(BillableTimeInSeconds=None), PRICES)
     unread = costs.training_usage(training(), None)
 
-    assert unknown.estimated_cost is None and "no price for ml.p3.2xlarge" in unknown.cost_basis
-    assert running.estimated_cost is None and "when the job ends" in running.cost_basis
-    assert unread.estimated_cost is None and "could not be read" in unread.cost_basis
+    assert unknown.estimated_cost is None
+    assert "no price for ml.p3.2xlarge" in unknown.cost_basis
+    assert running.estimated_cost is None
+    assert "when the job ends" in running.cost_basis
+    assert unread.estimated_cost is None
+    assert "could not be read" in unread.cost_basis
     # a run with a job that has no price is incomplete, and says why
     total = costs.run_cost([costs.training_usage(training(), PRICES), unknown], PRICES)
-    assert (total.estimated, total.complete) == (pytest.approx(0.4), False)
+    assert total.estimated == pytest.approx(0.4)
+    assert total.complete is False
     assert total.unpriced == [unknown.cost_basis]
     assert "1 job(s) without a price" in costs.cost_line(total)
 
@@ -100,11 +106,13 @@ def test_a_run_shows_each_jobs_instances_billable_seconds_and_cost() -> None:
                               presigner=FakePresigner(), region="us-east-1")  # fmt: skip
 
     # When it is read
-    detail = runs.get_run(run_id, pipelines, readers, PRICES)
+    detail = runs.get_run(run_id, pipelines, readers, prices=PRICES)
 
     # Then each job step has its job's figures, the condition step none, and the run the sum
     train, evaluate, check = detail.steps
-    assert train.job is not None and evaluate.job is not None and check.job is None
+    assert train.job is not None
+    assert evaluate.job is not None
+    assert check.job is None
     assert (train.job.instance_count, train.job.billable_seconds, train.job.spot_saving) == (2, 720, 0.6)
     assert train.job.estimated_cost == pytest.approx(720 * 2 * 0.8 / 3600)
     assert (evaluate.job.instance_type, evaluate.job.billable_seconds) == ("ml.m5.xlarge", 600)

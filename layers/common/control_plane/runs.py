@@ -318,7 +318,7 @@ def _succeeded(raw_steps: list[dict[str, Any]], jobs: dict[str, dict[str, Any]],
     return jobs.get(name) if ok else None
 
 
-def _report(job: dict[str, Any] | None, output: str, file: str, readers: RunReaders) -> dict[str, Any] | None:
+def _report(job: dict[str, Any] | None, output: str, *, file: str, readers: RunReaders) -> dict[str, Any] | None:
     folder = output_uri(job, output) if job else None
     return readers.read_report(f"{folder.rstrip('/')}/{file}") if folder else None
 
@@ -331,7 +331,9 @@ def _model(raw_steps: list[dict[str, Any]], readers: RunReaders) -> ModelSummary
     return None
 
 
-def get_run(run_id: str, pipelines: PipelinesPort, readers: RunReaders, prices: PriceTable | None = None) -> RunDetail:
+def get_run(
+    run_id: str, pipelines: PipelinesPort, readers: RunReaders, *, prices: PriceTable | None = None
+) -> RunDetail:
     arn = pipelines.execution_arn(run_id)
     execution = pipelines.describe_execution(arn)
     raw_steps = pipelines.steps(arn)
@@ -351,9 +353,9 @@ def get_run(run_id: str, pipelines: PipelinesPort, readers: RunReaders, prices: 
         parameters=pipelines.execution_parameters(arn),
         steps=[_step(raw, readers.region, usages.get(raw["StepName"])) for raw in raw_steps],
         training_metrics={m["MetricName"]: float(m["Value"]) for m in train.get("FinalMetricDataList", [])},
-        evaluation=_report(evaluate, "evaluation", EVALUATION_FILE, readers),
+        evaluation=_report(evaluate, "evaluation", file=EVALUATION_FILE, readers=readers),
         dataset=dataset_summary(
-            _report(_succeeded(raw_steps, jobs, "Preprocess"), "report", DATASET_REPORT, readers)
+            _report(_succeeded(raw_steps, jobs, "Preprocess"), "report", file=DATASET_REPORT, readers=readers)
         ),
         model=_model(raw_steps, readers),
         started_by=history.started_by(readers.audit, run_id),
