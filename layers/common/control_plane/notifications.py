@@ -13,7 +13,7 @@ from control_plane import approval_request, costs, history, runs, slack_messages
 from control_plane.approval_request import Evidence
 from control_plane.artefacts import folder_of
 from control_plane.costs import PriceTable
-from control_plane.errors import UploadFailed
+from control_plane.errors import NotFound, UploadFailed
 from control_plane.models import ModelDetail, Origin
 from control_plane.ports import AuditPort, ObjectReader, PipelinesPort, PosterPort, RegistryPort, ReportReader
 from control_plane.registry import model_detail
@@ -78,7 +78,10 @@ def run_cost(execution_arn: str | None, sources: Sources) -> str | None:
     """The run's estimated cost in one line, from its jobs as SageMaker describes them (None: not asked for)."""
     if sources.prices is None or not execution_arn:
         return None
-    jobs = runs.describe_jobs(sources.pipelines.steps(execution_arn), sources.pipelines)
+    try:
+        jobs = runs.describe_jobs(sources.pipelines.steps(execution_arn), sources.pipelines)
+    except NotFound as error:  # the request matters more than its cost
+        return f"estimated cost unknown ({error.message})"
     prices = sources.prices()
     return costs.cost_line(costs.run_cost(list(runs.job_usages(jobs, prices).values()), prices))
 
