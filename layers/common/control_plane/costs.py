@@ -96,7 +96,7 @@ def run_cost(usages: list[JobUsage], prices: PriceTable | None) -> RunCost:
         region=prices.region if prices else None,
         as_of=prices.as_of if prices else None,
         complete=bool(usages) and not missing,
-        upper_bound=any(u.spot for u in usages),
+        upper_bound=any(u.spot and u.estimated_cost is not None for u in usages),
         unpriced=[m for m in missing if m],
     )
 
