@@ -5,7 +5,8 @@ CustomerMetadataProperties when the request does not repeat them (SageMaker keep
 "customer metadata properties to add or update") or leaves an empty map on a package that has none (SageMaker
 leaves the member out, and CreateModelPackage refuses an empty one), and names a made-up Studio user as
 LastModifiedBy, where SageMaker names the caller's IAM identity (UserContext.IamIdentity: Arn, PrincipalId), which
-the package's state-change event carries too. Installed on moto's own classes, so the server and `mock_aws` both
+the package's state-change event carries too; DescribeProcessingJob, which in moto leaves out the job's
+ProcessingResources and start time. Installed on moto's own classes, so the server and `mock_aws` both
 answer them; everything else stays moto's."""
 
 from __future__ import annotations
@@ -97,10 +98,25 @@ def _update_naming_the_caller(self: SageMakerResponse) -> Any:
     return answer
 
 
+def _create_processing_job_keeping_resources(self: SageMakerResponse) -> Any:
+    """moto drops the request's ProcessingResources, which DescribeProcessingJob must answer (a required member),
+    and answers an end time without a start: a job it calls Completed ran from its creation to its end."""
+    result = _MOTO_CREATE_PROCESSING_JOB(self)
+    job = self.sagemaker_backend.processing_jobs[self._get_param("ProcessingJobName")]
+    vars(job).update(
+        processing_resources=self._get_param("ProcessingResources"), processing_start_time=job.creation_time
+    )
+    return result
+
+
+_MOTO_CREATE_PROCESSING_JOB = SageMakerResponse.create_processing_job
+
+
 def install() -> None:
     """Idempotent: moto's classes gain the operations once per process."""
     SageMakerModelBackend.describe_feature_group = _describe_feature_group_or_not_found  # type: ignore[method-assign]
     SageMakerModelBackend.update_model_package = _update_keeping_metadata  # type: ignore[method-assign, assignment]
     SageMakerResponse.update_model_package = _update_naming_the_caller  # type: ignore[method-assign]
     SageMakerResponse.delete_model_package = _delete_model_package_response  # type: ignore[attr-defined]
+    SageMakerResponse.create_processing_job = _create_processing_job_keeping_resources  # type: ignore[method-assign]
     SageMakerResponse.delete_model_package_group = _delete_model_package_group_response  # type: ignore[attr-defined]

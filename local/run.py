@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,7 +35,7 @@ from local.stack import (
     LocalStack,
 )
 from local.template import ACCOUNT
-from pipeline_def.metrics import EPOCH_METRICS
+from pipeline_def import metrics
 from sam_stack.client import Api
 
 RUN_WORK = REPO / "work" / "run"
@@ -63,8 +64,6 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
     "IgnoreIou": 0.5,
 }
 DATA_SEED = 7  # detector.synth's default
-# the loss terms of an epoch line, summed for the progress line (the GIoU term's too, when the job has one)
-LOSS_KEYS = tuple(key for _, key in EPOCH_METRICS if key.endswith("_loss"))
 
 
 @dataclass
@@ -75,16 +74,26 @@ class Progress:
     steps: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    # epoch lines seen per training job, for the mean epoch time
+    epochs_seen: dict[str, int] = field(default_factory=dict)
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:6.0f}s] {text}", file=self.out, flush=True)
 
     def job_line(self, job: Job, line: str) -> None:
-        if " epoch=" in f" {line}" and "obj_loss=" in line:
-            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-            loss = sum(float(fields.get(key, 0)) for key in LOSS_KEYS)
-            val = f"  val mAP {float(fields['val_map']):.3f}" if "val_map" in fields else ""
-            self.say(f"  Train  epoch {fields['epoch']}  loss {loss:.3f}{val}  ({fields.get('speed', '?')} img/s)")
+        fields = metrics.epoch_fields(line)
+        if fields is None:
+            return
+        # the mean epoch time of this job so far: its time since it started over the epoch lines it has logged
+        seen = self.epochs_seen[job.name] = self.epochs_seen.get(job.name, 0) + 1
+        elapsed = (datetime.now(UTC) - job.started).total_seconds() if job.started else None
+        total = job.request.get("HyperParameters", {}).get("epochs")
+        line_text = metrics.epoch_progress(
+            fields,
+            total=int(total) if str(total or "").isdigit() else None,
+            seconds_per_epoch=elapsed / seen if elapsed is not None else None,
+        )
+        self.say(f"  Train  {line_text}")
 
     def run(self, detail: dict[str, Any]) -> None:
         for step in detail.get("steps", []):

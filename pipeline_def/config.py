@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -262,6 +263,19 @@ class DeploymentSettings(_Strict):
     on_approval: bool = False
 
 
+class PricingSettings(_Strict):
+    """What an instance-hour costs, for the estimated cost of a run (GET /runs/{id}, the approval request): on-demand
+    list prices of one region on one date, from AWS's SageMaker pricing page. They are not the bill: prices change
+    and differ by region, and spot training is billed at a spot price that AWS does not publish as fixed."""
+
+    region: Annotated[str, _matches(r"[a-z]{2}(-[a-z]+)+-[0-9]", "an AWS region such as us-east-1")]
+    # the day the prices were read
+    as_of: date
+    currency: Literal["USD"] = "USD"
+    # USD per instance-hour; a type missing here gets no estimate (never a guess)
+    per_hour: dict[InstanceType, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(max_length=500)
+
+
 # instance families with GPUs or other accelerators, which the CPU image cannot use
 ACCELERATED = re.compile(r"ml\.(g|p|inf|trn|dl)[0-9]")
 # what neither image runs on: AWS's own accelerators (Neuron), and GPUs newer than mxnet-cu112's compute
@@ -286,6 +300,7 @@ class PipelineConfig(_Strict):
     cache: StepCache
     retry: RetrySettings
     slack: SlackSettings
+    pricing: PricingSettings
     tags: dict[TagKey, TagValue] = Field(max_length=40)
 
     @model_validator(mode="after")

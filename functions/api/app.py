@@ -123,12 +123,12 @@ def list_runs(
 @app.get(
     "/runs/<run_id>",
     security=SIGNED,
-    summary="A run, step by step: who started it, its evaluation and links to its results",
+    summary="A run, step by step: who started it, its jobs and their estimated cost, its evaluation, links to results",
     responses=answers(RunDetail, 400, 404),
 )
 @tracer.capture_method
 def get_run(run_id: RunId) -> RunDetail:
-    return runs.get_run(run_id, PIPELINES, RUN_READERS)
+    return runs.get_run(run_id, PIPELINES, RUN_READERS, prices=pipeline_config.price_table(CONFIG))
 
 
 @app.post(

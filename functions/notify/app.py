@@ -8,12 +8,13 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SnsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from control_plane import alarms, notifications, outside_decisions
+from control_plane import alarms, notifications, outside_decisions, pipeline_config
 from control_plane.alarms import AlarmChange
 from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.s3 import read_bytes, read_json
 from control_plane.aws.sagemaker import Pipelines, Registry
 from control_plane.aws.slack import SlackPoster, slack_poster
+from control_plane.aws.ssm import ConfigParameter
 from control_plane.idempotency import Once
 from control_plane.notifications import Notice
 from control_plane.observability import logger, metrics, tracer
@@ -24,6 +25,7 @@ ENV = load_env(NotifyEnv)
 PIPELINES = Pipelines(ENV.pipeline_name)
 REGISTRY = Registry(ENV.model_package_group)
 AUDIT = AuditTrail(ENV.audit_table)
+CONFIG = ConfigParameter(ENV.config_parameter)
 SOURCES = notifications.Sources(
     registry=REGISTRY,
     pipelines=PIPELINES,
@@ -31,6 +33,7 @@ SOURCES = notifications.Sources(
     read_object=read_bytes,
     api_url=ENV.api_url,
     audit=AUDIT,
+    prices=lambda: pipeline_config.price_table(CONFIG),
 )
 # no 3 s window here (an EventBridge target): time for a picture's upload
 SLACK_TIMEOUT = 10

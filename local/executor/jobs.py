@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import math
 import os
 import re
 import shutil
@@ -97,6 +98,15 @@ class Job:
         output = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         return f"{output}/{self.name}/output/model.tar.gz"
 
+    def _training_seconds(self) -> dict[str, int]:
+        """TrainingTimeInSeconds and BillableTimeInSeconds (at least 1), which SageMaker reports once a job has
+        ended. A spot job here is never interrupted and waits for no capacity, so it is billed all its training
+        time, as an on-demand one is (SageMaker's saving is 1 - billable / training)."""
+        if self.started is None or self.ended is None:
+            return {}
+        seconds = max(1, math.ceil((self.ended - self.started).total_seconds()))
+        return {"TrainingTimeInSeconds": seconds, "BillableTimeInSeconds": seconds}
+
     def describe(self) -> dict[str, Any]:
         times = {"CreationTime": self.created, "LastModifiedTime": self.ended or self.started or self.created}
         if self.kind == "training":
@@ -113,6 +123,7 @@ class Job:
                 ],
                 "TrainingStartTime": self.started,
                 "TrainingEndTime": self.ended,
+                **self._training_seconds(),
                 **times,
             }
         else:

@@ -30,6 +30,14 @@ def test_a_run_registers_a_model_that_is_approved_through_slack(stack: LocalStac
     assert detail["status"] == "Succeeded", detail
     assert [s["name"] for s in detail["steps"]] == ["Preprocess", "Train", "Evaluate", "CheckMap", "Register"]
     assert all(s["status"] == "Succeeded" for s in detail["steps"])
+    # each job step has its job's instances and billable seconds, priced at the config's table
+    jobs = {s["name"]: s["job"] for s in detail["steps"] if s["job"]}
+    assert set(jobs) == {"Preprocess", "Train", "Evaluate"}
+    assert all(j["instance_count"] == 1 and j["billable_seconds"] > 0 for j in jobs.values())
+    assert (jobs["Train"]["instance_type"], jobs["Train"]["spot"]) == ("ml.c5.4xlarge", True)
+    assert jobs["Train"]["training_seconds"] >= jobs["Train"]["billable_seconds"]
+    assert detail["cost"]["complete"] is True
+    assert detail["cost"]["estimated"] == pytest.approx(sum(j["estimated_cost"] for j in jobs.values()))
     assert "validation:map" in detail["training_metrics"]
     assert "map" in detail["evaluation"]["metrics"]
     model = detail["model"]

@@ -280,13 +280,8 @@ def fetch(url: str) -> bytes:
         return body
 
 
-def evaluation_job(stack: Stack, name: str, report: dict[str, Any]) -> str:
-    folder = f"s3://{stack.values['ArtifactBucket']}/pipeline/scratch-detector/run/Evaluate/evaluation"
-    stack.aws["s3"].put_object(
-        Bucket=stack.values["ArtifactBucket"],
-        Key="pipeline/scratch-detector/run/Evaluate/evaluation/evaluation.json",
-        Body=json.dumps(report).encode(),
-    )
+def processing_job(stack: Stack, name: str, outputs: list[dict[str, Any]] | None = None) -> str:
+    """A processing job in moto, on the config's ml.m5.xlarge."""
     return str(
         stack.aws["sagemaker"].create_processing_job(
             ProcessingJobName=name,
@@ -295,20 +290,20 @@ def evaluation_job(stack: Stack, name: str, report: dict[str, Any]) -> str:
             },
             AppSpecification={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
             RoleArn=stack.values["SageMakerExecutionRole.Arn"],
-            ProcessingOutputConfig={
-                "Outputs": [
-                    {
-                        "OutputName": "evaluation",
-                        "S3Output": {
-                            "S3Uri": folder,
-                            "LocalPath": "/opt/ml/processing/output/evaluation",
-                            "S3UploadMode": "EndOfJob",
-                        },
-                    }
-                ]
-            },
+            **({"ProcessingOutputConfig": {"Outputs": outputs}} if outputs else {}),
         )["ProcessingJobArn"]
     )
+
+
+def evaluation_job(stack: Stack, name: str, report: dict[str, Any]) -> str:
+    folder = f"s3://{stack.values['ArtifactBucket']}/pipeline/scratch-detector/run/Evaluate/evaluation"
+    stack.aws["s3"].put_object(
+        Bucket=stack.values["ArtifactBucket"],
+        Key="pipeline/scratch-detector/run/Evaluate/evaluation/evaluation.json",
+        Body=json.dumps(report).encode(),
+    )
+    output = {"S3Uri": folder, "LocalPath": "/opt/ml/processing/output/evaluation", "S3UploadMode": "EndOfJob"}
+    return processing_job(stack, name, [{"OutputName": "evaluation", "S3Output": output}])
 
 
 def register_model(
@@ -397,6 +392,22 @@ def test_a_run_step_by_step_with_metrics_report_and_model(stack: Stack, call: Ca
     assert body["evaluation"] == {"metrics": {"map": {"value": 0.73}}}
     assert body["model"]["map"] == 0.73
     assert body["model"]["run_id"] == run["run_id"]
+    # and each job step its job's instances, as DescribeTrainingJob and DescribeProcessingJob answer them (as the
+    # API's role); moto's processing job ran from its creation to its end in the same instant, and its training job
+    # reports no billable time (SageMaker does once a job ends), so that one has no cost, and no guess
+    train_job, evaluate_job = body["steps"][0]["job"], body["steps"][1]["job"]
+    assert (train_job["instance_type"], train_job["instance_count"]) == ("ml.c5.4xlarge", 1)
+    assert (evaluate_job["instance_type"], evaluate_job["instance_count"]) == ("ml.m5.xlarge", 1)
+    assert (evaluate_job["billable_seconds"], evaluate_job["estimated_cost"]) == (0, 0.0)
+    assert "ml.m5.xlarge at the on-demand 0.23 USD/h (us-east-1, 2026-12-04)" in evaluate_job["cost_basis"]
+    assert (train_job["billable_seconds"], train_job["estimated_cost"]) == (None, None)
+    assert "when the job ends" in train_job["cost_basis"]
+    assert body["steps"][2]["job"] is None
+    # and the run's cost says which prices it rests on, and why it is incomplete
+    cost = body["cost"]
+    assert (cost["region"], cost["as_of"], cost["currency"]) == ("us-east-1", "2026-12-04", "USD")
+    assert (cost["estimated"], cost["complete"]) == (0.0, False)
+    assert cost["unpriced"] == [train_job["cost_basis"]]
 
 
 def test_unknown_run_is_404_and_a_malformed_id_is_400(call: Callable[..., tuple[int, Any]]) -> None:

@@ -23,11 +23,37 @@ from local.webhooks import WebhookRecorder
 from sam_stack.client import send
 from tests.integration.conftest import LambdaContext, Stack, configure_slack, event
 from tests.integration.stubs import PartialStubber
-from tests.integration.test_api import EVALUATION_FOLDER, PICTURE, put_picture, register_model
+from tests.integration.test_api import (
+    EVALUATION_FOLDER,
+    PICTURE,
+    processing_job,
+    put_picture,
+    register_model,
+    training_job,
+)
 from tests.integration.test_outside_decisions import api_call, state_change
 
 Load = Callable[[str, str], ModuleType]
 PIPELINE = "scratch-detector"
+
+
+def stack_run(stack: Stack) -> str:
+    """A run of the stack's pipeline (the execution ARN a registered model's metadata names)."""
+    return f"arn:aws:sagemaker:us-east-1:123456789012:pipeline/{stack.values['AWS::StackName']}/execution/abcdef123456"
+
+
+def run_steps(stack: Stack, times: int = 1) -> PartialStubber:
+    """ListPipelineExecutionSteps (moto lacks it) answering a run whose Train and Evaluate jobs exist in moto."""
+    steps = [
+        {"StepName": "Train", "StepStatus": "Succeeded",
+         "Metadata": {"TrainingJob": {"Arn": training_job(stack, "pipelines-abcdef123456-Train-x")}}},
+        {"StepName": "Evaluate", "StepStatus": "Succeeded",
+         "Metadata": {"ProcessingJob": {"Arn": processing_job(stack, "pipelines-abcdef123456-Evaluate-x")}}},
+    ]  # fmt: skip
+    stubber = PartialStubber(clients.client("sagemaker"), {"ListPipelineExecutionSteps"})
+    for _ in range(times):
+        stubber.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": steps})
+    return stubber
 
 
 def runs(stack: Stack) -> list[dict[str, Any]]:
@@ -97,13 +123,15 @@ def test_a_registered_model_is_posted_once_with_buttons(
     stack: Stack, slack: WebhookRecorder, load_function: Load
 ) -> None:
     configure_slack(stack)
-    arn = register_model(stack, 0.73, "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456")
+    arn = register_model(stack, 0.73, stack_run(stack))
     handler = load_function("notify", "NotifyFunction")
     sample = event("notify", "model_pending")
     sample["detail"]["ModelPackageArn"] = arn
 
-    first = handler.lambda_handler(sample, LambdaContext())
-    second = handler.lambda_handler(sample, LambdaContext())
+    with run_steps(stack) as stubber:
+        first = handler.lambda_handler(sample, LambdaContext())
+        second = handler.lambda_handler(sample, LambdaContext())
+        stubber.assert_no_pending_responses()
 
     assert first == second
     [post] = slack.posts("/api/chat.postMessage")
@@ -131,14 +159,15 @@ def test_an_approval_request_carries_the_evidence_and_the_picture_uploaded_to_sl
     }  # fmt: skip
     stack.aws["s3"].put_object(Bucket=bucket, Key=f"{EVALUATION_FOLDER}/evaluation.json", Body=json.dumps(report))
     put_picture(stack)
-    execution = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456"
-    arn = register_model(stack, 0.73, execution, f"s3://{bucket}/{EVALUATION_FOLDER}/evaluation.json")
+    arn = register_model(stack, 0.73, stack_run(stack), f"s3://{bucket}/{EVALUATION_FOLDER}/evaluation.json")
     handler = load_function("notify", "NotifyFunction")
     sample = event("notify", "model_pending")
     sample["detail"]["ModelPackageArn"] = arn
 
-    # When notify handles the registration
-    handler.lambda_handler(sample, LambdaContext())
+    # When notify handles the registration (its run's jobs described as notify's role)
+    with run_steps(stack) as stubber:
+        handler.lambda_handler(sample, LambdaContext())
+        stubber.assert_no_pending_responses()
 
     # Then the picture went up through Slack's file upload with the bot token, and the stand-in serves it back
     [uploaded] = slack.files.values()
@@ -159,6 +188,11 @@ def test_an_approval_request_carries_the_evidence_and_the_picture_uploaded_to_sl
     assert "*images:* 40 train / 8 validation / 12 test" in shown
     assert "precision 0.70, recall 0.66 (13 of 20 scratches found, 5 false detections)" in shown
     assert "/runs/abcdef123456|abcdef123456>" in shown
+    # and the run's estimated cost at the config's prices: moto's Evaluate ran 0 s, its Train reports no billable time
+    assert (
+        "*estimated cost:* about 0.00 USD (on-demand list prices, us-east-1, 2026-12-04; 1 job(s) without a price)"
+        in shown
+    )
 
 
 def test_a_failed_run_is_posted_with_its_failing_step(
@@ -208,20 +242,21 @@ def test_events_not_for_us_post_nothing(
 def test_without_a_slack_secret_nothing_is_posted_and_the_event_can_be_retried(
     stack: Stack, slack: WebhookRecorder, load_function: Load
 ) -> None:
-    arn = register_model(stack, 0.73, "arn:aws:sagemaker:us-east-1:123456789012:pipeline/x/execution/abcdef123456")
+    arn = register_model(stack, 0.73, stack_run(stack))
     handler = load_function("notify", "NotifyFunction")
     sample = event("notify", "model_pending")
     sample["detail"]["ModelPackageArn"] = arn
 
-    # the secret still holds the deployed empty values
-    with pytest.raises(Exception, match="Slack is not configured"):
-        handler.lambda_handler(sample, LambdaContext())
-    assert slack.received == []
+    with run_steps(stack, times=2):
+        # the secret still holds the deployed empty values
+        with pytest.raises(Exception, match="Slack is not configured"):
+            handler.lambda_handler(sample, LambdaContext())
+        assert slack.received == []
 
-    # once it is filled in, the retried event posts
-    configure_slack(stack)
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-    handler.lambda_handler(sample, LambdaContext())
+        # once it is filled in, the retried event posts
+        configure_slack(stack)
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        handler.lambda_handler(sample, LambdaContext())
     assert len(slack.posts("/api/chat.postMessage")) == 1
 
 

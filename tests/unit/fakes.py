@@ -92,12 +92,27 @@ class FakePipelines:
 
     def training_job(self, job_name: str) -> dict[str, Any]:
         return {
+            "TrainingJobName": job_name,
             "FinalMetricDataList": [{"MetricName": "train:map", "Value": 0.7}],
             "ModelArtifacts": {"S3ModelArtifacts": f"s3://bucket/{job_name}/output/model.tar.gz"},
+            "ResourceConfig": {"InstanceType": "ml.c5.4xlarge", "InstanceCount": 2, "VolumeSizeInGB": 30},
+            "EnableManagedSpotTraining": True,
+            "TrainingTimeInSeconds": 1800,
+            "BillableTimeInSeconds": 720,
         }
 
-    def processing_output(self, job_name: str, output_name: str) -> str | None:
-        return "s3://bucket/evaluation"
+    def processing_job(self, job_name: str) -> dict[str, Any]:
+        # every output in one folder, as the tests read it
+        outputs = [
+            {"OutputName": name, "S3Output": {"S3Uri": "s3://bucket/evaluation"}} for name in ("evaluation", "report")
+        ]
+        return {
+            "ProcessingJobName": job_name,
+            "ProcessingOutputConfig": {"Outputs": outputs},
+            "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}},
+            "ProcessingStartTime": datetime(2026, 11, 26, 10, tzinfo=UTC),
+            "ProcessingEndTime": datetime(2026, 11, 26, 10, 10, tzinfo=UTC),
+        }
 
 
 @dataclass

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -23,6 +23,7 @@ from control_plane import (
     schedule,
     slack_approvals,
 )
+from control_plane.costs import PriceTable
 from control_plane.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, UploadFailed
 from control_plane.models import AuditEntry, DatasetSummary, Decision, DecisionResult, StartRunRequest
 from control_plane.rest import describe_validation, source_of
@@ -530,6 +531,32 @@ def test_an_approval_request_without_its_picture_still_goes_and_says_why(
 
     assert [b["type"] for b in blocks] == ["section", "context", "actions"]
     assert blocks[1]["elements"][0]["text"] == problem
+
+
+def test_an_approval_request_shows_the_runs_estimated_cost() -> None:
+    # Given a registered model whose run's Train (spot, 2 x 720 s of ml.c5.4xlarge) and Evaluate (600 s of
+    # ml.m5.xlarge) jobs ended, and a price table of 0.8 and 0.2 USD/h
+    reg, pipelines = FakeRegistry(), FakePipelines()
+    pipelines.step_list = [
+        {"StepName": "Train", "Metadata": {"TrainingJob": {"Arn": "arn:aws:sagemaker:::training-job/pipelines-a-T"}}},
+        {"StepName": "Evaluate", "Metadata": {"ProcessingJob": {"Arn": "arn:aws:sagemaker:::processing-job/p-E"}}},
+    ]
+    prices = PriceTable(region="us-east-1", as_of=date(2026, 12, 4), currency="USD",
+                        per_hour={"ml.c5.4xlarge": 0.8, "ml.m5.xlarge": 0.2})  # fmt: skip
+    notice = _pending(reg)
+
+    # When its approval request is written, with the price table and without one
+    _, blocks = notifications.message_for(
+        notice, replace(_sources(reg, pipelines), prices=lambda: prices), FakePoster()
+    )
+    _, plain = notifications.message_for(notice, _sources(reg, pipelines), FakePoster())
+
+    # Then it shows 720 * 2 * 0.8 / 3600 + 600 * 0.2 / 3600 = 0.353 USD, as an upper bound; without a table, nothing
+    assert (
+        "*estimated cost:* about 0.35 USD (on-demand list prices, us-east-1, 2026-12-04; spot training priced on "
+        "demand, so at most this)"
+    ) in blocks[0]["text"]["text"]
+    assert "estimated cost" not in plain[0]["text"]["text"]
 
 
 def test_an_approval_request_names_who_started_the_run() -> None:

@@ -183,3 +183,23 @@ def test_schedule_expressions(expression: str, after: datetime, expected: dateti
 def test_schedules_we_cannot_honour_are_refused(expression: str) -> None:
     with pytest.raises(ScheduleError):
         next_time(expression, datetime(2026, 11, 26, tzinfo=UTC))
+
+
+def test_an_ended_training_job_reports_its_training_and_billable_seconds_as_sagemaker_does(tmp_path: Any) -> None:
+    from local.executor.jobs import Job
+
+    # Given a spot training job that ran 61.2 s, and one still running
+    request = {"ResourceConfig": {"InstanceType": "ml.c5.4xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+               "EnableManagedSpotTraining": True, "OutputDataConfig": {"S3OutputPath": "s3://b/out"}}  # fmt: skip
+    started = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    ended = datetime(2026, 12, 4, 10, 1, 1, 200_000, tzinfo=UTC)
+    job = Job(kind="training", name="t", arn="arn:t", request=request, folder=tmp_path, status="Completed",
+              started=started, ended=ended)  # fmt: skip
+    running = Job(kind="training", name="r", arn="arn:r", request=request, folder=tmp_path, started=started)
+
+    # Then the ended one answers whole seconds (botocore's minimum is 1), billed all of them (never interrupted),
+    # with its ResourceConfig; the running one answers neither yet
+    described = job.describe()
+    assert (described["TrainingTimeInSeconds"], described["BillableTimeInSeconds"]) == (62, 62)
+    assert described["ResourceConfig"]["InstanceType"] == "ml.c5.4xlarge"
+    assert {"TrainingTimeInSeconds", "BillableTimeInSeconds"}.isdisjoint(running.describe())

@@ -28,6 +28,8 @@ class Evidence:
     started_by: Origin | None = None
     # Preprocess's dataset_report.json: what the run trained on, and the approved records it could not see yet
     dataset: dict[str, Any] | None = None
+    # the run's estimated cost (control_plane.costs.cost_line); None: not shown
+    cost: str | None = None
 
 
 def button_value(group: str, version: int) -> str:
@@ -103,6 +105,8 @@ def model_registered(
         lines += _evidence_lines(evaluation)
     lines += _missed_lines(evidence.dataset)
     lines.append(f"*run:* {run}")
+    if evidence.cost:
+        lines.append(f"*estimated cost:* {evidence.cost}")
     if evidence.started_by is not None:
         origin = evidence.started_by
         lines.append(f"*started by:* `{shown(origin.actor)}` ({origin.source})")

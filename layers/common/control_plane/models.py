@@ -5,7 +5,7 @@ Requests forbid unknown fields, so a misspelt field is a 400 that names it rathe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -72,6 +72,36 @@ class RunPage(_Response):
     next_token: str | None = None
 
 
+class JobUsage(_Response):
+    """What a step's job used and an estimate of its cost (control_plane.costs): instance-seconds are the billable
+    seconds on each of instance_count instances; spot_saving is AWS's 1 - billable/training of a spot training job."""
+
+    instance_type: str
+    instance_count: int
+    billable_seconds: int | None = None
+    training_seconds: int | None = None
+    spot: bool = False
+    spot_saving: float | None = None
+    estimated_cost: float | None = None
+    # what the estimate rests on, or why there is none
+    cost_basis: str = ""
+
+
+class RunCost(_Response):
+    """The run's jobs' estimated cost at the config's on-demand list prices (region, as_of): not the bill."""
+
+    estimated: float | None = None
+    currency: str = "USD"
+    region: str | None = None
+    as_of: date | None = None
+    # every job step has an estimate
+    complete: bool = False
+    # a spot training job is priced on demand: the estimate is at most what it cost
+    upper_bound: bool = False
+    # why the jobs without an estimate have none
+    unpriced: list[str] = Field(default_factory=list)
+
+
 class Step(_Response):
     name: str
     status: str
@@ -82,6 +112,8 @@ class Step(_Response):
     failure_reason: str | None = None
     job_arn: str | None = None
     logs_url: str | None = None
+    # a Training or Processing step's job: instances, billable seconds, estimated cost
+    job: JobUsage | None = None
 
 
 class Origin(_Response):
@@ -169,6 +201,7 @@ class RunDetail(_Response):
     model: ModelSummary | None = None
     started_by: Origin | None = None
     artefacts: Artefacts | None = None
+    cost: RunCost | None = None
 
 
 class DecisionResult(_Response):

@@ -3,15 +3,17 @@ failing step and reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane import approval_request, history, slack_messages
+from control_plane import approval_request, costs, history, runs, slack_messages
 from control_plane.approval_request import Evidence
 from control_plane.artefacts import folder_of
-from control_plane.errors import UploadFailed
+from control_plane.costs import PriceTable
+from control_plane.errors import NotFound, UploadFailed
 from control_plane.models import ModelDetail, Origin
 from control_plane.ports import AuditPort, ObjectReader, PipelinesPort, PosterPort, RegistryPort, ReportReader
 from control_plane.registry import model_detail
@@ -48,6 +50,8 @@ class Sources:
     api_url: str | None = None
     # who started the run, for the approval request (None: not shown)
     audit: AuditPort | None = None
+    # the config's price table, for the run's estimated cost in the approval request (None: not shown)
+    prices: Callable[[], PriceTable | None] | None = None
 
 
 def evidence(detail: ModelDetail, sources: Sources, poster: PosterPort) -> Evidence:
@@ -70,6 +74,18 @@ def evidence(detail: ModelDetail, sources: Sources, poster: PosterPort) -> Evide
     return replace(found, picture_file_id=file_id)
 
 
+def run_cost(execution_arn: str | None, sources: Sources) -> str | None:
+    """The run's estimated cost in one line, from its jobs as SageMaker describes them (None: not asked for)."""
+    if sources.prices is None or not execution_arn:
+        return None
+    try:
+        jobs = runs.describe_jobs(sources.pipelines.steps(execution_arn), sources.pipelines)
+    except NotFound as error:  # the request matters more than its cost
+        return f"estimated cost unknown ({error.message})"
+    prices = sources.prices()
+    return costs.cost_line(costs.run_cost(list(runs.job_usages(jobs, prices).values()), prices))
+
+
 def _starter(detail: ModelDetail, sources: Sources) -> Origin | None:
     if sources.audit is None or not detail.run_id:
         return None
@@ -82,7 +98,8 @@ def message_for(notice: Notice, sources: Sources, poster: PosterPort) -> tuple[s
         package = registry.describe_arn(notice.arn)
         threshold = package.get("CustomerMetadataProperties", {}).get("MapThreshold")
         detail = model_detail(package)
-        found = evidence(detail, sources, poster)
+        execution = package.get("CustomerMetadataProperties", {}).get("PipelineExecutionArn")
+        found = replace(evidence(detail, sources, poster), cost=run_cost(execution, sources))
         return approval_request.model_registered(registry.group, detail, threshold=threshold, evidence=found)
     failed = [s for s in pipelines.steps(notice.arn) if s.get("StepStatus") == "Failed"]
     if failed:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from control_plane.costs import PriceTable
+from control_plane.errors import NotFound
 from control_plane.models import ActiveConfig
 from control_plane.ports import ConfigSource
 
@@ -43,3 +45,17 @@ def load_config(source: ConfigSource) -> tuple[PipelineConfig, int | None]:
 
     text, version = source.read()
     return PipelineConfig.from_yaml(text, source.name), version
+
+
+def price_table(source: ConfigSource) -> PriceTable | None:
+    """The config's pricing table; None when there is no valid config (a run's cost is then absent, with why)."""
+    from pipeline_def.config import ConfigError
+
+    try:
+        config, _ = load_config(source)
+    except (ConfigError, NotFound):
+        return None
+    pricing = config.pricing
+    return PriceTable(
+        region=pricing.region, as_of=pricing.as_of, currency=pricing.currency, per_hour=dict(pricing.per_hour)
+    )

@@ -14,12 +14,14 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane import artefacts, cursors, history
+from control_plane import artefacts, costs, cursors, history
+from control_plane.costs import PriceTable
 from control_plane.errors import Conflict, InvalidRequest
 from control_plane.models import (
     AuditEntry,
     AuditSource,
     DatasetSummary,
+    JobUsage,
     ModelSummary,
     ParameterValue,
     RunDetail,
@@ -242,7 +244,7 @@ def _job_arn(metadata: dict[str, Any]) -> str | None:
     return None
 
 
-def _step(raw: dict[str, Any], region: str) -> Step:
+def _step(raw: dict[str, Any], region: str, job: JobUsage | None) -> Step:
     job_arn = _job_arn(raw.get("Metadata", {}))
     return Step(
         name=raw["StepName"],
@@ -254,6 +256,7 @@ def _step(raw: dict[str, Any], region: str) -> Step:
         failure_reason=raw.get("FailureReason"),
         job_arn=job_arn,
         logs_url=logs_url(region, job_arn) if job_arn else None,
+        job=job,
     )
 
 
@@ -282,35 +285,62 @@ def dataset_summary(report: dict[str, Any] | None) -> DatasetSummary | None:
     )
 
 
-def _dataset(raw_steps: list[dict[str, Any]], pipelines: PipelinesPort, readers: RunReaders) -> DatasetSummary | None:
-    for raw in raw_steps:
-        job = raw.get("Metadata", {}).get("ProcessingJob", {}).get("Arn")
-        if raw.get("StepName") == "Preprocess" and job and raw.get("StepStatus") == "Succeeded":
-            folder = pipelines.processing_output(job.rsplit("/", 1)[-1], "report")
-            return dataset_summary(readers.read_report(f"{folder.rstrip('/')}/{DATASET_REPORT}")) if folder else None
+def output_uri(job: dict[str, Any], output_name: str) -> str | None:
+    """Where a described processing job writes its output `output_name`."""
+    for output in job.get("ProcessingOutputConfig", {}).get("Outputs", []):
+        if output["OutputName"] == output_name and "S3Output" in output:
+            return str(output["S3Output"]["S3Uri"])
     return None
 
 
-def get_run(run_id: str, pipelines: PipelinesPort, readers: RunReaders) -> RunDetail:
+def describe_jobs(raw_steps: list[dict[str, Any]], pipelines: PipelinesPort) -> dict[str, dict[str, Any]]:
+    """Each job step's job as DescribeTrainingJob or DescribeProcessingJob answers, by step name."""
+    jobs: dict[str, dict[str, Any]] = {}
+    for raw in raw_steps:
+        metadata = raw.get("Metadata", {})
+        if "Arn" in metadata.get("TrainingJob", {}):
+            jobs[raw["StepName"]] = pipelines.training_job(metadata["TrainingJob"]["Arn"].rsplit("/", 1)[-1])
+        elif "Arn" in metadata.get("ProcessingJob", {}):
+            jobs[raw["StepName"]] = pipelines.processing_job(metadata["ProcessingJob"]["Arn"].rsplit("/", 1)[-1])
+    return jobs
+
+
+def job_usages(jobs: dict[str, dict[str, Any]], prices: PriceTable | None) -> dict[str, JobUsage]:
+    return {
+        step: costs.training_usage(job, prices) if "TrainingJobName" in job else costs.processing_usage(job, prices)
+        for step, job in jobs.items()
+    }
+
+
+def _succeeded(raw_steps: list[dict[str, Any]], jobs: dict[str, dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The job of step `name` when that step succeeded."""
+    ok = any(raw.get("StepName") == name and raw.get("StepStatus") == "Succeeded" for raw in raw_steps)
+    return jobs.get(name) if ok else None
+
+
+def _report(job: dict[str, Any] | None, output: str, *, file: str, readers: RunReaders) -> dict[str, Any] | None:
+    folder = output_uri(job, output) if job else None
+    return readers.read_report(f"{folder.rstrip('/')}/{file}") if folder else None
+
+
+def _model(raw_steps: list[dict[str, Any]], readers: RunReaders) -> ModelSummary | None:
+    for raw in raw_steps:
+        registered = raw.get("Metadata", {}).get("RegisterModel", {})
+        if "Arn" in registered:
+            return model_summary(readers.registry.describe_arn(registered["Arn"]))
+    return None
+
+
+def get_run(
+    run_id: str, pipelines: PipelinesPort, readers: RunReaders, *, prices: PriceTable | None = None
+) -> RunDetail:
     arn = pipelines.execution_arn(run_id)
     execution = pipelines.describe_execution(arn)
     raw_steps = pipelines.steps(arn)
-    metrics: dict[str, float] = {}
-    evaluation: dict[str, Any] | None = None
-    folder: str | None = None
-    archive: str | None = None
-    model: ModelSummary | None = None
-    for raw in raw_steps:
-        metadata = raw.get("Metadata", {})
-        if "TrainingJob" in metadata and raw.get("StepStatus") == "Succeeded":
-            job = pipelines.training_job(metadata["TrainingJob"]["Arn"].rsplit("/", 1)[-1])
-            metrics = {m["MetricName"]: float(m["Value"]) for m in job.get("FinalMetricDataList", [])}
-            archive = job.get("ModelArtifacts", {}).get("S3ModelArtifacts")
-        if raw.get("StepName") == "Evaluate" and "ProcessingJob" in metadata and raw.get("StepStatus") == "Succeeded":
-            folder = pipelines.processing_output(metadata["ProcessingJob"]["Arn"].rsplit("/", 1)[-1], "evaluation")
-            evaluation = readers.read_report(f"{folder.rstrip('/')}/{EVALUATION_FILE}") if folder else None
-        if "Arn" in metadata.get("RegisterModel", {}):
-            model = model_summary(readers.registry.describe_arn(metadata["RegisterModel"]["Arn"]))
+    jobs = describe_jobs(raw_steps, pipelines)
+    usages = job_usages(jobs, prices)
+    train = _succeeded(raw_steps, jobs, "Train") or {}
+    evaluate = _succeeded(raw_steps, jobs, "Evaluate")
     return RunDetail(
         run_id=run_id,
         execution_arn=arn,
@@ -321,13 +351,20 @@ def get_run(run_id: str, pipelines: PipelinesPort, readers: RunReaders) -> RunDe
         last_modified=execution.get("LastModifiedTime"),
         failure_reason=execution.get("FailureReason"),
         parameters=pipelines.execution_parameters(arn),
-        steps=[_step(raw, readers.region) for raw in raw_steps],
-        training_metrics=metrics,
-        evaluation=evaluation,
-        dataset=_dataset(raw_steps, pipelines, readers),
-        model=model,
+        steps=[_step(raw, readers.region, usages.get(raw["StepName"])) for raw in raw_steps],
+        training_metrics={m["MetricName"]: float(m["Value"]) for m in train.get("FinalMetricDataList", [])},
+        evaluation=_report(evaluate, "evaluation", file=EVALUATION_FILE, readers=readers),
+        dataset=dataset_summary(
+            _report(_succeeded(raw_steps, jobs, "Preprocess"), "report", file=DATASET_REPORT, readers=readers)
+        ),
+        model=_model(raw_steps, readers),
         started_by=history.started_by(readers.audit, run_id),
-        artefacts=artefacts.links(folder, archive, readers.presigner),
+        artefacts=artefacts.links(
+            output_uri(evaluate, "evaluation") if evaluate else None,
+            train.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+            readers.presigner,
+        ),
+        cost=costs.run_cost(list(usages.values()), prices),
     )
 
 

@@ -73,7 +73,7 @@ class SyncEnv(ConfigSettings, SlackSettings):
     """sync_definition's environment: the config it builds the pipeline from, the channel it alerts."""
 
 
-class NotifyEnv(AuditSettings, IdempotencySettings, RegistrySettings, PipelineSettings, SlackSettings):
+class NotifyEnv(AuditSettings, ConfigSettings, IdempotencySettings, RegistrySettings, PipelineSettings, SlackSettings):
     """notify reads the audit trail too: decisions made outside the control plane are told from its own by its
     records, and recorded there."""
 

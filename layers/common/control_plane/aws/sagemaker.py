@@ -98,13 +98,9 @@ class Pipelines:
         with not_found_as(f"training job {job_name} does not exist"):
             return dict(self._sm.describe_training_job(TrainingJobName=job_name))
 
-    def processing_output(self, job_name: str, output_name: str) -> str | None:
+    def processing_job(self, job_name: str) -> dict[str, Any]:
         with not_found_as(f"processing job {job_name} does not exist"):
-            job = self._sm.describe_processing_job(ProcessingJobName=job_name)
-        for output in job.get("ProcessingOutputConfig", {}).get("Outputs", []):
-            if output["OutputName"] == output_name and "S3Output" in output:
-                return str(output["S3Output"]["S3Uri"])
-        return None
+            return dict(self._sm.describe_processing_job(ProcessingJobName=job_name))
 
 
 class Registry:
