@@ -22,7 +22,7 @@ def cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, dict):
-        return ", ".join(f"{k}={cell(v)}" for k, v in value.items())
+        return ", ".join(f"{k}={{{cell(v)}}}" if isinstance(v, dict) else f"{k}={cell(v)}" for k, v in value.items())
     if isinstance(value, list):
         return ", ".join(cell(v) for v in value)
     return str(value)
@@ -100,7 +100,10 @@ def cost_text(cost: dict[str, Any] | None) -> str:
     bound = "at most " if cost.get("upper_bound") else "about "
     basis = f", {cost['region']} on-demand list prices of {cost['as_of']}" if cost.get("region") else ""
     partial = "" if cost.get("complete") else " (not every job priced)"
-    return f"{bound}{cost['estimated']:.2f} {cost.get('currency', 'USD')}{basis}{partial}"
+    amount = float(cost["estimated"])
+    # a tiny run costs fractions of a cent
+    digits = 2 if amount >= 0.01 else 4
+    return f"{bound}{amount:.{digits}f} {cost.get('currency', 'USD')}{basis}{partial}"
 
 
 def links(detail: dict[str, Any]) -> list[tuple[str, str]]:
