@@ -15,7 +15,7 @@ help: ## list the targets
 
 # .venv: control plane, pipeline_def, tests and linters, from the pinned requirements; then the command line,
 # scratch-detector (pyproject's [project.scripts]), editable and on those pins
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
