@@ -30,7 +30,13 @@ DISPLAY_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$"
 ONE_LINE = r"^[^\x00-\x1F\x7F\u0085\u2028\u2029]*$"
 MAX_VERSION = 999_999_999
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Every route of the control plane's REST API, signed as you (SigV4, execute-api).",
+    epilog="Exit codes: 0 done; 1 refused by the API (4xx); 2 usage (a bad option, no API or credentials); "
+    "3 the API failed (5xx) or is unreachable; 4 the followed run ended Failed or Stopped.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 runs = typer.Typer(help="Training runs: start, list, show, follow, stop, retry.", no_args_is_help=True)
 models = typer.Typer(help="Model packages: list, show, approve, reject, deploy.", no_args_is_help=True)
 app.add_typer(runs, name="runs")

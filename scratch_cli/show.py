@@ -116,7 +116,7 @@ def links(detail: dict[str, Any]) -> list[tuple[str, str]]:
 @dataclass
 class Watcher:
     """What changed since the last answer of GET /runs/{id}: a line per step whose status changed, and one when the
-    training job's latest metrics changed (the API gives no epoch number: see README "Command line")."""
+    training job's metrics appeared or changed (the API gives no epoch number: see README "Command line")."""
 
     say: Callable[[str], None]
     # make run prints each epoch from the job's own log instead (local/run.py)
