@@ -218,3 +218,18 @@ def test_following_says_each_change_once() -> None:
         watcher(detail)
 
     assert said == ["Train Executing", "  Train  loss 1.500  val mAP 0.250  (30.0 img/s)", "Train Failed: OOM"]
+
+
+def test_make_run_says_the_same_step_lines_and_leaves_metrics_to_the_epoch_lines() -> None:
+    from io import StringIO
+
+    from local.run import Progress
+
+    out = StringIO()
+    progress = Progress(out=out)
+    detail = {"steps": [{"name": "Train", "status": "Executing"}], "training_metrics": {"train:obj_loss": 1.0}}
+
+    progress.run(detail)
+    progress.run(detail)
+
+    assert [line.split("] ", 1)[1] for line in out.getvalue().splitlines()] == ["Train Executing"]
