@@ -13,11 +13,13 @@ CONFIG ?= config/pipeline.yaml
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-# .venv: control plane, pipeline_def, tests and linters, from the pinned requirements
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+# .venv: control plane, pipeline_def, tests and linters, from the pinned requirements; then the command line,
+# scratch-detector (pyproject's [project.scripts]), editable and on those pins
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 venv: $(VENV)/.installed

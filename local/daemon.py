@@ -122,7 +122,7 @@ def _healthy(api: str) -> bool:
 def _print_up(state: dict[str, Any], log: Path) -> None:
     endpoints = state["endpoints"]
     print(f"the local stack is up (pid {state['pid']}); `make down` stops it")
-    print(f"  API          {state['api']}   (IAM-signed; see the README's curl calls)")
+    print(f"  API          {state['api']}   (IAM-signed: .venv/bin/scratch-detector --local runs list)")
     for name, value in endpoints.items():
         print(f"  export {name}={value}")
     print("  export AWS_ACCESS_KEY_ID=LOCALUSER AWS_SECRET_ACCESS_KEY=local-secret AWS_DEFAULT_REGION=us-east-1")

@@ -19,10 +19,11 @@ from local.webhooks import Received
 from pipeline_def.names import ingest_log_uri
 from sam_stack.client import Api, click
 from sam_stack.container import run_module
+from scratch_cli import calls
 
 # every local user's secret key: throwaway, as the local API checks the access key id and not the signature
 LOCAL_SECRET_KEY = "local-secret"  # noqa: S105
-FINISHED = frozenset({"Succeeded", "Failed", "Stopped"})
+FINISHED = calls.FINISHED
 # seconds ingest waits for the offline store: the local store lags seconds (local/featurestore.py), not AWS's minutes
 OFFLINE_WAIT = 120.0
 POSTED = "/api/chat.postMessage"
@@ -85,12 +86,11 @@ def ingest_arguments(dataset: Path, *, bucket: str, wait_offline: float = OFFLIN
 
 def start_run(api: Api, parameters: dict[str, Any] | None = None, *, key: str | None = None, **fields: str) -> Any:
     """POST /runs as `api`'s caller, with `parameters` and any other `fields` of the request (display_name,
-    description); the started run."""
-    headers = {"Idempotency-Key": key} if key else {}
-    status, started = api.call("POST", "/runs", {"parameters": parameters or {}, **fields}, headers=headers)
-    if status != 201:
-        raise DriveError(f"POST /runs: {status} {started}")
-    return started
+    description), through the command line's client (scratch_cli.calls); the started run."""
+    try:
+        return calls.start_run(api, parameters=parameters, idempotency_key=key, **fields)
+    except calls.ApiError as error:
+        raise DriveError(f"POST /runs: {error}") from None
 
 
 def follow(
@@ -102,18 +102,12 @@ def follow(
     every: float = 1,
     seen: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """GET /runs/{run_id} until its status is one of `until_status` (by default: finished); the run. `seen` is
-    shown every answer (to follow the steps as they go)."""
-
-    def read() -> dict[str, Any]:
-        status, detail = api.call("GET", f"/runs/{run_id}")
-        if status != 200:
-            raise DriveError(f"GET /runs/{run_id}: {status} {detail}")
-        if seen is not None:
-            seen(detail)
-        return dict(detail)
-
-    return until(read, lambda d: d["status"] in until_status, timeout=timeout, every=every, waited=f"run {run_id}")
+    """GET /runs/{run_id} until its status is one of `until_status` (by default: finished), as `scratch-detector runs
+    follow` does; the run. `seen` is shown every answer (to follow the steps as they go)."""
+    try:
+        return calls.follow(api, run_id, seen=seen, until_status=until_status, every=every, timeout=timeout)
+    except (calls.ApiError, calls.FollowTimeout) as error:
+        raise DriveError(f"GET /runs/{run_id}: {error}") from None
 
 
 def slack_post(stack: LocalStack, text: str, *, path: str = POSTED, timeout: float = 30) -> Received:

@@ -37,6 +37,7 @@ from local.stack import (
 from local.template import ACCOUNT
 from pipeline_def import metrics
 from sam_stack.client import Api
+from scratch_cli import show
 
 RUN_WORK = REPO / "work" / "run"
 # the model the last `make run` approved: the next one starts with it in the registry, as its champion
@@ -71,7 +72,6 @@ class Progress:
     """Prints step changes and one line per training epoch, as they happen (to the terminal: the functions'
     own logs go to a file)."""
 
-    steps: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     out: TextIO = field(default_factory=lambda: sys.stdout)
     # epoch lines seen per training job, for the mean epoch time
@@ -96,11 +96,12 @@ class Progress:
         self.say(f"  Train  {line_text}")
 
     def run(self, detail: dict[str, Any]) -> None:
-        for step in detail.get("steps", []):
-            if self.steps.get(step["name"]) != step["status"]:
-                self.steps[step["name"]] = step["status"]
-                reason = f": {step['failure_reason']}" if step.get("failure_reason") else ""
-                self.say(f"{step['name']} {step['status']}{reason}")
+        """A line per step whose status changed, as `scratch-detector runs follow` prints them (the epoch lines come
+        from the job's log, above, which the API does not carry)."""
+        self.watcher(detail)
+
+    def __post_init__(self) -> None:
+        self.watcher = show.Watcher(say=self.say, training_metrics=False)
 
 
 def prepare_dataset(stack: LocalStack, progress: Progress, *, dataset: Path | None, images: int, seed: int) -> None:

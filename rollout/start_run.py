@@ -10,31 +10,21 @@ import boto3
 
 from rollout.environments import Environment, RolloutError
 from rollout.stack import deployed
-from sam_stack.client import Api
+from scratch_cli import calls, target
 
 
 def start_run(
     env: Environment, session: boto3.Session, *, idempotency_key: str | None, description: str
 ) -> dict[str, Any]:
+    """POST /runs on `env`'s stack, signed with `session`, through the command line's client (scratch_cli)."""
     stack = deployed(session.client("cloudformation"), env.stack_name)
     if stack is None:
         raise RolloutError(f"stack {env.stack_name} is not deployed: run `make deploy ENV={env.name}` first")
-    credentials = session.get_credentials()
-    if credentials is None:
-        raise RolloutError("no AWS credentials: configure a profile or the AWS_* variables")
-    frozen = credentials.get_frozen_credentials()
-    api = Api(
-        url=stack.api_url,
-        access_key=str(frozen.access_key),
-        secret_key=str(frozen.secret_key),
-        session_token=frozen.token,
-        region=str(session.region_name),
-    )
-    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    status, body = api.call("POST", "/runs", {"description": description}, headers=headers)
-    if status not in {200, 201}:
-        raise RolloutError(f"POST /runs answered {status}: {body}")
-    run = dict(body)
+    try:
+        api = target.signed(stack.api_url, session)
+        run = calls.start_run(api, idempotency_key=idempotency_key, description=description)
+    except (target.TargetError, calls.ApiError) as error:
+        raise RolloutError(f"POST /runs: {error}") from None
     run["links"] = {"api": f"{stack.api_url}/runs/{run['run_id']}"}
     report(env, run)
     return run
@@ -44,7 +34,8 @@ def report(env: Environment, run: dict[str, Any]) -> None:
     lines = [
         f"Training run {run['run_id']} started on {env.stack_name}",
         f"  execution: {run['execution_arn']}",
-        f"  status:    GET {run['links']['api']}  (IAM-signed, e.g. curl --aws-sigv4)",
+        f"  status:    GET {run['links']['api']}  (IAM-signed)",
+        f"  follow:    scratch-detector --env {env.name} runs follow {run['run_id']}",
         f"  CLI:       aws sagemaker describe-pipeline-execution --pipeline-execution-arn {run['execution_arn']}",
     ]
     print("\n".join(lines))

@@ -1,0 +1,3 @@
+from scratch_cli.main import main
+
+main()
