@@ -163,7 +163,7 @@ class LocalStack:
 
     def _start_services(self, environment: dict[str, str]) -> None:
         """What moto lacks: pipeline executions, hosting, the feature-store runtime; and Slack."""
-        runner = JobRunner(self.aws["s3"], environment)
+        runner = JobRunner(self.aws["s3"], environment, logs=_client("logs", self.moto_endpoint))
         self.executor = Executor(
             self.aws["sagemaker"],
             self.aws["events"],

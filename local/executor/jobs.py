@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
 
+from local.executor.cloudwatch import LogStream
 from local.executor.host_names import HostNames
 from local.executor.host_names import hosts as host_names
 from local.iam import enforce, usage
@@ -145,8 +147,12 @@ class JobRunner:
     """Runs jobs against the emulated S3 (`s3` is a boto3 client) with `environment` for the job processes, whose
     host names resolve as `host_names` says."""
 
-    def __init__(self, s3: Any, environment: dict[str, str], container_bin: Path = CONTAINER_BIN) -> None:
+    def __init__(
+        self, s3: Any, environment: dict[str, str], container_bin: Path = CONTAINER_BIN, *, logs: Any = None
+    ) -> None:
         self.s3 = s3
+        # the emulated CloudWatch Logs (a boto3 client), where a training job's lines go too; None: the log file only
+        self.logs = logs
         self.environment = environment
         self.container_bin = container_bin
         self.host_names = HostNames()
@@ -284,11 +290,17 @@ class JobRunner:
             processes = {host: self._start(job, host, command) for host in job.hosts}
             # `make down` finds and ends a job that outlived its stack by this file
             (job.folder / "pid").write_text("\n".join(str(p.pid) for p in processes.values()))
+            streams = self._log_streams(job)
             readers = [
                 threading.Thread(
                     target=self._read,
                     args=(job, process),
-                    kwargs={"log": log, "on_line": on_line, "prefix": f"[{host}] " if many else ""},
+                    kwargs={
+                        "log": log,
+                        "on_line": on_line,
+                        "prefix": f"[{host}] " if many else "",
+                        "stream": streams.get(host),
+                    },
                     daemon=True,
                 )
                 for host, process in processes.items()
@@ -304,6 +316,8 @@ class JobRunner:
                 time.sleep(0.2)
             for reader in readers:
                 reader.join(timeout=10)
+            for stream in streams.values():
+                stream.close()
             codes = [process.wait() for process in processes.values()]
             (job.folder / "pid").unlink(missing_ok=True)
         if job.stop.is_set():
@@ -311,6 +325,16 @@ class JobRunner:
         if time.monotonic() > deadline:
             raise JobFailed(f"MaxRuntimeExceeded: the job ran longer than {limit} seconds")
         return codes
+
+    def _log_streams(self, job: Job) -> dict[str, LogStream]:
+        """A CloudWatch Logs stream per host of a training job, named as SageMaker names them."""
+        if self.logs is None or job.kind != "training" or job.started is None:
+            return {}
+        start = int(job.started.timestamp())
+        try:
+            return {host: LogStream(self.logs, f"{job.name}/{host}-{start}") for host in job.hosts}
+        except (ClientError, BotoCoreError, enforce.AccessDenied):
+            return {}  # the job's log file has its lines; only this copy is missing
 
     def _start(self, job: Job, host: str, command: list[str]) -> subprocess.Popen[str]:
         env = {
@@ -334,7 +358,9 @@ class JobRunner:
             cwd=job.folder,
         )
 
-    def _read(self, job: Job, process: subprocess.Popen[str], *, log: Any, on_line: Any, prefix: str) -> None:
+    def _read(
+        self, job: Job, process: subprocess.Popen[str], *, log: Any, on_line: Any, prefix: str, stream: Any = None
+    ) -> None:
         definitions = job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
         patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
         assert process.stdout is not None
@@ -342,6 +368,8 @@ class JobRunner:
             with self._log_lock:
                 log.write(prefix + line)
                 log.flush()
+            if stream is not None:
+                stream.add(line)
             for name, pattern in patterns:
                 found = pattern.search(line)
                 if found:

@@ -193,3 +193,29 @@ def test_a_one_instance_job_keeps_its_single_root(runner: JobRunner, s3: Any, tm
     assert given(job)["algo-1"]["config"]["hosts"] == ["algo-1"]
     assert job.root("algo-1") == job.folder / "opt_ml"
     assert archive_files(s3, job) == {"model.txt": "written by algo-1"}
+
+
+def test_a_training_job_s_lines_reach_cloudwatch_logs_one_stream_per_host_as_sagemaker_names_them(
+    s3: Any, tmp_path: Path
+) -> None:
+    # Given a runner that writes to the emulated CloudWatch Logs, where the log group does not exist yet
+    logs = clients.client("logs")
+    bin_folder = tmp_path / "bin"
+    bin_folder.mkdir()
+    (bin_folder / "train").write_text(STAND_IN)
+    (bin_folder / "train").chmod(0o755)
+    runner = JobRunner(s3, {"AWS_REGION": REGION}, container_bin=bin_folder, logs=logs)
+    job = training_job(tmp_path, 2)
+
+    runner.run(job)
+
+    # Then the group is created and each host's lines are in its own stream `<job>/<host>-<start epoch seconds>`
+    assert job.status == "Completed", job.failure_reason
+    assert job.started is not None
+    start = int(job.started.timestamp())
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs")["logStreams"]
+    assert sorted(s["logStreamName"] for s in streams) == [f"job-1/algo-1-{start}", f"job-1/algo-2-{start}"]
+    events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="job-1/")["events"]
+    said = {e["logStreamName"]: e["message"] for e in events if e["message"].startswith("host ")}
+    assert said[f"job-1/algo-1-{start}"].startswith("host algo-1 {")
+    assert said[f"job-1/algo-2-{start}"].startswith("host algo-2 {")
