@@ -10,6 +10,7 @@ from control_plane import api_document, endpoints, history, pipeline_config, reg
 from control_plane.api_document import SIGNED
 from control_plane.aws.dynamodb import AuditTrail
 from control_plane.aws.hosting import Hosting
+from control_plane.aws.logs import epoch_events
 from control_plane.aws.s3 import Presigner, read_json
 from control_plane.aws.sagemaker import Pipelines, Registry
 from control_plane.aws.ssm import ConfigParameter
@@ -48,7 +49,7 @@ HOSTING = Hosting(ENV.endpoint_name, ENV.model_role_arn)
 # links a person can open for a quarter of an hour, signed with this function's role (which reads only them)
 PRESIGNER = Presigner(expires_seconds=900)
 RUN_READERS = runs.RunReaders(
-    registry=REGISTRY, audit=AUDIT, read_report=read_json, presigner=PRESIGNER, region=ENV.region
+    registry=REGISTRY, audit=AUDIT, read_report=read_json, presigner=PRESIGNER, region=ENV.region, epochs=epoch_events
 )
 START_ONCE = Once(
     runs.start_run,

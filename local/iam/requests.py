@@ -167,6 +167,11 @@ def _log_group(operation: str, params: Params, where: Where) -> Iterator[Request
     yield Request(f"logs:{operation}", where.arn("logs", resource))
 
 
+def _log_group_events(operation: str, params: Params, where: Where) -> Iterator[Request]:
+    """A read of a log group's events: CloudWatch Logs authorises it on the group's ARN as it reports it (`:*`)."""
+    yield Request(f"logs:{operation}", where.arn("logs", f"log-group:{params['logGroupName']}:*"))
+
+
 def _metrics(operation: str, params: Params, where: Where) -> Iterator[Request]:
     yield Request("cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", str(params["Namespace"])),))
 
@@ -265,6 +270,8 @@ _ROWS: dict[tuple[str, str], Row] = {
     ("ecr", "GetAuthorizationToken"): anything("ecr"),
     **_each("logs", ("CreateLogGroup", "DescribeLogStreams", "CreateLogStream", "PutLogEvents"), _log_group),
     ("cloudwatch", "PutMetricData"): _metrics,
+    # GET /runs/{id}: the Train step's epoch lines
+    ("logs", "FilterLogEvents"): _log_group_events,
 }
 
 

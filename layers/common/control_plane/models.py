@@ -184,6 +184,16 @@ class DatasetSummary(_Response):
     not_in_offline_store: int | None = None
 
 
+class TrainProgress(_Response):
+    """The latest epoch line of an executing Train step: `text` is `epoch 9/19  loss ...  about 4 min left`."""
+
+    epoch: int
+    total: int | None = None
+    seconds_per_epoch: float | None = None
+    fields: dict[str, str]
+    text: str
+
+
 class RunDetail(_Response):
     run_id: str
     execution_arn: str
@@ -202,6 +212,8 @@ class RunDetail(_Response):
     started_by: Origin | None = None
     artefacts: Artefacts | None = None
     cost: RunCost | None = None
+    # an executing Train step's latest epoch, from the training job's log (DescribeTrainingJob has none)
+    progress: TrainProgress | None = None
 
 
 class DecisionResult(_Response):

@@ -87,6 +87,12 @@ class ReportReader(Protocol):
     def __call__(self, uri: str) -> dict[str, Any] | None: ...
 
 
+class EpochEventReader(Protocol):
+    """A training job's epoch log events since a time (CloudWatch Logs' FilterLogEvents events)."""
+
+    def __call__(self, job_name: str, since: datetime) -> list[dict[str, Any]]: ...
+
+
 class ObjectReader(Protocol):
     def __call__(self, uri: str) -> bytes | None: ...
 

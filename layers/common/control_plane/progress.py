@@ -13,7 +13,7 @@ from pipeline_def import metrics
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 # CloudWatch Logs' filter pattern for the container's epoch lines (`epoch=8 obj_loss=... ...`)
-EPOCH_PATTERN = '"epoch=" "obj_loss="'
+EPOCH_PATTERN = '"obj_loss="'
 
 
 def train_progress(

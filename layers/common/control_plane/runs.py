@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane import artefacts, costs, cursors, history
+from control_plane import artefacts, costs, cursors, history, progress
 from control_plane.costs import PriceTable
 from control_plane.errors import Conflict, InvalidRequest
 from control_plane.models import (
@@ -31,8 +31,16 @@ from control_plane.models import (
     RunSummary,
     StartRunRequest,
     Step,
+    TrainProgress,
 )
-from control_plane.ports import ArtefactPort, AuditPort, PipelinesPort, RegistryPort, ReportReader
+from control_plane.ports import (
+    ArtefactPort,
+    AuditPort,
+    EpochEventReader,
+    PipelinesPort,
+    RegistryPort,
+    ReportReader,
+)
 from control_plane.registry import model_summary
 from control_plane.service_text import clip, utf16_length
 from pipeline_def.names import DATASET_REPORT, EVALUATION_FILE, RAISE_ONLY
@@ -269,6 +277,8 @@ class RunReaders:
     read_report: ReportReader
     presigner: ArtefactPort
     region: str
+    # the training job's epoch lines; None: no progress is read
+    epochs: EpochEventReader | None = None
 
 
 def dataset_summary(report: dict[str, Any] | None) -> DatasetSummary | None:
@@ -331,6 +341,23 @@ def _model(raw_steps: list[dict[str, Any]], readers: RunReaders) -> ModelSummary
     return None
 
 
+def _progress(
+    raw_steps: list[dict[str, Any]], jobs: dict[str, dict[str, Any]], read: EpochEventReader | None
+) -> TrainProgress | None:
+    """The executing Train step's latest epoch, with the total from the job's `epochs` hyperparameter (the run's
+    NumEpochs, or the definition's default)."""
+    job = jobs.get("Train")
+    executing = any(raw.get("StepName") == "Train" and raw.get("StepStatus") == "Executing" for raw in raw_steps)
+    if read is None or not job or not executing or not job.get("TrainingStartTime"):
+        return None
+    started = job["TrainingStartTime"]
+    total = str(job.get("HyperParameters", {}).get("epochs", ""))
+    found = progress.train_progress(
+        read(job["TrainingJobName"], started), started=started, total=int(total) if total.isdigit() else None
+    )
+    return TrainProgress(**found) if found else None
+
+
 def get_run(
     run_id: str, pipelines: PipelinesPort, readers: RunReaders, *, prices: PriceTable | None = None
 ) -> RunDetail:
@@ -365,6 +392,7 @@ def get_run(
             readers.presigner,
         ),
         cost=costs.run_cost(list(usages.values()), prices),
+        progress=_progress(raw_steps, jobs, readers.epochs),
     )
 
 
