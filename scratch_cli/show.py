@@ -115,14 +115,16 @@ def links(detail: dict[str, Any]) -> list[tuple[str, str]]:
 
 @dataclass
 class Watcher:
-    """What changed since the last answer of GET /runs/{id}: a line per step whose status changed, and one when the
-    training job's metrics appeared or changed (the API gives no epoch number: see README "Command line")."""
+    """What changed since the last answer of GET /runs/{id}: a line per step whose status changed, one per epoch
+    line of an executing Train step (`epoch 9/19  ...  about 4 min left`), and one when the training job's final
+    metrics appeared or changed."""
 
     say: Callable[[str], None]
     # make run prints each epoch from the job's own log instead (local/run.py)
     training_metrics: bool = True
     steps: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    progress: str | None = None
 
     def __call__(self, detail: dict[str, Any]) -> None:
         for step in detail.get("steps", []):
@@ -130,6 +132,10 @@ class Watcher:
                 self.steps[step["name"]] = step["status"]
                 reason = f": {step['failure_reason']}" if step.get("failure_reason") else ""
                 self.say(f"{step['name']} {step['status']}{reason}")
+        progress = (detail.get("progress") or {}).get("text")
+        if self.training_metrics and progress and progress != self.progress:
+            self.progress = progress
+            self.say(f"  Train  {progress}")
         latest = detail.get("training_metrics") or {}
         if self.training_metrics and latest and latest != self.metrics:
             self.metrics = dict(latest)

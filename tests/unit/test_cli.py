@@ -220,6 +220,23 @@ def test_following_says_each_change_once() -> None:
     assert said == ["Train Executing", "  Train  loss 1.500  val mAP 0.250  (30.0 img/s)", "Train Failed: OOM"]
 
 
+def test_following_says_each_new_epoch_line_once() -> None:
+    said: list[str] = []
+    watcher = show.Watcher(say=said.append)
+    steps = [{"name": "Train", "status": "Executing"}]
+    ninth = {"steps": steps, "progress": {"text": "epoch 9/19  loss 1.500  (35.2 img/s)  about 5 min left"}}
+    tenth = {"steps": steps, "progress": {"text": "epoch 10/19  loss 1.400  (35.2 img/s)  about 4 min left"}}
+
+    for detail in ({"steps": steps}, ninth, ninth, tenth):
+        watcher(detail)
+
+    assert said == [
+        "Train Executing",
+        "  Train  epoch 9/19  loss 1.500  (35.2 img/s)  about 5 min left",
+        "  Train  epoch 10/19  loss 1.400  (35.2 img/s)  about 4 min left",
+    ]
+
+
 def test_make_run_says_the_same_step_lines_and_leaves_metrics_to_the_epoch_lines() -> None:
     from io import StringIO
 
@@ -227,7 +244,11 @@ def test_make_run_says_the_same_step_lines_and_leaves_metrics_to_the_epoch_lines
 
     out = StringIO()
     progress = Progress(out=out)
-    detail = {"steps": [{"name": "Train", "status": "Executing"}], "training_metrics": {"train:obj_loss": 1.0}}
+    detail = {
+        "steps": [{"name": "Train", "status": "Executing"}],
+        "training_metrics": {"train:obj_loss": 1.0},
+        "progress": {"text": "epoch 1/2  loss 1.000  (1.0 img/s)  under a minute left"},
+    }
 
     progress.run(detail)
     progress.run(detail)
