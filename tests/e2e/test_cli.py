@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -132,19 +134,38 @@ def test_a_stopped_run_follows_to_exit_4_and_is_retried(stack: LocalStack, state
     run_id = started["run_id"]
     drive.follow(drive.api(stack.api.url, LOCAL_USER_KEY), run_id, until_status={"Executing"}, timeout=30)
 
-    # When the runner stops it and follows it
+    # When the runner follows it while it trains, and stops it once its training job has logged an epoch
+    following = subprocess.Popen(
+        [sys.executable, "-m", "scratch_cli", "--local", "--state-file", str(state_file), "--as", "runner",
+         "runs", "follow", run_id, "--every", "0.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "250"}, cwd=REPO,
+    )  # fmt: skip
+    progress = wait_for_progress(stack, run_id)
     stopped = cli(state_file, "runner", "runs", "stop", run_id)
-    followed = cli(state_file, "runner", "runs", "follow", run_id, "--every", "0.5")
+    out, err = following.communicate(timeout=300)
 
-    # Then the follow ends on Stopped, exit 4 (not a success)
+    # Then the follow showed the epochs as `epoch N/500` with the time left, and ended on Stopped, exit 4
+    assert progress["total"] == 500
+    assert re.search(r"^  Train  epoch [0-9]+/500  loss .*(left|minute)", out, re.MULTILINE), out
     assert stopped.returncode == 0, stopped.stderr
-    assert followed.returncode == 4, followed.stderr
-    assert f"run            {run_id} Stopped" in followed.stdout
+    assert following.returncode == 4, err
+    assert f"run            {run_id} Stopped" in out
 
     # When it is retried, Then it executes again; and it is stopped once more
     retried = as_json(cli(state_file, "runner", "runs", "retry", run_id, "--json"))
     assert retried["status"] == "Executing"
     assert cli(state_file, "runner", "runs", "stop", run_id).returncode == 0
+
+
+def wait_for_progress(stack: LocalStack, run_id: str, timeout: float = 180) -> dict[str, Any]:
+    """GET /runs/{run_id}'s progress, once its Train step has logged an epoch."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        progress = api_answer(stack, f"/runs/{run_id}").get("progress")
+        if progress:
+            return dict(progress)
+        time.sleep(1)
+    raise AssertionError(f"run {run_id}: no epoch progress within {timeout:.0f} s")
 
 
 def test_the_default_credential_chain_signs_for_a_url_and_config_is_the_apis(stack: LocalStack, tmp_path: Path) -> None:
