@@ -162,6 +162,11 @@ def route(ctx: typer.Context, method: str, path: str, *, body: Any = None, as_js
     return answer(ctx, lambda api: calls.call(api, method, path, body=body), as_json=as_json, tables=tables)
 
 
+def titled(title: str) -> Any:
+    """The tables of an answer that is one record: its fields under `title`."""
+    return lambda found: [show.fields(found, title=title)]
+
+
 def fail(message: str, code: int) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -221,7 +226,7 @@ def runs_start(
             api, parameters=body, idempotency_key=idempotency_key, display_name=display_name, description=description
         ),
         as_json=as_json,
-        tables=lambda found: [show.fields(found, title="run started")],
+        tables=titled("run started"),
     )
     if follow:
         follow_run(ctx, started["run_id"], every=5, as_json=as_json)
@@ -257,25 +262,13 @@ def runs_show(ctx: typer.Context, *, run_id: RunId, as_json: Json = False) -> No
 @runs.command("stop")
 def runs_stop(ctx: typer.Context, *, run_id: RunId, as_json: Json = False) -> None:
     """POST /runs/{id}/stop: stop an executing run."""
-    route(
-        ctx,
-        "POST",
-        f"/runs/{run_id}/stop",
-        as_json=as_json,
-        tables=lambda found: [show.fields(found, title="stopping")],
-    )
+    route(ctx, "POST", f"/runs/{run_id}/stop", as_json=as_json, tables=titled("stopping"))
 
 
 @runs.command("retry")
 def runs_retry(ctx: typer.Context, *, run_id: RunId, as_json: Json = False) -> None:
     """POST /runs/{id}/retry: retry a failed or stopped run."""
-    route(
-        ctx,
-        "POST",
-        f"/runs/{run_id}/retry",
-        as_json=as_json,
-        tables=lambda found: [show.fields(found, title="retrying")],
-    )
+    route(ctx, "POST", f"/runs/{run_id}/retry", as_json=as_json, tables=titled("retrying"))
 
 
 @runs.command("follow")
@@ -348,7 +341,7 @@ def decide(ctx: typer.Context, *, version: int, decision: str, comment: str, as_
         f"/models/{version}/{decision}",
         body={"comment": comment},
         as_json=as_json,
-        tables=lambda found: [show.fields(found, title=f"{decision} v{version}")],
+        tables=titled(f"{decision} v{version}"),
     )
 
 
@@ -372,14 +365,14 @@ def models_deploy(ctx: typer.Context, *, version: Version, as_json: Json = False
         "POST",
         f"/models/{version}/deploy",
         as_json=as_json,
-        tables=lambda found: [show.fields(found, title="endpoint")],
+        tables=titled("endpoint"),
     )
 
 
 @app.command("endpoint")
 def endpoint(ctx: typer.Context, *, as_json: Json = False) -> None:
     """GET /endpoint: the stack's real-time endpoint and the version it serves."""
-    route(ctx, "GET", "/endpoint", as_json=as_json, tables=lambda found: [show.fields(found, title="endpoint")])
+    route(ctx, "GET", "/endpoint", as_json=as_json, tables=titled("endpoint"))
 
 
 @app.command("audit")
