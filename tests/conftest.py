@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from local.template import local_values
 from pipeline_def.config import DEFAULT_CONFIG_PATH, PipelineConfig
 from sam_stack.template import Template
 
@@ -18,7 +19,9 @@ pytest_plugins = ["local.pytest_aws"]  # moto_endpoint, aws_env
 
 # Powertools reads its service name and metrics namespace when control_plane.observability is first
 # imported, which test collection does: take them from template.yaml's Globals, as a deployment would
-_GLOBALS = Template.load().body["Globals"]["Function"]["Environment"]["Variables"]
+# (resolved as the local stack resolves them: the service is the stack's name)
+_TEMPLATE = Template.load()
+_GLOBALS = _TEMPLATE.environment(next(iter(_TEMPLATE.of_type("AWS::Serverless::Function"))), local_values())
 for _name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
     os.environ.setdefault(_name, _GLOBALS[_name])
 

@@ -8,6 +8,8 @@ import json
 import re
 from typing import Any
 
+from local.template import local_values
+from sam_stack.template import Template
 from tests.conftest import REPO
 from tests.unit.test_translated_template import TEMPLATE, resources, translation
 
@@ -155,8 +157,9 @@ def test_the_products_own_metrics_are_watched_in_the_namespace_and_service_the_f
     functions = resources(TEMPLATE, "AWS::Lambda::Function")
     variables = [f["Properties"]["Environment"]["Variables"] for f in functions.values()]
     namespace = {v["POWERTOOLS_METRICS_NAMESPACE"] for v in variables}
-    service = {v["POWERTOOLS_SERVICE_NAME"] for v in variables}
-    assert (namespace, service) == ({"ScratchDetector"}, {"scratch-detector"})
+    assert namespace == {"ScratchDetector"}
+    # the service is the stack's name: dev and prod in one account each publish, and alarm on, their own
+    assert all(v["POWERTOOLS_SERVICE_NAME"] == STACK_NAME for v in variables)
     emitted = {
         m
         for path in (REPO / "functions").glob("*/app.py")
@@ -164,7 +167,7 @@ def test_the_products_own_metrics_are_watched_in_the_namespace_and_service_the_f
     }
     for metric in ("InvalidConfigs", "DeploymentSyncFailures", "SlackDecisionsFailed"):
         assert metric in emitted
-        assert watching("ScratchDetector", metric, service="scratch-detector"), metric
+        assert watching("ScratchDetector", metric, service=STACK_NAME), metric
 
 
 def test_cloudwatch_may_publish_to_the_encrypted_topic_only_for_the_stacks_alarms_and_notify_is_subscribed() -> None:
@@ -208,3 +211,16 @@ def test_the_dashboard_shows_every_metric_an_alarm_watches() -> None:
     shown = {(m[0], m[1]) for widget in body["widgets"] for m in widget["properties"]["metrics"]}
     watched = {(a["Namespace"], a["MetricName"]) for a in alarms().values()}
     assert watched <= shown, watched - shown
+
+
+def test_two_stacks_in_one_account_emit_their_product_metrics_under_their_own_service() -> None:
+    # Given the template resolved for two stack names, as CloudFormation resolves it for dev and prod
+    template = Template.load()
+    services = {
+        template.environment("SyncDefinitionFunction", local_values({"AWS::StackName": name}))[
+            "POWERTOOLS_SERVICE_NAME"
+        ]
+        for name in ("scratch-detector-dev", "scratch-detector-prod")
+    }
+    # Then each emits under its own name, which its alarms watch
+    assert services == {"scratch-detector-dev", "scratch-detector-prod"}
