@@ -18,53 +18,21 @@ have arrived; the exit code is 3 when some have not, naming them.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from detector import ingest_log, jobs, offline_arrival
-from detector.records import FEATURES, Record, RecordError, parse_record
+from detector.labels import feature_csv
+from detector.labels.common import Labelled, Problem
+from detector.records import FEATURES, Record, RecordError
 
 log = logging.getLogger("detector.ingest")
-
-
-@dataclass(frozen=True)
-class Row:
-    number: int
-    record: Record
-
-
-@dataclass(frozen=True)
-class Problem:
-    row: int
-    source_ref: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"row {self.row} ({self.source_ref or 'no source_ref'}): {self.reason}"
-
-
-def read_rows(labels: Path) -> tuple[list[Row], list[Problem]]:
-    """Parsed rows and the refused ones; a file without the feature columns is refused whole."""
-    rows, problems = [], []
-    with labels.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        missing = [name for name in FEATURES if name not in (reader.fieldnames or [])]
-        if missing:
-            raise jobs.JobError(f"{labels}: missing columns {', '.join(missing)}")
-        for values in reader:
-            number = reader.line_num
-            try:
-                rows.append(Row(number, parse_record(values)))
-            except RecordError as error:
-                problems.append(Problem(number, values.get("source_ref") or "", str(error)))
-    return rows, problems
 
 
 def object_key(prefix: str, source_ref: str) -> str:
@@ -85,10 +53,10 @@ class Ingest:
         self.images, self.bucket, self.prefix, self.feature_group = images, bucket, prefix.strip("/"), feature_group
         self.workers = workers
 
-    def one(self, row: Row) -> Problem | Record:
+    def one(self, item: Labelled) -> Problem | Record:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        record = row.record
+        record = item.record
         try:
             if not record.source_ref.startswith("s3://"):
                 key = object_key(self.prefix, record.source_ref)
@@ -103,18 +71,18 @@ class Ingest:
                 Record=[{"FeatureName": name, "ValueAsString": values[name]} for name in FEATURES],
             )
         except RecordError as error:
-            return Problem(row.number, row.record.source_ref, str(error))
+            return Problem(item.place, item.record.source_ref, str(error))
         except ClientError as error:
             detail = error.response.get("Error", {})
-            return Problem(row.number, row.record.source_ref, f"{detail.get('Code')}: {detail.get('Message')}")
+            return Problem(item.place, item.record.source_ref, f"{detail.get('Code')}: {detail.get('Message')}")
         except BotoCoreError as error:
-            return Problem(row.number, row.record.source_ref, str(error))
+            return Problem(item.place, item.record.source_ref, str(error))
         return record
 
-    def all(self, rows: list[Row]) -> tuple[list[Problem], list[Record]]:
-        """The refused rows, and the records put (source_refs as stored)."""
+    def all(self, labelled: list[Labelled]) -> tuple[list[Problem], list[Record]]:
+        """The refused records, and the records put (source_refs as stored)."""
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ingest") as pool:
-            done = list(pool.map(self.one, rows))
+            done = list(pool.map(self.one, labelled))
         return [p for p in done if isinstance(p, Problem)], [r for r in done if isinstance(r, Record)]
 
     def offline_store_uri(self) -> str:
@@ -148,20 +116,19 @@ def after_put(ingest: Ingest, put: list[Record], *, args: argparse.Namespace, st
 
 def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
-    rows, problems = read_rows(args.labels)
+    read = feature_csv.read(args.labels)
     ingest = Ingest(
         args.images, bucket=args.bucket, prefix=args.prefix, feature_group=args.feature_group, workers=args.workers
     )
-    refused, put = ingest.all(rows)
-    problems = sorted(problems + refused, key=lambda problem: problem.row)
+    refused, put = ingest.all(read.labelled)
+    problems = sorted(read.problems + refused, key=lambda problem: problem.place.order)
     for problem in problems:
         print(problem, file=sys.stderr)
-    refused_rows = {problem.row for problem in problems}
-    ingested = sum(1 for row in rows if row.number not in refused_rows)
+    ingested = len(put)
     summary: dict[str, Any] = {
         "feature_group": args.feature_group,
         "ingested": ingested,
-        "refused": [{"row": p.row, "source_ref": p.source_ref, "reason": p.reason} for p in problems],
+        "refused": [{"row": p.place.order[1], "source_ref": p.source_ref, "reason": p.reason} for p in problems],
     }
     if args.report:
         args.report.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
