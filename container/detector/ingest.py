@@ -1,13 +1,21 @@
-"""Images and a labels CSV into S3 and the feature group (PutRecord), row by row.
+"""Labelled images into S3 and the feature group (PutRecord), image by image.
 
-    python -m detector.ingest --labels DIR/labels.csv --images DIR --bucket BUCKET [--prefix images] \
-        --feature-group NAME [--ingest-log s3://BUCKET/ingest-log/NAME/] [--wait-offline SECONDS]
+    python -m detector.ingest --labels PATH --bucket BUCKET --feature-group NAME [--classes scratch] \
+        [--format csv|coco|voc|yolo|groundtruth] [--images DIR] [--prefix images] [--status APPROVED|REJECTED] \
+        [--label-attribute NAME] [--ingest-log s3://BUCKET/ingest-log/NAME/] [--wait-offline SECONDS]
 
-The CSV has the feature-group columns (the metal-tags `labels.csv` layout); annotations may be JSON or the
-Python-literal form. Each image goes to `s3://BUCKET/PREFIX/<source_ref>` (a source_ref that already is an S3
+PATH is a label export, a file or the folder holding it: the feature group's own CSV (the metal-tags `labels.csv`
+layout), COCO instances JSON, Pascal VOC XML, YOLO txt with its class list, or a SageMaker Ground Truth
+bounding-box output manifest (detector.labels; the format is detected from PATH unless --format names it). Classes
+are mapped by name to --classes (the config's, in class_id order; a CSV gives ids, checked against them when
+given). Each image goes to `s3://BUCKET/PREFIX/<its path under --images>` (a CSV source_ref that already is an S3
 URI is kept) and its record, with that URI as source_ref and JSON annotations, goes to the feature group.
-A bad row is reported with its row number (the CSV's line, header = 1) and reason; the good rows still go in;
-the exit code is 1 when any row was refused.
+`labeling_job` says where a record came from: the CSV's column, Ground Truth's job-name, or `coco:<file>`,
+`voc:<folder>`, `yolo:<folder>` (the path from the images folder's parent: the dataset's name first); event_time
+is Ground Truth's creation-date or the CSV's column, else the time of the ingest; status is the CSV's column, else
+--status (APPROVED unless told). A refused row, image or object is named (file, row/line/object, reason) and the
+good records still go in (an image with a refused object is not ingested at all); the exit code is 1 when anything
+was refused, 2 when the export cannot be read at all.
 
 Feature Store writes the offline store, which Preprocess reads, in batches "within 15 minutes" of PutRecord:
 `--ingest-log` keeps the list of records put under that S3 prefix (Preprocess counts those not in the offline store
@@ -28,9 +36,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from detector import ingest_log, jobs, offline_arrival
-from detector.labels import feature_csv
-from detector.labels.common import Labelled, Problem
-from detector.records import FEATURES, Record, RecordError
+from detector.labels import formats
+from detector.labels.classes import ClassMap
+from detector.labels.common import Context, Labelled, Problem
+from detector.records import FEATURES, STATUSES, Record, RecordError
 
 log = logging.getLogger("detector.ingest")
 
@@ -116,7 +125,13 @@ def after_put(ingest: Ingest, put: list[Record], *, args: argparse.Namespace, st
 
 def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
-    read = feature_csv.read(args.labels)
+    kind, export = formats.detect(args.labels, args.format)
+    classes = ClassMap(args.classes)
+    if kind != "csv" and not classes.names:
+        raise jobs.JobError(f"--classes: the {kind} export names its classes; give the config's, in class_id order")
+    context = Context(images=args.images, classes=classes, status=args.status, now=started.timestamp())
+    read = formats.reader(kind, label_attribute=args.label_attribute)(export, context)
+    jobs.event(log, "labels read", format=kind, export=export, records=len(read.labelled), refused=len(read.problems))
     ingest = Ingest(
         args.images, bucket=args.bucket, prefix=args.prefix, feature_group=args.feature_group, workers=args.workers
     )
@@ -128,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {
         "feature_group": args.feature_group,
         "ingested": ingested,
-        "refused": [{"row": p.place.order[1], "source_ref": p.source_ref, "reason": p.reason} for p in problems],
+        "refused": [{"where": p.place.where, "source_ref": p.source_ref, "reason": p.reason} for p in problems],
     }
     if args.report:
         args.report.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -137,10 +152,27 @@ def run(args: argparse.Namespace) -> int:
     return waited or (1 if problems else 0)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m detector.ingest", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labels", type=Path, required=True, help="labels CSV in the feature-group schema")
-    parser.add_argument("--images", type=Path, default=None, help="folder the source_refs are relative to")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m detector.ingest",
+        description=__doc__.split("\n\n")[0],
+        epilog=formats.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--labels", type=Path, required=True, help="the label export: file or folder")
+    parser.add_argument(
+        "--format", choices=formats.FORMATS, default=None, help="the export's format (default: detected)"
+    )
+    parser.add_argument(
+        "--classes", type=_names, default=(), help="the config's class names, comma-separated, in id order"
+    )
+    parser.add_argument("--images", type=Path, default=None, help="the folder the images are under (default: PATH's)")
+    parser.add_argument(
+        "--status", choices=STATUSES, default=None, help="the records' status (not CSV; default APPROVED)"
+    )
+    parser.add_argument(
+        "--label-attribute", default=None, help="groundtruth: the job's label attribute (default: its one)"
+    )
     parser.add_argument("--bucket", required=True, help="S3 bucket for the images")
     parser.add_argument("--prefix", default="images", help="key prefix for the images (default images)")
     parser.add_argument("--feature-group", required=True)
@@ -150,8 +182,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--wait-offline", type=float, default=0, help="seconds to wait for the offline store to hold them (0: none)"
     )
+    return parser
+
+
+def _names(value: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in value.split(","))
+    if not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"expected distinct comma-separated class names, got {value!r}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
     args = parser.parse_args(argv)
-    args.images = args.images or args.labels.parent
+    if args.status is not None and (args.format == "csv" or args.labels.suffix == ".csv"):
+        parser.error("--status: the CSV gives each row's own status")
+    args.status = args.status or "APPROVED"
+    args.images = args.images or (args.labels if args.labels.is_dir() else args.labels.parent)
     args.workers = max(1, args.workers)
     jobs.setup_logging()
     try:
