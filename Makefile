@@ -122,8 +122,8 @@ account-setup: $(VENV)/.installed ## once per AWS account and region: the CloudW
 start-run: $(VENV)/.installed ## start a training run on ENV through its API (IAM-signed) and print its links
 	$(ROLLOUT) start-run $(if $(IDEMPOTENCY_KEY),--idempotency-key $(IDEMPOTENCY_KEY))
 
-ingest: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## put DATASET (labels.csv + images) into ENV's bucket and feature group
-	$(ROLLOUT) ingest --dataset $(DATASET)
+ingest: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## put DATASET (a label export, file or folder, + images) into ENV's bucket and feature group [FORMAT=csv|coco|voc|yolo|groundtruth]
+	$(ROLLOUT) ingest --dataset $(DATASET) $(if $(FORMAT),--format $(FORMAT))
 
 destroy: $(VENV)/.installed ## delete ENV's stack and all it leaves (bucket, images, models, logs); asks unless FORCE=1
 	$(ROLLOUT) destroy $(if $(filter 1,$(FORCE)),--force)

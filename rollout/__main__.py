@@ -45,7 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--idempotency-key", help="start-run: the same key starts one run (CI uses the commit)")
     parser.add_argument("--description", default="started with make start-run", help="start-run: the run's description")
     parser.add_argument("--force", action="store_true", help="destroy without asking")
-    parser.add_argument("--dataset", type=Path, help="ingest: a folder with labels.csv and its images")
+    parser.add_argument("--dataset", type=Path, help="ingest: a label export (file or folder) and its images")
+    parser.add_argument(
+        "--format", help="ingest: the export's format (csv, coco, voc, yolo, groundtruth; default detected)"
+    )
     return parser
 
 
@@ -92,16 +95,16 @@ def _start_run(env: Environment, session: boto3.Session, args: argparse.Namespac
 
 def _ingest(env: Environment, session: boto3.Session, args: argparse.Namespace) -> int:
     if args.dataset is None:
-        raise RolloutError("ingest needs DATASET=dir (a folder with labels.csv and its images)")
-    return ingest(env, session, args.dataset)
+        raise RolloutError("ingest needs DATASET=path (a label export, or the folder holding it, and its images)")
+    return ingest(env, session, args.dataset, kind=args.format)
 
 
 def _destroy(env: Environment, session: boto3.Session, args: argparse.Namespace) -> int:
     return destroy(env, session, args.force)
 
 
-# each command's exit code: 0 done, 1 not done (ingest: some rows refused; destroy: not confirmed), ingest 3: the
-# offline store does not hold every record put in time
+# each command's exit code: 0 done, 1 not done (ingest: some rows refused; destroy: not confirmed), ingest 2: the
+# export cannot be read, ingest 3: the offline store does not hold every record put in time
 COMMANDS: dict[str, Callable[[Environment, boto3.Session, argparse.Namespace], int]] = {
     "build": _build,
     "deploy": _deploy,

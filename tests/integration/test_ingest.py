@@ -11,6 +11,7 @@ import csv
 import json
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -20,6 +21,7 @@ import pytest
 from local.emulator import reset_moto
 from local.featurestore import ENDPOINT_ENV, FeatureStore, FeatureStoreServer
 from local.template import feature_group_request
+from pipeline_def.config import DEFAULT_CONFIG_PATH
 from pipeline_def.names import ingest_log_uri
 from rollout.environments import RolloutError, environment
 from rollout.ingest import ingest
@@ -273,9 +275,92 @@ def test_make_ingest_refuses_before_writing_anything(feature_store: dict[str, st
     env, session = environment("dev"), boto3.Session(region_name="us-east-1")
     (tmp_path / "labels.csv").write_text("source_ref\n")
 
-    with pytest.raises(RolloutError, match=r"no labels\.csv"):
+    with pytest.raises(RolloutError, match=r"nowhere: no such file or folder"):
         ingest(env, session, tmp_path / "nowhere")
     with pytest.raises(RolloutError, match=r"scratch-detector-dev is not deployed .*make deploy ENV=dev"):
         ingest(env, session, tmp_path)
 
     assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=BUCKET)
+
+
+def deployed_stack(env_name: str, *, config: str) -> None:
+    """A deployed stack as ingest sees it: its outputs name the bucket, the group and the config parameter, which
+    holds `config`."""
+    env = environment(env_name)
+    outputs = {
+        "FeatureGroupName": GROUP,
+        "ArtifactBucketName": BUCKET,
+        "ConfigParameterName": f"/{env.stack_name}/pipeline-config",
+    }
+    boto3.client("ssm").put_parameter(Name=outputs["ConfigParameterName"], Value=config, Type="String")
+    boto3.client("cloudformation").create_stack(
+        StackName=env.stack_name,
+        TemplateBody=json.dumps({
+            "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+        }),
+    )  # fmt: skip
+
+
+def groundtruth_line(row: dict[str, str], *, class_ids: list[int]) -> dict[str, object]:
+    """A Ground Truth bounding-box output line for a synthetic row, its label attribute the job's own name."""
+    boxes = json.loads(row["annotations"])
+    annotations = [{**{k: b[k] for k in ("left", "top", "width", "height")}, "class_id": c}
+                   for b, c in zip(boxes, class_ids, strict=True)]  # fmt: skip
+    return {
+        "source-ref": f"s3://labeling-input/{row['source_ref']}",
+        "scratch-boxes": {"image_size": [{"width": int(row["image_width"]), "height": int(row["image_height"]),
+                                          "depth": 3}], "annotations": annotations},
+        "scratch-boxes-metadata": {"class-map": {"0": "scratch", "1": "dent", "2": "rust"},
+                                   "type": "groundtruth/object-detection", "human-annotated": "yes",
+                                   "creation-date": "2026-11-30T08:15:00.250000",
+                                   "job-name": "labeling-job/scratches-7",
+                                   "objects": [{"confidence": 0.9} for _ in annotations]},
+    }  # fmt: skip
+
+
+def test_make_ingest_reads_a_ground_truth_manifest_with_the_deployed_configs_classes(
+    feature_store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given a stack whose deployed config has the classes scratch and dent
+    config = DEFAULT_CONFIG_PATH.read_text().replace("classes: [scratch]", "classes: [scratch, dent]")
+    assert "classes: [scratch, dent]" in config
+    deployed_stack("dev", config=config)
+    # and a labeling job's output manifest over 3 synthetic images (synced from its bucket into the folder): one box
+    # of the first is a dent, one of the third is rust (not a class of the config)
+    data = tmp_path / "job"
+    rows = synthesized(data, feature_store, count=3)
+    counts = [len(json.loads(row["annotations"])) for row in rows]
+    class_ids = [[1] + [0] * (counts[0] - 1), [0] * counts[1], [2] + [0] * (counts[2] - 1)]
+    lines = [groundtruth_line(row, class_ids=ids) for row, ids in zip(rows, class_ids, strict=True)]
+    manifest = data / "manifests" / "output" / "output.manifest"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (data / "labels.csv").unlink()  # the folder holds the manifest alone: its format is detected
+    monkeypatch.setenv(ENDPOINT_ENV, feature_store[ENDPOINT_ENV])
+
+    # When `make ingest DATASET=job` runs
+    code = ingest(environment("dev"), boto3.Session(region_name="us-east-1"), data)
+
+    # Then the rust box is named (file, line, box) and its image refused; the other two went in
+    assert code == 1
+    out, err = capfd.readouterr()
+    refused = "output.manifest line 3 box 0 (s3://labeling-input/images/synth-7-00002.jpg): class 'rust' is not one"
+    assert f"{refused} of the config's classes (scratch, dent)" in err
+    assert "offline store: 2 of 2 records written" in out
+    # with the dent as the config's class 1, the job's name and its creation date
+    runtime = boto3.client("sagemaker-featurestore-runtime", endpoint_url=feature_store[ENDPOINT_ENV])
+    uri = f"s3://{BUCKET}/datasets/job/{rows[0]['source_ref']}"
+    record = {
+        f["FeatureName"]: f["ValueAsString"]
+        for f in runtime.get_record(FeatureGroupName=GROUP, RecordIdentifierValueAsString=uri)["Record"]
+    }
+    assert [box["class_id"] for box in json.loads(record["annotations"])] == class_ids[0]
+    assert [{k: b[k] for k in ("left", "top", "width", "height")} for b in json.loads(record["annotations"])] == [
+        {k: b[k] for k in ("left", "top", "width", "height")} for b in json.loads(rows[0]["annotations"])
+    ]
+    assert record["labeling_job"] == "labeling-job/scratches-7"
+    assert float(record["event_time"]) == datetime(2026, 11, 30, 8, 15, 0, 250000, tzinfo=UTC).timestamp()
+    assert record["status"] == "APPROVED"
+    missing = f"s3://{BUCKET}/datasets/job/{rows[2]['source_ref']}"
+    assert "Record" not in runtime.get_record(FeatureGroupName=GROUP, RecordIdentifierValueAsString=missing)
