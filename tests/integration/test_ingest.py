@@ -240,16 +240,9 @@ def test_a_csv_without_the_feature_columns_is_refused_whole(feature_store: dict[
 def test_make_ingest_puts_a_folder_into_the_deployed_stacks_bucket_and_feature_group(
     feature_store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a deployed stack (its outputs name the bucket and the group) and a labelled folder
+    # Given a deployed stack (its outputs name the bucket and the group; it has no config yet) and a labelled folder
     env = environment("dev")
-    outputs = {"FeatureGroupName": GROUP, "ArtifactBucketName": BUCKET}
-    boto3.client("cloudformation").create_stack(
-        StackName=env.stack_name,
-        TemplateBody=json.dumps({
-            "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
-            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-        }),
-    )  # fmt: skip
+    deployed_stack("dev", config=None)
     data = tmp_path / "metal"
     assert container("detector.synth", "--output", str(data), "--count", "4", env=feature_store).returncode == 0
     monkeypatch.setenv(ENDPOINT_ENV, feature_store[ENDPOINT_ENV])
@@ -283,16 +276,17 @@ def test_make_ingest_refuses_before_writing_anything(feature_store: dict[str, st
     assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=BUCKET)
 
 
-def deployed_stack(env_name: str, *, config: str) -> None:
+def deployed_stack(env_name: str, *, config: str | None) -> None:
     """A deployed stack as ingest sees it: its outputs name the bucket, the group and the config parameter, which
-    holds `config`."""
+    holds `config` (None: a stack created without an image, which has no config parameter yet)."""
     env = environment(env_name)
     outputs = {
         "FeatureGroupName": GROUP,
         "ArtifactBucketName": BUCKET,
         "ConfigParameterName": f"/{env.stack_name}/pipeline-config",
     }
-    boto3.client("ssm").put_parameter(Name=outputs["ConfigParameterName"], Value=config, Type="String")
+    if config is not None:
+        boto3.client("ssm").put_parameter(Name=outputs["ConfigParameterName"], Value=config, Type="String")
     boto3.client("cloudformation").create_stack(
         StackName=env.stack_name,
         TemplateBody=json.dumps({
