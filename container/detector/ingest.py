@@ -129,7 +129,10 @@ def run(args: argparse.Namespace) -> int:
     classes = ClassMap(args.classes)
     if kind != "csv" and not classes.names:
         raise jobs.JobError(f"--classes: the {kind} export names its classes; give the config's, in class_id order")
-    context = Context(images=args.images, classes=classes, status=args.status, now=started.timestamp())
+    if kind == "csv" and args.status is not None:
+        raise jobs.JobError("--status: the CSV gives each row its own status")
+    status = args.status or "APPROVED"
+    context = Context(images=args.images, classes=classes, status=status, now=started.timestamp())
     read = formats.reader(kind, label_attribute=args.label_attribute)(export, context)
     jobs.event(log, "labels read", format=kind, export=export, records=len(read.labelled), refused=len(read.problems))
     ingest = Ingest(
@@ -193,11 +196,7 @@ def _names(value: str) -> tuple[str, ...]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.status is not None and (args.format == "csv" or args.labels.suffix == ".csv"):
-        parser.error("--status: the CSV gives each row's own status")
-    args.status = args.status or "APPROVED"
+    args = _parser().parse_args(argv)
     args.images = args.images or (args.labels if args.labels.is_dir() else args.labels.parent)
     args.workers = max(1, args.workers)
     jobs.setup_logging()

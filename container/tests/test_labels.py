@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from detector import jobs
+from detector import ingest, jobs
 from detector.labels import coco, feature_csv, formats, groundtruth, voc, yolo
 from detector.labels.classes import ClassMap
 from detector.labels.common import Context, Read
@@ -376,3 +376,18 @@ def test_an_ambiguous_or_unknown_layout_is_refused_naming_what_was_looked_for(tm
 def _touch(path: Path) -> Path:
     path.write_text("")
     return path
+
+
+def test_ingest_refuses_an_export_without_the_configs_classes_or_a_csv_with_a_status(
+    metal: list[Record], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_coco(metal[:1], tmp_path)
+    common = ["--bucket", "b", "--feature-group", "g"]
+    for arguments, message in [
+        (["--labels", str(path)], "--classes: the coco export names its classes; give the config's"),
+        (["--labels", str(METAL_TAGS), "--status", "REJECTED"], "--status: the CSV gives each row its own status"),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            ingest.main([*arguments, *common])
+        assert exited.value.code == 2
+        assert message in capsys.readouterr().err
