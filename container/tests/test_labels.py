@@ -215,6 +215,7 @@ def test_coco_names_unknown_classes_bad_and_outside_boxes_and_keeps_the_good(
         {"id": 902, "image_id": 3, "category_id": 1, "bbox": [440, 10, 20, 5]},
         {"id": 903, "image_id": 4, "category_id": 1, "bbox": [1, 2, 3]},
         {"id": 904, "image_id": 99, "category_id": 1, "bbox": [1, 2, 3, 4]},
+        {"id": 905, "image_id": [1], "category_id": 1, "bbox": [1, 2, 3, 4]},
     ]
     path = write_coco(metal, tmp_path, extra=tuple(extra))
     (tmp_path / "images" / Path(metal[5].source_ref).name).unlink()
@@ -231,6 +232,7 @@ def test_coco_names_unknown_classes_bad_and_outside_boxes_and_keeps_the_good(
         f"instances_default.json annotation {first + 2} ({name[3]}): bbox: expected [x, y, width, height], got "
         "[1, 2, 3]",
         f"instances_default.json annotation {first + 3} (no source_ref): image_id 99: no such image in the file",
+        f"instances_default.json annotation {first + 4} (no source_ref): image_id [1]: no such image in the file",
         f"instances_default.json image 5 ({name[5]}): image {name[5]} not found under {tmp_path}",
     ]
     assert sorted(by_name(read)) == sorted([name[0], name[4]])

@@ -72,7 +72,7 @@ class _Reader:
         x, y, width, height = (number(value, "bbox") for value in bbox)
         if item.get("iscrowd"):
             raise RecordError("iscrowd: a crowd region is not one object's box")
-        if item.get("category_id") not in self.names:
+        if not isinstance(item.get("category_id"), int) or item["category_id"] not in self.names:
             raise RecordError(f"category_id {item.get('category_id')!r}: not in the file's categories")
         class_id = self.context.classes.id_of(self.names[item["category_id"]])
         return inside(Box(class_id, x, y, width, height), found["width"], found["height"])
@@ -80,8 +80,10 @@ class _Reader:
     def image_fields(self, item: Any) -> dict[str, Any]:
         if not isinstance(item, dict) or not isinstance(item.get("file_name"), str):
             raise RecordError(f"expected {{id, file_name, width, height}}, got {item!r}")
+        if isinstance(item.get("id"), bool) or not isinstance(item.get("id"), (int, str)):
+            raise RecordError(f"id: expected an integer, got {item.get('id')!r}")
         return {
-            "id": item.get("id"),
+            "id": item["id"],
             "file_name": item["file_name"],
             "width": positive_integer(item.get("width"), "width"),
             "height": positive_integer(item.get("height"), "height"),
@@ -104,10 +106,11 @@ class _Reader:
         boxes: dict[Any, list[Box]] = defaultdict(list)
         refused: set[Any] = set()
         for index, item in enumerate(self.lists["annotations"]):
-            image_id = item.get("image_id") if isinstance(item, dict) else None
+            given = item.get("image_id") if isinstance(item, dict) else None
+            image_id = given if isinstance(given, (int, str)) else None
             try:
                 if image_id not in images:
-                    raise RecordError(f"image_id {image_id!r}: no such image in the file")
+                    raise RecordError(f"image_id {given!r}: no such image in the file")
                 boxes[image_id].append(self.box(item, images[image_id][1]))
             except RecordError as error:
                 refused.add(image_id)

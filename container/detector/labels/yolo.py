@@ -87,7 +87,11 @@ class _Reader:
         except (RecordError, ValueError) as error:
             self.read.problems.append(Problem(place, self.name(picture), str(error)))
             return
-        lines = labels.read_text(encoding="utf-8").splitlines() if labels.is_file() else []
+        try:
+            lines = labels.read_text(encoding="utf-8").splitlines() if labels.is_file() else []
+        except (OSError, UnicodeDecodeError) as error:
+            self.read.problems.append(Problem(place, found.source_ref, f"{self.name(labels)}: unreadable ({error})"))
+            return
         boxes, refused = [], False
         for number_, line in enumerate(lines, start=1):
             if not line.strip():
