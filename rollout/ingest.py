@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from pipeline_def.config import PipelineConfig
+from pipeline_def.config import ConfigError, PipelineConfig
 from pipeline_def.names import ingest_log_uri
 from rollout.environments import Environment, RolloutError
 from rollout.quotas import CONFIG, load_config
@@ -72,7 +72,10 @@ def config_classes(ssm: Any, parameter: str | None) -> tuple[str, ...]:
             if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
                 raise RolloutError(f"{parameter}: {error.response.get('Error', {}).get('Message', error)}") from error
         else:
-            return tuple(PipelineConfig.from_yaml(text, source=parameter).classes)
+            try:
+                return tuple(PipelineConfig.from_yaml(text, source=parameter).classes)
+            except ConfigError as error:
+                raise RolloutError(f"the deployed config is not valid: {error}") from error
     print(f"the stack has no config parameter yet: classes from {CONFIG}")
     return tuple(load_config().classes)
 

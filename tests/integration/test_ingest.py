@@ -358,3 +358,15 @@ def test_make_ingest_reads_a_ground_truth_manifest_with_the_deployed_configs_cla
     assert record["status"] == "APPROVED"
     missing = f"s3://{BUCKET}/datasets/job/{rows[2]['source_ref']}"
     assert "Record" not in runtime.get_record(FeatureGroupName=GROUP, RecordIdentifierValueAsString=missing)
+
+
+def test_make_ingest_refuses_a_deployed_config_that_is_not_valid(feature_store: dict[str, str], tmp_path: Path) -> None:
+    # Given a stack whose config parameter holds text that is no config
+    deployed_stack("dev", config="classes: []\n")
+    (tmp_path / "labels.csv").write_text("source_ref\n")
+
+    # When make ingest runs, Then it refuses before writing anything, saying why
+    invalid = r"(?s)the deployed config is not valid: .*classes: List should have at least 1 item"
+    with pytest.raises(RolloutError, match=invalid):
+        ingest(environment("dev"), boto3.Session(region_name="us-east-1"), tmp_path)
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=BUCKET)
