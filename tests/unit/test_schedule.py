@@ -4,6 +4,7 @@ successful run (control_plane.new_data), unless the config turns that off; a che
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from control_plane import new_data, schedule
+from control_plane.models import SUBJECT_PATTERN
 from control_plane.pipeline_config import GivenConfig
 from pipeline_def.config import PipelineConfig, ScheduleSettings
 from pipeline_def.definition import build_definition
@@ -253,3 +255,9 @@ def test_the_setting_defaults_to_true_and_is_documented_in_the_repositorys_confi
     without = CONFIG_TEXT.replace("schedule:\n  only_when_data_changed: true\n", "")
     assert without != CONFIG_TEXT
     assert PipelineConfig.from_yaml(without).schedule == ScheduleSettings()
+
+
+def test_the_schedules_subject_is_one_get_audit_and_the_command_line_take() -> None:
+    assert re.fullmatch(SUBJECT_PATTERN, schedule.subject("scratch-detector-dev"))
+    assert re.fullmatch(SUBJECT_PATTERN, schedule.subject("a" * 256))
+    assert not re.fullmatch(SUBJECT_PATTERN, schedule.subject("scratch_detector"))
