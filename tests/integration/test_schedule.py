@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlparse
 
+from control_plane.aws.s3 import ObjectListing
 from tests.integration.conftest import LambdaContext, Stack, event
 
 Load = Callable[[str, str], ModuleType]
@@ -98,3 +99,23 @@ def test_a_file_written_to_the_offline_store_after_the_last_successful_run_start
     [entry] = stack.audit()
     assert (entry["subject"]["S"], entry["action"]["S"]) == (f"run#{outcome['run_id']}", "start")
     assert "20261204T100000Z_b.parquet" in entry["details"]["M"]["data_check"]["S"]
+
+
+def test_the_listing_stops_at_the_first_page_with_a_newer_object_and_at_its_limit(stack: Stack) -> None:
+    # Given three files in the offline store, listed a page of one at a time
+    written = [write_record_file(stack, f"20261204T100000Z_{n}") for n in range(3)]
+    bucket, prefix = offline_store(stack)
+    listing = ObjectListing(stack.aws["s3"])
+    uri = f"s3://{bucket}/{prefix}"
+
+    # When nothing is newer than the time asked, and only two objects may be listed
+    capped = listing.written_since(uri, max(written) + timedelta(seconds=1), max_objects=2, page_size=1)
+    # and when everything is
+    found = listing.written_since(uri, min(written), max_objects=2, page_size=1)
+    # and when nothing is, with no cap in the way
+    whole = listing.written_since(uri, max(written) + timedelta(seconds=1), max_objects=10, page_size=1)
+
+    # Then the capped listing says it could not finish; the other stops at its first page, which has a newer one
+    assert (capped.examined, capped.newer, capped.complete) == (2, [], False)
+    assert (found.examined, len(found.newer), found.complete) == (1, 1, True)
+    assert (whole.examined, whole.newer, whole.complete) == (3, [], True)

@@ -92,13 +92,13 @@ class ObjectListing:
     def __init__(self, s3: Any = None) -> None:
         self._client = s3
 
-    def written_since(self, uri: str, since: datetime, *, max_objects: int) -> StoreScan:
+    def written_since(self, uri: str, since: datetime, *, max_objects: int, page_size: int = 1000) -> StoreScan:
         """The objects under `uri` (a plain key prefix, as an S3Prefix input reads it) last written at or after
-        `since`, listed page by page until the first page that has one; `complete` is False when `max_objects`
-        were listed without finding one and without reaching the end."""
+        `since`, listed page by page (ListObjectsV2's largest page by default) until the first page that has one;
+        `complete` is False when `max_objects` were listed without finding one and without reaching the end."""
         bucket, prefix = _location(uri)
         pages = self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": 1000}
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
         )
         examined = 0
         for page in pages:
