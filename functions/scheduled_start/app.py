@@ -50,7 +50,9 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         logger.warning("data check failed, run started anyway", reason=outcome.reason)
     if outcome.started:
         metrics.add_metric(name="ScheduledRunsStarted", unit="Count", value=1)
-        logger.info("scheduled run started", run_id=outcome.run_id, data_check=outcome.data_check)
+        logger.info(
+            "scheduled run started", run_id=outcome.run_id, reason=outcome.reason, data_check=outcome.data_check
+        )
     else:
         # the reason is also in the audit trail: GET /audit?subject=schedule#<pipeline>
         metrics.add_metric(name="ScheduledRunsSkipped", unit="Count", value=1)
