@@ -57,7 +57,7 @@ SERVICES = {
     "ApiFunction": ["sagemaker", "dynamodb", "ssm"],
     "AutoDeployFunction": ["sagemaker", "dynamodb", "ssm"],
     "NotifyFunction": ["sagemaker", "dynamodb", "secretsmanager"],
-    "ScheduledStartFunction": ["sagemaker", "dynamodb"],
+    "ScheduledStartFunction": ["sagemaker", "dynamodb", "ssm", "s3"],
     "SlackActionsFunction": ["ssm", "secretsmanager", "sqs"],
     "SlackDecisionsFunction": ["sagemaker", "dynamodb", "secretsmanager"],
     "SyncDefinitionFunction": ["sagemaker", "ssm", "secretsmanager"],

@@ -263,6 +263,14 @@ class DeploymentSettings(_Strict):
     on_approval: bool = False
 
 
+class ScheduleSettings(_Strict):
+    """What the EventBridge schedule's tick does (control_plane.schedule)."""
+
+    # true: a tick starts a run only when the offline store was written after the last successful run's data time
+    # (control_plane.new_data says what that check sees); false: every tick starts one (unless one is executing)
+    only_when_data_changed: bool = True
+
+
 class PricingSettings(_Strict):
     """What an instance-hour costs, for the estimated cost of a run (GET /runs/{id}, the approval request): on-demand
     list prices of one region on one date, from AWS's SageMaker pricing page. They are not the bill: prices change
@@ -301,6 +309,7 @@ class PipelineConfig(_Strict):
     retry: RetrySettings
     slack: SlackSettings
     pricing: PricingSettings
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     tags: dict[TagKey, TagValue] = Field(max_length=40)
 
     @model_validator(mode="after")

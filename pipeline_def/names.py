@@ -30,3 +30,8 @@ INGEST_LOG_PREFIX = "ingest-log"
 
 def ingest_log_uri(bucket: str, feature_group: str) -> str:
     return f"s3://{bucket}/{INGEST_LOG_PREFIX}/{feature_group}/"
+
+
+# where the definition's Preprocess step reads the feature group's offline store: its processing input of this name
+# (pipeline_def.definition), which the schedule's data check lists (control_plane.new_data)
+PREPROCESS_STEP, OFFLINE_STORE_INPUT = "Preprocess", "offline-store"

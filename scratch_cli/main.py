@@ -25,7 +25,10 @@ REFUSED, USAGE, FAILED, RUN_NOT_SUCCEEDED = 1, 2, 3, 4
 # the API's own limits (control_plane.models, functions/api/app.py; tests/unit/test_cli.py checks they agree)
 RUN_ID_PATTERN = r"^[a-z0-9]{12}$"
 _NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-SUBJECT_PATTERN = rf"^(run#[a-z0-9]{{12}}|model#{_NAME}/[1-9][0-9]{{0,8}}|endpoint#{_NAME})$"
+# the schedule's own decisions (a tick that started nothing, and why) are about its pipeline
+_PIPELINE = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}"
+SUBJECT_PATTERN = rf"^(run#[a-z0-9]{{12}}|model#{_NAME}/[1-9][0-9]{{0,8}}|endpoint#{_NAME}|schedule#{_PIPELINE})$"
+SUBJECTS = "run#<run id>, model#<group>/<version>, endpoint#<name> or schedule#<pipeline>"
 DISPLAY_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$"
 ONE_LINE = r"^[^\x00-\x1F\x7F\u0085\u2028\u2029]*$"
 MAX_VERSION = 999_999_999
@@ -382,15 +385,15 @@ def audit(
     subject: Annotated[
         str,
         typer.Option(
-            help="run#<run id>, model#<group>/<version> or endpoint#<name>",
-            callback=matching(SUBJECT_PATTERN, "run#<run id>, model#<group>/<version> or endpoint#<name>"),
+            help=SUBJECTS,
+            callback=matching(SUBJECT_PATTERN, SUBJECTS),
         ),
     ],
     limit: Limit = 20,
     next_token: NextToken = None,
     as_json: Json = False,
 ) -> None:
-    """GET /audit: the audit trail of a run, a model version or the endpoint, newest first."""
+    """GET /audit: the audit trail of a run, a model version, the endpoint or the schedule, newest first."""
     query = query_string(subject=subject, limit=limit, next_token=next_token)
     route(
         ctx,

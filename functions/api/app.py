@@ -79,7 +79,10 @@ Version = Annotated[int, Path(ge=1, le=999_999_999, description="the model packa
 Limit = Annotated[int, Query(ge=1, le=100)]
 Subject = Annotated[
     str,
-    Query(pattern=SUBJECT_PATTERN, description="run#<run id>, model#<group>/<version> or endpoint#<name>"),
+    Query(
+        pattern=SUBJECT_PATTERN,
+        description="run#<run id>, model#<group>/<version>, endpoint#<name> or schedule#<pipeline>",
+    ),
 ]
 # the audit trail's own cursor (base64url of its last key)
 AuditToken = Annotated[
@@ -178,7 +181,7 @@ def get_model(version: Version) -> ModelDetail:
     return registry.get_model(REGISTRY, version, audit=AUDIT, pipelines=PIPELINES, presigner=PRESIGNER)
 
 
-@app.get("/audit", security=SIGNED, summary="The audit trail of one run, model version or endpoint, newest first",
+@app.get("/audit", security=SIGNED, summary="The audit trail of a run, model, endpoint or schedule, newest first",
          responses=answers(AuditPage, 400))  # fmt: skip
 @tracer.capture_method
 def get_audit(subject: Subject, next_token: AuditToken = None, limit: Limit = 20) -> AuditPage:

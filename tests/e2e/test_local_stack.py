@@ -6,12 +6,24 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
 
 from control_plane.approval_request import button_value
-from local.drive import approval_request, endpoint_until, follow, model_until, press, slack_post
+from local.drive import (
+    approval_request,
+    endpoint_until,
+    follow,
+    ingest,
+    model_until,
+    press,
+    slack_post,
+    synthesize,
+    until,
+)
 from local.emulator import REGION
 from local.executor.host_names import HostNames
 from local.stack import LOCAL_RUNNER_KEY, SLACK_APPROVER, LocalStack
@@ -250,18 +262,47 @@ def test_a_config_change_resyncs_the_definition_and_the_next_run_uses_it(stack: 
     assert declared_default(stack, "NumEpochs") == 1
 
 
-def test_the_schedule_starts_one_run_per_tick(stack: LocalStack, api: Api) -> None:
-    # Given the template's schedule rule (moto keeps it; the dispatcher fires it, as EventBridge would)
+def audit_entries(api: Api, subject: str) -> list[dict[str, Any]]:
+    """GET /audit of `subject`, newest first."""
+    status, body = api.call("GET", f"/audit?subject={quote(subject)}")
+    assert status == 200, body
+    return list(body["entries"])
+
+
+def test_the_schedule_starts_a_run_per_tick_only_when_the_labelled_data_changed(
+    stack: LocalStack, api: Api, tmp_path: Path
+) -> None:
+    # Given the template's schedule rule (moto keeps it; the dispatcher fires it, as EventBridge would), and a run
+    # that succeeded on everything the offline store holds
     [rule] = [r for r in stack.dispatcher.rules if r.schedule]
     assert rule.function == "ScheduledStartFunction"
+    last = start_run(api, {"MapThreshold": 0.0})
+    assert follow(api, last)["status"] == "Succeeded"
     before = set(stack.executor.executions)
+    schedule = f"schedule#{stack.values['AWS::StackName']}"
 
-    # When the same tick is delivered twice
-    tick = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    # When a tick comes with nothing written since
+    quiet = datetime.now(UTC).replace(microsecond=0)
+    stack.dispatcher.fire(rule, quiet)
+
+    # Then it starts nothing, and GET /audit says why under the schedule's subject
+    [skip] = until(
+        lambda: audit_entries(api, schedule), bool, timeout=30, every=0.5, waited="the schedule's skip in the audit"
+    )
+    assert (skip["action"], skip["source"], skip["details"]["last_successful_run"]) == ("skip", "schedule", last)
+    assert f"nothing written to the offline store since run {last}'s data time" in skip["details"]["reason"]
+    assert set(stack.executor.executions) == before
+
+    # When one more labelled image is ingested (ingest waits until the offline store holds it), and the next tick is
+    # delivered twice
+    synthesize(tmp_path / "one-more", count=1, options=("--seed", "31"))
+    ingest(stack, tmp_path / "one-more")
+    time.sleep(1.1)  # the tick's time (whole seconds) after the record's write_time
+    tick = datetime.now(UTC).replace(microsecond=0)
     stack.dispatcher.fire(rule, tick)
     stack.dispatcher.fire(rule, tick)
 
-    # Then one run starts, named after the scheduled time, and runs to its end
+    # Then one run starts, named after the scheduled time; its start says what changed; it runs to its end
     deadline = time.monotonic() + 30
     while len(set(stack.executor.executions) - before) < 1:
         assert time.monotonic() < deadline, "the schedule started nothing"
@@ -269,7 +310,10 @@ def test_the_schedule_starts_one_run_per_tick(stack: LocalStack, api: Api) -> No
     time.sleep(3)  # the second delivery has had its turn
     [arn] = set(stack.executor.executions) - before
     execution = stack.executor.executions[arn]
-    assert execution.display_name == "scheduled-20261130-0300"
+    assert execution.display_name == f"scheduled-{tick:%Y%m%d-%H%M}"
+    [start] = audit_entries(api, f"run#{execution.id}")
+    assert f"offline-store object(s) written since run {last}'s data time" in start["details"]["data_check"]
+    assert len(audit_entries(api, schedule)) == 1
     follow(api, execution.id)
 
 

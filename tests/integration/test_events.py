@@ -32,6 +32,7 @@ from tests.integration.test_api import (
     training_job,
 )
 from tests.integration.test_outside_decisions import api_call, state_change
+from tests.integration.test_schedule import write_record_file
 
 Load = Callable[[str, str], ModuleType]
 PIPELINE = "scratch-detector"
@@ -72,15 +73,17 @@ def definition(stack: Stack) -> dict[str, Any]:
 def test_the_schedule_starts_one_run_per_scheduled_time(stack: Stack, load_function: Load) -> None:
     handler = load_function("scheduled_start", "ScheduledStartFunction")
 
-    # When the same tick is delivered twice, and then the next one arrives
+    # When the same tick is delivered twice, and the next one arrives after the offline store was written
     first = handler.lambda_handler(event("scheduled_start", "scheduled"), LambdaContext())
     again = handler.lambda_handler(event("scheduled_start", "scheduled"), LambdaContext())
+    write_record_file(stack, "20261204T100000Z_new")
     later = handler.lambda_handler(event("scheduled_start", "scheduled", time="2026-12-07T03:00:00Z"), LambdaContext())
 
     # Then two runs started, one per scheduled time, each audited as the schedule's
     assert first == again
     assert first["started"] is True
     assert later["run_id"] != first["run_id"]
+    assert (first["data_check"], later["data_check"]) == ("no-successful-run", "changed")
     assert len(runs(stack)) == 2
     assert sorted(a["actor"]["S"] for a in stack.audit()) == ["schedule", "schedule"]
     described = stack.aws["sagemaker"].describe_pipeline_execution(
@@ -102,9 +105,16 @@ def test_the_schedule_skips_while_a_run_is_executing(stack: Stack, load_function
 
         outcome = handler.lambda_handler(event("scheduled_start", "scheduled"), LambdaContext())
 
-    assert outcome == {"started": False, "run_id": None, "reason": "run abcdef123456 is still executing"}
+    assert outcome == {
+        "started": False,
+        "run_id": None,
+        "reason": "run abcdef123456 is still executing",
+        "data_check": None,
+    }
     assert runs(stack) == []
-    assert stack.audit() == []
+    assert [(a["subject"]["S"], a["details"]["M"]["reason"]["S"]) for a in stack.audit()] == [
+        (f"schedule#{PIPELINE}", "run abcdef123456 is still executing")
+    ]
 
 
 def test_a_malformed_schedule_event_starts_nothing(stack: Stack, load_function: Load) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from control_plane.errors import NotFound
-from control_plane.models import AuditEntry
+from control_plane.models import AuditEntry, StoreScan
+from control_plane.pipeline_config import GivenConfig
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 DECLARED: list[dict[str, Any]] = [
@@ -23,6 +25,18 @@ DECLARED: list[dict[str, Any]] = [
     {"Name": "MapThreshold", "Type": "Float", "DefaultValue": 0.3},
 ]
 
+# the SSM parameter's config, as the repository has it
+CONFIG_TEXT = (Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml").read_text(encoding="utf-8")
+CONFIG = GivenConfig("/scratch-detector/pipeline-config", CONFIG_TEXT)
+# the offline-store prefix the fake pipeline's Preprocess step reads
+STORE = "s3://bucket/feature-store/123456789012/sagemaker/us-east-1/offline-store/labels-1733000000/data"
+
+
+def reading(store: str) -> dict[str, Any]:
+    """A definition whose Preprocess step reads the offline store at `store` (pipeline_def.definition's shape)."""
+    offline = {"InputName": "offline-store", "S3Input": {"S3Uri": store, "S3DataType": "S3Prefix"}}
+    return {"Steps": [{"Name": "Preprocess", "Type": "Processing", "Arguments": {"ProcessingInputs": [offline]}}]}
+
 
 @dataclass
 class FakePipelines:
@@ -32,6 +46,11 @@ class FakePipelines:
     calls: list[tuple[str, str, str]] = field(default_factory=list)
     step_list: list[dict[str, Any]] = field(default_factory=list)
     page_size_seen: list[int] = field(default_factory=list)
+    # where the deployed definition reads the offline store; where a run's read it (run id -> prefix; else `store`)
+    store: str = STORE
+    run_stores: dict[str, str] = field(default_factory=dict)
+    # a run's parameters (run id -> values; else NumEpochs alone)
+    run_parameters: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def execution_arn(self, run_id: str) -> str:
         return f"{ARN}:pipeline/{self.name}/execution/{run_id}"
@@ -50,6 +69,11 @@ class FakePipelines:
 
     def declared_parameters(self) -> list[dict[str, Any]]:
         return DECLARED
+
+    def definition(self, execution_arn: str | None = None) -> dict[str, Any]:
+        if execution_arn is None:
+            return reading(self.store)
+        return reading(self.run_stores.get(execution_arn.rsplit("/", 1)[-1], self.store))
 
     def start(self, parameters: dict[str, str], display_name: str | None, description: str, token: str) -> str:
         run_id = f"run{len(self.started):09d}"
@@ -79,7 +103,7 @@ class FakePipelines:
         raise NotFound(f"run {execution_arn.rsplit('/', 1)[-1]} does not exist")
 
     def execution_parameters(self, execution_arn: str) -> dict[str, str]:
-        return {"NumEpochs": "100"}
+        return self.run_parameters.get(execution_arn.rsplit("/", 1)[-1], {"NumEpochs": "100"})
 
     def steps(self, execution_arn: str) -> list[dict[str, Any]]:
         return self.step_list
@@ -279,3 +303,22 @@ class FakeHosting:
     def list_models(self, name_contains: str, before: datetime) -> dict[str, datetime]:
         self._call("ListModels")
         return self._listed(self.models, name_contains, before)
+
+
+@dataclass
+class FakeListing:
+    """An S3 listing: each object's URI and LastModified; `error` is what listing raises (a refused ListObjectsV2)."""
+
+    objects: dict[str, datetime] = field(default_factory=dict)
+    error: Exception | None = None
+    asked: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def written_since(self, uri: str, since: datetime, *, max_objects: int) -> StoreScan:
+        self.asked.append((uri, since))
+        if self.error is not None:
+            raise self.error
+        under = {key: at for key, at in self.objects.items() if key.startswith(uri)}
+        newer = sorted(((at, key) for key, at in under.items() if at >= since), reverse=True)
+        if newer:
+            return StoreScan(examined=len(under), newer=[key for _, key in newer], newest=newer[0][0])
+        return StoreScan(examined=len(under), complete=len(under) <= max_objects)

@@ -29,7 +29,7 @@ from control_plane.models import AuditEntry, DatasetSummary, Decision, DecisionR
 from control_plane.rest import describe_validation, source_of
 from control_plane.settings import ApiEnv, MissingEnvironment, load_env
 from pipeline_def.config import DeploymentSettings
-from tests.unit.fakes import FakeAudit, FakePipelines, FakePresigner, FakeRegistry
+from tests.unit.fakes import CONFIG, FakeAudit, FakeListing, FakePipelines, FakePresigner, FakeRegistry
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -397,8 +397,8 @@ def test_the_schedule_token_depends_on_the_scheduled_time_only() -> None:
     pipelines = FakePipelines()
     tick = schedule.ScheduledTick(time=datetime(2026, 11, 30, 3, tzinfo=UTC))
 
-    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
-    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
+    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False, config=CONFIG, listing=FakeListing())
+    schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False, config=CONFIG, listing=FakeListing())
 
     assert pipelines.started[0]["token"] == pipelines.started[1]["token"]
     assert pipelines.started[0]["display_name"] == "scheduled-20261130-0300"
@@ -409,8 +409,12 @@ def test_the_schedule_skips_an_executing_run_unless_told_not_to() -> None:
     pipelines.add("abcdef123456", "Executing")
     tick = schedule.ScheduledTick(time=datetime(2026, 11, 30, 3, tzinfo=UTC))
 
-    skipped = schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=True)
-    forced = schedule.scheduled_start(tick, pipelines, FakeAudit(), skip_if_running=False)
+    skipped = schedule.scheduled_start(
+        tick, pipelines, FakeAudit(), skip_if_running=True, config=CONFIG, listing=FakeListing()
+    )
+    forced = schedule.scheduled_start(
+        tick, pipelines, FakeAudit(), skip_if_running=False, config=CONFIG, listing=FakeListing()
+    )
 
     assert (skipped.started, forced.started) == (False, True)
     assert len(pipelines.started) == 1
@@ -750,7 +754,12 @@ def test_the_schedule_starts_its_run_with_the_configs_values() -> None:
     pipelines, audit = FakePipelines(), FakeAudit()
 
     schedule.scheduled_start(
-        schedule.ScheduledTick(time=datetime(2026, 12, 1, tzinfo=UTC)), pipelines, audit, skip_if_running=False
+        schedule.ScheduledTick(time=datetime(2026, 12, 1, tzinfo=UTC)),
+        pipelines,
+        audit,
+        skip_if_running=False,
+        config=CONFIG,
+        listing=FakeListing(),
     )
 
     assert pipelines.started[0]["parameters"] == {}

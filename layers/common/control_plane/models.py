@@ -20,7 +20,9 @@ ParameterValue = str | int | float | bool
 RUN_ID_PATTERN = r"^[a-z0-9]{12}$"
 # what the audit trail is about: a run, a model version of a group, the endpoint (SageMaker's name patterns)
 _NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-SUBJECT_PATTERN = rf"^(run#[a-z0-9]{{12}}|model#{_NAME}/[1-9][0-9]{{0,8}}|endpoint#{_NAME})$"
+# the schedule's own decisions (a tick that started nothing, and why) are about its pipeline
+_PIPELINE = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}"
+SUBJECT_PATTERN = rf"^(run#[a-z0-9]{{12}}|model#{_NAME}/[1-9][0-9]{{0,8}}|endpoint#{_NAME}|schedule#{_PIPELINE})$"
 # `outside`: an approval or rejection made in SageMaker directly (console, Studio, CLI), which the control plane
 # found in SageMaker's event and recorded (control_plane.outside_decisions)
 AuditSource = Literal["api", "ci", "slack", "schedule", "event", "outside"]
@@ -70,6 +72,20 @@ class RunSummary(_Response):
 class RunPage(_Response):
     runs: list[RunSummary]
     next_token: str | None = None
+
+
+class StoreScan(BaseModel):
+    """What a listing of the offline store found written at or after a time (control_plane.new_data)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # objects listed (up to the first page with a newer one)
+    examined: int
+    # the keys of that page written at or after the time, newest first
+    newer: list[str] = Field(default_factory=list)
+    newest: datetime | None = None
+    # False: the listing stopped at its limit without finding one and without reaching the end
+    complete: bool = True
 
 
 class JobUsage(_Response):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from control_plane.models import AuditEntry
+from control_plane.models import AuditEntry, StoreScan
 
 if TYPE_CHECKING:  # pipeline_def is imported where a config is read, not at cold start (control_plane.pipeline_config)
     from pipeline_def.config import PipelineConfig
@@ -17,6 +17,10 @@ class PipelinesPort(Protocol):
 
     def execution_arn(self, run_id: str) -> str: ...
     def declared_parameters(self) -> list[dict[str, Any]]: ...
+    def definition(self, execution_arn: str | None = None) -> dict[str, Any]:
+        """The deployed definition, or the one the run `execution_arn` ran."""
+        ...
+
     def start(self, parameters: dict[str, str], *, display_name: str | None, description: str, token: str) -> str: ...
     def list_executions(self, next_token: str | None, page_size: int) -> tuple[list[dict[str, Any]], str | None]: ...
     def describe_execution(self, execution_arn: str) -> dict[str, Any]: ...
@@ -91,6 +95,12 @@ class EpochEventReader(Protocol):
     """A training job's epoch log events since a time (CloudWatch Logs' FilterLogEvents events)."""
 
     def __call__(self, job_name: str, since: datetime) -> list[dict[str, Any]]: ...
+
+
+class ListingPort(Protocol):
+    def written_since(self, uri: str, since: datetime, *, max_objects: int) -> StoreScan:
+        """The objects under the prefix `uri` last written at or after `since` (control_plane.aws.s3)."""
+        ...
 
 
 class ObjectReader(Protocol):

@@ -65,7 +65,7 @@ class ApiEnv(PipelineSettings, DeployEnv):
     ci_role_arn: str | None = Field(alias="CI_ROLE_ARN", default=None)
 
 
-class ScheduleEnv(IdempotencySettings, AuditSettings, PipelineSettings):
+class ScheduleEnv(IdempotencySettings, AuditSettings, ConfigSettings, PipelineSettings):
     skip_if_running: bool = Field(alias="SKIP_IF_RUNNING", default=True)
 
 

@@ -1,8 +1,10 @@
-"""S3: small JSON documents (the evaluation report), presigned links to a run's results."""
+"""S3: small JSON documents (the evaluation report), presigned links to a run's results, and what was written under a
+prefix since a time (the schedule's data check)."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
@@ -11,7 +13,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from control_plane.aws.clients import CONFIG, client
+from control_plane.aws.clients import CONFIG, LazyClient, client
+from control_plane.models import StoreScan
 
 MAX_REPORT_BYTES = 1 << 20
 MAX_PICTURE_BYTES = 8 << 20
@@ -78,3 +81,35 @@ class Presigner:
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=self.expires_seconds
         )
         return url
+
+
+class ObjectListing:
+    """What ListObjectsV2 says was written under a prefix: each object's LastModified (S3's time of the write that
+    made the object as it is; an object is never changed in place, only replaced)."""
+
+    _s3 = LazyClient("s3")
+
+    def __init__(self, s3: Any = None) -> None:
+        self._client = s3
+
+    def written_since(self, uri: str, since: datetime, *, max_objects: int, page_size: int = 1000) -> StoreScan:
+        """The objects under `uri` (a plain key prefix, as an S3Prefix input reads it) last written at or after
+        `since`, listed page by page (ListObjectsV2's largest page by default) until the first page that has one;
+        `complete` is False when `max_objects` were listed without finding one and without reaching the end."""
+        bucket, prefix = _location(uri)
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+        )
+        examined = 0
+        for page in pages:
+            contents = page.get("Contents", [])
+            examined += len(contents)
+            newer = sorted(
+                ((item["LastModified"], item["Key"]) for item in contents if item["LastModified"] >= since),
+                reverse=True,
+            )
+            if newer:
+                return StoreScan(examined=examined, newer=[key for _, key in newer], newest=newer[0][0])
+            if examined >= max_objects and page.get("IsTruncated"):
+                return StoreScan(examined=examined, complete=False)
+        return StoreScan(examined=examined)

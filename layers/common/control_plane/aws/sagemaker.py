@@ -43,6 +43,17 @@ class Pipelines:
         """The `Parameters` of the deployed definition: what a run may override, with types and enums."""
         return list(json.loads(self._describe()["PipelineDefinition"]).get("Parameters", []))
 
+    def definition(self, execution_arn: str | None = None) -> dict[str, Any]:
+        """The deployed definition (what the next run runs), or the one a run ran (its ARN)."""
+        if execution_arn is None:
+            text = self._describe()["PipelineDefinition"]
+        else:
+            with not_found_as(f"run {execution_arn.rsplit('/', 1)[-1]} does not exist"):
+                text = self._sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution_arn)[
+                    "PipelineDefinition"
+                ]
+        return dict(json.loads(text))
+
     def _describe(self) -> dict[str, Any]:
         with _no_such_pipeline(self.name):
             described: dict[str, Any] = self._sm.describe_pipeline(PipelineName=self.name)
