@@ -21,14 +21,12 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from detector import images, ingest_log, jobs, paths
+from detector import ingest_log, jobs, paths
+from detector.image_source import ImageSource, fetch_all
 from detector.offline_store import StoreRow, latest, read_rows
 from detector.recordio import Writer, pack_label
 from detector.records import Record, RecordError, parse_record
@@ -117,75 +115,6 @@ def select(rows: list[StoreRow], options: Options) -> tuple[list[Candidate], lis
     return candidates, dropped
 
 
-class ImageSource:
-    """Fetches image bytes by URI: `s3://bucket/key` through one shared client, anything else as a local path."""
-
-    def __init__(self, image_root: Path, workers: int) -> None:
-        self.image_root = image_root
-        self.workers = workers
-        self._s3: Any = None
-
-    def _client(self) -> Any:
-        if self._s3 is None:
-            import boto3
-            from botocore.config import Config
-
-            self._s3 = boto3.client(
-                "s3", config=Config(max_pool_connections=self.workers, retries={"mode": "standard"})
-            )
-        return self._s3
-
-    def prepare(self, uris: list[str]) -> None:
-        if any(uri.startswith("s3://") for uri in uris):
-            self._client()  # created once, before the threads share it
-
-    def fetch(self, uri: str) -> bytes:
-        if uri.startswith("s3://"):
-            from botocore.exceptions import ClientError
-
-            location = urlparse(uri)
-            try:
-                response = self._client().get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))
-            except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "error")
-                raise RecordError(f"image {uri}: {code}") from None
-            return bytes(response["Body"].read())
-        path = Path(uri) if Path(uri).is_absolute() else self.image_root / uri
-        try:
-            return path.read_bytes()
-        except OSError as error:
-            raise RecordError(f"image {uri}: {error.strerror or 'unreadable'}") from None
-
-
-def check_image(data: bytes, record: Record) -> None:
-    """A whole, decodable image of the labelled size."""
-    try:
-        width, height = images.whole_image(data)
-    except images.NotAnImage:
-        raise RecordError(f"image {record.source_ref}: not a decodable image (corrupt or truncated)") from None
-    if (width, height) != (record.image_width, record.image_height):
-        raise RecordError(
-            f"image {record.source_ref}: is {width}x{height}"
-            f" but the record says {record.image_width}x{record.image_height}"
-        )
-
-
-def _load(source: ImageSource, candidate: Candidate) -> tuple[Candidate, bytes | None, str | None]:
-    try:
-        data = source.fetch(candidate.record.source_ref)
-        check_image(data, candidate.record)
-    except RecordError as error:
-        return candidate, None, str(error)
-    return candidate, data, None
-
-
-def fetch_all(source: ImageSource, candidates: list[Candidate]) -> Iterator[tuple[Candidate, bytes | None, str | None]]:
-    """Results in the candidates' order while up to `workers` downloads (and decodes) run ahead."""
-    source.prepare([candidate.record.source_ref for candidate in candidates])
-    with ThreadPoolExecutor(max_workers=source.workers, thread_name_prefix="fetch") as pool:
-        yield from pool.map(lambda candidate: _load(source, candidate), candidates)
-
-
 def write_splits(
     candidates: list[Candidate], options: Options
 ) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
@@ -196,7 +125,9 @@ def write_splits(
     # writers open on first use: importing MXNet takes a second or two, which the downloads run through
     writers: dict[str, Writer] = {}
     try:
-        for candidate, data, problem in fetch_all(ImageSource(options.image_root, options.workers), candidates):
+        source = ImageSource(options.image_root, options.workers)
+        loaded = fetch_all(source, [candidate.record for candidate in candidates])
+        for candidate, (data, problem) in zip(candidates, loaded, strict=True):
             if data is None:
                 dropped.append({"source_ref": candidate.record.source_ref, "reason": problem})
                 continue
