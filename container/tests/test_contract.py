@@ -39,7 +39,7 @@ def resolve(value: Any, defaults: dict[str, Any]) -> str:
     if isinstance(value, str):
         return value
     if "Get" in value and value["Get"].startswith("Steps."):
-        return "s3://bucket/pipeline/run/" + value["Get"].split("'")[1]
+        return "s3://bucket/pipeline/run/" + str(value["Get"]).split("'")[1]
     if "Get" in value:
         return str(defaults[value["Get"].removeprefix("Parameters.")])
     join = value["Std:Join"]
