@@ -60,8 +60,12 @@ def run_detail(detail: dict[str, Any]) -> list[Table]:
 
 
 def model_detail(model: dict[str, Any]) -> list[Table]:
+    dataset = model.get("dataset") or {"manifest_uri": "none: registered before its runs pinned their data"}
     return [
-        fields(model, title=f"model v{model.get('version')}"),
+        fields(
+            {key: value for key, value in model.items() if key != "dataset"}, title=f"model v{model.get('version')}"
+        ),
+        fields(dataset, title="dataset (what it learned from)"),
         rows(model.get("decisions", []), ("at", "decision", "actor", "source", "comment"), title="decisions"),
     ]
 

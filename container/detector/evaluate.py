@@ -3,6 +3,7 @@ beside the same figures for the approved model it would replace (the champion).
 
     python3 -m detector.evaluate [--score-threshold-floor 0.1] [--score-threshold T]
         [--model-package-group=G | --champion-model=s3://.../model.tar.gz --champion-version=N] [--min-improvement M]
+        [--manifest-uri s3://.../Preprocess/report/manifest.jsonl]
 
 Reads `/opt/ml/processing/input/model/model.tar.gz` (extracted safely: members that escape the folder, links and
 devices are refused) and the test `.rec` in `/opt/ml/processing/input/test`; runs the test images at the data
@@ -18,6 +19,11 @@ own training shape and its own threshold, and reported under `champion`, with th
 A champion that cannot be fetched or read never fails the job: it is reported absent, with the reason.
 `comparison.required_map` is the mAP the new model must reach to beat it by `--min-improvement` (0 without a
 champion or a margin): the pipeline's condition reads it when the config sets `model_registry.min_improvement`.
+
+With `--manifest-uri` (the run's manifest in S3), evaluation.json's `dataset` names the data the model learned from
+(detector.run_dataset, from the run's dataset report and manifest in `/opt/ml/processing/input/dataset`): the
+as-of time, the manifest's URI and sha256 and the images per split; Register copies the first three into the model
+package's metadata.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from gluoncv.data.batchify import Pad, Stack, Tuple  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
-from detector import model, plots, transforms  # noqa: E402
+from detector import model, plots, run_dataset, transforms  # noqa: E402
 from detector.arrays import Array  # noqa: E402
 from detector.matching import IOU, matches  # noqa: E402
 
@@ -73,6 +79,9 @@ class Options:
     # the group whose newest Approved version is the champion, read from the registry by the job itself (what the
     # pipeline passes: no run parameter can name another champion or none)
     model_package_group: str | None = None
+    # the run's manifest in S3, and the folder holding it and the dataset report (Preprocess's report output)
+    manifest_uri: str | None = None
+    dataset: Path = Path("dataset")
 
 
 @dataclass(frozen=True)
@@ -314,6 +323,8 @@ MODEL_KEYS = (
 
 
 def evaluate(options: Options) -> dict[str, Any]:
+    # read first: a run whose dataset cannot be named fails before the scoring, not after it
+    dataset = run_dataset.section(options.dataset, options.manifest_uri) if options.manifest_uri else None
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         net, meta = load_model(options.model, folder / "model")
@@ -339,6 +350,8 @@ def evaluate(options: Options) -> dict[str, Any]:
         "champion": champion,
         "comparison": comparison(scores.map, champion, options.min_improvement),
     }
+    if dataset is not None:
+        report["dataset"] = dataset
     (options.output / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _draw(test_set, scores, options.output / PREDICTIONS_FILE)
     jobs.event(log, "evaluated", map=scores.map, images=scores.images, boxes=scores.boxes)
@@ -402,6 +415,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--min-improvement", type=float, default=None, help="the mAP margin over the champion required_map asks for"
     )
+    parser.add_argument("--manifest-uri", default="", help="the run's manifest in S3 (evaluation.json's dataset)")
+    parser.add_argument(
+        "--dataset", type=Path, default=None, help="the run's dataset report folder (default: the job's dataset input)"
+    )
     parser.add_argument("--grid", type=int, default=12, help="test images drawn in predictions.png")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
@@ -423,6 +440,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         champion_version=args.champion_version or None,
         min_improvement=args.min_improvement,
         model_package_group=args.model_package_group or None,
+        manifest_uri=args.manifest_uri or None,
+        dataset=args.dataset or paths.processing_input("dataset"),
     )
 
 

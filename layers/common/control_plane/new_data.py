@@ -37,9 +37,8 @@ from typing import Any, Literal
 
 from control_plane.ports import ListingPort, PipelinesPort
 from control_plane.runs import run_id_of
-from pipeline_def.names import OFFLINE_STORE_INPUT, PREPROCESS_STEP
+from pipeline_def.names import DATA_AS_OF, OFFLINE_STORE_INPUT, PREPROCESS_STEP
 
-DATA_AS_OF = "DataAsOf"
 # how far back (newest first) to look for the last successful run: pages of ListPipelineExecutions' largest size
 RUN_PAGES, RUN_PAGE = 10, 100
 # how many objects one tick lists before it gives up telling (and starts the run): 50 pages of ListObjectsV2
