@@ -1,0 +1,111 @@
+"""The champion: the approved model the new one would replace, read from the registry, scored on the same test
+images at its own shape and threshold, and the comparison the pipeline's condition reads. Nothing here fails the
+job: a champion that cannot be fetched or read is reported absent, with the reason."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from detector import jobs
+from detector.scoring import Counting, load_model, score
+
+log = logging.getLogger("detector.evaluate")
+
+CHAMPION_ARCHIVE = "champion.tar.gz"
+REASON_LENGTH = 300
+
+
+def fetch_champion(location: str, destination: Path) -> Path:
+    """The champion's archive: downloaded from S3, or a local path."""
+    if not location.startswith("s3://"):
+        return Path(location)
+    import boto3
+
+    parsed = urlparse(location)
+    boto3.client("s3").download_file(parsed.netloc, parsed.path.lstrip("/"), str(destination))
+    return destination
+
+
+def registry_champion(group: str) -> tuple[str | None, str | None]:
+    """The group's newest Approved version (its archive and version), as the control plane reads it; (None, None)
+    when there is none. A version approved and later rejected no longer counts."""
+    import boto3
+
+    sagemaker = boto3.client("sagemaker")
+    found = sagemaker.list_model_packages(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending",
+        MaxResults=1,
+    )["ModelPackageSummaryList"]  # fmt: skip
+    if not found:
+        return None, None
+    package = sagemaker.describe_model_package(ModelPackageName=found[0]["ModelPackageArn"])
+    containers = package.get("InferenceSpecification", {}).get("Containers", [])
+    url = containers[0].get("ModelDataUrl") if containers else None
+    return (str(url), str(package["ModelPackageVersion"])) if url else (None, None)
+
+
+def champion_entry(
+    test_set: Any,
+    counting: Counting,
+    *,
+    location: str | None,
+    version: str | None,
+    classes: tuple[str, ...],
+    folder: Path,
+) -> dict[str, Any]:
+    """The champion's figures on the same test split, or why there are none. Nothing here fails the job."""
+    entry: dict[str, Any] = {"version": version or None, "model_data_url": location}
+    if not location:
+        return {**entry, "present": False, "reason": "no approved model in the group"}
+    try:
+        archive = fetch_champion(location, folder / CHAMPION_ARCHIVE)
+        net, meta = load_model(archive, folder / "champion")
+        if tuple(meta["classes"]) != classes:
+            raise jobs.JobError(f"it detects {', '.join(meta['classes'])}, not {', '.join(classes)}")
+        scores = score(net, meta, test_set, counting=counting)
+    except Exception as error:
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:REASON_LENGTH]
+        jobs.event(log, "champion absent", version=version, reason=reason)
+        return {**entry, "present": False, "reason": reason}
+    jobs.event(log, "champion evaluated", version=version, map=scores.map)
+    return {
+        **entry,
+        "present": True,
+        "map": scores.map,
+        "per_class": {
+            name: {key: figures[key] for key in ("ap", "precision", "recall")}
+            for name, figures in scores.per_class.items()
+        },
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "score_threshold": scores.threshold,
+        "score_threshold_source": scores.source,
+        "data_shape": {"width": scores.width, "height": scores.height},
+        "model": {key: meta.get(key) for key in ("backbone", "best_epoch", "epochs")},
+    }
+
+
+def comparison(new_map: float, champion: dict[str, Any], min_improvement: float | None) -> dict[str, Any]:
+    """The difference, the mAP the condition asks for and a line with both figures for the Fail message (every
+    value present whatever happened to the champion, so that the pipeline can always read them)."""
+    present = bool(champion["present"])
+    champion_map = float(champion["map"]) if present else 0.0
+    version = str(champion["version"]) if champion["version"] else "none"
+    if not present:
+        required, summary = 0.0, f"no champion: {champion['reason']}"
+    elif min_improvement is None:
+        required, summary = 0.0, f"champion v{version} test mAP {champion_map}"
+    else:
+        required = round(champion_map + min_improvement, 6)
+        summary = f"champion v{version} test mAP {champion_map} + min_improvement {min_improvement} = {required}"
+    return {
+        "champion_version": version if present else "none",
+        "champion_map": champion_map,
+        "map_difference": round(new_map - champion_map, 6) if present else None,
+        "min_improvement": min_improvement,
+        "required_map": required,
+        "summary": summary,
+    }
