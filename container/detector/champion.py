@@ -1,21 +1,40 @@
 """The champion: the approved model the new one would replace, read from the registry, scored on the same test
-images at its own shape and threshold, and the comparison the pipeline's condition reads. Nothing here fails the
-job: a champion that cannot be fetched or read is reported absent, with the reason."""
+images at its own shape and threshold, the comparison the pipeline's condition reads, and what changed in the data
+since it (its manifest, named by its model package's `DataManifest` metadata, against the run's). Nothing here fails
+the job: a champion, or a manifest, that cannot be fetched or read is reported absent, with the reason."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from detector import jobs
+from detector import data_changes, jobs, manifest
 from detector.scoring import Counting, load_model, score
 
 log = logging.getLogger("detector.evaluate")
 
 CHAMPION_ARCHIVE = "champion.tar.gz"
 REASON_LENGTH = 300
+NO_CHAMPION = "no approved model in the group"
+# the model package metadata that names the manifest of the data it learnt from (Register writes it)
+DATA_MANIFEST = "DataManifest"
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The registry's champion: its archive, its version and its data manifest's URI (each None when it has none)."""
+
+    model: str | None = None
+    version: str | None = None
+    manifest: str | None = None
+
+
+def reason_of(error: Exception) -> str:
+    """An exception as one bounded line, for evaluation.json."""
+    return " ".join(f"{type(error).__name__}: {error}".split())[:REASON_LENGTH]
 
 
 def fetch_champion(location: str, destination: Path) -> Path:
@@ -29,9 +48,20 @@ def fetch_champion(location: str, destination: Path) -> Path:
     return destination
 
 
-def registry_champion(group: str) -> tuple[str | None, str | None]:
-    """The group's newest Approved version (its archive and version), as the control plane reads it; (None, None)
-    when there is none. A version approved and later rejected no longer counts."""
+def read_bytes(location: str) -> bytes:
+    """A small object's bytes: from S3, or a local path."""
+    if not location.startswith("s3://"):
+        return Path(location).read_bytes()
+    import boto3
+
+    parsed = urlparse(location)
+    body = boto3.client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
+    return bytes(body.read())
+
+
+def registry_champion(group: str) -> Champion:
+    """The group's newest Approved version (its archive, version and data manifest), as the control plane reads it;
+    an empty Champion when there is none. A version approved and later rejected no longer counts."""
     import boto3
 
     sagemaker = boto3.client("sagemaker")
@@ -40,11 +70,14 @@ def registry_champion(group: str) -> tuple[str | None, str | None]:
         MaxResults=1,
     )["ModelPackageSummaryList"]  # fmt: skip
     if not found:
-        return None, None
+        return Champion()
     package = sagemaker.describe_model_package(ModelPackageName=found[0]["ModelPackageArn"])
     containers = package.get("InferenceSpecification", {}).get("Containers", [])
     url = containers[0].get("ModelDataUrl") if containers else None
-    return (str(url), str(package["ModelPackageVersion"])) if url else (None, None)
+    if not url:
+        return Champion()
+    data = package.get("CustomerMetadataProperties", {}).get(DATA_MANIFEST)
+    return Champion(str(url), str(package["ModelPackageVersion"]), str(data) if data else None)
 
 
 def champion_entry(
@@ -59,7 +92,7 @@ def champion_entry(
     """The champion's figures on the same test split, or why there are none. Nothing here fails the job."""
     entry: dict[str, Any] = {"version": version or None, "model_data_url": location}
     if not location:
-        return {**entry, "present": False, "reason": "no approved model in the group"}
+        return {**entry, "present": False, "reason": NO_CHAMPION}
     try:
         archive = fetch_champion(location, folder / CHAMPION_ARCHIVE)
         net, meta = load_model(archive, folder / "champion")
@@ -67,7 +100,7 @@ def champion_entry(
             raise jobs.JobError(f"it detects {', '.join(meta['classes'])}, not {', '.join(classes)}")
         scores = score(net, meta, test_set, counting=counting)
     except Exception as error:
-        reason = " ".join(f"{type(error).__name__}: {error}".split())[:REASON_LENGTH]
+        reason = reason_of(error)
         jobs.event(log, "champion absent", version=version, reason=reason)
         return {**entry, "present": False, "reason": reason}
     jobs.event(log, "champion evaluated", version=version, map=scores.map)
@@ -109,3 +142,29 @@ def comparison(new_map: float, champion: dict[str, Any], min_improvement: float 
         "required_map": required,
         "summary": summary,
     }
+
+
+def data_changes_since(champion: Champion, run_manifest: Path) -> dict[str, Any]:
+    """What changed from the champion's data to this run's (detector.data_changes), or why that is unknown."""
+    version = int(champion.version) if champion.version else None
+    if version is None:
+        return data_changes.absent(None, NO_CHAMPION)
+    if not champion.manifest:
+        return data_changes.absent(version, f"champion v{version} names no data manifest (registered before runs "
+                                   "pinned their data)")  # fmt: skip
+    try:
+        now = manifest.loads(run_manifest.read_bytes())
+    except (OSError, ValueError) as error:
+        return _unknown(version, f"this run's manifest {run_manifest}: {reason_of(error)}")
+    try:
+        then = manifest.loads(read_bytes(champion.manifest))
+    except Exception as error:  # a manifest gone, refused or damaged says so; it never fails the job
+        return _unknown(version, f"champion v{version}'s manifest {champion.manifest}: {reason_of(error)}")
+    changes = data_changes.compare(now, then, champion_version=version)
+    jobs.event(log, "data changes", champion_version=version, **changes["totals"])
+    return changes
+
+
+def _unknown(version: int, reason: str) -> dict[str, Any]:
+    jobs.event(log, "data changes unknown", champion_version=version, reason=reason)
+    return data_changes.absent(version, reason[:REASON_LENGTH])

@@ -2,7 +2,8 @@
 beside the same figures for the approved model it would replace (the champion).
 
     python3 -m detector.evaluate [--score-threshold-floor 0.1] [--score-threshold T]
-        [--model-package-group=G | --champion-model=s3://.../model.tar.gz --champion-version=N] [--min-improvement M]
+        [--model-package-group=G | --champion-model=s3://.../model.tar.gz --champion-version=N
+         --champion-manifest=s3://.../manifest.jsonl] [--min-improvement M]
 
 Reads `/opt/ml/processing/input/model/model.tar.gz` (extracted safely: members that escape the folder, links and
 devices are refused) and the test `.rec` in `/opt/ml/processing/input/test`; runs the test images at the data
@@ -18,6 +19,11 @@ own training shape and its own threshold, and reported under `champion`, with th
 A champion that cannot be fetched or read never fails the job: it is reported absent, with the reason.
 `comparison.required_map` is the mAP the new model must reach to beat it by `--min-improvement` (0 without a
 champion or a margin): the pipeline's condition reads it when the config sets `model_registry.min_improvement`.
+
+`data_changes` says what changed in the data since the champion: the run's manifest
+(`/opt/ml/processing/input/dataset/manifest.jsonl`, Preprocess's) against the champion's (its model package's
+`DataManifest` metadata), per split and in total (detector.data_changes); or, under `absent`, why not (no
+champion, a champion registered without a manifest, a manifest that cannot be read): that never fails the job.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +44,8 @@ jobs.cpu_threads()  # before mxnet is imported
 import numpy as np  # noqa: E402
 
 from detector import plots  # noqa: E402
-from detector.champion import champion_entry, comparison, registry_champion  # noqa: E402
+from detector.champion import Champion, champion_entry, comparison, data_changes_since, registry_champion  # noqa: E402
+from detector.manifest import MANIFEST_FILE  # noqa: E402
 from detector.matching import IOU  # noqa: E402
 from detector.scoring import Counting, Scores, load_model, model_folder, read_test_split, score  # noqa: E402
 
@@ -58,8 +65,10 @@ class Options:
     output: Path
     grid: int
     batch_size: int
-    champion_model: str | None = None  # s3://bucket/key or a path of a model archive
-    champion_version: str | None = None
+    # the run's dataset (Preprocess's report output): its manifest is compared with the champion's
+    dataset: Path
+    # named on the command line: its archive (s3://bucket/key or a path), version and data manifest
+    champion: Champion = field(default_factory=Champion)
     min_improvement: float | None = None
     # the group whose newest Approved version is the champion, read from the registry by the job itself (what the
     # pipeline passes: no run parameter can name another champion or none)
@@ -70,12 +79,16 @@ class Options:
         return Counting(self.score_threshold, self.score_threshold_floor, self.grid, self.batch_size)
 
 
-def with_registry_champion(options: Options) -> Options:
+def the_champion(options: Options) -> Champion:
+    """The registry's, when the job is given the group (what the pipeline does); else the one named, if any."""
     if not options.model_package_group:
-        return options
-    model, version = registry_champion(options.model_package_group)
-    jobs.event(log, "champion from the registry", group=options.model_package_group, version=version)
-    return replace(options, champion_model=model, champion_version=version)
+        return options.champion
+    found = registry_champion(options.model_package_group)
+    jobs.event(
+        log, "champion from the registry", group=options.model_package_group, version=found.version,
+        manifest=found.manifest,
+    )  # fmt: skip
+    return found
 
 
 MODEL_KEYS = (
@@ -94,12 +107,12 @@ def evaluate(options: Options) -> dict[str, Any]:
         if curves.is_file():
             shutil.copyfile(curves, options.output / CURVES_FILE)
         scores = score(net, meta, test_set, counting=options.counting)
-        found = with_registry_champion(options)
+        found = the_champion(options)
         champion = champion_entry(
             test_set,
             options.counting,
-            location=found.champion_model,
-            version=found.champion_version,
+            location=found.model,
+            version=found.version,
             classes=tuple(meta["classes"]),
             folder=folder,
         )
@@ -116,6 +129,7 @@ def evaluate(options: Options) -> dict[str, Any]:
         "model": {key: meta.get(key) for key in MODEL_KEYS},
         "champion": champion,
         "comparison": comparison(scores.map, champion, options.min_improvement),
+        "data_changes": data_changes_since(found, options.dataset / MANIFEST_FILE),
     }
     (options.output / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _draw(test_set, scores, options.output / PREDICTIONS_FILE)
@@ -154,6 +168,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--champion-model", default="", help="the approved model's archive (s3:// or a path; empty: none)"
     )
     parser.add_argument("--champion-version", default="", help="its model package version")
+    parser.add_argument("--champion-manifest", default="", help="its data manifest (s3:// or a path; empty: none)")
+    parser.add_argument(
+        "--dataset", type=Path, default=None, help="the run's manifest folder (default: the job's dataset input)"
+    )
     parser.add_argument(
         "--model-package-group",
         default="",
@@ -179,8 +197,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         output=args.output or paths.processing_output("evaluation"),
         grid=max(0, args.grid),
         batch_size=max(1, args.batch_size),
-        champion_model=args.champion_model or None,
-        champion_version=args.champion_version or None,
+        dataset=args.dataset or paths.processing_input("dataset"),
+        champion=Champion(args.champion_model or None, args.champion_version or None, args.champion_manifest or None),
         min_improvement=args.min_improvement,
         model_package_group=args.model_package_group or None,
     )
