@@ -14,7 +14,7 @@ from pipeline_def.config import PipelineConfig
 from pipeline_def.hyperparameters import run_parameters
 from pipeline_def.job_text import job_text
 from pipeline_def.metrics import metric_definitions
-from pipeline_def.names import ingest_log_uri
+from pipeline_def.names import DATA_AS_OF, MANIFEST_FILE, ingest_log_uri
 
 REGION = "us-east-1"
 
@@ -198,6 +198,8 @@ class _Sdk:
                     str(config.preprocess.min_box_size),
                     "--ingest-log",
                     ingest_log_uri(config.storage.bucket, config.feature_group.name),
+                    "--data-as-of",
+                    self.params[DATA_AS_OF],
                 ],
                 inputs=[("offline-store", config.feature_group.offline_store_uri)],
                 outputs=ours.PREPROCESS_OUTPUTS,
@@ -263,9 +265,11 @@ class _Sdk:
         )
 
     def evaluate(self, preprocess: Any, train: Any, report: Any) -> Any:
+        from sagemaker.core.workflow.functions import Join
         from sagemaker.mlops.workflow.steps import ProcessingStep
 
         config = self.config
+        report_output = preprocess.properties.ProcessingOutputConfig.Outputs["report"].S3Output.S3Uri
         return ProcessingStep(
             name=ours.EVALUATE,
             step_args=self.processing(
@@ -284,10 +288,12 @@ class _Sdk:
                     []
                     if config.model_registry.min_improvement is None
                     else ["--min-improvement", repr(config.model_registry.min_improvement)]
-                ),
+                )
+                + ["--manifest-uri", Join(on="/", values=[report_output, MANIFEST_FILE])],
                 inputs=[
                     ("model", train.properties.ModelArtifacts.S3ModelArtifacts),
                     ("test", preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri),
+                    ("dataset", report_output),
                 ],
                 outputs=("evaluation",),
             ),
@@ -335,6 +341,10 @@ class _Sdk:
                 customer_metadata_properties={
                     "TestMap": Join(on="", values=[test_map]),
                     "TrainingJobName": train.properties.TrainingJobName,
+                    **{
+                        name: JsonGet(step_name=ours.EVALUATE, property_file=report, json_path=path)
+                        for name, path in ours.DATASET_METADATA.items()
+                    },
                 },
                 domain="COMPUTER_VISION",
                 task="OBJECT_DETECTION",

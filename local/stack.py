@@ -49,7 +49,14 @@ from local.service_quotas import ServiceQuotasApi, ServiceQuotasFront
 from local.snapshot import Snapshot
 from local.ssm_events import ENDPOINT_ENV as SSM_ENV
 from local.ssm_events import ssm_front
-from local.template import ACCOUNT, LOCAL_VALUES, feature_group_request, local_values, provision
+from local.template import (
+    ACCOUNT,
+    LOCAL_VALUES,
+    create_artifact_bucket,
+    feature_group_request,
+    local_values,
+    provision,
+)
 from local.webhooks import WebhookRecorder, start_recorder
 from sam_stack.template import Template
 
@@ -139,7 +146,7 @@ class LocalStack:
         """The labelling team's data side (the bucket, the feature group), then the template's resources."""
         self.values = self.template.values(local_values())
         self.bucket = self.values["ArtifactBucket"]
-        self.aws["s3"].create_bucket(Bucket=self.bucket)
+        create_artifact_bucket(self.template, self.aws["s3"], self.bucket)
         self.offline_store_uri = self._feature_group()
         self.overrides = {"OfflineStoreUri": self.offline_store_uri, "SlackApprovers": SLACK_APPROVER}
 

@@ -84,6 +84,14 @@ def feature_group_request(template: Template, overrides: dict[str, str] | None =
     return dict(template.resolve(template.resource("FeatureGroup")["Properties"], local_values(overrides)))
 
 
+def create_artifact_bucket(template: Template, s3: Any, bucket: str) -> None:
+    """The template's ArtifactBucket, versioned as the template says: Preprocess reads each image at its version as
+    of the run's DataAsOf (detector.image_source), which needs the versions an overwrite keeps."""
+    s3.create_bucket(Bucket=bucket)
+    versioning = template.resource("ArtifactBucket")["Properties"]["VersioningConfiguration"]
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=versioning)
+
+
 def provision(template: Template, clients: dict[str, Any], overrides: dict[str, str] | None = None) -> None:
     """Create the template's tables, queues, config parameter, Slack secret, image repository (holding the
     local image's tag) and model package group."""

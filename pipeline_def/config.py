@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from pipeline_def.hyperparameters import Hyperparameters
+from pipeline_def.names import MANIFEST_FILE
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "pipeline.yaml"
 
@@ -124,6 +125,14 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# SageMaker's CustomerMetadataValue: 1-256 characters matching `[\p{L}\p{Z}\p{N}_.:\/=+\-@]*` (the manifest URI
+# is ASCII: bucket names and the prefix allow no other letters); a pipeline execution id is 12 characters
+MAX_METADATA_VALUE = 256
+METADATA_VALUE = re.compile(r"[A-Za-z0-9 _.:/=+\-@]*")
+EXECUTION_ID_LENGTH = 12
+MANIFEST_IN_RUN = f"Preprocess/report/{MANIFEST_FILE}"
 
 
 class PipelineSettings(_Strict):
@@ -317,6 +326,19 @@ class PipelineConfig(_Strict):
             raise ValueError(
                 f"{'; '.join(many)}: processing steps run on one instance (each instance would process the whole "
                 "dataset alone and overwrite the others' outputs); use 1. training.instance_count may be more"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _manifest_uri_fits_the_model_metadata(self) -> PipelineConfig:
+        # the run's manifest URI goes into the model package's CustomerMetadataProperties (DataManifest), whose
+        # values SageMaker takes at most 256 characters long, of letters, digits, spaces and _.:/=+-@ only
+        uri = f"{self.storage.root}/{self.pipeline.name}/{'x' * EXECUTION_ID_LENGTH}/{MANIFEST_IN_RUN}"
+        if len(uri) > MAX_METADATA_VALUE or not METADATA_VALUE.fullmatch(uri):
+            raise ValueError(
+                f"storage.prefix and pipeline.name: the run's manifest URI would be {len(uri)} characters long; the"
+                f" model package's metadata (DataManifest) takes at most {MAX_METADATA_VALUE} of letters, digits and"
+                " _.:/=+-@: use a shorter prefix or name, without !*'()"
             )
         return self
 

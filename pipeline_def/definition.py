@@ -10,7 +10,11 @@ The gate is not a run's to change: the data a model is judged on (the stack's of
 registered with (the config's, PendingManualApproval), the champion it is compared with (the group's, read by the
 job) and the config's mAP floor are constants of the definition,
 so neither the API, the schedule nor a direct StartPipelineExecution can set them; a run's MapThreshold can only
-add to the floor.
+add to the floor. A run's DataAsOf chooses only how far back in that same store it reads (the rows written, and the
+image versions current, at or before it): an earlier snapshot of the stack's own data, which the model and the
+champion are both judged on (the test split of that data), which every model package names (DataAsOf, and the
+manifest's URI and sha256 in its metadata) and which a person still approves; it cannot point at other data, skip
+the comparison or lower the bar.
 
 The same config always gives the same bytes: no timestamps, random ids or upload paths. Every S3 output
 path contains the execution id, so concurrent runs never overwrite each other.
@@ -30,7 +34,9 @@ from pipeline_def.job_text import job_text
 from pipeline_def.metrics import metric_definitions
 from pipeline_def.names import (
     CURVES_FILE,
+    DATA_AS_OF,
     EVALUATION_FILE,
+    MANIFEST_FILE,
     MAP_THRESHOLD,
     PREDICTIONS_FILE,
     ingest_log_uri,
@@ -59,6 +65,12 @@ MAP_PATH = "metrics.map.value"
 REQUIRED_MAP_PATH = "comparison.required_map"  # the champion's mAP + min_improvement (0 without a champion)
 COMPARISON_PATH = "comparison.summary"  # one line with both figures, for the Fail message
 SCORE_THRESHOLD_PATH = "score_threshold"  # the threshold evaluation counted with: serving's default
+# the run's dataset as evaluation.json names it (detector.evaluate): the model package's metadata carries them
+DATASET_METADATA = {
+    "DataAsOf": "dataset.as_of",
+    "DataManifest": "dataset.manifest_uri",
+    "DataManifestSha256": "dataset.manifest_sha256",
+}
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CHECKPOINT_DIR = "/opt/ml/checkpoints"
@@ -107,6 +119,8 @@ def parameters(config: PipelineConfig) -> dict[str, Parameter]:
         Parameter("EvaluationInstanceType", "String", config.evaluation.instance_type),
         *(_run_parameter(name, run, getattr(hp, name)) for name, run in hyperparameters.run_parameters().items()),
         Parameter(MAP_THRESHOLD, "Float", config.evaluation.map_threshold),
+        # not a knob of the gate: see the module's docstring
+        Parameter(DATA_AS_OF, "String", ""),
     ]
     return {p.name: p for p in declared}
 
@@ -249,6 +263,7 @@ class _Builder:
                 test_ratio=job_text(split.test),
                 min_box_size=str(cfg.preprocess.min_box_size),
                 ingest_log=ingest_log_uri(cfg.storage.bucket, cfg.feature_group.name),
+                data_as_of=self.p[DATA_AS_OF].ref,
             ),
             inputs=[("offline-store", _offline_store(cfg))],
             outputs=PREPROCESS_OUTPUTS,
@@ -325,6 +340,8 @@ class _Builder:
             inputs=[
                 ("model", ex.step_property(TRAIN, "ModelArtifacts.S3ModelArtifacts")),
                 ("test", ex.processing_output_uri(PREPROCESS, "test")),
+                # the run's dataset report and manifest (Preprocess's report output)
+                ("dataset", ex.processing_output_uri(PREPROCESS, "report")),
             ],
             outputs=("evaluation",),
             cached=cfg.cache.evaluate,
@@ -345,6 +362,7 @@ class _Builder:
         args += _cli_args(model_package_group=registry.model_package_group)
         if margin is not None:
             args += _cli_args(min_improvement=job_text(margin))
+        args += _cli_args(manifest_uri=manifest_uri())
         return args
 
     def evaluation_value(self, path: str) -> Json:
@@ -422,6 +440,8 @@ class _Builder:
                 "Backbone": self.p["Backbone"].as_string,
                 "NumEpochs": self.p["NumEpochs"].as_string,
                 "TrainingJobName": ex.step_property(TRAIN, "TrainingJobName"),
+                # the data it learned from: the as-of time, and the manifest of every image with its version
+                **{name: self.evaluation_value(path) for name, path in DATASET_METADATA.items()},
             },
             "Domain": "COMPUTER_VISION",
             "Task": "OBJECT_DETECTION",
@@ -450,7 +470,12 @@ class _Builder:
         }
 
 
-def _cli_args(**options: str) -> list[str]:
+def manifest_uri() -> Json:
+    """The run's manifest: `report/manifest.jsonl` of Preprocess's outputs."""
+    return ex.join("/", ex.processing_output_uri(PREPROCESS, "report"), MANIFEST_FILE)
+
+
+def _cli_args(**options: Json) -> list[Json]:
     """ContainerArguments: `--option value` pairs, in the given order."""
     return [item for key, value in options.items() for item in (f"--{key.replace('_', '-')}", value)]
 

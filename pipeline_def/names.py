@@ -19,6 +19,13 @@ def dataset_report_beside(evaluation_uri: str) -> str:
     return f"{run_folder}/Preprocess/report/{DATASET_REPORT}"
 
 
+# what Preprocess writes beside it (detector.manifest.MANIFEST_FILE): the run's dataset, one line per image
+MANIFEST_FILE = "manifest.jsonl"
+
+# the run's data time (ISO 8601 with a UTC offset): Preprocess reads the offline-store rows written and the image
+# versions current then; "" is the job's own start. The control plane sets it on every start (POST /runs, schedule).
+DATA_AS_OF = "DataAsOf"
+
 # the run's registration bar: a run may raise it above the config's evaluation.map_threshold, never lower it
 MAP_THRESHOLD = "MapThreshold"
 RAISE_ONLY = frozenset({MAP_THRESHOLD})

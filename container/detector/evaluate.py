@@ -4,6 +4,7 @@ beside the same figures for the approved model it would replace (the champion).
     python3 -m detector.evaluate [--score-threshold-floor 0.1] [--score-threshold T]
         [--model-package-group=G | --champion-model=s3://.../model.tar.gz --champion-version=N
          --champion-manifest=s3://.../manifest.jsonl] [--min-improvement M]
+        [--manifest-uri s3://.../Preprocess/report/manifest.jsonl]
 
 Reads `/opt/ml/processing/input/model/model.tar.gz` (extracted safely: members that escape the folder, links and
 devices are refused) and the test `.rec` in `/opt/ml/processing/input/test`; runs the test images at the data
@@ -19,6 +20,11 @@ own training shape and its own threshold, and reported under `champion`, with th
 A champion that cannot be fetched or read never fails the job: it is reported absent, with the reason.
 `comparison.required_map` is the mAP the new model must reach to beat it by `--min-improvement` (0 without a
 champion or a margin): the pipeline's condition reads it when the config sets `model_registry.min_improvement`.
+
+With `--manifest-uri` (the run's manifest in S3), evaluation.json's `dataset` names the data the model learned from
+(detector.run_dataset, from the run's dataset report and manifest in `/opt/ml/processing/input/dataset`): the
+as-of time, the manifest's URI and sha256 and the images per split; Register copies the first three into the model
+package's metadata.
 
 `data_changes` says what changed in the data since the champion: the run's manifest
 (`/opt/ml/processing/input/dataset/manifest.jsonl`, Preprocess's) against the champion's (its model package's
@@ -43,7 +49,7 @@ jobs.cpu_threads()  # before mxnet is imported
 
 import numpy as np  # noqa: E402
 
-from detector import plots  # noqa: E402
+from detector import plots, run_dataset  # noqa: E402
 from detector.champion import Champion, champion_entry, comparison, data_changes_since, registry_champion  # noqa: E402
 from detector.manifest import MANIFEST_FILE  # noqa: E402
 from detector.matching import IOU  # noqa: E402
@@ -65,14 +71,16 @@ class Options:
     output: Path
     grid: int
     batch_size: int
-    # the run's dataset (Preprocess's report output): its manifest is compared with the champion's
-    dataset: Path
     # named on the command line: its archive (s3://bucket/key or a path), version and data manifest
     champion: Champion = field(default_factory=Champion)
     min_improvement: float | None = None
     # the group whose newest Approved version is the champion, read from the registry by the job itself (what the
     # pipeline passes: no run parameter can name another champion or none)
     model_package_group: str | None = None
+    # the run's manifest in S3, and the folder holding it and the dataset report (Preprocess's report output): its
+    # manifest is also compared with the champion's
+    manifest_uri: str | None = None
+    dataset: Path = Path("dataset")
 
     @property
     def counting(self) -> Counting:
@@ -98,6 +106,8 @@ MODEL_KEYS = (
 
 
 def evaluate(options: Options) -> dict[str, Any]:
+    # read first: a run whose dataset cannot be named fails before the scoring, not after it
+    dataset = run_dataset.section(options.dataset, options.manifest_uri) if options.manifest_uri else None
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         net, meta = load_model(options.model, folder / "model")
@@ -131,6 +141,8 @@ def evaluate(options: Options) -> dict[str, Any]:
         "comparison": comparison(scores.map, champion, options.min_improvement),
         "data_changes": data_changes_since(found, options.dataset / MANIFEST_FILE),
     }
+    if dataset is not None:
+        report["dataset"] = dataset
     (options.output / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     _draw(test_set, scores, options.output / PREDICTIONS_FILE)
     jobs.event(log, "evaluated", map=scores.map, images=scores.images, boxes=scores.boxes)
@@ -170,15 +182,16 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--champion-version", default="", help="its model package version")
     parser.add_argument("--champion-manifest", default="", help="its data manifest (s3:// or a path; empty: none)")
     parser.add_argument(
-        "--dataset", type=Path, default=None, help="the run's manifest folder (default: the job's dataset input)"
-    )
-    parser.add_argument(
         "--model-package-group",
         default="",
         help="read the champion from the registry: this group's newest Approved version (instead of --champion-model)",
     )
     parser.add_argument(
         "--min-improvement", type=float, default=None, help="the mAP margin over the champion required_map asks for"
+    )
+    parser.add_argument("--manifest-uri", default="", help="the run's manifest in S3 (evaluation.json's dataset)")
+    parser.add_argument(
+        "--dataset", type=Path, default=None, help="the run's dataset report folder (default: the job's dataset input)"
     )
     parser.add_argument("--grid", type=int, default=12, help="test images drawn in predictions.png")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -197,10 +210,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         output=args.output or paths.processing_output("evaluation"),
         grid=max(0, args.grid),
         batch_size=max(1, args.batch_size),
-        dataset=args.dataset or paths.processing_input("dataset"),
         champion=Champion(args.champion_model or None, args.champion_version or None, args.champion_manifest or None),
         min_improvement=args.min_improvement,
         model_package_group=args.model_package_group or None,
+        manifest_uri=args.manifest_uri or None,
+        dataset=args.dataset or paths.processing_input("dataset"),
     )
 
 

@@ -31,9 +31,9 @@ class StoreRow:
 
     def order(self) -> tuple[float, float, float]:
         return (
-            _seconds(self.values.get("event_time")),
-            _seconds(self.values.get("write_time")),
-            _seconds(self.values.get("api_invocation_time")),
+            seconds(self.values.get("event_time")),
+            seconds(self.values.get("write_time")),
+            seconds(self.values.get("api_invocation_time")),
         )
 
     @property
@@ -41,7 +41,8 @@ class StoreRow:
         return bool(self.values.get("is_deleted"))
 
 
-def _seconds(value: Any) -> float:
+def seconds(value: Any) -> float:
+    """A time column's value as seconds since the epoch; -inf when it has none."""
     if value is None:
         return -math.inf
     if hasattr(value, "timestamp"):

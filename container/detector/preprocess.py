@@ -2,12 +2,15 @@
 
     python3 -m detector.preprocess --feature-group NAME --classes scratch \
         --train-ratio 0.7 --validation-ratio 0.15 --test-ratio 0.15 --min-box-size 2 \
-        [--ingest-log s3://BUCKET/ingest-log/NAME/]
+        [--data-as-of 2026-12-05T02:00:00Z] [--ingest-log s3://BUCKET/ingest-log/NAME/]
 
-Reads `/opt/ml/processing/input/offline-store`, keeps the latest record per source_ref when it is APPROVED and
-not deleted, fetches the images concurrently (S3 URIs, or paths under --image-root) and packs each into its split
-while the rest download. Writes `output/<split>/<split>.{lst,rec,idx}` and `output/report/dataset_report.json`,
-which lists every dropped record with its reason. No usable training image ends the job with a one-line reason.
+Reads `/opt/ml/processing/input/offline-store` as of `--data-as-of` (default: the job's start; detector.as_of):
+only the rows written at or before it count, and each S3 image is read at its version of that time. It keeps the
+latest of those records per source_ref when it is APPROVED and not deleted, fetches the images concurrently
+(detector.image_source: S3 URIs, or paths under --image-root) and packs each into its split while the rest download.
+Writes `output/<split>/<split>.{lst,rec,idx}`, `output/report/dataset_report.json`, which lists every dropped record
+with its reason, and `output/report/manifest.jsonl` (detector.manifest), which names every image of every split with
+its version and checksum; the report gives its sha256. No usable training image ends the job with a one-line reason.
 
 Feature Store writes the offline store in batches, within 15 minutes of PutRecord: with `--ingest-log` (what
 detector.ingest put), the report's `not_in_offline_store` counts and names the approved records that exist but
@@ -21,14 +24,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from detector import images, ingest_log, jobs, paths
+from detector import as_of, ingest_log, jobs, manifest, paths
+from detector.image_source import ImageSource, fetch_all
 from detector.offline_store import StoreRow, latest, read_rows
 from detector.recordio import Writer, pack_label
 from detector.records import Record, RecordError, parse_record
@@ -52,6 +54,7 @@ class Options:
     image_root: Path
     workers: int
     ingest_log: str | None = None
+    data_as_of: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Candidate:
     record: Record
     objects: tuple[tuple[int, float, float, float, float], ...]
     split: str
+    write_time: float  # when the offline store wrote its row (seconds since the epoch)
 
 
 def split_of(source_ref: str, ratios: tuple[float, float, float]) -> str:
@@ -113,99 +117,56 @@ def select(rows: list[StoreRow], options: Options) -> tuple[list[Candidate], lis
         except RecordError as error:
             dropped.append({"source_ref": source_ref, "reason": str(error)})
             continue
-        candidates.append(Candidate(record, objects, split_of(source_ref, options.ratios)))
+        written = as_of.write_seconds(row) or 0.0  # every row here has one: as_of.cut refused the others
+        candidates.append(Candidate(record, objects, split_of(source_ref, options.ratios), written))
     return candidates, dropped
 
 
-class ImageSource:
-    """Fetches image bytes by URI: `s3://bucket/key` through one shared client, anything else as a local path."""
+@dataclass
+class Written:
+    """What went into the splits: each split's images, boxes and images without boxes, the manifest's entries, and
+    the candidates dropped for their image, with the reason."""
 
-    def __init__(self, image_root: Path, workers: int) -> None:
-        self.image_root = image_root
-        self.workers = workers
-        self._s3: Any = None
-
-    def _client(self) -> Any:
-        if self._s3 is None:
-            import boto3
-            from botocore.config import Config
-
-            self._s3 = boto3.client(
-                "s3", config=Config(max_pool_connections=self.workers, retries={"mode": "standard"})
-            )
-        return self._s3
-
-    def prepare(self, uris: list[str]) -> None:
-        if any(uri.startswith("s3://") for uri in uris):
-            self._client()  # created once, before the threads share it
-
-    def fetch(self, uri: str) -> bytes:
-        if uri.startswith("s3://"):
-            from botocore.exceptions import ClientError
-
-            location = urlparse(uri)
-            try:
-                response = self._client().get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))
-            except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "error")
-                raise RecordError(f"image {uri}: {code}") from None
-            return bytes(response["Body"].read())
-        path = Path(uri) if Path(uri).is_absolute() else self.image_root / uri
-        try:
-            return path.read_bytes()
-        except OSError as error:
-            raise RecordError(f"image {uri}: {error.strerror or 'unreadable'}") from None
+    counts: dict[str, dict[str, int]]
+    entries: list[manifest.Entry]
+    dropped: list[dict[str, Any]]
 
 
-def check_image(data: bytes, record: Record) -> None:
-    """A whole, decodable image of the labelled size."""
-    try:
-        width, height = images.whole_image(data)
-    except images.NotAnImage:
-        raise RecordError(f"image {record.source_ref}: not a decodable image (corrupt or truncated)") from None
-    if (width, height) != (record.image_width, record.image_height):
-        raise RecordError(
-            f"image {record.source_ref}: is {width}x{height}"
-            f" but the record says {record.image_width}x{record.image_height}"
-        )
+def entry(candidate: Candidate, data: bytes, version_id: str | None) -> manifest.Entry:
+    record = candidate.record
+    return manifest.Entry(
+        split=candidate.split,
+        source_ref=record.source_ref,
+        version_id=version_id,
+        sha256=hashlib.sha256(data).hexdigest(),
+        annotations_sha256=manifest.annotations_sha256(record.annotations),
+        boxes=len(candidate.objects),
+        labeling_job=record.labeling_job,
+        event_time=manifest.timestamp(record.event_time),
+        write_time=manifest.timestamp(candidate.write_time),
+    )
 
 
-def _load(source: ImageSource, candidate: Candidate) -> tuple[Candidate, bytes | None, str | None]:
-    try:
-        data = source.fetch(candidate.record.source_ref)
-        check_image(data, candidate.record)
-    except RecordError as error:
-        return candidate, None, str(error)
-    return candidate, data, None
-
-
-def fetch_all(source: ImageSource, candidates: list[Candidate]) -> Iterator[tuple[Candidate, bytes | None, str | None]]:
-    """Results in the candidates' order while up to `workers` downloads (and decodes) run ahead."""
-    source.prepare([candidate.record.source_ref for candidate in candidates])
-    with ThreadPoolExecutor(max_workers=source.workers, thread_name_prefix="fetch") as pool:
-        yield from pool.map(lambda candidate: _load(source, candidate), candidates)
-
-
-def write_splits(
-    candidates: list[Candidate], options: Options
-) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
-    """Every candidate whose image is whole into its split's RecordIO: each split's images, boxes and images
-    without boxes, and the candidates dropped for their image, with the reason."""
-    counts = {split: {"images": 0, "boxes": 0, "negatives": 0} for split in SPLITS}
-    dropped: list[dict[str, Any]] = []
+def write_splits(candidates: list[Candidate], options: Options, *, at: datetime) -> Written:
+    """Every candidate whose image (as of `at`) is whole into its split's RecordIO."""
+    written = Written({split: {"images": 0, "boxes": 0, "negatives": 0} for split in SPLITS}, [], [])
+    counts = written.counts
     # writers open on first use: importing MXNet takes a second or two, which the downloads run through
     writers: dict[str, Writer] = {}
     try:
-        for candidate, data, problem in fetch_all(ImageSource(options.image_root, options.workers), candidates):
-            if data is None:
-                dropped.append({"source_ref": candidate.record.source_ref, "reason": problem})
+        source = ImageSource(options.image_root, options.workers, at)
+        loaded = fetch_all(source, [candidate.record for candidate in candidates])
+        for candidate, image in zip(candidates, loaded, strict=True):
+            if image.data is None:
+                written.dropped.append({"source_ref": candidate.record.source_ref, "reason": image.problem})
                 continue
             record, split = candidate.record, candidate.split
             if split not in writers:
                 writers[split] = Writer(options.output / split, split)
             writers[split].write(
-                data, pack_label(candidate.objects, record.image_width, record.image_height), record.source_ref
+                image.data, pack_label(candidate.objects, record.image_width, record.image_height), record.source_ref
             )
+            written.entries.append(entry(candidate, image.data, image.version_id))
             counts[split]["images"] += 1
             counts[split]["boxes"] += len(candidate.objects)
             counts[split]["negatives"] += not candidate.objects
@@ -215,7 +176,7 @@ def write_splits(
     finally:
         for writer in writers.values():
             writer.close()
-    return counts, dropped
+    return written
 
 
 def not_in_offline_store(rows: list[StoreRow], options: Options) -> dict[str, Any] | None:
@@ -248,6 +209,10 @@ def _pending_note(pending: dict[str, Any] | None) -> str:
 
 def run(options: Options) -> dict[str, Any]:
     started = time.monotonic()
+    try:
+        at = as_of.parse(options.data_as_of, datetime.now(UTC))
+    except as_of.AsOfError as error:
+        raise jobs.JobError(str(error)) from None
     if not options.input.is_dir():
         raise jobs.JobError(f"no offline-store input at {options.input}")
     rows = read_rows(options.input)
@@ -256,39 +221,60 @@ def run(options: Options) -> dict[str, Any]:
         raise jobs.JobError(
             f"feature group {options.feature_group}: the offline store holds no records{_pending_note(pending)}"
         )
-    candidates, dropped = select(rows, options)
-    jobs.event(log, "records selected", rows=len(rows), usable=len(candidates), dropped=len(dropped))
-    counts, unreadable = write_splits(candidates, options)
-    dropped += unreadable
+    cut = as_of.cut(rows, at)
+    candidates, dropped = select(cut.kept, options)
+    dropped = cut.refused + dropped
+    jobs.event(
+        log,
+        "records selected",
+        rows=len(rows),
+        as_of=as_of.iso(at),
+        written_after_as_of=cut.written_after,
+        usable=len(candidates),
+        dropped=len(dropped),
+    )
+    written = write_splits(candidates, options, at=at)
+    dropped += written.dropped
+    counts = written.counts
+    report_dir = options.output / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    data = manifest.dumps(written.entries)
+    (report_dir / manifest.MANIFEST_FILE).write_bytes(data)
     report = {
         "feature_group": options.feature_group,
         "classes": list(options.classes),
         "ratios": dict(zip(SPLITS, options.ratios, strict=True)),
+        "as_of": as_of.iso(at),
         "records_read": len(rows),
-        "source_refs": len({row.source_ref for row in rows if row.source_ref}),
+        "written_after_as_of": cut.written_after,
+        "source_refs": len({row.source_ref for row in cut.kept if row.source_ref}),
         "splits": counts,
         "images": sum(split["images"] for split in counts.values()),
         "boxes": sum(split["boxes"] for split in counts.values()),
+        "manifest": {"file": manifest.MANIFEST_FILE, "sha256": manifest.digest(data), "images": len(written.entries)},
         "dropped": dropped,
         "seconds": round(time.monotonic() - started, 3),
     }
     if pending is not None:
         report["not_in_offline_store"] = pending
-    report_dir = options.output / "report"
-    report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    _check_usable(report, options, pending)
+    jobs.event(log, "dataset written", images=report["images"], dropped=len(dropped), seconds=report["seconds"])
+    return report
+
+
+def _check_usable(report: dict[str, Any], options: Options, pending: dict[str, Any] | None) -> None:
     if report["images"] == 0:
         raise jobs.JobError(
-            f"feature group {options.feature_group}: no usable image"
-            f" ({len(dropped)} records dropped, see {REPORT_FILE}){_pending_note(pending)}"
+            f"feature group {options.feature_group}: no usable image as of {report['as_of']}"
+            f" ({len(report['dropped'])} records dropped, {report['written_after_as_of']} rows written after it,"
+            f" see {REPORT_FILE}){_pending_note(pending)}"
         )
-    if counts["train"]["images"] == 0:
+    if report["splits"]["train"]["images"] == 0:
         raise jobs.JobError(
             f"feature group {options.feature_group}: the train split is empty ({report['images']} usable images)"
             f"{_pending_note(pending)}"
         )
-    jobs.event(log, "dataset written", images=report["images"], dropped=len(dropped), seconds=report["seconds"])
-    return report
 
 
 def _ratio(text: str) -> float:
@@ -311,6 +297,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--image-root", type=Path, default=Path.cwd(), help="base of source_refs that are not S3 URIs")
     parser.add_argument("--workers", type=int, default=16, help="concurrent image downloads")
     parser.add_argument("--ingest-log", default=None, help="s3:// prefix of detector.ingest's lists of records put")
+    parser.add_argument(
+        "--data-as-of",
+        default="",
+        help="ISO 8601 time with a UTC offset: the rows written and image versions current then (default: now)",
+    )
     args = parser.parse_args(argv)
     classes = tuple(name.strip() for name in args.classes.split(",") if name.strip())
     if not classes:
@@ -328,6 +319,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         image_root=args.image_root,
         workers=max(1, args.workers),
         ingest_log=args.ingest_log,
+        data_as_of=args.data_as_of,
     )
 
 

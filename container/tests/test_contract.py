@@ -35,9 +35,11 @@ def definition() -> dict[str, Any]:
 
 
 def resolve(value: Any, defaults: dict[str, Any]) -> str:
-    """A step argument with the pipeline parameters at their defaults."""
+    """A step argument with the pipeline parameters at their defaults (and an earlier step's output URI an S3 URI)."""
     if isinstance(value, str):
         return value
+    if "Get" in value and value["Get"].startswith("Steps."):
+        return "s3://bucket/pipeline/run/" + str(value["Get"]).split("'")[1]
     if "Get" in value:
         return str(defaults[value["Get"].removeprefix("Parameters.")])
     join = value["Std:Join"]

@@ -30,15 +30,27 @@ def evaluation_root(root: Path, model: Path, splits: Path) -> Path:
         for item in model.iterdir():
             tar.add(item, arcname=item.name)
     (root / INPUT / "test").symlink_to(splits / "processing" / "output" / "test")
+    (root / INPUT / "dataset").symlink_to(splits / "processing" / "output" / "report")
     return root
+
+
+MANIFEST_URI = "s3://bucket/p/pipeline/abcdefghijkl/Preprocess/report/manifest.jsonl"
 
 
 def test_writes_the_report_the_pipeline_reads(trained: JobResult, splits: Path, tmp_path: Path) -> None:
     root = evaluation_root(tmp_path, trained.root / "model", splits)
-    result = run_job("detector.evaluate", root, "--score-threshold", "0.01")
+    result = run_job("detector.evaluate", root, "--score-threshold", "0.01", "--manifest-uri", MANIFEST_URI)
     assert result.returncode == 0, result.stderr
     output = root / "processing" / "output" / "evaluation"
     report = json.loads((output / "evaluation.json").read_text())
+    # the data it learned from: the run's as-of time, its manifest and the images per split
+    dataset_report = json.loads((splits / "processing/output/report/dataset_report.json").read_text())
+    assert report["dataset"] == {
+        "as_of": dataset_report["as_of"],
+        "manifest_uri": MANIFEST_URI,
+        "manifest_sha256": dataset_report["manifest"]["sha256"],
+        "images": {split: dataset_report["splits"][split]["images"] for split in ("train", "validation", "test")},
+    }
     value = report["metrics"]["map"]["value"]
     assert isinstance(value, float)
     assert 0 <= value <= 1
@@ -124,6 +136,19 @@ def test_links_in_the_archive_are_refused(tmp_path: Path) -> None:
     result = run_job("detector.evaluate", tmp_path, "--score-threshold", "0.5")
     assert result.returncode == 1
     assert "'model-0000.params' is a link; refused" in result.failure()
+
+
+def test_a_manifest_that_is_not_the_one_preprocess_reported_fails_the_job(splits: Path, tmp_path: Path) -> None:
+    # Given the run's dataset whose manifest lost a line on its way
+    dataset = tmp_path / INPUT / "dataset"
+    shutil.copytree(splits / "processing" / "output" / "report", dataset)
+    lines = (dataset / "manifest.jsonl").read_bytes().splitlines(keepends=True)
+    (dataset / "manifest.jsonl").write_bytes(b"".join(lines[1:]))
+    # When evaluate runs, Then it fails naming both digests, before it scores anything
+    result = run_job("detector.evaluate", tmp_path, "--manifest-uri", MANIFEST_URI)
+    assert result.returncode == 1
+    assert "manifest.jsonl has sha256 " in result.failure()
+    assert "Preprocess reported " in result.failure()
 
 
 def test_missing_model_archive_is_named(tmp_path: Path) -> None:
@@ -259,9 +284,11 @@ RUN_DATA = [entry("train", "a"), entry("train", "b"), entry("train", "new"), ent
 
 
 def _with_manifest(root: Path, entries: list[manifest.Entry]) -> Path:
-    """The run's manifest where the job reads it: Preprocess's report output, as its `dataset` input."""
+    """The run's manifest where the job reads it: Preprocess's report output, as its `dataset` input (in place of
+    the shared synthetic run's, which evaluation_root links there)."""
     folder = root / INPUT / "dataset"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.unlink(missing_ok=True)
+    folder.mkdir(parents=True)
     (folder / manifest.MANIFEST_FILE).write_bytes(manifest.dumps(entries))
     return root
 
@@ -361,7 +388,9 @@ def test_a_manifest_that_cannot_be_read_leaves_the_changes_absent_and_the_job_go
     s3.create_bucket(Bucket="models")
     s3.put_object(Bucket="models", Key="v2/manifest.jsonl", Body=manifest.dumps(CHAMPION_DATA))
     root = evaluation_root(tmp_path / "job", trained.root / "model", splits)
-    if run_data is not None:
+    if run_data is None:
+        (root / INPUT / "dataset").unlink()  # the job without its dataset input
+    else:
         _with_manifest(root, run_data)
     location = str(damaged) if champion_manifest == "damaged" else champion_manifest
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-from datetime import timedelta
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from detector import manifest
 from detector.offline_store import STORE_COLUMNS, read_rows
 from detector.preprocess import split_of
 from detector.records import FEATURES, parse_record
@@ -151,7 +158,8 @@ def test_no_usable_image_fails_and_still_reports_why(synthetic: Path, tmp_path: 
     store(tmp_path, [{**row, "status": "REJECTED"} for row in labels(synthetic)[:3]])
     result = run_job("detector.preprocess", tmp_path, *preprocess_args(synthetic))
     assert result.returncode == 1
-    assert "no usable image (3 records dropped" in result.failure()
+    assert "no usable image as of " in result.failure()
+    assert "(3 records dropped, 0 rows written after it" in result.failure()
     assert len(report(tmp_path)["dropped"]) == 3
 
 
@@ -181,9 +189,9 @@ def test_images_are_fetched_from_s3(synthetic: Path, tmp_path: Path, aws_env: di
     assert result.returncode == 0, result.stderr
     data = report(tmp_path)
     assert data["images"] == 4
-    assert data["dropped"] == [
-        {"source_ref": "s3://images/raw/gone.jpg", "reason": "image s3://images/raw/gone.jpg: NoSuchKey"}
-    ]
+    [gone] = data["dropped"]
+    assert gone["source_ref"] == "s3://images/raw/gone.jpg"
+    assert gone["reason"].startswith("image s3://images/raw/gone.jpg: no version at or before the as-of time ")
     packed = RecordFileDetection(str(tmp_path / OUTPUT / "train" / "train.rec"))
     assert packed[0][0].shape == (300, 450, 3)
 
@@ -194,3 +202,143 @@ def test_hash_split_follows_the_ratios(ratios: tuple[float, float, float]) -> No
     chosen = [split_of(name, ratios) for name in names]
     for split, ratio in zip(("train", "validation", "test"), ratios, strict=True):
         assert abs(chosen.count(split) / len(names) - ratio) < 0.03
+
+
+# --- the as-of time (DataAsOf) and the manifest ---------------------------------------------------------------------
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def manifest_of(root: Path) -> list[manifest.Entry]:
+    return manifest.loads((root / OUTPUT / "report" / manifest.MANIFEST_FILE).read_bytes())
+
+
+ALL_TRAIN = ("--train-ratio", "1", "--validation-ratio", "0", "--test-ratio", "0")
+
+
+def versioned_bucket(s3: Any) -> str:
+    """A new versioned bucket of its own (the moto server is the session's)."""
+    bucket = f"images-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return bucket
+
+
+def test_the_as_of_cut_keeps_exactly_the_rows_written_at_or_before_it(synthetic: Path, tmp_path: Path) -> None:
+    # Given rows written at three times, and a relabel of an early image written after the as-of time
+    rows = labels(synthetic)[:6]
+    early, at, late = WRITTEN, WRITTEN + timedelta(hours=1), WRITTEN + timedelta(hours=2)
+    store(tmp_path, rows[:2], early)
+    store(tmp_path, rows[2:4], at)  # written exactly at the as-of time: in
+    store(tmp_path, rows[4:], late)
+    relabel = {**rows[0], "annotations": "[]", "event_time": str(float(rows[0]["event_time"]) + 10)}
+    store(tmp_path, [relabel], late)
+    # When preprocess runs as of the middle time
+    result = run_job("detector.preprocess", tmp_path, *preprocess_args(synthetic, *ALL_TRAIN, "--data-as-of", iso(at)))
+    # Then exactly the four rows written at or before it went in, rows[0] with its labels as they were then
+    assert result.returncode == 0, result.stderr
+    data = report(tmp_path)
+    assert data["as_of"] == "2026-01-02T04:04:05.000Z"
+    assert (data["records_read"], data["written_after_as_of"], data["images"]) == (7, 3, 4)
+    entries = {entry.source_ref: entry for entry in manifest_of(tmp_path)}
+    assert sorted(entries) == sorted(row["source_ref"] for row in rows[:4])
+    assert entries[rows[0]["source_ref"]].boxes == len(parse_record(rows[0]).annotations) > 0
+    assert entries[rows[2]["source_ref"]].write_time == "2026-01-02T04:04:05.000Z"
+    assert data["dropped"] == []
+
+
+def test_rows_without_a_write_time_are_refused_with_the_reason(synthetic: Path, tmp_path: Path) -> None:
+    # Given an offline-store file whose rows lack write_time
+    rows = labels(synthetic)[:3]
+    store(tmp_path, rows[:2])
+    table = OFFLINE_STORE.table(rows[2:], WRITTEN)
+    table = table.set_column(
+        table.schema.get_field_index("write_time"), "write_time", pa.nulls(1, pa.timestamp("ms", tz="UTC"))
+    )
+    folder = tmp_path / "processing/input/offline-store/year=2026/month=01/day=02/hour=03"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / "no-write-time.parquet")
+    # When preprocess runs, Then that row is refused, named, and the rest go in
+    result = run_job("detector.preprocess", tmp_path, *preprocess_args(synthetic, *ALL_TRAIN))
+    assert result.returncode == 0, result.stderr
+    data = report(tmp_path)
+    [refused] = data["dropped"]
+    assert refused["source_ref"] == rows[2]["source_ref"]
+    assert refused["file"].endswith("no-write-time.parquet")
+    assert refused["reason"].startswith("write_time: missing")
+    assert data["images"] == 2
+
+
+@pytest.mark.parametrize(
+    ("as_of", "problem"),
+    [
+        ("2026-01-02 03:04", "has no UTC offset"),
+        ("yesterday", "is not an ISO 8601 time"),
+        ("2999-01-01T00:00:00Z", "is after the job's start"),
+    ],
+)
+def test_a_malformed_or_future_as_of_time_ends_the_job(tmp_path: Path, as_of: str, problem: str) -> None:
+    store(tmp_path, [])
+    result = run_job("detector.preprocess", tmp_path, *preprocess_args(tmp_path, "--data-as-of", as_of))
+    assert result.returncode == 1
+    assert result.failure().startswith("--data-as-of: ")
+    assert problem in result.failure()
+
+
+def test_the_manifest_lists_every_image_of_every_split(synthetic: Path, splits: Path) -> None:
+    # Given preprocess ran on local images (fixture), Then the manifest names exactly each split's images, in order
+    entries = manifest_of(splits)
+    for split in ("train", "validation", "test"):
+        assert [e.source_ref for e in entries if e.split == split] == sorted(lst_paths(splits, split))
+    by_ref = {row["source_ref"]: row for row in labels(synthetic)}
+    for entry in entries:
+        assert entry.version_id is None  # a local path has no version
+        assert entry.sha256 == hashlib.sha256((synthetic / entry.source_ref).read_bytes()).hexdigest()
+        assert entry.annotations_sha256 == manifest.annotations_sha256(
+            parse_record(by_ref[entry.source_ref]).annotations
+        )
+    data = report(splits)
+    raw = (splits / OUTPUT / "report" / manifest.MANIFEST_FILE).read_bytes()
+    assert data["manifest"] == {"file": "manifest.jsonl", "sha256": manifest.digest(raw), "images": len(entries)}
+
+
+def test_s3_images_are_read_at_their_version_as_of_the_time(
+    synthetic: Path, tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    # Given images in a versioned (moto) bucket, one deleted before the as-of time, and after it one image
+    # overwritten, one deleted and one put for the first time
+    s3 = boto3.client("s3")
+    bucket = versioned_bucket(s3)
+    rows = labels(synthetic)[:5]
+    refs = [f"s3://{bucket}/raw/{row['source_ref']}" for row in rows]
+    originals = [(synthetic / row["source_ref"]).read_bytes() for row in rows]
+    first = [
+        s3.put_object(Bucket=bucket, Key=f"raw/{row['source_ref']}", Body=data)["VersionId"]
+        for row, data in zip(rows[:4], originals[:4], strict=True)
+    ]
+    s3.put_object(Bucket=bucket, Key=f"raw/{rows[0]['source_ref']}.bak", Body=b"a longer key, not a version")
+    s3.delete_object(Bucket=bucket, Key=f"raw/{rows[3]['source_ref']}")  # deleted before
+    time.sleep(1.2)
+    at = datetime.now(UTC)
+    time.sleep(1.2)
+    s3.put_object(Bucket=bucket, Key=f"raw/{rows[0]['source_ref']}", Body=originals[1])  # overwritten
+    s3.delete_object(Bucket=bucket, Key=f"raw/{rows[1]['source_ref']}")  # deleted after: still read
+    s3.put_object(Bucket=bucket, Key=f"raw/{rows[4]['source_ref']}", Body=originals[4])  # not there yet
+    store(tmp_path, [{**row, "source_ref": ref} for row, ref in zip(rows, refs, strict=True)])
+    # When preprocess runs as of that time
+    result = run_job(
+        "detector.preprocess", tmp_path, *preprocess_args(synthetic, *ALL_TRAIN, "--data-as-of", iso(at)), env=aws_env
+    )
+    # Then it read each image as it was then: the original bytes of the versions current at that time
+    assert result.returncode == 0, result.stderr
+    entries = {entry.source_ref: entry for entry in manifest_of(tmp_path)}
+    assert sorted(entries) == sorted(refs[:3])
+    for ref, version, data in zip(refs[:3], first[:3], originals[:3], strict=True):
+        assert (entries[ref].version_id, entries[ref].sha256) == (version, hashlib.sha256(data).hexdigest())
+    # and the image deleted then, and the one not put yet, were dropped with the reason
+    reasons = {entry["source_ref"]: entry["reason"] for entry in report(tmp_path)["dropped"]}
+    assert sorted(reasons) == sorted(refs[3:])
+    assert "deleted at or before the as-of time" in reasons[refs[3]]
+    assert "no version at or before the as-of time" in reasons[refs[4]]

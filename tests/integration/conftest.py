@@ -23,7 +23,7 @@ from local.iam.check import Identity
 from local.quotas import Quotas
 from local.service_quotas import ENDPOINT_ENV as SERVICE_QUOTAS_ENV
 from local.service_quotas import ServiceQuotasApi, ServiceQuotasFront
-from local.template import ACCOUNT, local_values, provision
+from local.template import ACCOUNT, create_artifact_bucket, local_values, provision
 from local.webhooks import WebhookRecorder, start_recorder
 from pipeline_def.config import PipelineConfig
 from pipeline_def.deploy import upsert
@@ -63,7 +63,7 @@ def stack(aws_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.Monke
     aws = {service: clients.client(service) for service in SERVICES}
     provision(template, aws)
     values = template.values(local_values())
-    aws["s3"].create_bucket(Bucket=values["ArtifactBucket"])
+    create_artifact_bucket(template, aws["s3"], values["ArtifactBucket"])
     iam_values = enforce.configure(aws["secretsmanager"], {"SlackSecret": values["SlackSecret"]})
     created = Stack(template, aws, values, iam_values)
     upsert(aws["sagemaker"], created.config)

@@ -14,7 +14,7 @@ from local.emulator import reset_moto
 from local.iam import enforce
 from local.persist import Skipped
 from local.snapshot import Snapshot
-from local.template import provision
+from local.template import create_artifact_bucket, provision
 from tests.integration.conftest import Stack
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/detector:1"
@@ -39,7 +39,7 @@ def restart(stack: Stack, moto_endpoint: str) -> None:
     """A new process's moto: empty, then the template's resources, as the local stack starts."""
     reset_moto(moto_endpoint)
     provision(stack.template, stack.aws, {})
-    stack.aws["s3"].create_bucket(Bucket=stack.values["ArtifactBucket"])
+    create_artifact_bucket(stack.template, stack.aws["s3"], stack.values["ArtifactBucket"])
     enforce.configure(stack.aws["secretsmanager"], {"SlackSecret": stack.values["SlackSecret"]})
 
 

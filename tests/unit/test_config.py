@@ -9,7 +9,7 @@ from local.constraints import problems
 from pipeline_def.config import DEFAULT_CONFIG_PATH, ConfigError, PipelineConfig
 from pipeline_def.definition import build_definition
 from pipeline_def.deploy import create_request
-from tests.conftest import set_path
+from tests.conftest import ConfigFactory, set_path
 from tests.unit.definition_tools import sagemaker_model
 
 
@@ -158,3 +158,34 @@ def test_an_empty_offline_store_uri_is_left_to_be_looked_up_and_the_definition_r
     assert config.feature_group.offline_store_uri is None
     with pytest.raises(ConfigError, match=r"feature_group\.offline_store_uri: not given and not looked up"):
         build_definition(config)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"pipeline.name": "p" * 200}, "would be 290 characters long"),
+        ({"storage.prefix": "runs/it's"}, "without !*'()"),
+    ],
+)
+def test_a_manifest_uri_that_the_model_metadata_cannot_hold_is_refused(
+    make_config: ConfigFactory, changes: dict[str, str], problem: str
+) -> None:
+    # the run's manifest URI goes into the model package's CustomerMetadataProperties (1-256 characters, a pattern)
+    with pytest.raises(ConfigError) as caught:
+        make_config(**changes)
+    reason = dict(caught.value.problems)["<root>"]
+    assert reason.startswith("storage.prefix and pipeline.name: the run's manifest URI would be ")
+    assert problem in reason
+
+
+def test_the_longest_manifest_uri_a_config_allows_fits_the_model_metadata(make_config: ConfigFactory) -> None:
+    # Given a config whose manifest URI is 256 characters long
+    base = len("s3://scratch-detector-artifacts/p/") + len("/abcdefghijkl/Preprocess/report/manifest.jsonl")
+    config = make_config(**{"storage.bucket": "scratch-detector-artifacts", "storage.prefix": "p",
+                            "pipeline.name": "n" * (256 - base)})  # fmt: skip
+    uri = f"{config.storage.root}/{config.pipeline.name}/abcdefghijkl/Preprocess/report/manifest.jsonl"
+    # Then SageMaker's model takes it as a CustomerMetadataValue, and one character more it would not
+    shape = sagemaker_model().shape_for("CustomerMetadataValue")
+    assert len(uri) == 256
+    assert list(problems(shape, uri, "DataManifest")) == []
+    assert list(problems(shape, uri + "x", "DataManifest")) != []

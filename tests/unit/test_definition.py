@@ -234,6 +234,7 @@ def test_run_time_parameters_with_config_defaults(definition: Json, default_conf
         "TrainingInstanceCount": ("Integer", default_config.training.instance_count),
         "ProcessingInstanceType": ("String", default_config.preprocess.instance_type),
         "EvaluationInstanceType": ("String", default_config.evaluation.instance_type),
+        "DataAsOf": ("String", ""),
     }
     assert {name: (p["Type"], p["DefaultValue"]) for name, p in declared.items()} == expected
     assert declared["Backbone"]["EnumValues"] == ["mobilenet1.0", "mobilenet0.25", "darknet53"]
@@ -365,14 +366,19 @@ def test_the_gate_is_not_a_parameter(definition: Json, steps: dict[str, Json], d
 
 
 CHAMPION_ARGS = ["--model-package-group", "scratch-detector"]
+MANIFEST_ARGS = [
+    "--manifest-uri",
+    "{Steps.Preprocess.ProcessingOutputConfig.Outputs['report'].S3Output.S3Uri}/manifest.jsonl",
+]
 
 
 @pytest.mark.parametrize(
     ("evaluation", "min_improvement", "expected"),
     [
-        ({}, None, ["--score-threshold-floor", "0.1", *CHAMPION_ARGS]),
+        ({}, None, ["--score-threshold-floor", "0.1", *CHAMPION_ARGS, *MANIFEST_ARGS]),
         ({"score_threshold_floor": 0.2, "score_threshold": 0.4}, 0.02,
-         ["--score-threshold-floor", "0.2", "--score-threshold", "0.4", *CHAMPION_ARGS, "--min-improvement", "0.02"]),
+         ["--score-threshold-floor", "0.2", "--score-threshold", "0.4", *CHAMPION_ARGS, "--min-improvement", "0.02",
+          *MANIFEST_ARGS]),
     ],
 )  # fmt: skip
 def test_evaluate_gets_the_threshold_floor_the_champion_and_what_the_config_sets(
@@ -447,6 +453,32 @@ def test_register_model(steps: dict[str, Json], default_config: PipelineConfig) 
     assert linked["TestMap"] == "{metrics.map.value}"
     assert linked["MapThreshold"] == "0.3"
     assert linked["MapFloor"] == "0.3"
+    # the data it learned from, as evaluation.json names it
+    assert (linked["DataAsOf"], linked["DataManifest"], linked["DataManifestSha256"]) == (
+        "{dataset.as_of}",
+        "{dataset.manifest_uri}",
+        "{dataset.manifest_sha256}",
+    )
+
+
+def test_the_run_reads_its_data_as_of_the_data_as_of_parameter(steps: dict[str, Json]) -> None:
+    # Preprocess cuts the store and reads the image versions at the run's DataAsOf ("" by default: its own start)
+    arguments = steps["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--data-as-of") + 1] == {"Get": "Parameters.DataAsOf"}
+    # and nothing else reads it: it chooses the data's time, not the gate (see the definition's docstring)
+    readers = [name for name, step in steps.items() if "Parameters.DataAsOf" in set(references(step))]
+    assert readers == ["Preprocess"]
+
+
+def test_evaluate_reads_the_runs_dataset_report_and_manifest(steps: dict[str, Json]) -> None:
+    inputs = {i["InputName"]: i["S3Input"] for i in steps["Evaluate"]["Arguments"]["ProcessingInputs"]}
+    report = {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['report'].S3Output.S3Uri"}
+    assert inputs["dataset"]["S3Uri"] == report
+    assert inputs["dataset"]["LocalPath"] == "/opt/ml/processing/input/dataset"
+    arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--manifest-uri") + 1] == {
+        "Std:Join": {"On": "/", "Values": [report, "manifest.jsonl"]}
+    }
 
 
 @pytest.mark.parametrize(
