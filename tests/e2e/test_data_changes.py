@@ -34,7 +34,9 @@ def changed_labels(folder: Path, stack: LocalStack) -> tuple[str, str]:
         for row in (relabelled, added):
             writer.writerow(row)
             shutil.copyfile(folder / "all" / row["source_ref"], folder / "changes" / row["source_ref"])
-    return tuple(f"s3://{stack.bucket}/{row['source_ref']}" for row in (relabelled, added))  # type: ignore[return-value]
+    # detector.ingest puts each image under images/ in the stack's bucket, and names it so in the record
+    relabelled_ref, added_ref = (f"s3://{stack.bucket}/images/{row['source_ref']}" for row in (relabelled, added))
+    return relabelled_ref, added_ref
 
 
 def approval_text(stack: LocalStack, version: int) -> str:
