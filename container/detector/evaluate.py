@@ -64,13 +64,10 @@ CURVES_FILE = "training_curves.png"  # the model's, copied beside the prediction
 
 @dataclass(frozen=True)
 class Options:
-    score_threshold: float | None  # an override
-    score_threshold_floor: float
+    counting: Counting
     model: Path
     test: Path
     output: Path
-    grid: int
-    batch_size: int
     # named on the command line: its archive (s3://bucket/key or a path), version and data manifest
     champion: Champion = field(default_factory=Champion)
     min_improvement: float | None = None
@@ -81,10 +78,6 @@ class Options:
     # manifest is also compared with the champion's
     manifest_uri: str | None = None
     dataset: Path = Path("dataset")
-
-    @property
-    def counting(self) -> Counting:
-        return Counting(self.score_threshold, self.score_threshold_floor, self.grid, self.batch_size)
 
 
 def the_champion(options: Options) -> Champion:
@@ -203,13 +196,15 @@ def parse_args(argv: list[str] | None = None) -> Options:
     if args.min_improvement is not None and not -1 <= args.min_improvement <= 1:
         parser.error("--min-improvement must be between -1 and 1")
     return Options(
-        score_threshold=args.score_threshold,
-        score_threshold_floor=args.score_threshold_floor,
+        counting=Counting(
+            score_threshold=args.score_threshold,
+            score_threshold_floor=args.score_threshold_floor,
+            grid=max(0, args.grid),
+            batch_size=max(1, args.batch_size),
+        ),
         model=args.model or paths.processing_input("model") / "model.tar.gz",
         test=args.test or paths.processing_input("test"),
         output=args.output or paths.processing_output("evaluation"),
-        grid=max(0, args.grid),
-        batch_size=max(1, args.batch_size),
         champion=Champion(args.champion_model or None, args.champion_version or None, args.champion_manifest or None),
         min_improvement=args.min_improvement,
         model_package_group=args.model_package_group or None,
