@@ -49,7 +49,8 @@ def start_run(
     idempotency_key: str | None = None,
     **fields: str | None,
 ) -> dict[str, Any]:
-    """POST /runs with run-time `parameters` and the request's other `fields` (display_name, description)."""
+    """POST /runs with run-time `parameters` and the request's other `fields` (display_name, description,
+    data_as_of)."""
     body = {"parameters": parameters or {}, **{k: v for k, v in fields.items() if v is not None}}
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     return dict(call(api, "POST", "/runs", body=body, headers=headers))

@@ -215,6 +215,14 @@ def runs_start(
             callback=matching(r"^.{1,128}$", "1 to 128 characters"),
         ),
     ] = None,
+    data_as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="train on the data as of this time (ISO 8601 with a UTC offset, e.g. 2026-12-05T02:00:00Z; "
+            "default: now): the records written and the image versions current then",
+            callback=matching(r"^.{1,64}$", "1 to 64 characters"),
+        ),
+    ] = None,
     follow: Annotated[bool, typer.Option("--follow", help="then follow the run as `runs follow` does")] = False,
     as_json: Json = False,
 ) -> None:
@@ -223,7 +231,12 @@ def runs_start(
     started = answer(
         ctx,
         lambda api: calls.start_run(
-            api, parameters=body, idempotency_key=idempotency_key, display_name=display_name, description=description
+            api,
+            parameters=body,
+            idempotency_key=idempotency_key,
+            display_name=display_name,
+            description=description,
+            data_as_of=data_as_of,
         ),
         as_json=as_json,
         tables=titled("run started"),

@@ -69,8 +69,12 @@ def data_changes_text(changes: dict[str, Any] | None) -> str | None:
 
 
 def model_detail(model: dict[str, Any]) -> list[Table]:
+    dataset = model.get("dataset") or {"manifest_uri": "none: registered before its runs pinned their data"}
     return [
-        fields(model, title=f"model v{model.get('version')}"),
+        fields(
+            {key: value for key, value in model.items() if key != "dataset"}, title=f"model v{model.get('version')}"
+        ),
+        fields(dataset, title="dataset (what it learned from)"),
         rows(model.get("decisions", []), ("at", "decision", "actor", "source", "comment"), title="decisions"),
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime
@@ -48,6 +49,16 @@ def test_a_run_registers_a_model_that_is_approved_through_slack(stack: LocalStac
     [container] = package["InferenceSpecification"]["Containers"]
     assert float(container["Environment"]["SCORE_THRESHOLD"]) == detail["evaluation"]["score_threshold"]
     assert detail["evaluation"]["score_threshold_source"] in {"model", "floor", "default"}
+    # and the model names the data it learned from: the run's as-of time and the manifest in S3, with its digest
+    pinned = api.call("GET", f"/models/{model['version']}")[1]["dataset"]
+    assert pinned["as_of"] == detail["parameters"]["DataAsOf"] == detail["dataset"]["as_of"]
+    assert pinned["manifest_sha256"] == detail["dataset"]["manifest_sha256"]
+    bucket, key = pinned["manifest_uri"].removeprefix("s3://").split("/", 1)
+    written = stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(written).hexdigest() == pinned["manifest_sha256"]
+    lines = [json.loads(line) for line in written.decode().splitlines()]
+    assert len(lines) == detail["dataset"]["images"]
+    assert all(line["version_id"] for line in lines)  # each image read at its version in the versioned bucket
 
     # When the notify function's message is answered with Approve, signed as Slack signs it, while the
     # decision worker has not yet started

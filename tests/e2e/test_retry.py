@@ -20,7 +20,7 @@ def empty_stack(tmp_path: Path) -> Iterator[LocalStack]:
     stack.stop()
 
 
-def test_a_run_that_failed_for_want_of_data_succeeds_when_retried_after_ingest(
+def test_a_retry_keeps_its_data_as_of_time_and_a_new_run_reads_what_arrived_since(
     empty_stack: LocalStack, tmp_path: Path
 ) -> None:
     api = drive.api(empty_stack.api.url, LOCAL_USER_KEY)
@@ -37,10 +37,19 @@ def test_a_run_that_failed_for_want_of_data_succeeds_when_retried_after_ingest(
     status, retried = api.call("POST", f"/runs/{run_id}/retry")
     detail = follow(api, run_id)
 
-    # Then the same run goes on from the failed step and registers its model
+    # Then the same run goes on from the failed step on the data as of its own time (a retry trains on the same
+    # data): none of the records written since, which it counts
     assert (status, retried["status"]) == (200, "Executing")
-    assert detail["status"] == "Succeeded"
-    assert [s["name"] for s in detail["steps"]] == ["Preprocess", "Train", "Evaluate", "CheckMap", "Register"]
-    assert detail["model"]["run_id"] == run_id
-    # a second retry of a run that succeeded is refused
-    assert api.call("POST", f"/runs/{run_id}/retry")[0] == 409
+    assert detail["status"] == "Failed"
+    assert detail["parameters"]["DataAsOf"] == failed["parameters"]["DataAsOf"]
+    reason = detail["steps"][0]["failure_reason"]
+    assert f"no usable image as of {failed['parameters']['DataAsOf']}" in reason
+    assert "rows written after it" in reason
+
+    # and a new run reads them and registers its model
+    second = follow(api, start_run(api, {"MapThreshold": 0.0}))
+    assert second["status"] == "Succeeded"
+    assert [s["name"] for s in second["steps"]] == ["Preprocess", "Train", "Evaluate", "CheckMap", "Register"]
+    assert second["dataset"]["written_after_as_of"] == 0
+    # a retry of a run that succeeded is refused
+    assert api.call("POST", f"/runs/{second['run_id']}/retry")[0] == 409

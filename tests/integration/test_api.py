@@ -8,6 +8,7 @@ import json
 import sys
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -43,8 +44,11 @@ def test_start_run_with_overrides_records_who_started_it(stack: Stack, call: Cal
     # and the caller is on record
     assert status == 201
     assert body["parameters"] == {
-        "LearningRate": "0.001", "NumEpochs": "2"
+        "LearningRate": "0.001", "NumEpochs": "2", "DataAsOf": body["parameters"]["DataAsOf"]
     }  # fmt: skip
+    # on the data as of the request's time
+    pinned = datetime.fromisoformat(body["parameters"]["DataAsOf"])
+    assert timedelta(0) <= datetime.now(UTC) - pinned < timedelta(minutes=1)
     described = stack.aws["sagemaker"].describe_pipeline_execution(PipelineExecutionArn=body["execution_arn"])
     assert "arn:aws:iam::123456789012:user/alice" in described["PipelineExecutionDescription"]
     assert described["PipelineExecutionDisplayName"] == "nightly-retrain"
@@ -94,6 +98,12 @@ def test_same_key_with_another_body_is_refused(stack: Stack, call: Callable[...,
         ),
         ('{"parameters": {"InputDataUri": "s3://mine/easy-test-split"}}', "parameters.InputDataUri: not a run"),
         ("[1, 2]", "body"),
+        # the run's data time: an ISO 8601 time with an offset, not in the future, set by its own field
+        ('{"data_as_of": "last tuesday"}', "data_as_of: 'last tuesday' is not an ISO 8601 time"),
+        ('{"data_as_of": "2026-01-01T00:00:00"}', "data_as_of: '2026-01-01T00:00:00' has no UTC offset"),
+        ('{"data_as_of": "2999-01-01T00:00:00Z"}', "data_as_of: 2999-01-01T00:00:00Z is in the future"),
+        ('{"data_as_of": 1764900000}', "body.data_as_of"),
+        ('{"parameters": {"DataAsOf": "2026-01-01T00:00:00Z"}}', "parameters.DataAsOf: set by the request's"),
     ],
 )
 def test_bad_start_requests_name_the_problem_and_start_nothing(
@@ -106,6 +116,17 @@ def test_bad_start_requests_name_the_problem_and_start_nothing(
     assert named in answer["error"]["message"]
     assert executions(stack) == []
     assert stack.audit() == []
+
+
+def test_a_run_may_read_the_data_as_of_an_earlier_time(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
+    # When a run is started on the data as of an earlier time (any offset)
+    status, body = call("start_run", body=json.dumps({"data_as_of": "2026-12-01T03:00:00+01:00"}))
+
+    # Then the execution's DataAsOf is that time in UTC: what Preprocess reads, and a retry keeps
+    assert status == 201, body
+    listed = stack.aws["sagemaker"].list_pipeline_parameters_for_execution(PipelineExecutionArn=body["execution_arn"])
+    parameters = {p["Name"]: p["Value"] for p in listed["PipelineParameters"]}
+    assert parameters["DataAsOf"] == body["parameters"]["DataAsOf"] == "2026-12-01T02:00:00.000Z"
 
 
 def test_unsigned_request_is_refused(stack: Stack, call: Callable[..., tuple[int, Any]]) -> None:
@@ -213,6 +234,17 @@ def test_openapi_document_lists_the_routes(call: Callable[..., tuple[int, Any]])
         assert len(success) == 1, (verb, path)
         schema = operation["responses"][success[0]]["content"]["application/json"]["schema"]
         assert "$ref" in schema, (verb, path, schema)
+
+
+def test_openapi_document_shows_the_runs_data_time_and_the_models_data(call: Callable[..., tuple[int, Any]]) -> None:
+    status, body = call("openapi")
+
+    assert status == 200
+    schemas = body["components"]["schemas"]
+    assert "data_as_of" in schemas["StartRunRequest"]["properties"]
+    assert "dataset" in schemas["ModelDetail"]["properties"]
+    assert set(schemas["DatasetRef"]["properties"]) == {"as_of", "manifest_uri", "manifest_sha256"}
+    assert {"as_of", "manifest_sha256"} <= set(schemas["DatasetSummary"]["properties"])
 
 
 def test_openapi_document_describes_a_runs_data_changes_since_the_champion(

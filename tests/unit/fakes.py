@@ -21,6 +21,7 @@ DECLARED: list[dict[str, Any]] = [
     },
     {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": "ml.c5.4xlarge"},
     {"Name": "MapThreshold", "Type": "Float", "DefaultValue": 0.3},
+    {"Name": "DataAsOf", "Type": "String", "DefaultValue": ""},
 ]
 
 

@@ -25,7 +25,7 @@ from control_plane import (
 )
 from control_plane.costs import PriceTable
 from control_plane.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, UploadFailed
-from control_plane.models import AuditEntry, DatasetSummary, Decision, DecisionResult, StartRunRequest
+from control_plane.models import AuditEntry, DatasetRef, DatasetSummary, Decision, DecisionResult, StartRunRequest
 from control_plane.rest import describe_validation, source_of
 from control_plane.settings import ApiEnv, MissingEnvironment, load_env
 from pipeline_def.config import DeploymentSettings
@@ -758,7 +758,7 @@ def test_a_run_names_no_champion_evaluate_reads_it_from_the_registry() -> None:
 
     started = runs.start_run(command, pipelines, audit)
 
-    assert started.parameters == {"NumEpochs": "3"}
+    assert started.parameters == {"NumEpochs": "3", "DataAsOf": started.parameters["DataAsOf"]}
     assert pipelines.started[0]["parameters"] == started.parameters
 
 
@@ -783,7 +783,8 @@ def test_the_schedule_starts_its_run_with_the_configs_values() -> None:
         schedule.ScheduledTick(time=datetime(2026, 12, 1, tzinfo=UTC)), pipelines, audit, skip_if_running=False
     )
 
-    assert pipelines.started[0]["parameters"] == {}
+    # the config's values, on the data as of the scheduled time
+    assert pipelines.started[0]["parameters"] == {"DataAsOf": "2026-12-01T00:00:00.000Z"}
     assert (audit.entries[0].source, audit.entries[0].actor) == ("schedule", "schedule")
 
 
@@ -854,6 +855,9 @@ def test_a_run_shows_what_preprocess_made_of_the_offline_store_and_what_it_did_n
         "splits": {"train": {"images": 3, "boxes": 4}, "validation": {"images": 1}, "test": {"images": 1}},
         "dropped": [{"source_ref": "s3://b/x.jpg", "reason": "status REJECTED"}],
         "not_in_offline_store": {"ingest_log": "s3://b/ingest-log/g/", "approved_records": 3, "source_refs": []},
+        "as_of": "2026-12-05T02:00:00.000Z",
+        "written_after_as_of": 2,
+        "manifest": {"file": "manifest.jsonl", "sha256": "ab" * 32, "images": 5},
     }
     reports: dict[str, dict[str, Any]] = {"s3://bucket/evaluation/dataset_report.json": report}
     readers = dataclasses.replace(_readers(reg, audit, FakePresigner(set())), read_report=lambda uri: reports.get(uri))
@@ -868,6 +872,9 @@ def test_a_run_shows_what_preprocess_made_of_the_offline_store_and_what_it_did_n
         "splits": {"train": 3, "validation": 1, "test": 1},
         "dropped": 1,
         "not_in_offline_store": 3,
+        "as_of": "2026-12-05T02:00:00.000Z",
+        "manifest_sha256": "ab" * 32,
+        "written_after_as_of": 2,
     }
     # and a report without an ingest log to compare with says nothing about it
     assert runs.dataset_summary({"images": 2, "splits": {}, "dropped": []}) == DatasetSummary(images=2)
@@ -1018,3 +1025,60 @@ def test_who_started_the_run_may_not_deploy_its_model_through_the_api() -> None:
     untouched: Any = None  # the refusal comes before any endpoint call
     with pytest.raises(Conflict, match="another identity must deploy it"):
         endpoints.deploy(command, settings, registry=reg, hosting=untouched, audit=audit)
+
+
+NOW = datetime(2026, 12, 5, 2, 0, 0, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        (None, "2026-12-05T02:00:00.123Z"),  # the request's time
+        ("2026-12-01T00:00:00Z", "2026-12-01T00:00:00.000Z"),  # an earlier one
+        ("2026-12-05T03:00:00.123+01:00", "2026-12-05T02:00:00.123Z"),  # any offset, in UTC
+    ],
+)
+def test_a_run_reads_its_data_as_of_the_request_or_an_earlier_time(requested: str | None, expected: str) -> None:
+    assert runs.data_as_of(requested, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("requested", "problem"),
+    [
+        ("yesterday", "is not an ISO 8601 time"),
+        ("2026-12-01T00:00:00", "has no UTC offset"),
+        ("2999-01-01T00:00:00Z", "is in the future"),
+    ],
+)
+def test_a_malformed_or_future_data_as_of_is_refused_naming_the_field(requested: str, problem: str) -> None:
+    pipelines, audit = FakePipelines(), FakeAudit()
+    request = StartRunRequest(data_as_of=requested)
+    with pytest.raises(InvalidRequest) as raised:
+        runs.data_as_of(requested, NOW)
+    assert str(raised.value).startswith("data_as_of: ")
+    assert problem in str(raised.value)
+    # and no run starts
+    with pytest.raises(InvalidRequest):
+        runs.start_run(runs.StartCommand(caller="alice", request=request), pipelines, audit)
+    assert pipelines.started == []
+
+
+def test_data_as_of_is_not_a_parameter_a_caller_sets_directly() -> None:
+    pipelines, audit = FakePipelines(), FakeAudit()
+    request = StartRunRequest(parameters={"DataAsOf": "2026-12-01T00:00:00Z"})
+    with pytest.raises(InvalidRequest) as raised:
+        runs.start_run(runs.StartCommand(caller="alice", request=request), pipelines, audit)
+    assert "parameters.DataAsOf: set by the request's data_as_of field" in str(raised.value)
+    assert pipelines.started == []
+
+
+def test_a_model_names_its_data_and_an_older_one_says_it_has_none() -> None:
+    reg = FakeRegistry()
+    reg.add(1, "Approved")
+    older = registry.model_detail(reg.describe(1))
+    assert older.dataset is None
+    metadata = {"DataAsOf": "2026-12-05T02:00:00.000Z", "DataManifest": "s3://b/m.jsonl", "DataManifestSha256": "ab"}
+    package = {**reg.describe(1), "CustomerMetadataProperties": metadata}
+    assert registry.model_detail(package).dataset == DatasetRef(
+        as_of="2026-12-05T02:00:00.000Z", manifest_uri="s3://b/m.jsonl", manifest_sha256="ab"
+    )

@@ -13,6 +13,7 @@ from local.executor.steps import holds, refusal, retry_wait
 from local.schedules import ScheduleError, next_time
 from pipeline_def import build_definition
 from pipeline_def.config import PipelineConfig
+from pipeline_def.definition import PREPROCESS_OUTPUTS
 
 
 class Files:
@@ -100,8 +101,7 @@ def resolved_jobs(**parameters: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
     given = scope()
     given.parameters = {**defaults, **parameters}
-    splits = ("train", "validation", "test")
-    outputs = [{"OutputName": n, "S3Output": {"S3Uri": f"s3://b/abc123/{n}"}} for n in splits]
+    outputs = [{"OutputName": n, "S3Output": {"S3Uri": f"s3://b/abc123/{n}"}} for n in PREPROCESS_OUTPUTS]
     given.steps["Preprocess"] = {"ProcessingOutputConfig": {"Outputs": outputs}}
     given.steps["Train"] = {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/abc123/model.tar.gz"}}
     return {

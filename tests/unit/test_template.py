@@ -147,6 +147,9 @@ BODIES = {
         {"parameters": {"NumEpochs": None}},
         {"parameters": "NumEpochs=2"},
         {"colour": "red"},
+        {"data_as_of": "2026-12-05T02:00:00Z"},
+        {"data_as_of": "x" * 65},
+        {"data_as_of": 1764900000},
     ],
     "Decision": [
         {"comment": "looks good"},

@@ -45,6 +45,9 @@ class StartRunRequest(_Request):
     parameters: dict[str, ParameterValue] = Field(default_factory=dict, max_length=200)
     display_name: DisplayName | None = None
     description: Annotated[str, StringConstraints(max_length=1024, pattern=ONE_LINE)] | None = None
+    # the run's data time (the pipeline's DataAsOf): ISO 8601 with a UTC offset, not in the future; default the
+    # request's time. control_plane.runs.data_as_of checks it and names this field when it is wrong
+    data_as_of: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 class DecisionRequest(_Request):
@@ -166,6 +169,17 @@ class ModelDetail(ModelSummary):
     run_status: str | None = None
     started_by: Origin | None = None
     artefacts: Artefacts | None = None
+    # None: a model registered before its runs pinned their data
+    dataset: DatasetRef | None = None
+
+
+class DatasetRef(_Response):
+    """The data a model learned from, as its package's metadata names it: the run's as-of time and the manifest
+    (every image of every split with its version and checksum) with its sha256."""
+
+    as_of: str | None = None
+    manifest_uri: str
+    manifest_sha256: str | None = None
 
 
 class ModelPage(_Response):
@@ -182,6 +196,10 @@ class DatasetSummary(_Response):
     splits: dict[str, int] = Field(default_factory=dict)
     dropped: int = 0
     not_in_offline_store: int | None = None
+    # the run's as-of time, the digest of its manifest and the rows written after the as-of time (left out)
+    as_of: str | None = None
+    manifest_sha256: str | None = None
+    written_after_as_of: int | None = None
 
 
 class SplitChanges(_Response):

@@ -9,7 +9,15 @@ from pydantic import BaseModel, ConfigDict
 
 from control_plane import artefacts, duties, history
 from control_plane.errors import NotFound
-from control_plane.models import AuditEntry, Decision, DecisionResult, ModelDetail, ModelPage, ModelSummary
+from control_plane.models import (
+    AuditEntry,
+    DatasetRef,
+    Decision,
+    DecisionResult,
+    ModelDetail,
+    ModelPage,
+    ModelSummary,
+)
 from control_plane.ports import ArtefactPort, AuditPort, PipelinesPort, RegistryPort
 from control_plane.service_text import clip
 
@@ -36,6 +44,18 @@ def model_summary(package: dict[str, Any]) -> ModelSummary:
     )
 
 
+def dataset_of(metadata: dict[str, str]) -> DatasetRef | None:
+    """The data the model learned from, from the metadata Register wrote (pipeline_def.definition's
+    DATASET_METADATA); None for a model registered before its runs pinned their data."""
+    if "DataManifest" not in metadata:
+        return None
+    return DatasetRef(
+        as_of=metadata.get("DataAsOf"),
+        manifest_uri=metadata["DataManifest"],
+        manifest_sha256=metadata.get("DataManifestSha256"),
+    )
+
+
 def model_detail(package: dict[str, Any]) -> ModelDetail:
     containers = package.get("InferenceSpecification", {}).get("Containers", [{}])
     statistics = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
@@ -46,6 +66,7 @@ def model_detail(package: dict[str, Any]) -> ModelDetail:
         model_data_url=containers[0].get("ModelDataUrl"),
         evaluation_uri=statistics.get("S3Uri"),
         metadata=package.get("CustomerMetadataProperties", {}),
+        dataset=dataset_of(package.get("CustomerMetadataProperties", {})),
     )
 
 

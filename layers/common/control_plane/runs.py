@@ -43,7 +43,7 @@ from control_plane.ports import (
 )
 from control_plane.registry import model_summary
 from control_plane.service_text import clip, utf16_length
-from pipeline_def.names import DATASET_REPORT, EVALUATION_FILE, RAISE_ONLY
+from pipeline_def.names import DATA_AS_OF, DATASET_REPORT, EVALUATION_FILE, RAISE_ONLY
 
 AWS_PAGE = 100
 # SageMaker's NextToken: at most 8192 characters matching `.*`, and Java's dot matches no line terminator
@@ -68,6 +68,8 @@ NOT_RUN_PARAMETERS = {
         "not a run parameter: Evaluate reads the champion from the registry (the group's newest Approved version)",
     ),
 }
+# a run's data time comes from the request's data_as_of (checked there), not from its parameters
+SET_BY_FIELDS = {DATA_AS_OF: "set by the request's data_as_of field, not as a parameter"}
 STOPPABLE = {"Executing"}
 RETRYABLE = {"Failed", "Stopped"}
 
@@ -94,20 +96,24 @@ def token(*parts: str) -> str:
 
 
 def check_overrides(
-    declared: list[dict[str, Any]], overrides: dict[str, ParameterValue], reserved: frozenset[str] = frozenset()
+    declared: list[dict[str, Any]], overrides: dict[str, ParameterValue], reserved: dict[str, str] | None = None
 ) -> dict[str, str]:
     """Overrides as the strings SageMaker takes; every unknown, reserved, mistyped or weakening one is named at once."""
     by_name = {p["Name"]: p for p in declared}
+    reserved = reserved or {}
     problems: list[str] = []
     values: dict[str, str] = {}
     for name, value in sorted(overrides.items()):
         parameter = by_name.get(name)
+        if name in reserved:
+            problems.append(f"parameters.{name}: {reserved[name]}")
+            continue
         if parameter is None:
-            open_names = ", ".join(sorted(set(by_name) - reserved))
+            open_names = ", ".join(sorted(set(by_name) - set(reserved)))
             reason = NOT_RUN_PARAMETERS.get(name, f"unknown parameter; the pipeline declares {open_names}")
             problems.append(f"parameters.{name}: {reason}")
             continue
-        text, problem = _override(name, value, parameter, reserved=reserved)
+        text, problem = _override(name, value, parameter)
         if problem:
             problems.append(f"parameters.{name}: {problem}")
         elif text is not None:
@@ -117,12 +123,8 @@ def check_overrides(
     return values
 
 
-def _override(
-    name: str, value: ParameterValue, parameter: dict[str, Any], *, reserved: frozenset[str]
-) -> tuple[str | None, str | None]:
+def _override(name: str, value: ParameterValue, parameter: dict[str, Any]) -> tuple[str | None, str | None]:
     """The value as SageMaker takes it, or what is wrong with it."""
-    if name in reserved:
-        return None, "set by the control plane (the group's approved model), not by a run"
     kind = parameter.get("Type", "String")
     text = _as_text(kind, value)
     if text is None:
@@ -151,10 +153,33 @@ def _as_text(kind: str, value: ParameterValue) -> str | None:
     return None
 
 
+def as_of_text(at: datetime) -> str:
+    """A DataAsOf value: ISO 8601 in UTC with milliseconds, as the manifest writes times."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def data_as_of(requested: str | None, now: datetime) -> str:
+    """The run's DataAsOf: the request's time, or an earlier one it names; InvalidRequest naming data_as_of when
+    that is not an ISO 8601 time with a UTC offset, or is later than now (data not written yet cannot be pinned).
+    Choosing it cannot weaken the gate: see pipeline_def.definition's docstring."""
+    if requested is None:
+        return as_of_text(now)
+    try:
+        at = datetime.fromisoformat(requested)
+    except ValueError:
+        raise InvalidRequest(f"data_as_of: {requested!r} is not an ISO 8601 time (e.g. 2026-12-05T02:00:00Z)") from None
+    if at.tzinfo is None:
+        raise InvalidRequest(f"data_as_of: {requested!r} has no UTC offset (e.g. 2026-12-05T02:00:00Z)")
+    if at > now:
+        raise InvalidRequest(f"data_as_of: {requested} is in the future (now {as_of_text(now)})")
+    return as_of_text(at)
+
+
 def start_run(command: StartCommand, pipelines: PipelinesPort, audit: AuditPort) -> RunStarted:
     request = command.request
     declared = pipelines.declared_parameters()
-    parameters = check_overrides(declared, request.parameters)
+    parameters = check_overrides(declared, request.parameters, SET_BY_FIELDS)
+    parameters[DATA_AS_OF] = data_as_of(request.data_as_of, datetime.now(UTC))
     description = clip(
         f"{request.description or 'Started from the API'} (started by {command.caller})", MAX_DESCRIPTION
     )
@@ -292,6 +317,9 @@ def dataset_summary(report: dict[str, Any] | None) -> DatasetSummary | None:
         splits={name: int(split.get("images", 0)) for name, split in splits.items()},
         dropped=len(report.get("dropped") or []),
         not_in_offline_store=pending.get("approved_records"),
+        as_of=report.get("as_of"),
+        manifest_sha256=(report.get("manifest") or {}).get("sha256"),
+        written_after_as_of=report.get("written_after_as_of"),
     )
 
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict
 
 from control_plane.ports import AuditPort, PipelinesPort
-from control_plane.runs import record_start, run_id_of, token
+from control_plane.runs import as_of_text, record_start, run_id_of, token
+from pipeline_def.names import DATA_AS_OF
 
 # how far back to look for an executing run; runs are listed newest first
 RECENT_RUNS = 50
@@ -40,8 +41,8 @@ def scheduled_start(
     when = tick.time.astimezone(UTC)
     # the same scheduled time gives the same token, so SageMaker starts one run however often it is delivered
     client_token = token(pipelines.name, "schedule", when.isoformat())
-    # the config's values: no parameter (Evaluate reads the champion from the registry itself)
-    parameters: dict[str, str] = {}
+    # the config's values, and the data as of the scheduled time (Evaluate reads the champion from the registry)
+    parameters: dict[str, str] = {DATA_AS_OF: as_of_text(when)}
     arn = pipelines.start(
         parameters,
         display_name=f"scheduled-{when:%Y%m%d-%H%M}",
