@@ -19,17 +19,19 @@ log = logging.getLogger("detector.evaluate")
 CHAMPION_ARCHIVE = "champion.tar.gz"
 REASON_LENGTH = 300
 NO_CHAMPION = "no approved model in the group"
-# the model package metadata that names the manifest of the data it learnt from (Register writes it)
-DATA_MANIFEST = "DataManifest"
+# the model package metadata that names the manifest of the data it learnt from, and its digest (Register writes them)
+DATA_MANIFEST, DATA_MANIFEST_SHA256 = "DataManifest", "DataManifestSha256"
 
 
 @dataclass(frozen=True)
 class Champion:
-    """The registry's champion: its archive, its version and its data manifest's URI (each None when it has none)."""
+    """The registry's champion: its archive, its version, its data manifest's URI and that manifest's sha256 (each
+    None when it has none)."""
 
     model: str | None = None
     version: str | None = None
     manifest: str | None = None
+    manifest_sha256: str | None = None
 
 
 def reason_of(error: Exception) -> str:
@@ -76,8 +78,10 @@ def registry_champion(group: str) -> Champion:
     url = containers[0].get("ModelDataUrl") if containers else None
     if not url:
         return Champion()
-    data = package.get("CustomerMetadataProperties", {}).get(DATA_MANIFEST)
-    return Champion(str(url), str(package["ModelPackageVersion"]), str(data) if data else None)
+    metadata = package.get("CustomerMetadataProperties", {})
+    return Champion(
+        str(url), str(package["ModelPackageVersion"]), metadata.get(DATA_MANIFEST), metadata.get(DATA_MANIFEST_SHA256)
+    )
 
 
 def champion_entry(
@@ -156,10 +160,15 @@ def data_changes_since(champion: Champion, run_manifest: Path) -> dict[str, Any]
         now = manifest.loads(run_manifest.read_bytes())
     except (OSError, ValueError) as error:
         return _unknown(version, f"this run's manifest {run_manifest}: {reason_of(error)}")
+    where = f"champion v{version}'s manifest {champion.manifest}"
     try:
-        then = manifest.loads(read_bytes(champion.manifest))
+        data = read_bytes(champion.manifest)
+        then = manifest.loads(data)
     except Exception as error:  # a manifest gone, refused or damaged says so; it never fails the job
-        return _unknown(version, f"champion v{version}'s manifest {champion.manifest}: {reason_of(error)}")
+        return _unknown(version, f"{where}: {reason_of(error)}")
+    found = manifest.digest(data)
+    if champion.manifest_sha256 and found != champion.manifest_sha256:  # not the data the champion learnt from
+        return _unknown(version, f"{where}: sha256 {found}, not the {champion.manifest_sha256} its package names")
     changes = data_changes.compare(now, then, champion_version=version)
     jobs.event(log, "data changes", champion_version=version, **changes["totals"])
     return changes

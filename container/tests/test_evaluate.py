@@ -303,7 +303,10 @@ def test_the_champion_is_read_from_the_registry_its_newest_approved_version(
     sagemaker.create_model_package_group(ModelPackageGroupName="detectors")
     s3.put_object(Bucket="registry-models", Key="v2/manifest.jsonl", Body=manifest.dumps(CHAMPION_DATA))
     for version, status in enumerate(("Approved", "Approved", "Rejected", "PendingManualApproval"), start=1):
-        metadata = {"DataManifest": f"s3://registry-models/v{version}/manifest.jsonl", "DataManifestSha256": "x"}
+        metadata = {
+            "DataManifest": f"s3://registry-models/v{version}/manifest.jsonl",
+            "DataManifestSha256": manifest.digest(manifest.dumps(CHAMPION_DATA)),
+        }
         _register(sagemaker, "detectors", f"s3://registry-models/v{version}/model.tar.gz", status, metadata)
     root = _with_manifest(evaluation_root(tmp_path / "job", trained.root / "model", splits), RUN_DATA)
 
@@ -358,6 +361,32 @@ def test_a_champion_that_cannot_be_read_is_reported_absent_and_the_job_goes_on(
     assert report["metrics"] == new["metrics"]
     assert report["comparison"]["required_map"] == 0.0
     assert report["comparison"]["map_difference"] is None
+
+
+def test_a_champion_manifest_that_is_not_the_one_its_package_names_is_not_compared(
+    trained: JobResult, splits: Path, tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    # Given an approved version whose manifest in S3 lost a line since it was registered with its digest
+    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+    s3.create_bucket(Bucket="changed-models")
+    s3.put_object(Bucket="changed-models", Key="v1/manifest.jsonl", Body=manifest.dumps(CHAMPION_DATA[1:]))
+    sagemaker.create_model_package_group(ModelPackageGroupName="changed")
+    registered = manifest.digest(manifest.dumps(CHAMPION_DATA))
+    metadata = {"DataManifest": "s3://changed-models/v1/manifest.jsonl", "DataManifestSha256": registered}
+    _register(sagemaker, "changed", "s3://changed-models/v1/model.tar.gz", "Approved", metadata)
+    root = _with_manifest(evaluation_root(tmp_path / "job", trained.root / "model", splits), RUN_DATA)
+
+    # When the run is evaluated against it
+    result = run_job("detector.evaluate", root, "--model-package-group", "changed", env=aws_env)
+
+    # Then the job succeeds and says the champion's data cannot be compared, naming both digests
+    assert result.returncode == 0, result.stderr
+    found = manifest.digest(manifest.dumps(CHAMPION_DATA[1:]))
+    assert _evaluation(root)["data_changes"] == {
+        "champion_version": 1,
+        "absent": f"champion v1's manifest s3://changed-models/v1/manifest.jsonl: sha256 {found}, not the {registered}"
+        " its package names",
+    }
 
 
 @pytest.mark.parametrize(
