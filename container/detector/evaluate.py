@@ -29,7 +29,8 @@ package's metadata.
 `data_changes` says what changed in the data since the champion: the run's manifest
 (`/opt/ml/processing/input/dataset/manifest.jsonl`, Preprocess's) against the champion's (its model package's
 `DataManifest` metadata), per split and in total (detector.data_changes); or, under `absent`, why not (no
-champion, a champion registered without a manifest, a manifest that cannot be read): that never fails the job.
+champion, a champion registered without a manifest, a manifest that cannot be read or whose sha256 is not the
+`DataManifestSha256` its package names): that never fails the job.
 """
 
 from __future__ import annotations

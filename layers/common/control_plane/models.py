@@ -224,8 +224,8 @@ class TotalChanges(SplitChanges):
 class DataChanges(_Response):
     """What changed in the data since the champion: Evaluate's comparison of the run's dataset manifest with the
     champion's, per split and in total, with a few example source_refs of each kind; or, in `absent`, why there is
-    none (no champion, a champion registered without a manifest, a manifest that could not be read). `summary` is
-    the line the approval request shows."""
+    none (no champion, a champion registered without a manifest, a manifest that could not be read or is not the
+    one its package names). `summary` is the line the approval request shows."""
 
     champion_version: int | None = None
     splits: dict[str, SplitChanges] = Field(default_factory=dict)
