@@ -114,6 +114,7 @@ def test_no_api_is_a_usage_error() -> None:
         (["runs", "list", "--status", "Done"], "--status"),
         (["runs", "start", "-p", "NumEpochs"], "--parameter"),
         (["runs", "start", "--display-name", "two words"], "--display-name"),
+        (["runs", "start", "--data-as-of", "x" * 65], "--data-as-of"),
         (["models", "show", "0"], "version"),
         (["models", "approve", "3", "--comment", " "], "--comment"),
         (["models", "list", "--status", "Pending"], "--status"),
@@ -268,3 +269,18 @@ def test_make_run_says_the_same_step_lines_and_leaves_metrics_to_the_epoch_lines
     progress.run(detail)
 
     assert [line.split("] ", 1)[1] for line in out.getvalue().splitlines()] == ["Train Executing"]
+
+
+def render(tables: list[Any]) -> str:
+    console = Console(width=200, record=True)
+    show.print_tables(console, tables)
+    return console.export_text()
+
+
+def test_models_show_names_the_data_the_model_learned_from_or_that_it_has_none() -> None:
+    dataset = {"as_of": "2026-12-05T02:00:00.000Z", "manifest_uri": "s3://b/m.jsonl", "manifest_sha256": "ab"}
+    pinned = render(show.model_detail({"version": 7, "dataset": dataset, "decisions": []}))
+    assert "dataset (what it learned from)" in pinned
+    assert all(value in pinned for value in dataset.values())
+    older = render(show.model_detail({"version": 3, "dataset": None, "decisions": []}))
+    assert "none: registered before its runs pinned their data" in older

@@ -104,6 +104,27 @@ def test_a_newline_in_a_single_line_field_is_refused(sagemaker: Any) -> None:
     assert "at 'ApprovalDescription'" in error.problems[0]
 
 
+def test_a_model_packages_metadata_values_are_held_to_the_services_length_and_characters(sagemaker: Any) -> None:
+    # the run's dataset goes into CustomerMetadataProperties (DataAsOf, DataManifest, DataManifestSha256): values of
+    # 1 to 256 characters of letters, digits, spaces and _.:/=+-@
+    error = refused(
+        sagemaker.create_model_package,
+        ModelPackageGroupName="scratch",
+        CustomerMetadataProperties={
+            "DataAsOf": "2026-12-05T02:00:00.000Z",
+            "DataManifest": "s3://bucket/" + "p" * 300 + "/manifest.jsonl",
+            "DataManifestSha256": "",
+            "Note": "it's",
+        },
+    )
+    assert error.operation_name == "CreateModelPackage"
+    assert sorted(problem.split(" at ")[1].split(" failed")[0] for problem in error.problems) == [
+        "'CustomerMetadataProperties.DataManifest'",
+        "'CustomerMetadataProperties.DataManifestSha256'",
+        "'CustomerMetadataProperties.Note'",
+    ]
+
+
 def test_lengths_count_utf16_units_as_the_service_does() -> None:
     # a 3072-character limit holds 1536 emoji, not 3072
     shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("PipelineExecutionDescription")
