@@ -56,7 +56,16 @@ STEP_COLUMNS = ("name", "status", "started", "ended", "cache_hit", "failure_reas
 
 def run_detail(detail: dict[str, Any]) -> list[Table]:
     steps = [{**s, "cost": (s.get("job") or {}).get("estimated_cost")} for s in detail.get("steps", [])]
-    return [fields(detail, title=f"run {detail.get('run_id')}"), rows(steps, (*STEP_COLUMNS, "cost"), title="steps")]
+    shown = {**detail, "data_changes": data_changes_text(detail.get("data_changes"))}
+    return [fields(shown, title=f"run {detail.get('run_id')}"), rows(steps, (*STEP_COLUMNS, "cost"), title="steps")]
+
+
+def data_changes_text(changes: dict[str, Any] | None) -> str | None:
+    """The API's summary line, and the example images of each kind of change."""
+    if not changes:
+        return None
+    examples = [f"{kind}: {', '.join(refs)}" for kind, refs in (changes.get("examples") or {}).items() if refs]
+    return "\n".join([str(changes.get("summary", "")), *examples])
 
 
 def model_detail(model: dict[str, Any]) -> list[Table]:

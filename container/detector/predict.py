@@ -21,8 +21,8 @@ jobs.cpu_threads()  # before mxnet is imported
 import mxnet as mx  # noqa: E402
 
 from detector import plots  # noqa: E402
-from detector.evaluate import model_folder, safe_extract  # noqa: E402
 from detector.inference import BadInput, Predictor, threshold_of  # noqa: E402
+from detector.scoring import model_folder, safe_extract  # noqa: E402
 
 
 def predict(model: Path, images: list[Path], *, output: Path, threshold: float | None) -> int:

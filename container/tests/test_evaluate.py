@@ -12,11 +12,13 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from detector import manifest
 from detector.matching import matches
 from detector.recordio import Writer
 from gluoncv.data import RecordFileDetection
 
 from .conftest import TINY_HYPERPARAMETERS, JobResult, run_job, training_root
+from .test_data_changes import TWO, entry
 
 INPUT = Path("processing/input")
 OUTPUT = Path("processing/output")
@@ -209,6 +211,7 @@ def test_without_a_champion_the_report_says_so_and_what_the_model_learnt_from(
         "champion_version": "none", "champion_map": 0.0, "map_difference": None, "min_improvement": None,
         "required_map": 0.0, "summary": "no champion: no approved model in the group",
     }  # fmt: skip
+    assert report["data_changes"] == {"champion_version": None, "absent": "no approved model in the group"}
     model = report["model"]
     assert model["train_images"] == len(RecordFileDetection(str(next((splits / OUTPUT / "train").glob("*.rec")))))
     assert model["validation_images"] > 0
@@ -257,16 +260,37 @@ def test_a_champion_in_s3_is_scored_on_the_same_images_at_its_own_shape(
         "required_map": round(entry["map"] + 0.05, 6),
         "summary": f"champion v3 test mAP {entry['map']} + min_improvement 0.05 = {round(entry['map'] + 0.05, 6)}",
     }
+    # named without a manifest, as a champion registered before runs pinned their data is
+    assert report["data_changes"] == {
+        "champion_version": 3,
+        "absent": "champion v3 names no data manifest (registered before runs pinned their data)",
+    }
 
 
-def _register(sagemaker: Any, group: str, url: str, status: str) -> None:
+def _register(sagemaker: Any, group: str, url: str, status: str, metadata: dict[str, str] | None = None) -> None:
     sagemaker.create_model_package(
         ModelPackageGroupName=group, ModelApprovalStatus=status,
         InferenceSpecification={
             "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": url}],
             "SupportedContentTypes": ["image/jpeg"], "SupportedResponseMIMETypes": ["application/json"],
         },
+        **({"CustomerMetadataProperties": metadata} if metadata else {}),
     )  # fmt: skip
+
+
+# the champion's data, and the run's: one test image relabelled, one train image added
+CHAMPION_DATA = [entry("train", "a"), entry("train", "b"), entry("test", "t")]
+RUN_DATA = [entry("train", "a"), entry("train", "b"), entry("train", "new"), entry("test", "t", boxes=(TWO,))]
+
+
+def _with_manifest(root: Path, entries: list[manifest.Entry]) -> Path:
+    """The run's manifest where the job reads it: Preprocess's report output, as its `dataset` input (in place of
+    the shared synthetic run's, which evaluation_root links there)."""
+    folder = root / INPUT / "dataset"
+    folder.unlink(missing_ok=True)
+    folder.mkdir(parents=True)
+    (folder / manifest.MANIFEST_FILE).write_bytes(manifest.dumps(entries))
+    return root
 
 
 def test_the_champion_is_read_from_the_registry_its_newest_approved_version(
@@ -277,9 +301,14 @@ def test_the_champion_is_read_from_the_registry_its_newest_approved_version(
     s3.create_bucket(Bucket="registry-models")
     s3.upload_file(str(_archive_of(champion, tmp_path / "champion.tar.gz")), "registry-models", "v2/model.tar.gz")
     sagemaker.create_model_package_group(ModelPackageGroupName="detectors")
+    s3.put_object(Bucket="registry-models", Key="v2/manifest.jsonl", Body=manifest.dumps(CHAMPION_DATA))
     for version, status in enumerate(("Approved", "Approved", "Rejected", "PendingManualApproval"), start=1):
-        _register(sagemaker, "detectors", f"s3://registry-models/v{version}/model.tar.gz", status)
-    root = evaluation_root(tmp_path / "job", trained.root / "model", splits)
+        metadata = {
+            "DataManifest": f"s3://registry-models/v{version}/manifest.jsonl",
+            "DataManifestSha256": manifest.digest(manifest.dumps(CHAMPION_DATA)),
+        }
+        _register(sagemaker, "detectors", f"s3://registry-models/v{version}/model.tar.gz", status, metadata)
+    root = _with_manifest(evaluation_root(tmp_path / "job", trained.root / "model", splits), RUN_DATA)
 
     # When the job is given the group (what the pipeline passes), not a champion
     result = run_job("detector.evaluate", root, "--model-package-group", "detectors", env=aws_env)
@@ -289,6 +318,15 @@ def test_the_champion_is_read_from_the_registry_its_newest_approved_version(
     entry = _evaluation(root)["champion"]
     assert (entry["present"], entry["version"]) == (True, "2")
     assert entry["model_data_url"] == "s3://registry-models/v2/model.tar.gz"
+    # and compares this run's data with version 2's manifest, named by its metadata
+    changes = _evaluation(root)["data_changes"]
+    assert changes["champion_version"] == 2
+    assert changes["totals"] == {
+        "added": 1, "removed": 0, "moved": 0, "relabelled": 1, "pixels_changed": 0, "images": 4, "champion_images": 3,
+    }  # fmt: skip
+    assert (changes["splits"]["train"]["added"], changes["splits"]["test"]["relabelled"]) == (1, 1)
+    assert changes["examples"]["added"] == ["s3://images/new.jpg"]
+    assert changes["examples"]["relabelled"] == ["s3://images/t.jpg"]
 
 
 @pytest.mark.parametrize(
@@ -323,6 +361,81 @@ def test_a_champion_that_cannot_be_read_is_reported_absent_and_the_job_goes_on(
     assert report["metrics"] == new["metrics"]
     assert report["comparison"]["required_map"] == 0.0
     assert report["comparison"]["map_difference"] is None
+
+
+def test_a_champion_manifest_that_is_not_the_one_its_package_names_is_not_compared(
+    trained: JobResult, splits: Path, tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    # Given an approved version whose manifest in S3 lost a line since it was registered with its digest
+    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+    s3.create_bucket(Bucket="changed-models")
+    s3.put_object(Bucket="changed-models", Key="v1/manifest.jsonl", Body=manifest.dumps(CHAMPION_DATA[1:]))
+    sagemaker.create_model_package_group(ModelPackageGroupName="changed")
+    registered = manifest.digest(manifest.dumps(CHAMPION_DATA))
+    metadata = {"DataManifest": "s3://changed-models/v1/manifest.jsonl", "DataManifestSha256": registered}
+    _register(sagemaker, "changed", "s3://changed-models/v1/model.tar.gz", "Approved", metadata)
+    root = _with_manifest(evaluation_root(tmp_path / "job", trained.root / "model", splits), RUN_DATA)
+
+    # When the run is evaluated against it
+    result = run_job("detector.evaluate", root, "--model-package-group", "changed", env=aws_env)
+
+    # Then the job succeeds and says the champion's data cannot be compared, naming both digests
+    assert result.returncode == 0, result.stderr
+    found = manifest.digest(manifest.dumps(CHAMPION_DATA[1:]))
+    assert _evaluation(root)["data_changes"] == {
+        "champion_version": 1,
+        "absent": f"champion v1's manifest s3://changed-models/v1/manifest.jsonl: sha256 {found}, not the {registered}"
+        " its package names",
+    }
+
+
+@pytest.mark.parametrize(
+    ("champion_manifest", "run_data", "reason"),
+    [
+        (
+            "s3://models/nothing/manifest.jsonl",
+            RUN_DATA,
+            "champion v2's manifest s3://models/nothing/manifest.jsonl: NoSuchKey: An error occurred (NoSuchKey)",
+        ),
+        ("damaged", RUN_DATA, "champion v2's manifest {damaged}: ManifestError: line 2: not JSON"),
+        ("s3://models/v2/manifest.jsonl", None, "this run's manifest {dataset}: FileNotFoundError"),
+    ],
+)
+def test_a_manifest_that_cannot_be_read_leaves_the_changes_absent_and_the_job_goes_on(
+    trained: JobResult,
+    splits: Path,
+    tmp_path: Path,
+    aws_env: dict[str, str],
+    champion_manifest: str,
+    run_data: list[manifest.Entry] | None,
+    reason: str,
+) -> None:
+    # Given a champion named with its manifest, of which one side is gone or damaged
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_bytes(manifest.dumps(CHAMPION_DATA[:1]) + b"{\n")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key="v2/manifest.jsonl", Body=manifest.dumps(CHAMPION_DATA))
+    root = evaluation_root(tmp_path / "job", trained.root / "model", splits)
+    if run_data is None:
+        (root / INPUT / "dataset").unlink()  # the job without its dataset input
+    else:
+        _with_manifest(root, run_data)
+    location = str(damaged) if champion_manifest == "damaged" else champion_manifest
+
+    # When the run is evaluated (the champion's archive is missing too: that is reported apart)
+    result = run_job(
+        "detector.evaluate", root, f"--champion-model={tmp_path / 'gone.tar.gz'}", "--champion-version=2",
+        f"--champion-manifest={location}", env=aws_env,
+    )  # fmt: skip
+
+    # Then the job succeeds and says why there is no comparison of the data
+    assert result.returncode == 0, result.stderr
+    changes = _evaluation(root)["data_changes"]
+    expected = reason.format(damaged=damaged, dataset=root / INPUT / "dataset" / manifest.MANIFEST_FILE)
+    assert set(changes) == {"champion_version", "absent"}
+    assert changes["champion_version"] == 2
+    assert changes["absent"].startswith(expected), changes["absent"]
 
 
 def test_a_margin_out_of_range_is_refused(tmp_path: Path) -> None:

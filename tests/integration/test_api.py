@@ -247,6 +247,21 @@ def test_openapi_document_shows_the_runs_data_time_and_the_models_data(call: Cal
     assert {"as_of", "manifest_sha256"} <= set(schemas["DatasetSummary"]["properties"])
 
 
+def test_openapi_document_describes_a_runs_data_changes_since_the_champion(
+    call: Callable[..., tuple[int, Any]],
+) -> None:
+    status, body = call("openapi")
+
+    assert status == 200
+    schemas = body["components"]["schemas"]
+    found = schemas["RunDetail"]["properties"]["data_changes"]["anyOf"]
+    assert {"$ref": "#/components/schemas/DataChanges"} in found
+    changes = schemas["DataChanges"]["properties"]
+    assert {"champion_version", "splits", "totals", "examples", "absent", "summary"} <= set(changes)
+    assert changes["splits"]["additionalProperties"] == {"$ref": "#/components/schemas/SplitChanges"}
+    assert {"added", "removed", "relabelled", "pixels_changed", "moved"} <= set(schemas["TotalChanges"]["properties"])
+
+
 def test_openapi_document_says_every_route_but_slacks_is_signed_with_sigv4(
     call: Callable[..., tuple[int, Any]],
 ) -> None:

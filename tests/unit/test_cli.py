@@ -195,6 +195,20 @@ def test_the_result_of_a_run_names_its_map_model_cost_and_links() -> None:
     ]
 
 
+def test_a_run_shows_what_changed_in_its_data_since_the_champion() -> None:
+    summary = "Data since v3: +1 image, 1 relabelled, 0 removed (train +1, test 1 relabelled); 41 images (v3: 40)"
+    detail = {"run_id": "abc123def456", "status": "Succeeded", "steps": [],
+              "data_changes": {"champion_version": 3, "summary": summary, "totals": {"added": 1},
+                               "examples": {"added": ["s3://images/new.jpg"], "removed": []}}}  # fmt: skip
+
+    text = rendered(show.run_detail(detail))
+
+    assert "Data since v3: +1 image, 1 relabelled, 0 removed" in text
+    assert "added: s3://images/new.jpg" in text
+    assert "removed:" not in text
+    assert show.data_changes_text(None) is None
+
+
 def test_a_failed_run_says_why_and_has_no_map() -> None:
     detail = {"run_id": "abc123def456", "status": "Failed", "failure_reason": "mAP 0.1 < 0.5", "steps": [],
               "cost": {"estimated": None, "unpriced": ["Train: no price for ml.p3.2xlarge"]}}  # fmt: skip

@@ -30,6 +30,7 @@ from control_plane.rest import describe_validation, source_of
 from control_plane.settings import ApiEnv, MissingEnvironment, load_env
 from pipeline_def.config import DeploymentSettings
 from tests.unit.fakes import CONFIG, FakeAudit, FakeListing, FakePipelines, FakePresigner, FakeRegistry
+from tests.unit.test_data_changes import evaluated
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -612,6 +613,35 @@ def test_a_first_model_says_there_is_no_champion_and_why() -> None:
     assert "no champion to compare with: no approved model in the group" in text
 
 
+def test_an_approval_request_shows_what_changed_in_the_data_since_the_champion() -> None:
+    # Given a model whose run has one train image added and one test image relabelled since champion v3
+    reg = FakeRegistry()
+    report = {**REPORT, **evaluated()}
+    report["data_changes"]["examples"]["relabelled"] = ["s3://images/<!here>.jpg"]
+
+    # When its approval request is written
+    _, blocks = notifications.message_for(
+        _pending(reg), _sources(reg, FakePipelines(), {EVALUATION_URI: report}), FakePoster()
+    )
+
+    # Then the approver reads the change in one line, with an image of each kind (escaped: names are data)
+    lines = blocks[0]["text"]["text"].split("\n")
+    assert "Data since v3: +1 image, 1 relabelled, 0 removed (train +1, test 1 relabelled); 41 images (v3: 40)" in lines
+    assert "e.g. added `s3://images/new.jpg`, relabelled `s3://images/&lt;!here&gt;.jpg`" in lines
+
+
+def test_an_approval_request_says_why_the_data_was_not_compared_and_an_older_evaluation_says_nothing() -> None:
+    reg = FakeRegistry()
+    absent = {**REPORT, "data_changes": {"champion_version": 2, "absent": "champion v2 names no data manifest"}}
+    said = "Data since v2: not compared (champion v2 names no data manifest)"
+    for report, expected in ((absent, said), (REPORT, None)):
+        _, blocks = notifications.message_for(
+            _pending(reg), _sources(reg, FakePipelines(), {EVALUATION_URI: report}), FakePoster()
+        )
+        found = [line for line in blocks[0]["text"]["text"].split("\n") if line.startswith("Data since")]
+        assert found == ([expected] if expected else [])
+
+
 def test_after_a_decision_the_request_keeps_its_evidence_and_loses_its_buttons() -> None:
     reg = FakeRegistry()
     _, blocks = notifications.message_for(_pending(reg), _sources(reg, FakePipelines()), FakePoster())
@@ -857,6 +887,31 @@ def test_a_run_shows_what_preprocess_made_of_the_offline_store_and_what_it_did_n
     }
     # and a report without an ingest log to compare with says nothing about it
     assert runs.dataset_summary({"images": 2, "splits": {}, "dropped": []}) == DatasetSummary(images=2)
+
+
+def test_a_run_shows_what_changed_in_the_data_since_the_champion() -> None:
+    # Given a run whose Evaluate compared its data with champion v3's
+    pipelines, reg, audit = FakePipelines(), FakeRegistry(), FakeAudit()
+    run_id = runs.start_run(runs.StartCommand(caller="bob", request=StartRunRequest()), pipelines, audit).run_id
+    pipelines.step_list = [
+        {"StepName": "Evaluate", "StepStatus": "Succeeded",
+         "Metadata": {"ProcessingJob": {"Arn": "arn:aws:sagemaker:us-east-1:1:processing-job/pipelines-abc-Eval"}}},
+    ]  # fmt: skip
+    reports = {"s3://bucket/evaluation/evaluation.json": evaluated()}
+    readers = dataclasses.replace(_readers(reg, audit, FakePresigner(set())), read_report=lambda uri: reports.get(uri))
+
+    # When it is read
+    detail = runs.get_run(run_id, pipelines, readers)
+
+    # Then it has the figures and the line the approval request shows
+    assert detail.data_changes is not None
+    assert detail.data_changes.totals is not None
+    assert (detail.data_changes.totals.added, detail.data_changes.totals.relabelled) == (1, 1)
+    assert detail.data_changes.champion_version == 3
+    assert detail.data_changes.summary.startswith("Data since v3: +1 image, 1 relabelled, 0 removed")
+    # and a run evaluated before data was compared has none
+    older = dataclasses.replace(readers, read_report=lambda uri: {"metrics": {"map": {"value": 0.7}}})
+    assert runs.get_run(run_id, pipelines, older).data_changes is None
 
 
 def test_a_run_without_results_has_no_links_and_one_started_elsewhere_no_origin() -> None:

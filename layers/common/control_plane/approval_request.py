@@ -8,11 +8,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from control_plane import data_changes
 from control_plane.models import DecisionResult, ModelSummary, Origin
+from control_plane.service_text import clip
 from control_plane.slack_messages import section, shown
 
 APPROVE, REJECT = "approve", "reject"
 DECISION_BLOCK = "decision"
+# the request names one example source_ref of each kind of change (Evaluate keeps a few), cut so that the section
+# stays within Slack's 3000 characters
+EXAMPLE_LENGTH = 120
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +82,18 @@ def _evidence_lines(evaluation: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _data_change_lines(evaluation: dict[str, Any]) -> list[str]:
+    """What changed in the data since the champion, and an image of each kind of change."""
+    changes = data_changes.from_evaluation(evaluation)
+    if changes is None:
+        return []
+    named = [(kind, refs[0]) for kind, refs in changes.examples.items() if refs]
+    lines = [shown(changes.summary)]
+    if named:
+        lines.append("e.g. " + ", ".join(f"{kind} `{shown(clip(ref, EXAMPLE_LENGTH))}`" for kind, ref in named))
+    return lines
+
+
 def _missed_lines(dataset: dict[str, Any] | None) -> list[str]:
     """A warning when the run started before the offline store held every approved record ingested."""
     missed = ((dataset or {}).get("not_in_offline_store") or {}).get("approved_records")
@@ -102,7 +119,7 @@ def model_registered(
     )
     lines = [f"*{group} v{model.version}* is waiting for approval", f"*test mAP@0.5:* {score}{bar}", compared]
     if evaluation:
-        lines += _evidence_lines(evaluation)
+        lines += _evidence_lines(evaluation) + _data_change_lines(evaluation)
     lines += _missed_lines(evidence.dataset)
     lines.append(f"*run:* {run}")
     if evidence.cost:

@@ -218,6 +218,39 @@ class DatasetSummary(_Response):
     written_after_as_of: int | None = None
 
 
+class SplitChanges(_Response):
+    """One split's images since the champion's data: `added` (new to the split, or moved into it), `removed`,
+    `relabelled` (other boxes), `pixels_changed` (other image bytes), and the split's size now and then."""
+
+    added: int = 0
+    removed: int = 0
+    relabelled: int = 0
+    pixels_changed: int = 0
+    images: int = 0
+    champion_images: int = 0
+
+
+class TotalChanges(SplitChanges):
+    """The whole dataset's changes, each image counted once: `moved` images changed split (added to one split and
+    removed from another in the per-split figures)."""
+
+    moved: int = 0
+
+
+class DataChanges(_Response):
+    """What changed in the data since the champion: Evaluate's comparison of the run's dataset manifest with the
+    champion's, per split and in total, with a few example source_refs of each kind; or, in `absent`, why there is
+    none (no champion, a champion registered without a manifest, a manifest that could not be read or is not the
+    one its package names). `summary` is the line the approval request shows."""
+
+    champion_version: int | None = None
+    splits: dict[str, SplitChanges] = Field(default_factory=dict)
+    totals: TotalChanges | None = None
+    examples: dict[str, list[str]] = Field(default_factory=dict)
+    absent: str | None = None
+    summary: str = ""
+
+
 class TrainProgress(_Response):
     """The latest epoch line of an executing Train step: `text` is `epoch 9/19  loss ...  about 4 min left`."""
 
@@ -242,6 +275,8 @@ class RunDetail(_Response):
     training_metrics: dict[str, float] = Field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
     dataset: DatasetSummary | None = None
+    # what changed in the data since the champion (None: not evaluated, or evaluated before Evaluate compared data)
+    data_changes: DataChanges | None = None
     model: ModelSummary | None = None
     started_by: Origin | None = None
     artefacts: Artefacts | None = None

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
-from control_plane import artefacts, costs, cursors, history, progress
+from control_plane import artefacts, costs, cursors, data_changes, history, progress
 from control_plane.costs import PriceTable
 from control_plane.errors import Conflict, InvalidRequest
 from control_plane.models import (
@@ -396,6 +396,7 @@ def get_run(
     usages = job_usages(jobs, prices)
     train = _succeeded(raw_steps, jobs, "Train") or {}
     evaluate = _succeeded(raw_steps, jobs, "Evaluate")
+    evaluation = _report(evaluate, "evaluation", file=EVALUATION_FILE, readers=readers)
     return RunDetail(
         run_id=run_id,
         execution_arn=arn,
@@ -408,10 +409,11 @@ def get_run(
         parameters=pipelines.execution_parameters(arn),
         steps=[_step(raw, readers.region, usages.get(raw["StepName"])) for raw in raw_steps],
         training_metrics={m["MetricName"]: float(m["Value"]) for m in train.get("FinalMetricDataList", [])},
-        evaluation=_report(evaluate, "evaluation", file=EVALUATION_FILE, readers=readers),
+        evaluation=evaluation,
         dataset=dataset_summary(
             _report(_succeeded(raw_steps, jobs, "Preprocess"), "report", file=DATASET_REPORT, readers=readers)
         ),
+        data_changes=data_changes.from_evaluation(evaluation),
         model=_model(raw_steps, readers),
         started_by=history.started_by(readers.audit, run_id),
         artefacts=artefacts.links(
