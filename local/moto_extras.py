@@ -6,8 +6,11 @@ CustomerMetadataProperties when the request does not repeat them (SageMaker keep
 leaves the member out, and CreateModelPackage refuses an empty one), and names a made-up Studio user as
 LastModifiedBy, where SageMaker names the caller's IAM identity (UserContext.IamIdentity: Arn, PrincipalId), which
 the package's state-change event carries too; DescribeProcessingJob, which in moto leaves out the job's
-ProcessingResources and start time. Installed on moto's own classes, so the server and `mock_aws` both
-answer them; everything else stays moto's."""
+ProcessingResources and start time. And S3's ListObjectVersions, which moto answers by deep-copying every version of
+every key of the bucket, values included, whatever the prefix: Preprocess lists one image's versions per image (as of
+DataAsOf), and over a bucket of checkpoints and model archives that filled the disk; here only the keys under the
+prefix are copied (the answer is the same: moto skips the others after copying them). Installed on moto's own
+classes, so the server and `mock_aws` both answer them; everything else stays moto's."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import re
 from typing import Any
 
 from moto.core.responses import EmptyResult
+from moto.s3.models import S3Backend
 from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
@@ -110,10 +114,42 @@ def _create_processing_job_keeping_resources(self: SageMakerResponse) -> Any:
 
 
 _MOTO_CREATE_PROCESSING_JOB = SageMakerResponse.create_processing_job
+_MOTO_LIST_OBJECT_VERSIONS = S3Backend.list_object_versions
+
+
+class _KeysUnder:
+    """A bucket's versioned keys as moto's listing reads them (`iterlists`), limited to the names under a prefix."""
+
+    def __init__(self, keys: Any, prefix: str) -> None:
+        self._keys, self._prefix = keys, prefix
+
+    def iterlists(self) -> Any:
+        return ((name, versions) for name, versions in self._keys.iterlists() if name.startswith(self._prefix))
+
+
+class _BucketUnder:
+    def __init__(self, bucket: Any, prefix: str) -> None:
+        self.keys = _KeysUnder(bucket.keys, prefix)
+
+
+class _BackendUnder:
+    """What moto's list_object_versions reads of its backend (get_bucket), seeing only the keys under `prefix`."""
+
+    def __init__(self, backend: S3Backend, prefix: str) -> None:
+        self._backend, self._prefix = backend, prefix
+
+    def get_bucket(self, bucket_name: str) -> _BucketUnder:
+        return _BucketUnder(self._backend.get_bucket(bucket_name), self._prefix)
+
+
+def _list_object_versions_under_prefix(self: S3Backend, bucket_name: str, **options: Any) -> Any:
+    prefix = options.get("prefix") or ""
+    return _MOTO_LIST_OBJECT_VERSIONS(_BackendUnder(self, prefix), bucket_name, **options)  # type: ignore[arg-type]
 
 
 def install() -> None:
     """Idempotent: moto's classes gain the operations once per process."""
+    S3Backend.list_object_versions = _list_object_versions_under_prefix  # type: ignore[method-assign, assignment]
     SageMakerModelBackend.describe_feature_group = _describe_feature_group_or_not_found  # type: ignore[method-assign]
     SageMakerModelBackend.update_model_package = _update_keeping_metadata  # type: ignore[method-assign, assignment]
     SageMakerResponse.update_model_package = _update_naming_the_caller  # type: ignore[method-assign]
