@@ -630,6 +630,20 @@ def test_an_approval_request_shows_what_changed_in_the_data_since_the_champion()
     assert "e.g. added `s3://images/new.jpg`, relabelled `s3://images/&lt;!here&gt;.jpg`" in lines
 
 
+def test_an_approval_request_names_the_data_the_model_learned_from_and_an_older_evaluation_says_nothing() -> None:
+    reg = FakeRegistry()
+    dataset = {"as_of": "2026-12-05T02:00:00.000Z", "manifest_sha256": "9f86d081884c7d659a2feaa0c55ad015", "images": {}}
+    for report, expected in (
+        ({**REPORT, "dataset": dataset}, ["*data:* as of 2026-12-05T02:00:00.000Z, manifest sha256 `9f86d081884c`"]),
+        (REPORT, []),
+    ):
+        _, blocks = notifications.message_for(
+            _pending(reg), _sources(reg, FakePipelines(), {EVALUATION_URI: report}), FakePoster()
+        )
+        lines = blocks[0]["text"]["text"].split("\n")
+        assert [line for line in lines if line.startswith("*data:* as of")] == expected
+
+
 def test_an_approval_request_says_why_the_data_was_not_compared_and_an_older_evaluation_says_nothing() -> None:
     reg = FakeRegistry()
     absent = {**REPORT, "data_changes": {"champion_version": 2, "absent": "champion v2 names no data manifest"}}

@@ -82,13 +82,24 @@ def _evidence_lines(evaluation: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _pinned_line(evaluation: dict[str, Any]) -> list[str]:
+    """The data the model learned from: its as-of time and the start of its manifest's digest (the whole of both
+    is in the model package's metadata and GET /models/{version})."""
+    dataset = evaluation.get("dataset") or {}
+    if not dataset.get("as_of") or not dataset.get("manifest_sha256"):
+        return []
+    return [
+        f"*data:* as of {shown(str(dataset['as_of']))}, manifest sha256 `{shown(str(dataset['manifest_sha256']))[:12]}`"
+    ]
+
+
 def _data_change_lines(evaluation: dict[str, Any]) -> list[str]:
-    """What changed in the data since the champion, and an image of each kind of change."""
+    """The data it learned from, what changed in it since the champion, and an image of each kind of change."""
     changes = data_changes.from_evaluation(evaluation)
     if changes is None:
-        return []
+        return _pinned_line(evaluation)
     named = [(kind, refs[0]) for kind, refs in changes.examples.items() if refs]
-    lines = [shown(changes.summary)]
+    lines = [*_pinned_line(evaluation), shown(changes.summary)]
     if named:
         lines.append("e.g. " + ", ".join(f"{kind} `{shown(clip(ref, EXAMPLE_LENGTH))}`" for kind, ref in named))
     return lines
