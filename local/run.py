@@ -43,6 +43,7 @@ RUN_WORK = REPO / "work" / "run"
 # the model the last `make run` approved: the next one starts with it in the registry, as its champion
 CHAMPION_WORK = REPO / "work" / "run-champion"
 CHAMPION_PREFIX = "earlier-make-run"
+MANIFEST = "manifest.jsonl"
 # The built-in defaults: 960 bold synthetic images, 19 epochs at 192x128 at a learning rate of 0.004 after 2
 # warm-up epochs, IgnoreIou 0.5; the config's recipe otherwise (AnchorMatchIou 0.3). Measured on data seed 7:
 # - the bold scratches stay visible at 192x128 and a model from scratch lacks updates more than pixels: 224x160
@@ -232,6 +233,10 @@ def keep_champion(stack: LocalStack, model: dict[str, Any], folder: Path) -> Non
     ]:
         bucket, _, key = str(uri).removeprefix("s3://").partition("/")
         s3.download_file(bucket, key, str(folder / name))
+    manifest = model["metadata"].get("DataManifest")
+    if manifest:  # the data it learned from: the next make run compares its own data with it
+        bucket, _, key = str(manifest).removeprefix("s3://").partition("/")
+        s3.download_file(bucket, key, str(folder / MANIFEST))
     (folder / "package.json").write_text(json.dumps({"version": model["version"], "metadata": model["metadata"]}))
 
 
@@ -245,6 +250,9 @@ def restore_champion(stack: LocalStack, folder: Path) -> int | None:
     for file in folder.iterdir():
         if file.name != "package.json":
             stack.aws["s3"].upload_file(str(file), stack.bucket, f"{CHAMPION_PREFIX}/{file.name}")
+    metadata = {k: v for k, v in kept["metadata"].items() if k != "PipelineExecutionArn"}
+    if (folder / MANIFEST).is_file() and "DataManifest" in metadata:
+        metadata["DataManifest"] = f"{root}/{MANIFEST}"  # the same bytes (DataManifestSha256), in this stack
     sagemaker = stack.aws["sagemaker"]
     image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{stack.values['ImageRepository']}:latest"
     arn = sagemaker.create_model_package(
@@ -258,7 +266,7 @@ def restore_champion(stack: LocalStack, folder: Path) -> int | None:
         },
         ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
                                                         "S3Uri": f"{root}/evaluation.json"}}},
-        CustomerMetadataProperties={k: v for k, v in kept["metadata"].items() if k != "PipelineExecutionArn"},
+        CustomerMetadataProperties=metadata,
     )["ModelPackageArn"]  # fmt: skip
     sagemaker.update_model_package(
         ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="approved in an earlier make run"
@@ -307,6 +315,8 @@ def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], *,
         )
     else:
         print(f"champion       none ({champion.get('reason', 'not evaluated')})", file=out)
+    for line in data_lines(detail):
+        print(line, file=out)
     print(f"model package  {model['arn']}", file=out)
     print(f"approval       {model['approval_status']}: {model.get('approval_description')}", file=out)
     print(f"model          {model.get('model_data_url')}", file=out)
@@ -317,6 +327,20 @@ def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], *,
             file=out,
         )
     print(f"job folders    {stack.work / 'jobs'}", file=out)
+
+
+def data_lines(detail: dict[str, Any]) -> list[str]:
+    """The data the run learned from (as of when, its manifest) and what changed in it since the champion."""
+    dataset, changes = detail.get("dataset") or {}, detail.get("data_changes") or {}
+    lines = []
+    if dataset.get("as_of"):
+        lines.append(
+            f"data           as of {dataset['as_of']}, {dataset.get('images')} images, "
+            f"manifest sha256 {str(dataset.get('manifest_sha256'))[:16]}"
+        )
+    if changes.get("summary"):
+        lines.append(f"               {changes['summary']}")
+    return lines
 
 
 def main(argv: list[str]) -> int:
