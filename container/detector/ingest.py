@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -208,5 +209,20 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
+def exit_now(code: int) -> None:
+    """Exit with `code` once every stream is flushed, without the interpreter's teardown: pyarrow's thread pools
+    (the offline store's parquet, read while waiting) now and then abort at that teardown, "terminate called
+    without an active exception" and exit -6, after all the work is done (apache/arrow#34314, seen here in e2e)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SystemExit as done:  # argparse's usage errors too
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+        exit_now(done.code if isinstance(done.code, int) else (0 if done.code is None else 1))
