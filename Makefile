@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyprojec
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed ## create .venv (control plane, tests, linters, the scratch-detector command line) from the pinned requirements
 
 # container/.venv: what the training image holds (MXNet + GluonCV), from the same requirements files
 CONTAINER_VENV := container/.venv
