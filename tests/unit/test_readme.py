@@ -90,3 +90,17 @@ def test_the_checks_refuse_what_they_exist_to_refuse() -> None:
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.info == "python"], ids=lambda b: f"line{b.line}")
 def test_a_python_example_compiles(block: Block) -> None:
     compile(block.text, block.where, "exec")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation but hyphens dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_within_the_readme_names_a_heading() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    headings = {_anchor(h) for h in re.findall(r"^#{1,4} (.+)$", text, flags=re.MULTILINE)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links, "the contents link to the sections"
+    assert links <= headings, f"links to no heading: {sorted(links - headings)}"
+    assert _anchor("Speed (`make bench-*`, each one)") == "speed-make-bench--each-one"
