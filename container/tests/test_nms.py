@@ -9,7 +9,7 @@ from typing import Any
 import mxnet as mx
 import numpy as np
 import pytest
-from detector import model, nms
+from detector import model, nms, thresholds
 from detector.arrays import Array
 from detector.validation import Validator, suppressed_detections, unsuppressed_graph, validation_detections
 
@@ -130,3 +130,30 @@ def test_the_exported_graph_gives_what_suppressing_the_unsuppressed_graph_gives(
         np.testing.assert_array_equal(found, chosen)
         np.testing.assert_array_equal(truths, chosen_truths)
     assert not np.array_equal(candidates[nms_threshold][0][0], candidates[0.7][0][0])
+
+
+def test_the_chosen_pair_is_stored_and_is_what_the_exported_model_scores(tmp_path: Path) -> None:
+    # Given a fresh network and a validation image whose one box is where the network's best detection lies
+    mx.random.seed(3)
+    net = model.build("mobilenet0.25", ("scratch",))
+    data = mx.nd.random.uniform(-2, 2, shape=(1, 3, 64, 96))
+    anywhere = [(data, mx.nd.array([[[0, 0, 1, 1, 0]]]))]
+    [(found, _)] = suppressed_detections(unsuppressed_graph(net), anywhere, (0.45,))[0.45]  # highest score first
+    loader = [(data, mx.nd.array([[[*found[0, :4], 0]]]))]
+    validator = Validator(graph=None, loader=loader, classes=("scratch",), ctx=mx.cpu(), interval=1, epochs=1)
+
+    # When the thresholds are chosen and the model exported with them
+    meta = validator.thresholds(net)
+    model.export(net, tmp_path, meta, width=96, height=64)
+
+    # Then the metadata holds the pair, and the exported model's best score threshold is the one stored
+    assert meta["nms_threshold"] in nms.GRID
+    assert meta["nms_threshold_source"] == nms.CHOSEN
+    assert meta["validation_f1"]["f1"] > 0
+    assert meta["nms_default_f1"] is not None
+    exported, _ = model.load_exported(tmp_path)
+    again = thresholds.choose(validation_detections(exported, loader, mx.cpu()), 1)
+    assert again is not None
+    assert (again.threshold, again.f1) == pytest.approx(
+        (meta["score_threshold"], meta["validation_f1"]["f1"]), abs=1e-6
+    )
