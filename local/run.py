@@ -294,16 +294,9 @@ def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], *,
     print(file=out)
     print(f"run            {detail['run_id']} ({detail['status']})", file=out)
     print(f"test mAP@0.5   {test_map:.3f}" if test_map is not None else "test mAP@0.5   unknown", file=out)
-    counts = list(evaluation.get("per_class", {}).values())
-    if counts:
-        hits = sum(c["true_positives"] for c in counts)
-        detected, boxes = hits + sum(c["false_positives"] for c in counts), sum(c["boxes"] for c in counts)
-        print(
-            f"at score {evaluation.get('score_threshold')} ({evaluation.get('score_threshold_source')}): "
-            f"precision {hits / detected if detected else 0:.3f}, recall {hits / boxes if boxes else 0:.3f} "
-            f"({hits} of {boxes} scratches found, {detected - hits} false detections)",
-            file=out,
-        )
+    counted = counting_line(evaluation)
+    if counted:
+        print(counted, file=out)
     champion = evaluation.get("champion") or {}
     if champion.get("present"):
         difference = float(evaluation["comparison"]["map_difference"])
@@ -327,6 +320,23 @@ def summary(stack: LocalStack, detail: dict[str, Any], model: dict[str, Any], *,
             file=out,
         )
     print(f"job folders    {stack.work / 'jobs'}", file=out)
+
+
+def counting_line(evaluation: dict[str, Any]) -> str | None:
+    """Precision and recall at the model's score threshold, with the NMS threshold baked into it (when the
+    evaluation names one), or None when nothing was counted."""
+    counts = list(evaluation.get("per_class", {}).values())
+    if not counts:
+        return None
+    hits = sum(c["true_positives"] for c in counts)
+    detected, boxes = hits + sum(c["false_positives"] for c in counts), sum(c["boxes"] for c in counts)
+    nms = evaluation.get("nms_threshold")
+    baked = "" if nms is None else f", NMS IoU {nms} ({evaluation.get('nms_threshold_source')})"
+    return (
+        f"at score {evaluation.get('score_threshold')} ({evaluation.get('score_threshold_source')}){baked}: "
+        f"precision {hits / detected if detected else 0:.3f}, recall {hits / boxes if boxes else 0:.3f} "
+        f"({hits} of {boxes} scratches found, {detected - hits} false detections)"
+    )
 
 
 def data_lines(detail: dict[str, Any]) -> list[str]:

@@ -120,6 +120,8 @@ def champion_entry(
         "recall": scores.recall,
         "score_threshold": scores.threshold,
         "score_threshold_source": scores.source,
+        "nms_threshold": scores.nms_threshold,
+        "nms_threshold_source": scores.nms_source,
         "data_shape": {"width": scores.width, "height": scores.height},
         "model": {key: meta.get(key) for key in ("backbone", "best_epoch", "epochs")},
     }

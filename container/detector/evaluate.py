@@ -14,6 +14,9 @@ and the model package's ModelMetrics read) and `predictions.png` to `/opt/ml/pro
 Precision, recall and the picture count the detections at or above the model's own score threshold (chosen on
 the validation split by training, in its metadata), raised to `--score-threshold-floor`; 0.5 for a model that has
 none. `--score-threshold` overrides it. evaluation.json says which it used and why (`score_threshold_source`).
+Each model is run with the NMS threshold baked into its symbol (chosen with the score threshold by training);
+evaluation.json names it (`nms_threshold`, `nms_threshold_source`: GluonCV's 0.45 for a model whose metadata names
+none).
 
 The champion (an S3 URI or a path; empty: none) is scored on the same test images with the same metric, at its
 own training shape and its own threshold, and reported under `champion`, with the difference under `comparison`.
@@ -129,6 +132,8 @@ def evaluate(options: Options) -> dict[str, Any]:
         "iou_threshold": IOU,
         "score_threshold": scores.threshold,
         "score_threshold_source": scores.source,
+        "nms_threshold": scores.nms_threshold,
+        "nms_threshold_source": scores.nms_source,
         "data_shape": {"width": scores.width, "height": scores.height},
         "model": {key: meta.get(key) for key in MODEL_KEYS},
         "champion": champion,

@@ -1,6 +1,6 @@
 """The end of a training job: the model folder SageMaker uploads. The best epoch's network (symbol and parameters,
-NMS set, on the CPU), its metadata (`model-meta.json`: what evaluate, serve and the approver read) and the training
-curves (`training_curves.json` and `.png`)."""
+NMS set at the threshold chosen with the score threshold, on the CPU), its metadata (`model-meta.json`: what
+evaluate, serve and the approver read) and the training curves (`training_curves.json` and `.png`)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def write_model(trained: Trained, hp: hyperparameters.Hyperparameters, folder: P
     else:
         jobs.event(log, "no validation mAP: exporting the last epoch")
     meta = metadata(hp, progress, trained.data)
-    meta |= trained.validator.threshold()
+    meta |= trained.validator.thresholds(net)
     model.export(net, folder, meta, width=hp.data_width, height=hp.data_height)
     curves = {"epochs": progress.history, "best_epoch": meta["best_epoch"], "best_val_map": progress.best_map}
     (folder / CURVES_FILE).write_text(json.dumps(curves, indent=2) + "\n", encoding="utf-8")

@@ -1,9 +1,10 @@
 """Detections for one image, as `serve` and `python -m detector.predict` give them.
 
 The image is decoded and resized to the model's training shape exactly as Evaluate does (the same validation
-transform), run through the exported network (NMS baked in), and the boxes are scaled back to the original
-image's pixels. The score threshold is, in order: the request's, `SCORE_THRESHOLD` in the environment (the
-model package's container sets the evaluation's), the model's metadata (`score_threshold`), 0.5.
+transform), run through the exported network (NMS baked in at the threshold training chose, which the answer's
+`model` names), and the boxes are scaled back to the original image's pixels. The score threshold is, in order:
+the request's, `SCORE_THRESHOLD` in the environment (the model package's container sets the evaluation's), the
+model's metadata (`score_threshold`), 0.5.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ jobs.cpu_threads()  # before mxnet is imported
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from detector import images, model, transforms  # noqa: E402
+from detector import images, model, nms, transforms  # noqa: E402
 
 THRESHOLD_ENV = "SCORE_THRESHOLD"
 DEFAULT_THRESHOLD = 0.5
@@ -71,7 +72,9 @@ class Predictor:
         mx.nd.waitall()
 
     def model_info(self) -> dict[str, Any]:
-        return {key: self.meta.get(key) for key in MODEL_FIELDS}
+        nms_threshold, nms_source = nms.of_meta(self.meta)
+        info = {key: self.meta.get(key) for key in MODEL_FIELDS}
+        return info | {"nms_threshold": nms_threshold, "nms_threshold_source": nms_source}
 
     def detect(self, data: bytes, threshold: float | None = None) -> tuple[list[Detection], tuple[int, int]]:
         """The detections at or above the threshold, in the original image's pixels, and its (width, height)."""

@@ -12,14 +12,15 @@ from gluoncv import model_zoo
 from gluoncv.data import RecordFileDetection
 from gluoncv.model_zoo.yolo.yolo_target import YOLOV3TargetMerger
 
-from detector import hyperparameters, jobs
+from detector import hyperparameters, jobs, nms
 from detector.arrays import Array
 
 # the backbones a job may name (GluonCV's yolo3_<backbone>_custom), as the one declaration lists them
 BACKBONES: tuple[str, ...] = tuple(hyperparameters.declared()["backbone"]["enum"])
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-NMS_THRESHOLD = 0.45
+NMS_THRESHOLD = nms.GLUONCV_DEFAULT
+NMS_OFF = 0.0  # GluonCV's YOLOV3 applies box_nms only when 0 < nms_thresh < 1
 NMS_TOPK = 400
 POST_NMS = 100
 SYMBOL_PREFIX = "model"
@@ -47,8 +48,24 @@ def set_training_targets(net: Any, ignore_iou: float, label_smoothing: bool) -> 
     net._target_generator = merger
 
 
-def set_inference(net: Any) -> None:
-    net.set_nms(nms_thresh=NMS_THRESHOLD, nms_topk=NMS_TOPK, post_nms=POST_NMS)
+def set_inference(net: Any, nms_threshold: float = NMS_THRESHOLD) -> None:
+    net.set_nms(nms_thresh=nms_threshold, nms_topk=NMS_TOPK, post_nms=POST_NMS)
+
+
+def set_unsuppressed(net: Any) -> None:
+    """Inference without NMS: every anchor's detection of every class, for `suppress` to apply any threshold."""
+    net.set_nms(nms_thresh=NMS_OFF, nms_topk=NMS_TOPK, post_nms=POST_NMS)
+
+
+def suppress(result: mx.nd.NDArray, nms_threshold: float) -> mx.nd.NDArray:
+    """The NMS of GluonCV's YOLOV3.hybrid_forward (gluoncv/model_zoo/yolo/yolo3.py), with its arguments, on the
+    (B, N, 6) rows [class id, score, corners] of an unsuppressed network: what its graph with NMS set at
+    `nms_threshold` returns."""
+    kept = mx.nd.contrib.box_nms(
+        result, overlap_thresh=nms_threshold, valid_thresh=0.01, topk=NMS_TOPK, id_index=0, score_index=1,
+        coord_start=2, force_suppress=False,
+    )  # fmt: skip
+    return kept.slice_axis(axis=1, begin=0, end=POST_NMS)
 
 
 def clip_boxes(boxes: mx.nd.NDArray, width: int, height: int) -> mx.nd.NDArray:
@@ -78,10 +95,10 @@ def objects_in(label: Array) -> Array:
 
 
 def export(net: Any, folder: Path, meta: dict[str, Any], *, width: int, height: int) -> None:
-    """symbol + params (NMS baked in, the graph built for `width` x `height` images) and the metadata evaluate
-    needs, into `folder`."""
+    """symbol + params (NMS baked in at the metadata's `nms_threshold`, the graph built for `width` x `height`
+    images) and the metadata evaluate needs, into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    set_inference(net)
+    set_inference(net, nms.of_meta(meta)[0])
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros((1, 3, height, width)))
     net.export(str(folder / SYMBOL_PREFIX), epoch=0)

@@ -19,7 +19,7 @@ from gluoncv.data.batchify import Pad, Stack, Tuple  # noqa: E402
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
-from detector import model, transforms  # noqa: E402
+from detector import model, nms, transforms  # noqa: E402
 from detector.arrays import Array  # noqa: E402
 from detector.matching import IOU, matches  # noqa: E402
 
@@ -47,6 +47,8 @@ class Scores:
     detections: int
     threshold: float
     source: str
+    nms_threshold: float  # baked into the model: reported, not applied here
+    nms_source: str
     width: int
     height: int
     shown: list[tuple[int, Array]]
@@ -161,6 +163,7 @@ def score(net: Any, meta: dict[str, Any], test_set: Any, *, counting: Counting) 
             "recall": entry["true_positives"] / entry["boxes"] if entry["boxes"] else 0.0,
             **entry,
         }
+    nms_threshold, nms_source = nms.of_meta(meta)
     return Scores(
         map=_number(values[-1]),
         per_class=per_class,
@@ -169,6 +172,8 @@ def score(net: Any, meta: dict[str, Any], test_set: Any, *, counting: Counting) 
         detections=sum(entry["true_positives"] + entry["false_positives"] for entry in counts.values()),
         threshold=threshold,
         source=source,
+        nms_threshold=nms_threshold,
+        nms_source=nms_source,
         width=width,
         height=height,
         shown=shown,

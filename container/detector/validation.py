@@ -1,5 +1,5 @@
-"""The validation split during training: its mAP@0.5 after the epochs that validate, and the score threshold that
-fits the exported model (the best F1 over every image's detections)."""
+"""The validation split during training: its mAP@0.5 after the epochs that validate, and the NMS and score
+thresholds that fit the exported model (the pair with the best F1 over every image's detections)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 from mxnet import gluon
 
-from detector import hyperparameters, jobs, model, thresholds
+from detector import hyperparameters, jobs, model, nms
 from detector.arrays import Array
 
 log = logging.getLogger("detector.train")
@@ -59,13 +59,46 @@ def validation_detections(net: Any, loader: gluon.data.DataLoader, ctx: mx.Conte
     images = []
     for data, label in loader:
         ids, scores, boxes = net(data.as_in_context(ctx))
-        boxes = model.clip_boxes(boxes, data.shape[3], data.shape[2])
-        for ids_i, scores_i, boxes_i, label_i in zip(
-            ids.asnumpy(), scores.asnumpy(), boxes.asnumpy(), label.asnumpy(), strict=True
-        ):
-            kept = ids_i[:, 0] >= 0
-            detections = np.column_stack([boxes_i[kept], scores_i[kept, 0], ids_i[kept, 0]])
-            images.append((detections, model.objects_in(label_i)[:, :5]))
+        images += _per_image(ids, scores, boxes, label=label, shape=data.shape)
+    return images
+
+
+def unsuppressed_graph(net: Any) -> gluon.SymbolBlock:
+    """The network's inference graph without NMS, on its parameters, hybridized (it clears the network's graph)."""
+    model.set_unsuppressed(net)
+    data = mx.sym.var("data")
+    block = gluon.SymbolBlock(list(net(data)), data, params=net.collect_params())
+    block.hybridize(static_alloc=True, static_shape=True)
+    return block
+
+
+def suppressed_detections(
+    graph: gluon.SymbolBlock, loader: gluon.data.DataLoader, grid: tuple[float, ...]
+) -> dict[float, list[tuple[Array, Array]]]:
+    """validation_detections at each NMS threshold of `grid`, from one pass of the unsuppressed graph (on the CPU)
+    and GluonCV's NMS applied to its output at each threshold."""
+    found: dict[float, list[tuple[Array, Array]]] = {iou: [] for iou in grid}
+    for data, label in loader:
+        result = mx.nd.concat(*graph(data.as_in_context(mx.cpu())), dim=-1)
+        for iou in grid:
+            kept = model.suppress(result, iou)
+            ids, scores, boxes = (kept.slice_axis(axis=-1, begin=b, end=e) for b, e in ((0, 1), (1, 2), (2, None)))
+            found[iou] += _per_image(ids, scores, boxes, label=label, shape=data.shape)
+    return found
+
+
+def _per_image(
+    ids: mx.nd.NDArray, scores: mx.nd.NDArray, boxes: mx.nd.NDArray, *, label: mx.nd.NDArray, shape: tuple[int, ...]
+) -> list[tuple[Array, Array]]:
+    """A batch's detections (boxes clipped to the image) and boxes, image by image."""
+    boxes = model.clip_boxes(boxes, shape[3], shape[2])
+    images = []
+    for ids_i, scores_i, boxes_i, label_i in zip(
+        ids.asnumpy(), scores.asnumpy(), boxes.asnumpy(), label.asnumpy(), strict=True
+    ):
+        kept = ids_i[:, 0] >= 0
+        detections = np.column_stack([boxes_i[kept], scores_i[kept, 0], ids_i[kept, 0]])
+        images.append((detections, model.objects_in(label_i)[:, :5]))
     return images
 
 
@@ -98,18 +131,30 @@ class Validator:
             val_map = validate(self.graph, self.loader, classes=self.classes, ctx=self.ctx)
         return val_map, time.monotonic() - validated
 
-    def threshold(self) -> dict[str, Any]:
-        """The model metadata's score threshold that fits this model, the best F1 at IoU 0.5 on the validation
-        split, with that F1 (nothing when there is no validation split or no threshold finds a box). The graph
-        is rebuilt on the CPU: call it once the exported weights are in place."""
+    def thresholds(self, net: Any) -> dict[str, Any]:
+        """The model metadata's NMS and score thresholds that fit this model (`net`, its exported weights in place,
+        on the CPU): the pair with the best F1 at IoU 0.5 on the validation split (detector.nms), that F1, and
+        where the NMS threshold came from (GluonCV's 0.45 without a validation split, or when no pair finds a box;
+        then no score threshold). It clears the network's graph: export rebuilds it."""
         if self.loader is None:
-            return {}
-        chosen = thresholds.choose(validation_detections(self.graph, self.loader, mx.cpu()), len(self.classes))
-        if chosen is None:
-            return {}
+            jobs.event(log, "no validation split: NMS threshold stays GluonCV's", nms_threshold=nms.GLUONCV_DEFAULT)
+            return {"nms_threshold": nms.GLUONCV_DEFAULT, "nms_threshold_source": nms.NO_VALIDATION}
+        started = time.monotonic()
+        candidates = suppressed_detections(unsuppressed_graph(net), self.loader, nms.GRID)
+        pair = nms.choose(candidates, len(self.classes))
+        if pair is None:
+            jobs.event(log, "no thresholds find a box: NMS stays GluonCV's", nms_threshold=nms.GLUONCV_DEFAULT)
+            return {"nms_threshold": nms.GLUONCV_DEFAULT, "nms_threshold_source": nms.NOTHING_FOUND}
+        chosen = pair.score
         meta: dict[str, Any] = {"score_threshold": round(chosen.threshold, 6)}
         meta["validation_f1"] = {
             "f1": round(chosen.f1, 6), "precision": round(chosen.precision, 6), "recall": round(chosen.recall, 6)
         }  # fmt: skip
-        jobs.event(log, "score threshold chosen", threshold=meta["score_threshold"], f1=round(chosen.f1, 4))
+        meta |= {"nms_threshold": pair.nms_threshold, "nms_threshold_source": nms.CHOSEN}
+        meta["nms_default_f1"] = None if pair.default_f1 is None else round(pair.default_f1, 6)
+        jobs.event(
+            log, "thresholds chosen", nms_threshold=pair.nms_threshold, score_threshold=meta["score_threshold"],
+            f1=round(chosen.f1, 4), f1_at_nms_default=meta["nms_default_f1"],
+            seconds=round(time.monotonic() - started, 3),
+        )  # fmt: skip
         return meta

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from detector import manifest
+from detector import manifest, nms
 from detector.matching import matches
 from detector.recordio import Writer
 from gluoncv.data import RecordFileDetection
@@ -60,7 +60,43 @@ def test_writes_the_report_the_pipeline_reads(trained: JobResult, splits: Path, 
     scratch = report["per_class"]["scratch"]
     assert scratch["true_positives"] + scratch["false_negatives"] == test_report["boxes"]
     assert report["data_shape"] == {"width": 96, "height": 64}  # the shape it was trained at
+    meta = json.loads((trained.root / "model" / "model-meta.json").read_text())
+    assert (report["nms_threshold"], report["nms_threshold_source"]) == (
+        meta["nms_threshold"], meta["nms_threshold_source"]
+    )  # fmt: skip
     assert (output / "predictions.png").stat().st_size > 10_000
+
+
+def without_nms_threshold(trained: JobResult, folder: Path) -> Path:
+    """The trained model as exported before training chose the NMS threshold: its metadata names none."""
+    shutil.copytree(trained.root / "model", folder)
+    meta = json.loads((folder / "model-meta.json").read_text())
+    for key in ("nms_threshold", "nms_threshold_source", "nms_default_f1"):
+        meta.pop(key, None)
+    (folder / "model-meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_a_model_and_a_champion_exported_before_the_nms_choice_report_gluoncvs_045_baked_in(
+    trained: JobResult, splits: Path, tmp_path: Path
+) -> None:
+    # Given a model and a champion whose metadata names no NMS threshold (GluonCV's 0.45 is in their symbols)
+    old = without_nms_threshold(trained, tmp_path / "old")
+    root = evaluation_root(tmp_path / "job", old, splits)
+    champion = tmp_path / "champion.tar.gz"
+    shutil.copyfile(root / INPUT / "model" / "model.tar.gz", champion)
+
+    # When
+    result = run_job("detector.evaluate", root, f"--champion-model={champion}", "--champion-version=1")
+
+    # Then both are scored with what their symbols hold, and say so
+    assert result.returncode == 0, result.stderr
+    report = _evaluation(root)
+    assert (report["nms_threshold"], report["nms_threshold_source"]) == (0.45, nms.BAKED_IN)
+    entry = report["champion"]
+    assert entry["present"] is True
+    assert (entry["nms_threshold"], entry["nms_threshold_source"]) == (0.45, nms.BAKED_IN)
+    assert entry["map"] == report["metrics"]["map"]["value"]
 
 
 @pytest.mark.parametrize(

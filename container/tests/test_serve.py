@@ -130,6 +130,26 @@ def test_an_image_gets_the_detections_evaluate_finds_in_its_own_pixels(
     assert answer["image"] == {"width": width, "height": height}
     assert answer["score_threshold"] == 0
     assert (answer["model"]["backbone"], answer["model"]["data_width"]) == ("mobilenet0.25", 96)
+    meta = json.loads((trained.root / "model" / "model-meta.json").read_text())
+    assert (answer["model"]["nms_threshold"], answer["model"]["nms_threshold_source"]) == (
+        meta["nms_threshold"], meta["nms_threshold_source"]
+    )  # fmt: skip
+
+
+def test_a_model_exported_before_the_nms_choice_answers_with_gluoncvs_045(
+    trained: JobResult, jpeg: bytes, tmp_path: Path
+) -> None:
+    from detector import nms
+    from detector.inference import Predictor
+
+    from tests.test_evaluate import without_nms_threshold
+
+    old = without_nms_threshold(trained, tmp_path / "old")
+
+    answer = Predictor(old).answer(jpeg, 0.0)
+
+    assert (answer["model"]["nms_threshold"], answer["model"]["nms_threshold_source"]) == (0.45, nms.BAKED_IN)
+    assert answer["detections"] == Predictor(trained.root / "model").answer(jpeg, 0.0)["detections"]
 
 
 def test_the_threshold_defaults_to_the_models_and_a_request_can_set_it(server: tuple[str, Any], jpeg: bytes) -> None:
@@ -200,6 +220,7 @@ def test_predict_gives_what_serve_answers_and_draws_it(
     headers = {"Content-Type": "image/jpeg", "X-Amzn-SageMaker-Custom-Attributes": ALL}
     served = call(f"{url}/invocations", "POST", jpeg, headers)[1]
     assert printed["detections"] == served["detections"]
+    assert printed["model"] == served["model"]
     assert Path(printed["picture"]).stat().st_size > 1000
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from detector import checkpoints, hyperparameters, jobs, model, trainer
+from detector import checkpoints, hyperparameters, jobs, model, nms, trainer
 
 from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, run_job, training_root
 
@@ -63,7 +63,7 @@ def test_the_exported_threshold_is_the_best_f1_of_the_exported_model_on_the_vali
     trained: JobResult, splits: Path
 ) -> None:
     import mxnet as mx
-    from detector import model, thresholds, transforms
+    from detector import model, nms, thresholds, transforms
     from detector.validation import validation_detections
     from gluoncv.data.batchify import Pad, Stack, Tuple
 
@@ -81,9 +81,21 @@ def test_the_exported_threshold_is_the_best_f1_of_the_exported_model_on_the_vali
 
     if chosen is None:  # a tiny model may find nothing: then it states no threshold
         assert "score_threshold" not in meta
+        assert (meta["nms_threshold"], meta["nms_threshold_source"]) == (0.45, nms.NOTHING_FOUND)
     else:
         assert meta["score_threshold"] == pytest.approx(chosen.threshold, abs=1e-6)
         assert meta["validation_f1"]["f1"] == pytest.approx(chosen.f1, abs=1e-6)
+        assert meta["nms_threshold_source"] == nms.CHOSEN
+
+
+def test_the_chosen_nms_threshold_is_baked_into_the_exported_symbol_and_logged(trained: JobResult) -> None:
+    meta = json.loads((trained.root / "model" / "model-meta.json").read_text())
+    symbol = json.loads((trained.root / "model" / "model-symbol.json").read_text())
+    baked = [node["attrs"]["overlap_thresh"] for node in symbol["nodes"] if node["op"] == "_contrib_box_nms"]
+    assert meta["nms_threshold"] in nms.GRID
+    assert [float(value) for value in baked] == [meta["nms_threshold"]]
+    if meta["nms_threshold_source"] == nms.CHOSEN:
+        assert f"thresholds chosen nms_threshold={meta['nms_threshold']} " in trained.stdout
 
 
 def test_the_head_predicts_the_dataset_classes_not_voc(trained: JobResult) -> None:
@@ -159,6 +171,8 @@ def test_without_validation_the_last_epoch_is_exported(splits: Path, tmp_path: P
     meta = json.loads((root / "model" / "model-meta.json").read_text())
     assert meta["best_epoch"] == 1
     assert meta["best_val_map"] is None
+    assert (meta["nms_threshold"], meta["nms_threshold_source"]) == (0.45, nms.NO_VALIDATION)
+    assert "score_threshold" not in meta
 
 
 def test_mixup_label_smoothing_more_anchors_an_ignore_iou_and_the_giou_term_train(splits: Path, tmp_path: Path) -> None:

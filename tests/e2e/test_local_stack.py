@@ -61,6 +61,9 @@ def test_a_run_registers_a_model_that_is_approved_through_slack(stack: LocalStac
     [container] = package["InferenceSpecification"]["Containers"]
     assert float(container["Environment"]["SCORE_THRESHOLD"]) == detail["evaluation"]["score_threshold"]
     assert detail["evaluation"]["score_threshold_source"] in {"model", "floor", "default"}
+    # and with the NMS threshold Train chose with it on the validation split (or GluonCV's, saying why)
+    assert 0.2 <= detail["evaluation"]["nms_threshold"] <= 0.7
+    assert detail["evaluation"]["nms_threshold_source"]
     # and the model names the data it learned from: the run's as-of time and the manifest in S3, with its digest
     pinned = api.call("GET", f"/models/{model['version']}")[1]["dataset"]
     assert pinned["as_of"] == detail["parameters"]["DataAsOf"] == detail["dataset"]["as_of"]

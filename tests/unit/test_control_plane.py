@@ -518,6 +518,18 @@ def test_an_approval_request_shows_the_evidence_beside_the_champion_and_the_pict
     assert blocks[2]["elements"][1]["confirm"]["title"]["text"] == "Reject this model?"
 
 
+def test_an_approval_request_names_the_nms_threshold_beside_the_score_threshold() -> None:
+    # Given an evaluation that names the NMS threshold baked into the model (REPORT, from before, names none)
+    reg = FakeRegistry()
+    objects = {EVALUATION_URI: {**REPORT, "nms_threshold": 0.4}, PICTURE_URI: b"\x89PNG..."}
+
+    # When its approval request is written
+    _, blocks = notifications.message_for(_pending(reg), _sources(reg, FakePipelines(), objects), FakePoster())
+
+    # Then the line that names the score threshold names the NMS threshold too
+    assert "*at score ≥ 0.180, NMS IoU 0.40:* precision 0.70" in blocks[0]["text"]["text"]
+
+
 @pytest.mark.parametrize(
     ("objects", "refuse", "problem"),
     [

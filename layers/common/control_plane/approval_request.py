@@ -66,8 +66,10 @@ def _evidence_lines(evaluation: dict[str, Any]) -> list[str]:
     per_class = (evaluation.get("per_class") or {}).values()
     found = sum(int(c.get("true_positives", 0)) for c in per_class)
     false = sum(int(c.get("false_positives", 0)) for c in per_class)
+    nms = evaluation.get("nms_threshold")
+    baked = "" if nms is None else f", NMS IoU {_figure(nms, 2)}"  # an evaluation from before the choice: none
     lines = [
-        f"*at score ≥ {_figure(evaluation.get('score_threshold'))}:* precision "
+        f"*at score ≥ {_figure(evaluation.get('score_threshold'))}{baked}:* precision "
         f"{_figure(evaluation.get('precision'), 2)}, recall {_figure(evaluation.get('recall'), 2)} "
         f"({found} of {counts.get('boxes', '?')} scratches found, {false} false detections)",
         f"*images:* {model.get('train_images', '?')} train / {model.get('validation_images', '?')} validation / "
