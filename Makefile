@@ -105,15 +105,16 @@ bench-lambda: $(VENV)/.installed $(TOOLS)/sam/.installed ## each function as sam
 # Deployment (README, "Deploy"): ENV is dev (samconfig.toml's default section) or prod. `sam build` needs no
 # Docker (the layer builds Linux wheels with pip); the training image does.
 ENV ?= dev
-ROLLOUT := $(PY) -m rollout --env $(ENV) --sam $(TOOLS)/sam/bin/sam
+ROLLOUT := $(PY) -m rollout --env $(ENV)
+SAM := --sam $(TOOLS)/sam/bin/sam
 build: $(VENV)/.installed $(TOOLS)/sam/.installed ## sam build: the functions and the layer into .aws-sam/ [ENV=dev|prod]
-	$(ROLLOUT) build
+	$(ROLLOUT) build $(SAM)
 
 image: $(VENV)/.installed ## docker build container/, tag it with the git commit, push it to ENV's ECR repository [GPU=1]
 	$(ROLLOUT) image $(if $(filter 1,$(GPU)),--gpu)
 
 deploy: $(VENV)/.installed $(TOOLS)/sam/.installed ## build, push the commit's image, sam deploy ENV (dev|prod); prints the API URL [CONFIRM=0 CFN_ROLE=arn GPU=1 QUOTAS=ignore]
-	$(ROLLOUT) deploy $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(filter ignore,$(QUOTAS)),--ignore-quotas) $(if $(filter 1,$(GPU)),--gpu) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM)) \
+	$(ROLLOUT) deploy $(SAM) $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(filter ignore,$(QUOTAS)),--ignore-quotas) $(if $(filter 1,$(GPU)),--gpu) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM)) \
 		$(if $(CFN_ROLE),--role-arn $(CFN_ROLE))
 
 account-setup: $(VENV)/.installed ## once per AWS account and region: the CloudWatch Logs role API Gateway needs (make deploy says when); lists the SageMaker quotas the config needs
@@ -123,7 +124,7 @@ start-run: $(VENV)/.installed ## start a training run on ENV through its API (IA
 	$(ROLLOUT) start-run $(if $(IDEMPOTENCY_KEY),--idempotency-key $(IDEMPOTENCY_KEY))
 
 ingest: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## put DATASET (a label export, file or folder, + images) into ENV's bucket and feature group [FORMAT=csv|coco|voc|yolo|groundtruth]
-	$(ROLLOUT) ingest --dataset $(DATASET) $(if $(FORMAT),--format $(FORMAT))
+	$(ROLLOUT) ingest $(if $(DATASET),--dataset $(DATASET)) $(if $(FORMAT),--format $(FORMAT))
 
 destroy: $(VENV)/.installed ## delete ENV's stack and all it leaves (bucket, images, models, logs); asks unless FORCE=1
 	$(ROLLOUT) destroy $(if $(filter 1,$(FORCE)),--force)
