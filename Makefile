@@ -13,10 +13,24 @@ CONFIG ?= config/pipeline.yaml
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
+# Every environment is made with $(PYTHON), which must be Python 3.11: MXNet 1.9.1 with numpy<1.24 has no wheels for
+# a later one. $(call new-venv,DIR,ABOUT) makes DIR unless it exists, first checking $(PYTHON) and saying what it
+# makes and how long that takes (ABOUT), since the pip installs that follow are quiet.
+define new-venv
+	@if test -x $(1)/bin/python; then echo "updating $(1): its requirements changed"; else \
+		command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }; \
+		found=$$($(PYTHON) -c 'import sys; print(*sys.version_info[:2], sep=".")'); \
+		test "$$found" = 3.11 || { echo "$(PYTHON) is Python $${found:-of an unknown version}, not 3.11 (MXNet 1.9.1 with numpy<1.24 needs 3.11): install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }; \
+		echo "creating $(1) ($(2))"; $(PYTHON) -m venv $(1); fi
+endef
+VENV_ABOUT := control plane, tests, linters from the pinned requirements: about 2 minutes and 1.5 GB the first time
+CONTAINER_VENV_ABOUT := MXNet 1.9.1, GluonCV, OpenCV: about 2 minutes and 1.3 GB the first time
+TOOLS_ABOUT = $* with its own pinned boto3: about 1 minute and 300 MB the first time
+
 # .venv: control plane, pipeline_def, tests and linters, from the pinned requirements; then the command line,
 # scratch-detector (pyproject's [project.scripts]), editable and on those pins
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(call new-venv,$(VENV),$(VENV_ABOUT))
 	$(PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -27,7 +41,7 @@ venv: $(VENV)/.installed ## create .venv (control plane, tests, linters, the scr
 # container/.venv: what the training image holds (MXNet + GluonCV), from the same requirements files
 CONTAINER_VENV := container/.venv
 $(CONTAINER_VENV)/.installed: container/requirements.txt container/requirements-nodeps.txt container/requirements-test.txt
-	@test -x $(CONTAINER_VENV)/bin/python || $(PYTHON) -m venv $(CONTAINER_VENV)
+	$(call new-venv,$(CONTAINER_VENV),$(CONTAINER_VENV_ABOUT))
 	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r container/requirements.txt
 	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r container/requirements-nodeps.txt
@@ -39,7 +53,7 @@ container-venv: $(CONTAINER_VENV)/.installed ## create container/.venv (MXNet 1.
 # .tools/<tool>: linters that pin their own boto3 (SAM CLI, checkov), one environment each
 TOOLS := .tools
 $(TOOLS)/%/.installed: tools/requirements-%.txt
-	@test -x $(TOOLS)/$*/bin/python || $(PYTHON) -m venv $(TOOLS)/$*
+	$(call new-venv,$(TOOLS)/$*,$(TOOLS_ABOUT))
 	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	@touch $@
