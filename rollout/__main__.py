@@ -133,7 +133,9 @@ def _start_run(env: Environment, session: boto3.Session, args: argparse.Namespac
 
 
 def _ingest_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", type=Path, help="a label export (file or folder) and its images")
+    parser.add_argument(
+        "--dataset", metavar="PATH", type=Path, help="a label export (file or folder) and its images (needed)"
+    )
     parser.add_argument("--format", help="the export's format (csv, coco, voc, yolo, groundtruth; default detected)")
 
 

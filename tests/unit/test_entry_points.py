@@ -107,6 +107,18 @@ def test_an_unknown_option_of_a_command_is_refused_with_its_usage(program: str, 
     assert re.search(rf"usage: python -m {program} (\[.*\] )?{command}\b", done.stderr)
 
 
+def test_rollout_answers_help_without_loading_boto3() -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "rollout", "deploy", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert not re.search(r"^import time:.*\|\s+boto3$", done.stderr, flags=re.MULTILINE)
+
+
 def test_rollout_takes_the_environment_before_or_after_the_command() -> None:
     # Given the parser of `python -m rollout`
     parser = rollout_parser()
