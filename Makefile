@@ -13,10 +13,24 @@ CONFIG ?= config/pipeline.yaml
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
+# Every environment is made with $(PYTHON), which must be Python 3.11: MXNet 1.9.1 with numpy<1.24 has no wheels for
+# a later one. $(call new-venv,DIR,ABOUT) makes DIR unless it exists, first checking $(PYTHON) and saying what it
+# makes and how long that takes (ABOUT), since the pip installs that follow are quiet.
+define new-venv
+	@if test -x $(1)/bin/python; then echo "updating $(1): its requirements changed"; else \
+		command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }; \
+		found=$$($(PYTHON) -c 'import sys; print(*sys.version_info[:2], sep=".")'); \
+		test "$$found" = 3.11 || { echo "$(PYTHON) is Python $${found:-of an unknown version}, not 3.11 (MXNet 1.9.1 with numpy<1.24 needs 3.11): install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }; \
+		echo "creating $(1) ($(2))"; $(PYTHON) -m venv $(1); fi
+endef
+VENV_ABOUT := control plane, tests, linters from the pinned requirements: about 2 minutes and 1.5 GB the first time
+CONTAINER_VENV_ABOUT := MXNet 1.9.1, GluonCV, OpenCV: about 2 minutes and 1.3 GB the first time
+TOOLS_ABOUT = $* with its own pinned boto3: about 1 minute and 300 MB the first time
+
 # .venv: control plane, pipeline_def, tests and linters, from the pinned requirements; then the command line,
 # scratch-detector (pyproject's [project.scripts]), editable and on those pins
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(call new-venv,$(VENV),$(VENV_ABOUT))
 	$(PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -27,7 +41,7 @@ venv: $(VENV)/.installed ## create .venv (control plane, tests, linters, the scr
 # container/.venv: what the training image holds (MXNet + GluonCV), from the same requirements files
 CONTAINER_VENV := container/.venv
 $(CONTAINER_VENV)/.installed: container/requirements.txt container/requirements-nodeps.txt container/requirements-test.txt
-	@test -x $(CONTAINER_VENV)/bin/python || $(PYTHON) -m venv $(CONTAINER_VENV)
+	$(call new-venv,$(CONTAINER_VENV),$(CONTAINER_VENV_ABOUT))
 	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r container/requirements.txt
 	$(CONTAINER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r container/requirements-nodeps.txt
@@ -39,7 +53,7 @@ container-venv: $(CONTAINER_VENV)/.installed ## create container/.venv (MXNet 1.
 # .tools/<tool>: linters that pin their own boto3 (SAM CLI, checkov), one environment each
 TOOLS := .tools
 $(TOOLS)/%/.installed: tools/requirements-%.txt
-	@test -x $(TOOLS)/$*/bin/python || $(PYTHON) -m venv $(TOOLS)/$*
+	$(call new-venv,$(TOOLS)/$*,$(TOOLS_ABOUT))
 	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
 	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	@touch $@
@@ -105,15 +119,16 @@ bench-lambda: $(VENV)/.installed $(TOOLS)/sam/.installed ## each function as sam
 # Deployment (README, "Deploy"): ENV is dev (samconfig.toml's default section) or prod. `sam build` needs no
 # Docker (the layer builds Linux wheels with pip); the training image does.
 ENV ?= dev
-ROLLOUT := $(PY) -m rollout --env $(ENV) --sam $(TOOLS)/sam/bin/sam
+ROLLOUT := $(PY) -m rollout --env $(ENV)
+SAM := --sam $(TOOLS)/sam/bin/sam
 build: $(VENV)/.installed $(TOOLS)/sam/.installed ## sam build: the functions and the layer into .aws-sam/ [ENV=dev|prod]
-	$(ROLLOUT) build
+	$(ROLLOUT) build $(SAM)
 
 image: $(VENV)/.installed ## docker build container/, tag it with the git commit, push it to ENV's ECR repository [GPU=1]
 	$(ROLLOUT) image $(if $(filter 1,$(GPU)),--gpu)
 
 deploy: $(VENV)/.installed $(TOOLS)/sam/.installed ## build, push the commit's image, sam deploy ENV (dev|prod); prints the API URL [CONFIRM=0 CFN_ROLE=arn GPU=1 QUOTAS=ignore]
-	$(ROLLOUT) deploy $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(filter ignore,$(QUOTAS)),--ignore-quotas) $(if $(filter 1,$(GPU)),--gpu) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM)) \
+	$(ROLLOUT) deploy $(SAM) $(if $(filter 0,$(CONFIRM)),--no-confirm) $(if $(filter ignore,$(QUOTAS)),--ignore-quotas) $(if $(filter 1,$(GPU)),--gpu) $(if $(PROMOTE_FROM),--promote-from $(PROMOTE_FROM)) \
 		$(if $(CFN_ROLE),--role-arn $(CFN_ROLE))
 
 account-setup: $(VENV)/.installed ## once per AWS account and region: the CloudWatch Logs role API Gateway needs (make deploy says when); lists the SageMaker quotas the config needs
@@ -123,7 +138,7 @@ start-run: $(VENV)/.installed ## start a training run on ENV through its API (IA
 	$(ROLLOUT) start-run $(if $(IDEMPOTENCY_KEY),--idempotency-key $(IDEMPOTENCY_KEY))
 
 ingest: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## put DATASET (a label export, file or folder, + images) into ENV's bucket and feature group [FORMAT=csv|coco|voc|yolo|groundtruth]
-	$(ROLLOUT) ingest --dataset $(DATASET) $(if $(FORMAT),--format $(FORMAT))
+	$(ROLLOUT) ingest $(if $(DATASET),--dataset $(DATASET)) $(if $(FORMAT),--format $(FORMAT))
 
 destroy: $(VENV)/.installed ## delete ENV's stack and all it leaves (bucket, images, models, logs); asks unless FORCE=1
 	$(ROLLOUT) destroy $(if $(filter 1,$(FORCE)),--force)

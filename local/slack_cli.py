@@ -26,18 +26,29 @@ def messages(api: str) -> list[dict[str, Any]]:
     return list(listed)
 
 
+def _parser(command: str) -> argparse.ArgumentParser:
+    if command == "slack":
+        return argparse.ArgumentParser(
+            prog="python -m local slack", description="list the Slack messages the local stack posted (make up first)"
+        )
+    parser = argparse.ArgumentParser(
+        prog="python -m local click",
+        description="press Approve or Reject on a model's Slack message, signed as Slack signs it (make up first)",
+    )
+    parser.add_argument("action", choices=["approve", "reject"])
+    parser.add_argument("--version", type=int, required=True, help="the model package version")
+    parser.add_argument("--user", default=SLACK_APPROVER, help="the Slack user who clicks")
+    return parser
+
+
 def main(command: str, argv: list[str]) -> int:
+    args = _parser(command).parse_args(argv)  # --help and a wrong option answer without a running stack
     state = _state()
     api = str(state["api"])
     if command == "slack":
         for message in messages(api):
             print(f"{message.get('channel')}  {message.get('text')}")
         return 0
-    parser = argparse.ArgumentParser(prog="python -m local click")
-    parser.add_argument("action", choices=["approve", "reject"])
-    parser.add_argument("--version", type=int, required=True, help="the model package version")
-    parser.add_argument("--user", default=SLACK_APPROVER, help="the Slack user who clicks")
-    args = parser.parse_args(argv)
     found = [m for m in messages(api) if f" v{args.version} " in m.get("text", "")]
     if not found:
         raise SystemExit(f"no Slack message for model version {args.version}: see `python -m local slack`")

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline_def import hyperparameters
+from pipeline_def import command_line, hyperparameters
 from pipeline_def.config import DEFAULT_CONFIG_PATH, ConfigError, PipelineConfig
 from pipeline_def.definition import build_definition
 
@@ -29,8 +29,12 @@ _PLANNED = {"create": "would be created", "update": "would be updated", "none": 
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline_def", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline_def",
+        description="The pipeline config to the SageMaker pipeline definition JSON, and that JSON to SageMaker.",
+        epilog="python -m pipeline_def COMMAND --help shows the command's options.",
+    )
+    commands = command_line.commands(parser)
     for name, text in (
         ("build", "print the pipeline definition JSON"),
         ("show", "print the steps and the run-time parameters"),
@@ -39,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, help=text, description=text)
         source = command.add_mutually_exclusive_group()
-        source.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="pipeline config YAML file")
+        source.add_argument(
+            "--config", metavar="FILE", type=Path, default=DEFAULT_CONFIG_PATH, help="pipeline config YAML file"
+        )
         source.add_argument("--ssm-parameter", metavar="NAME", help="read the config text from this SSM parameter")
     text = "list the hyperparameters; --write rewrites the image's declaration of them"
     listing = commands.add_parser("hyperparameters", help=text, description=text)

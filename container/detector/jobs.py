@@ -6,6 +6,7 @@ into ExitMessage. Both keep only the first kilobyte, so the reason comes first a
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -48,6 +49,13 @@ def run(main: Callable[[], object], failure_path: Callable[[], Path]) -> None:
         traceback.print_exc()
         write_failure(failure_path(), f"{type(error).__name__}: {error}")
         sys.exit(2)
+
+
+def no_arguments(prog: str, doc: str | None, argv: list[str] | None = None) -> None:
+    """The command line of an entry point SageMaker starts bare (`train`, `serve`): --help prints what it does
+    (`doc`) and exits 0; any argument exits 2 with the usage, before any work starts."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args(argv)
 
 
 def event(logger: logging.Logger, message: str, **fields: object) -> None:

@@ -156,7 +156,8 @@ def options() -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    jobs.no_arguments("python3 -m detector.serve", __doc__, argv)
     from gunicorn.app.base import BaseApplication
 
     jobs.setup_logging()

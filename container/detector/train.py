@@ -18,6 +18,8 @@ from typing import Any
 
 from detector import jobs, paths
 
+if __name__ == "__main__":  # --help answers, and an argument is refused, before MXNet loads
+    jobs.no_arguments("python3 -m detector.train", __doc__)
 jobs.cpu_threads()  # before mxnet is imported
 
 from gluoncv.utils import random as gcv_random  # noqa: E402
