@@ -99,10 +99,10 @@ def champion_entry(
         return {**entry, "present": False, "reason": NO_CHAMPION}
     try:
         archive = fetch_champion(location, folder / CHAMPION_ARCHIVE)
-        net, meta = load_model(archive, folder / "champion")
+        nets, meta = load_model(archive, folder / "champion")
         if tuple(meta["classes"]) != classes:
             raise jobs.JobError(f"it detects {', '.join(meta['classes'])}, not {', '.join(classes)}")
-        scores = score(net, meta, test_set, counting=counting)
+        scores = score(nets, meta, test_set, counting=counting)
     except Exception as error:
         reason = reason_of(error)
         jobs.event(log, "champion absent", version=version, reason=reason)
@@ -122,6 +122,7 @@ def champion_entry(
         "score_threshold_source": scores.source,
         "nms_threshold": scores.nms_threshold,
         "nms_threshold_source": scores.nms_source,
+        "map_at_model_nms": scores.map_at_model_nms,
         "data_shape": {"width": scores.width, "height": scores.height},
         "model": {key: meta.get(key) for key in ("backbone", "best_epoch", "epochs")},
     }

@@ -14,9 +14,11 @@ and the model package's ModelMetrics read) and `predictions.png` to `/opt/ml/pro
 Precision, recall and the picture count the detections at or above the model's own score threshold (chosen on
 the validation split by training, in its metadata), raised to `--score-threshold-floor`; 0.5 for a model that has
 none. `--score-threshold` overrides it. evaluation.json says which it used and why (`score_threshold_source`).
-Each model is run with the NMS threshold baked into its symbol (chosen with the score threshold by training);
-evaluation.json names it (`nms_threshold`, `nms_threshold_source`: GluonCV's 0.45 for a model whose metadata names
-none).
+mAP (`metrics.map.value`, the gate and the comparison with the champion) is measured with every model's NMS at
+GluonCV's 0.45, so that models are judged alike whatever operating point each chose (detector.scoring); precision,
+recall and the picture count at the NMS threshold baked into the model's symbol (chosen with the score threshold by
+training), which it serves with; evaluation.json names it (`nms_threshold`, `nms_threshold_source`: GluonCV's 0.45
+for a model whose metadata names none) and the mAP at it (`map_at_model_nms`).
 
 The champion (an S3 URI or a path; empty: none) is scored on the same test images with the same metric, at its
 own training shape and its own threshold, and reported under `champion`, with the difference under `comparison`.
@@ -107,13 +109,13 @@ def evaluate(options: Options) -> dict[str, Any]:
     dataset = run_dataset.section(options.dataset, options.manifest_uri) if options.manifest_uri else None
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        net, meta = load_model(options.model, folder / "model")
+        nets, meta = load_model(options.model, folder / "model")
         test_set = read_test_split(options.test)
         options.output.mkdir(parents=True, exist_ok=True)
         curves = model_folder(folder / "model") / CURVES_FILE
         if curves.is_file():
             shutil.copyfile(curves, options.output / CURVES_FILE)
-        scores = score(net, meta, test_set, counting=options.counting)
+        scores = score(nets, meta, test_set, counting=options.counting)
         found = the_champion(options)
         champion = champion_entry(
             test_set,
@@ -134,6 +136,7 @@ def evaluate(options: Options) -> dict[str, Any]:
         "score_threshold_source": scores.source,
         "nms_threshold": scores.nms_threshold,
         "nms_threshold_source": scores.nms_source,
+        "map_at_model_nms": scores.map_at_model_nms,
         "data_shape": {"width": scores.width, "height": scores.height},
         "model": {key: meta.get(key) for key in MODEL_KEYS},
         "champion": champion,

@@ -105,8 +105,9 @@ def export(net: Any, folder: Path, meta: dict[str, Any], *, width: int, height: 
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def load_exported(folder: Path) -> tuple[Any, dict[str, Any]]:
-    """The exported network (a SymbolBlock) and its metadata."""
+def load_exported(folder: Path, *, nms_threshold: float | None = None) -> tuple[Any, dict[str, Any]]:
+    """The exported network (a SymbolBlock) and its metadata; with `nms_threshold`, its graph's NMS set to that
+    threshold instead of the one baked in (Evaluate measures every model's mAP at one NMS threshold)."""
     meta_path = folder / META_FILE
     symbol = folder / f"{SYMBOL_PREFIX}-symbol.json"
     params = folder / f"{SYMBOL_PREFIX}-0000.params"
@@ -116,5 +117,20 @@ def load_exported(folder: Path) -> tuple[Any, dict[str, Any]]:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        net = mx.gluon.SymbolBlock.imports(str(symbol), ["data"], str(params))
+        if nms_threshold is None:
+            return mx.gluon.SymbolBlock.imports(str(symbol), ["data"], str(params)), meta
+        graph = mx.sym.load_json(with_nms(symbol.read_text(encoding="utf-8"), nms_threshold))
+        net = mx.gluon.SymbolBlock(graph, [mx.sym.var("data")])
+        net.collect_params().load(str(params), ctx=mx.cpu())
     return net, meta
+
+
+def with_nms(symbol_json: str, nms_threshold: float) -> str:
+    """An exported symbol's JSON with every NMS of its graph (GluonCV's box_nms) at `nms_threshold`."""
+    graph = json.loads(symbol_json)
+    suppressions = [node for node in graph["nodes"] if node.get("op") == "_contrib_box_nms"]
+    if not suppressions:
+        raise jobs.JobError("model: its graph has no NMS (box_nms) to set")
+    for node in suppressions:
+        node.setdefault("attrs", {})["overlap_thresh"] = repr(float(nms_threshold))
+    return json.dumps(graph)

@@ -9,7 +9,7 @@ from typing import Any
 import mxnet as mx
 import numpy as np
 import pytest
-from detector import model, nms, thresholds
+from detector import jobs, model, nms, thresholds
 from detector.arrays import Array
 from detector.validation import Validator, suppressed_detections, unsuppressed_graph, validation_detections
 
@@ -157,3 +157,27 @@ def test_the_chosen_pair_is_stored_and_is_what_the_exported_model_scores(tmp_pat
     assert (again.threshold, again.f1) == pytest.approx(
         (meta["score_threshold"], meta["validation_f1"]["f1"]), abs=1e-6
     )
+
+
+def test_an_exported_model_loads_at_another_nms_threshold_as_if_exported_with_it(tmp_path: Path) -> None:
+    # Given a fresh network exported with NMS at 0.25
+    mx.random.seed(7)
+    net = model.build("mobilenet0.25", ("scratch",))
+    model.export(net, tmp_path, {"nms_threshold": 0.25}, width=96, height=64)
+    data = mx.nd.random.uniform(-2, 2, shape=(2, 3, 64, 96))
+    loader = [(data, mx.nd.array([[[10, 10, 50, 30, 0]], [[5, 5, 90, 60, 0]]]))]
+
+    # When it is loaded at 0.7
+    at_07, _ = model.load_exported(tmp_path, nms_threshold=0.7)
+
+    # Then it detects what the network suppressed at 0.7 detects, and other boxes than at its own 0.25
+    found = validation_detections(at_07, loader, mx.cpu())
+    candidates = suppressed_detections(unsuppressed_graph(net), loader, (0.25, 0.7))
+    for (mine, _), (expected, _) in zip(found, candidates[0.7], strict=True):
+        np.testing.assert_array_equal(mine, expected)
+    assert not np.array_equal(found[0][0], candidates[0.25][0][0])
+
+
+def test_a_symbol_without_nms_cannot_be_given_one() -> None:
+    with pytest.raises(jobs.JobError, match="no NMS"):
+        model.with_nms('{"nodes": [{"op": "null", "name": "data"}]}', 0.3)
