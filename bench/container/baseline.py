@@ -8,6 +8,7 @@ model-meta.json it leaves), or neither (one unseeded run, whose spread is unknow
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -41,9 +42,14 @@ class Tree:
         return re.search(rf"{re.escape(flag)}\b(?!-)", self.help) is not None
 
 
+def name_of(revision: str) -> str:
+    """The revision as a file name (a branch may hold '/')."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", revision)
+
+
 def extract(revision: str, work: Path) -> Tree:
     """The revision's whole tree (what its bench imports) under `work`, with this checkout's container/.venv."""
-    root = work / "baseline" / revision
+    root = work / "baseline" / name_of(revision)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(jobs.REPO), "archive", revision], capture_output=True, check=True).stdout
@@ -95,12 +101,13 @@ def _one_run(tree: Tree, dataset: Path, seed: int | None) -> Run:
 def measure(revision: str, dataset: Path, seeds: Sequence[int], *, work: Path, folds: int = 0) -> Result:
     """The revision's figures at `seeds`, or its one unseeded run when its bench takes no seed."""
     tree = extract(revision, work)
-    label = f"baseline-{revision}"
+    label = f"baseline-{name_of(revision)}"
     if tree.offers("--seed-list"):
         args = ["--dataset", str(dataset.resolve()), "--seed-list", ",".join(map(str, seeds)), "--baseline", "none"]
         args += ["--label", label] + (["--folds", str(folds)] if folds else [])
         _bench(tree.root, args)
-        return Result.load(tree.work / f"{label}.json")
+        # the extracted tree is no checkout: it cannot name its own revision
+        return dataclasses.replace(Result.load(tree.work / f"{label}.json"), revision=revision)
     seeded = tree.offers("--seed")
     runs = [_one_run(tree, dataset, seed) for seed in seeds] if seeded else [_one_run(tree, dataset, None)]
     notes = [f"{revision}'s bench: its own recipe; its time per seed includes its own preprocessing"]

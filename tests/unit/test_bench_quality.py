@@ -367,3 +367,30 @@ def test_an_images_fold_is_a_fixed_hash_of_its_source_ref() -> None:
     assert min(sizes) > 150
     with pytest.raises(ValueError, match="folds: 1"):
         folds.fold_of("x", 1)
+
+
+def test_a_baseline_with_this_bench_runs_all_seeds_in_one_call_and_reads_its_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a revision whose bench is this one (it saves its figures as JSON)
+    help_text = quality.parser()[0].format_help()
+    stub = _stub_baseline(monkeypatch, tmp_path, help_text)
+    saved = _result("baseline-origin_main", [0.7, 0.8], [0.9, 0.9], revision="0000000-changed", folds=3)
+
+    def bench(root: Path, args: list[str], *, quiet: bool = False) -> tuple[list[str], float]:
+        stub.calls.append(args)
+        saved.save(stub.tree.work / f"{args[args.index('--label') + 1]}.json")
+        return [], 60.0
+
+    monkeypatch.setattr(baseline, "_bench", bench)
+
+    found = baseline.measure("origin/main", tmp_path / "data", [4, 5], work=tmp_path, folds=3)
+
+    assert len(stub.calls) == 1
+    call = stub.calls[0]
+    assert call[call.index("--seed-list") + 1] == "4,5"
+    assert call[call.index("--baseline") + 1] == "none"
+    assert call[call.index("--folds") + 1] == "3"
+    assert found.label == "baseline-origin_main"
+    assert found.revision == "origin/main"  # not what git says inside the extracted copy
+    assert found.runs == saved.runs
