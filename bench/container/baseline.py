@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.container import jobs
-from bench.container.results import Result, Run
+from bench.container.results import Result, Run, this_machine
 from bench.container.seeds import META_FILE, figures
 
 QUALITY = "bench.container.quality"
@@ -120,6 +120,7 @@ def measure(revision: str, dataset: Path, seeds: Sequence[int], *, work: Path, f
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         recipe={},
         seeded=seeded,
+        machine=this_machine(),
         splits=_splits(tree),
         runs=runs,
         notes=notes,

@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from bench.container import baseline, jobs, seeds
-from bench.container.results import Result, compare, report
+from bench.container.results import Result, compare, report, this_machine
 from pipeline_def.job_text import job_text
 
 WORK = jobs.REPO / "work" / "quality"
@@ -143,7 +143,10 @@ def measure(args: argparse.Namespace, knobs: list[str], chosen: list[int]) -> Re
     dataset = jobs.preprocess(WORK / "pre", store, args.dataset, ratios=(0.7, 0.15, 0.15))
     at = datetime.now(UTC)
     runs = seeds.measure(WORK, WORK / "pre", recipe, seeds=chosen)
-    notes = [f"pretrain_images={args.pretrain_images} pretrain_epochs={args.pretrain_epochs}"] * bool(recipe.pretrained)
+    notes = [
+        f"pre-trained once on {args.pretrain_images} synthetic images for {args.pretrain_epochs} epochs (its seed the"
+        " declared default), the same weights for every seed"
+    ] * bool(recipe.pretrained)
     return Result(
         label=args.label or f"{revision()}-{at:%Y%m%dT%H%M}",
         revision=revision(),
@@ -151,6 +154,7 @@ def measure(args: argparse.Namespace, knobs: list[str], chosen: list[int]) -> Re
         measured_at=at.isoformat(timespec="seconds"),
         recipe=hyperparameters,
         seeded=True,
+        machine=this_machine(),
         folds=args.folds,
         splits={name: split["images"] for name, split in dataset["splits"].items()},
         runs=runs,

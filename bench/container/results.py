@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+import os
+import platform
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ class Result:
     measured_at: str
     recipe: dict[str, str]  # the hyperparameters set over the declared defaults, as the training job gets them
     seeded: bool
+    machine: str = ""  # what ran it: the figures of a 2-core day and of another machine are not comparable
     folds: int = 0
     splits: dict[str, int] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)
@@ -76,11 +79,16 @@ class Result:
         """A saved result; its summary is computed again from its runs."""
         data = json.loads(path.read_text(encoding="utf-8"))
         names = {item.name for item in dataclasses.fields(cls)}
-        missing = sorted(name for name in names if name not in data and name not in {"folds", "splits", "notes"})
+        required = [item.name for item in dataclasses.fields(cls) if item.default is item.default_factory is MISSING]
+        missing = sorted(name for name in required if name not in data)
         if missing:
             raise ValueError(f"{path}: not a bench-quality result, it lacks {', '.join(missing)}")
         runs = [Run(**run) for run in data["runs"]]
         return cls(**{name: data[name] for name in names if name in data and name != "runs"}, runs=runs)
+
+
+def this_machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def _cell(value: float | None, digits: int = 4) -> str:
@@ -93,14 +101,17 @@ def report(result: Result) -> list[str]:
     seeds = ", ".join(str(run.seed) for run in result.runs) if result.seeded else "none (the revision takes no seed)"
     lines = [
         f"{result.label}: revision {result.revision}, recipe: {result.recipe or OWN_DEFAULTS}",
+        f"measured {result.measured_at} on {result.machine or 'an unnamed machine'}, dataset {result.dataset}"
+        f" {result.splits}; validation chooses, the test split is scored once per seed for the report",
         f"seeds: {seeds}; the split does not change with the seed"
         + (f"; {result.folds}-fold cross-validation over train + validation" if result.folds else ""),
         "seed | " + " | ".join(heading for _, heading in shown),
     ]
     for run in result.runs:
-        lines.append(f"{run.seed} | " + " | ".join(_cell(getattr(run, name)) for name, _ in shown))
+        cells = [_cell(getattr(run, name), 2 if name == "minutes" else 4) for name, _ in shown]
+        lines.append(" | ".join(["none" if run.seed is None else str(run.seed), *cells]))
     summary = result.summary()
-    lines += [f"  {heading}: {describe(summary[name])}" for name, heading in shown]
+    lines += [f"  {heading}: {describe(summary[name], 2 if name == 'minutes' else 4)}" for name, heading in shown]
     if not result.seeded:
         lines.append("  one unseeded run each: the spread over seeds is unknown")
     return lines + [f"  note: {note}" for note in result.notes]
@@ -125,15 +136,19 @@ def compare(ours: Result, theirs: Result, *, same_run: bool) -> list[str]:
         f"  validation mAP: {describe_difference(difference(mine[figure], other[figure]))}",
         f"  test mAP@0.5 (reported only): {describe_difference(difference(mine['test_map'], other['test_map']))}",
     ]
-    lines.append("  wall time per seed: " + _time_ratio(mine["minutes"], other["minutes"], same_run=same_run))
+    lines.append("  wall time per seed: " + _time_ratio(ours, theirs, same_run=same_run))
     for result in (ours, theirs):
         if not result.seeded:
             lines.append(f"  {result.label}: one unseeded run each, its spread over seeds is unknown")
     return lines
 
 
-def _time_ratio(mine: Summary, other: Summary, *, same_run: bool) -> str:
+def _time_ratio(ours: Result, theirs: Result, *, same_run: bool) -> str:
+    mine, other = ours.summary()["minutes"], theirs.summary()["minutes"]
     if mine.mean is None or not other.mean:
         return "not measured on both sides"
     when = "measured in the same run" if same_run else "measured at different times: not the benchmark's ratio"
-    return f"{mine.mean / other.mean:.2f}x the other's ({mine.mean:.1f} against {other.mean:.1f} min; {when})"
+    return (
+        f"{ours.label} {mine.mean / other.mean:.2f}x {theirs.label}'s"
+        f" ({mine.mean:.1f} against {other.mean:.1f} min; {when})"
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,8 @@ def test_compare_decides_on_validation_and_reports_test(tmp_path: Path, capsys: 
     assert "validation mAP: +0.1000 (SE 0.0082, Welch; 2 SE = 0.0163): better" in out
     assert f"test mAP@0.5 (reported only): +0.0000 (SE {math.sqrt(0.01 / 3 + 0.0025 / 3):.4f}" in out
     assert NO_DIFFERENCE in out
-    assert "1.00x the other's (21.0 against 21.0 min; measured at different times" in out
-    assert "1 | 0.7000 | 0.8000 | 0.7000 | 0.8000 | 0.7500 | 20.0000" in out  # A's first seed, every figure
+    assert "wall time per seed: b 1.00x a's (21.0 against 21.0 min; measured at different times" in out
+    assert "1 | 0.7000 | 0.8000 | 0.7000 | 0.8000 | 0.7500 | 20.00" in out  # A's first seed, every figure
 
 
 def test_compare_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -198,6 +199,7 @@ def test_the_seed_loop_preprocesses_once_and_trains_each_seed(
     assert [run.seed for run in saved.runs] == [1, 2, 3]
     assert saved.recipe == {**saved.recipe, "epochs": "5"}
     assert saved.splits == {"train": 148, "validation": 20, "test": 33}
+    assert f"{os.cpu_count()} cores" in saved.machine
     assert [run.val_map for run in saved.runs] == pytest.approx([0.81, 0.82, 0.83])
     assert [run.test_map for run in saved.runs] == pytest.approx([0.71, 0.72, 0.73])
     assert [run.val_f1 for run in saved.runs] == pytest.approx([0.71, 0.72, 0.73])
@@ -349,7 +351,7 @@ def test_a_baseline_without_a_seed_is_one_run_whose_spread_is_unknown(
     assert NO_SPREAD in lines[1]
     assert NO_SPREAD in lines[2]
     assert any("baseline-older: one unseeded run each, its spread over seeds is unknown" in line for line in lines)
-    assert "measured in the same run" in lines[3]
+    assert "ours 1.05x baseline-older's (21.0 against 20.0 min; measured in the same run)" in lines[3]
 
 
 def test_an_images_fold_is_a_fixed_hash_of_its_source_ref() -> None:
