@@ -96,10 +96,14 @@ def parser() -> tuple[argparse.ArgumentParser, list[str]]:
         prog="python -m bench.container.quality", description=__doc__.split("\n\n")[0], allow_abbrev=False
     )
     found.add_argument("--dataset", type=Path, default=jobs.REPO.parent / "shared" / "datasets" / "metal-tags")
-    found.add_argument("--seeds", type=_at_least(1, "--seeds"), default=3, help="train seeds 1..N (default 3)")
-    found.add_argument("--seed-list", type=_seed_list, default=None, help="these seeds instead, e.g. 4,7,9")
+    chosen = found.add_mutually_exclusive_group()
+    chosen.add_argument("--seeds", type=_at_least(1, "--seeds"), default=3, help="train seeds 1..N (default 3)")
+    chosen.add_argument("--seed-list", type=_seed_list, default=None, help="these seeds instead, e.g. 4,7,9")
     found.add_argument(
-        "--folds", type=_at_least(0, "--folds"), default=0, help="k-fold cross-validation over train + validation"
+        "--folds",
+        type=_at_least(0, "--folds"),
+        default=0,
+        help="K-fold cross-validation over train + validation: K more trainings per seed (default 0: none)",
     )
     knobs = _recipe_flags(found)
     found.add_argument("--pretrain-images", type=int, default=0, help="synthetic images to pre-train on (0: none)")
@@ -141,15 +145,15 @@ def measure(args: argparse.Namespace, knobs: list[str], chosen: list[int]) -> Re
     shutil.rmtree(store, ignore_errors=True)
     jobs.offline_store_from_csv(args.dataset / "labels.csv", store)
     dataset = jobs.preprocess(WORK / "pre", store, args.dataset, ratios=(0.7, 0.15, 0.15))
-    at = datetime.now(UTC)
+    at, commit = datetime.now(UTC), revision()
     runs = seeds.measure(WORK, WORK / "pre", recipe, seeds=chosen)
     notes = [
         f"pre-trained once on {args.pretrain_images} synthetic images for {args.pretrain_epochs} epochs (its seed the"
         " declared default), the same weights for every seed"
     ] * bool(recipe.pretrained)
     return Result(
-        label=args.label or f"{revision()}-{at:%Y%m%dT%H%M}",
-        revision=revision(),
+        label=args.label or f"{commit}-{at:%Y%m%dT%H%M}",
+        revision=commit,
         dataset=str(args.dataset),
         measured_at=at.isoformat(timespec="seconds"),
         recipe=hyperparameters,

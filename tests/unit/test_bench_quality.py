@@ -247,6 +247,7 @@ def test_a_seed_list_and_folds_train_each_fold_at_each_seed(
         (["--seed-list", "3,3"], "--seed-list"),
         (["--seed-list", "1,x"], "--seed-list"),
         (["--seeds", "0"], "--seeds"),
+        (["--seeds", "2", "--seed-list", "4"], "not allowed with argument --seeds"),
         (["--folds", "1"], "--folds"),
         (["--label", "../x"], "--label"),
         (["--seed", "5"], "--seed"),  # the loop sets the seed: no abbreviation of --seeds either
