@@ -93,7 +93,10 @@ def _label(text: str) -> str:
 
 def parser() -> tuple[argparse.ArgumentParser, list[str]]:
     found = argparse.ArgumentParser(
-        prog="python -m bench.container.quality", description=__doc__.split("\n\n")[0], allow_abbrev=False
+        prog="python -m bench.container.quality",
+        description=__doc__.split("\n\n")[0],
+        epilog="python -m bench.container.quality compare A.json B.json: compare two saved results, A against B",
+        allow_abbrev=False,
     )
     found.add_argument("--dataset", type=Path, default=jobs.REPO.parent / "shared" / "datasets" / "metal-tags")
     chosen = found.add_mutually_exclusive_group()

@@ -137,6 +137,8 @@ def compare(ours: Result, theirs: Result, *, same_run: bool) -> list[str]:
         f"  test mAP@0.5 (reported only): {describe_difference(difference(mine['test_map'], other['test_map']))}",
     ]
     lines.append("  wall time per seed: " + _time_ratio(ours, theirs, same_run=same_run))
+    if (ours.dataset, ours.splits) != (theirs.dataset, theirs.splits):
+        lines.append(f"  not the same data: {ours.dataset} {ours.splits} against {theirs.dataset} {theirs.splits}")
     for result in (ours, theirs):
         if not result.seeded:
             lines.append(f"  {result.label}: one unseeded run each, its spread over seeds is unknown")

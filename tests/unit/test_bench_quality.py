@@ -115,6 +115,7 @@ def test_compare_decides_on_validation_and_reports_test(tmp_path: Path, capsys: 
     assert "validation mAP: +0.1000 (SE 0.0082, Welch; 2 SE = 0.0163): better" in out
     assert f"test mAP@0.5 (reported only): +0.0000 (SE {math.sqrt(0.01 / 3 + 0.0025 / 3):.4f}" in out
     assert NO_DIFFERENCE in out
+    assert "not the same data" not in out
     assert "wall time per seed: b 1.00x a's (21.0 against 21.0 min; measured at different times" in out
     assert "1 | 0.7000 | 0.8000 | 0.7000 | 0.8000 | 0.7500 | 20.00" in out  # A's first seed, every figure
 
@@ -351,6 +352,7 @@ def test_a_baseline_without_a_seed_is_one_run_whose_spread_is_unknown(
     lines = compare(ours, found, same_run=True)
     assert NO_SPREAD in lines[1]
     assert NO_SPREAD in lines[2]
+    assert any(line.startswith("  not the same data: metal-tags") for line in lines)  # its dataset is tmp_path's
     assert any("baseline-older: one unseeded run each, its spread over seeds is unknown" in line for line in lines)
     assert "ours 1.05x baseline-older's (21.0 against 20.0 min; measured in the same run)" in lines[3]
 
