@@ -116,7 +116,7 @@ def measure(revision: str, dataset: Path, seeds: Sequence[int], *, work: Path, f
     return Result(
         label=label,
         revision=revision,
-        dataset=str(dataset),
+        dataset=str(dataset.resolve()),
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         recipe={},
         seeded=seeded,

@@ -157,7 +157,7 @@ def measure(args: argparse.Namespace, knobs: list[str], chosen: list[int]) -> Re
     return Result(
         label=args.label or f"{commit}-{at:%Y%m%dT%H%M}",
         revision=commit,
-        dataset=str(args.dataset),
+        dataset=str(args.dataset.resolve()),
         measured_at=at.isoformat(timespec="seconds"),
         recipe=hyperparameters,
         seeded=True,
