@@ -104,8 +104,8 @@ iam-mutations: $(VENV)/.installed $(CONTAINER_VENV)/.installed $(TOOLS)/sam/.ins
 bench-container: $(VENV)/.installed $(CONTAINER_VENV)/.installed ## preprocessing and training speed, peak memory, vs the sample's way
 	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container
 
-bench-quality: $(CONTAINER_VENV)/.installed ## train on DATASET (default ../shared/datasets/metal-tags) and print the test mAP@0.5
-	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.quality --dataset $(or $(DATASET),../shared/datasets/metal-tags) $(if $(BASELINE),--baseline $(BASELINE))
+bench-quality: $(CONTAINER_VENV)/.installed ## train SEEDS seeds (3) on DATASET vs BASELINE (a57626d|none): mean and spread, ARGS= more flags
+	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.quality --dataset $(or $(DATASET),../shared/datasets/metal-tags) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(BASELINE),--baseline $(BASELINE)) $(ARGS)
 
 bench-serve: $(CONTAINER_VENV)/.installed ## serve's images/s and latency at concurrency 1 and 4 vs the model's bare forward loop
 	PYTHONPATH=. $(CONTAINER_VENV)/bin/python -m bench.container.serve $(if $(REQUESTS),--requests $(REQUESTS))
