@@ -116,11 +116,13 @@ def test_best_epoch_choice(val_map: float | None, best: float | None, expected: 
 def test_one_epoch_line_each_that_the_metric_regexes_read(trained: JobResult) -> None:
     lines = epoch_lines(trained)
     assert len(lines) == 2
-    definitions = [d for d in metric_definitions() if d["Name"] != "train:box_loss"]  # no GIoU term by default
+    # no GIoU term and no weight average by default
+    definitions = [d for d in metric_definitions() if d["Name"] not in ("train:box_loss", "validation:ema_map")]
     for line in lines:
         found = {d["Name"]: re.search(d["Regex"], line) for d in definitions}
         assert all(match is not None for match in found.values()), (line, found)
         assert "box_loss" not in line
+        assert "ema_val_map" not in line
     values = {d["Name"]: float(re.search(d["Regex"], lines[-1]).group(1)) for d in definitions}  # type: ignore[union-attr]
     curves = json.loads((trained.root / "model" / "training_curves.json").read_text())["epochs"][-1]
     assert values["validation:map"] == round(curves["val_map"], 4)
