@@ -13,7 +13,7 @@ import pytest
 from detector import checkpoints, hyperparameters, jobs, model, nms, trainer
 from detector.arrays import Array
 
-from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, run_job, training_root
+from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, finished_training, run_job, training_root
 
 EPOCH_LINE = re.compile(r"^epoch=\d+ ", re.MULTILINE)
 
@@ -159,10 +159,7 @@ EMA_HYPERPARAMETERS = {**TINY_HYPERPARAMETERS, "ema_decay": "0.5"}
 @pytest.fixture(scope="module")
 def trained_ema(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> JobResult:
     """The tiny training job of `trained`, keeping a moving average of its weights."""
-    root = training_root(tmp_path_factory.mktemp("training-ema"), splits, EMA_HYPERPARAMETERS)
-    result = run_job("detector.train", root)
-    assert result.returncode == 0, result.stderr + result.failure("failure")
-    return result
+    return finished_training(tmp_path_factory.mktemp("training-ema"), splits, EMA_HYPERPARAMETERS)
 
 
 def params(path: Path) -> dict[str, Array]:
