@@ -40,6 +40,9 @@ class WeightAverage:
         """After an optimizer step: ema = d * ema + (1 - d) * w, in place. The average starts at the weights after
         the first step (GluonCV initialises them at the first forward pass)."""
         self.updates += 1
+        # A hybridized graph with static memory writes BatchNorm's running statistics out of sight of MXNet's
+        # engine: read before the step's work is done, they are the previous step's (measured on mobilenet)
+        mx.nd.waitall()
         if not self.shadow:
             self.shadow = {name: self.params[name].data(self.ctx).copy() for name in self.averaged}
             return
@@ -51,14 +54,18 @@ class WeightAverage:
     @contextmanager
     def in_place(self) -> Iterator[None]:
         """The average in the network's weights on `ctx` for the block's duration, the raw weights back after."""
+        mx.nd.waitall()  # the last step's running statistics written (update)
         raw = {name: self.params[name].data(self.ctx).copy() for name in self.shadow}
         for name, average in self.shadow.items():
             self.params[name].data(self.ctx)[:] = average
+        mx.nd.waitall()  # in place before a static graph reads them
         try:
             yield
         finally:
+            mx.nd.waitall()
             for name, weights in raw.items():
                 self.params[name].data(self.ctx)[:] = weights
+            mx.nd.waitall()
 
     def save(self, path: Path) -> None:
         """The average as a parameter file of the whole network (its constants as they are): load_parameters

@@ -98,6 +98,31 @@ def test_every_update_averages_every_parameter_with_the_warmed_up_decay_batchnor
         assert not np.array_equal(value, values(net)[name]), name  # it is an average, not the last weights
 
 
+def test_the_average_reads_the_running_statistics_a_static_graph_wrote_in_the_step() -> None:
+    # Given a hybridized convolutional network with static memory, as Train's (BatchNorm's statistics are written
+    # inside the graph, out of sight of MXNet's engine)
+    net = gluon.model_zoo.vision.mobilenet0_25(classes=2)
+    net.initialize(mx.init.Xavier())
+    net.hybridize(static_alloc=True, static_shape=True)
+    sgd = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.05, "momentum": 0.9})
+    average = WeightAverage(net, 0.8, mx.cpu())
+    expected: dict[str, Array] = {}
+    for step in range(1, 4):
+        data = mx.nd.array(np.random.default_rng(step).normal(size=(2, 3, 32, 32)))
+        with autograd.record():
+            loss = net(data).square().sum()
+        loss.backward()
+        sgd.step(2)
+        # When the average is updated right after the step
+        average.update()
+        now = values(net)
+        decay = min(0.8, (1 + step) / (10 + step))
+        expected = {n: now[n] if step == 1 else decay * expected[n] + (1 - decay) * now[n] for n in average.averaged}
+    # Then it averaged the statistics of this step's forward pass, not the ones before it
+    for name, value in expected.items():
+        np.testing.assert_allclose(average.shadow[name].asnumpy(), value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_the_average_validates_in_place_and_the_raw_weights_come_back_bit_for_bit() -> None:
     net, _, average = averaged(5, 0.5)
     raw = values(net)
