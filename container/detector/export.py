@@ -1,7 +1,7 @@
 """The end of a training job: the model folder SageMaker uploads. The best epoch's network (symbol and parameters:
 the raw weights, or their moving average when it validated better; NMS set at the threshold chosen with the score
-threshold on those weights, on the CPU), its metadata (`model-meta.json`: what
-evaluate, serve and the approver read) and the training curves (`training_curves.json` and `.png`)."""
+threshold on those weights, on the CPU), its metadata (`model-meta.json`: what evaluate, serve and the approver
+read) and the training curves (`training_curves.json` and `.png`)."""
 
 from __future__ import annotations
 
