@@ -6,6 +6,9 @@ Every parameter is averaged, BatchNorm's running mean and variance too (inferenc
 (anchors, offsets, a loss's constants) are not. The decay warms up as TensorFlow's ExponentialMovingAverage does
 with `num_updates`: update n uses min(decay, (1 + n) / (10 + n)), so the average follows the weights closely while
 they move fast at the start.
+
+Its cost, measured at mobilenet0.25, 320x224, batch 8 on 2 cores (6.1 million values in 241 arrays): 31-43 ms an
+update, 1-1.5% of a step; each validating epoch validates twice.
 """
 
 from __future__ import annotations
