@@ -89,6 +89,17 @@ class Hyperparameters(BaseModel):
         0.0, "weight of a GIoU term beside GluonCV's box losses (0: none)", run="GiouLossWeight", ge=0, le=100
     )
     val_interval: int = knob(1, "validate every this many epochs (and after the last)", gt=0)
+    # A moving average of the weights (TF's ExponentialMovingAverage, YOLOv5's ModelEMA) smooths the epoch-to-epoch
+    # jumps of validation mAP; it is validated beside the weights and exported only when it validates better. Off
+    # until `make bench-quality`'s seeds show a gain; 0.99 first: at about 20 updates an epoch on metal-tags it
+    # spans the last 5 epochs (1 / (1 - d) = 100 updates). No run parameter: it changes what is exported, not how
+    # the weights learn, so the recipe (the config) decides it
+    ema_decay: float = knob(
+        0.0,
+        "decay of an exponential moving average of the weights, exported when it validates better (0: none)",
+        ge=0,
+        lt=1,
+    )
 
     @model_validator(mode="after")
     def _epochs_consistent(self) -> Hyperparameters:

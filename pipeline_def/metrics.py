@@ -4,7 +4,8 @@ The container writes one line per epoch, for example:
 
     epoch=3 obj_loss=1.2345 center_loss=0.5 scale_loss=0.25 cls_loss=0.125 lr=0.001 speed=5.9 val_map=0.4567
 
-`val_map` appears on the epochs that run validation. SageMaker applies each regex to every log line and
+`val_map` appears on the epochs that run validation, and `ema_val_map` (the moving average of the weights) beside it
+when the job keeps one (hyperparameter ema_decay). SageMaker applies each regex to every log line and
 records the first group as the metric's value (the TrainingJob's FinalMetricDataList and CloudWatch).
 """
 
@@ -24,6 +25,7 @@ EPOCH_METRICS: tuple[tuple[str, str], ...] = (
     ("train:learning_rate", "lr"),
     ("train:images_per_second", "speed"),
     ("validation:map", "val_map"),
+    ("validation:ema_map", "ema_val_map"),  # the weights' moving average, when the job keeps one (ema_decay)
 )
 
 

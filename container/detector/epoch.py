@@ -12,11 +12,13 @@ import mxnet as mx
 from mxnet import autograd, gluon
 
 from detector import batches, parameter_server
+from detector.averaging import WeightAverage
 
 
 @dataclass(frozen=True, kw_only=True)
 class Learner:
-    """What an epoch trains: the network (returning `names`' losses), its trainer and devices, on `hosts` hosts."""
+    """What an epoch trains: the network (returning `names`' losses), its trainer and devices, on `hosts` hosts;
+    the average of its weights, when this host keeps one."""
 
     net: Any
     trainer: gluon.Trainer
@@ -24,6 +26,7 @@ class Learner:
     names: tuple[str, ...]
     hosts: int
     watchdog: parameter_server.Watchdog | None = None
+    average: WeightAverage | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +77,8 @@ def train_epoch(learner: Learner, loader: batches.Loader, epoch: int, *, mixup: 
             slice_losses = [mx.nd.add_n(*parts) for parts in outputs]
         autograd.backward(slice_losses)  # one backward over all slices, then one update
         learner.trainer.step(batch[0].shape[0] * count)  # the sum of every host's gradients: the global batch's mean
+        if learner.average is not None:
+            learner.average.update()
         if learner.watchdog is not None:
             learner.watchdog.step()
         for index, name in enumerate(learner.names):

@@ -99,7 +99,7 @@ def the_champion(options: Options) -> Champion:
 
 
 MODEL_KEYS = (
-    "backbone", "best_epoch", "best_val_map", "epochs", "score_threshold",
+    "backbone", "best_epoch", "best_val_map", "weights", "epochs", "score_threshold",
     "train_images", "validation_images", "training_seconds",
 )  # fmt: skip
 

@@ -45,6 +45,7 @@ class Hyperparameters:
     ignore_iou: float
     giou_loss_weight: float
     val_interval: int
+    ema_decay: float
     classes: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:

@@ -25,9 +25,12 @@ def training_curves(history: list[dict[str, Any]], path: Path) -> None:
         losses.plot(epochs, [entry[name] for entry in history], label=name)
     losses.set(title="training losses", xlabel="epoch", yscale="log")
     losses.legend()
-    validated = [(entry["epoch"], entry["val_map"]) for entry in history if entry.get("val_map") is not None]
-    if validated:
-        quality.plot(*zip(*validated, strict=True), marker="o")
+    for key, label in (("val_map", "raw weights"), ("ema_val_map", "moving average")):  # the average: ema_decay
+        validated = [(entry["epoch"], entry[key]) for entry in history if entry.get(key) is not None]
+        if validated:
+            quality.plot(*zip(*validated, strict=True), marker="o", label=label)
+    if any(entry.get("ema_val_map") is not None for entry in history):
+        quality.legend()
     quality.set(title="validation mAP@0.5", xlabel="epoch", ylim=(0, 1))
     figure.tight_layout()
     figure.savefig(path, dpi=90)

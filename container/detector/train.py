@@ -1,4 +1,5 @@
-"""Training job: GluonCV YOLOv3 on the `train` channel, the best epoch by validation mAP exported.
+"""Training job: GluonCV YOLOv3 on the `train` channel, the best epoch by validation mAP exported (of the raw
+weights, or of their moving average when the job keeps one and it validates better).
 
 The image's `train` command runs this (SageMaker's bring-your-own-container contract). It reads
 `/opt/ml/input/config/hyperparameters.json` and the `train` and `validation` channels (one `.rec` each; an
@@ -26,6 +27,7 @@ from gluoncv.utils import random as gcv_random  # noqa: E402
 
 from detector import cluster, devices, hyperparameters, losses, model, parameter_server, transforms  # noqa: E402
 from detector.agreement import Agreement  # noqa: E402
+from detector.averaging import WeightAverage  # noqa: E402
 from detector.checkpoints import Checkpoints, Progress, fingerprint  # noqa: E402
 from detector.epoch import Learner, train_epoch  # noqa: E402
 from detector.export import Trained, write_model  # noqa: E402
@@ -51,12 +53,22 @@ class Locations:
     checkpoints: Path
 
 
-def epoch_line(epoch: int, losses: dict[str, float], *, lr: float, speed: float, val_map: float | None) -> str:
-    """The per-epoch line that pipeline_def.metrics' regexes read."""
+def epoch_line(
+    epoch: int,
+    losses: dict[str, float],
+    *,
+    lr: float,
+    speed: float,
+    val_map: float | None,
+    ema_val_map: float | None = None,
+) -> str:
+    """The per-epoch line that pipeline_def.metrics' regexes read (`ema_val_map`: the weight average's mAP)."""
     parts = [f"epoch={epoch}", *(f"{name}={value:.4f}" for name, value in losses.items())]
     parts += [f"lr={lr:.6g}", f"speed={speed:.2f}"]
     if val_map is not None:
         parts.append(f"val_map={val_map:.4f}")
+    if ema_val_map is not None:
+        parts.append(f"ema_val_map={ema_val_map:.4f}")
     return " ".join(parts)
 
 
@@ -99,10 +111,14 @@ def _train(hp: hyperparameters.Hyperparameters, where: Locations, together: Agre
     together.infer_shapes(net, ctx, (hp.data_height, hp.data_width))
     sgd = make_trainer(net, hp, data=data, ctx=ctx, session=together.session)
     validator = Validator.make(net, loaders.validation, hp, ctx=ctx[0])  # its graph before the training graph
+    # the writer alone validates, checkpoints and exports: it alone averages, the copy validation reads
+    average = WeightAverage(net, hp.ema_decay, ctx[0]) if hp.ema_decay > 0 and hosts.writer else None
     checkpoints = Checkpoints(where.checkpoints, fingerprint(hp, where.train))
-    progress = checkpoints.restore(net, sgd, ctx)
+    progress = checkpoints.restore(net, sgd, ctx, average=average)
     together.start(sgd, progress.epochs_done)
-    learner = Learner(net=net, trainer=sgd, ctx=ctx, names=names, hosts=data.hosts, watchdog=together.watchdog)
+    learner = Learner(
+        net=net, trainer=sgd, ctx=ctx, names=names, hosts=data.hosts, watchdog=together.watchdog, average=average
+    )
 
     stop_after = int(os.environ.get(STOP_ENV, "0"))
     net.hybridize(static_alloc=True, static_shape=True)  # the training graph, built once
@@ -114,17 +130,25 @@ def _train(hp: hyperparameters.Hyperparameters, where: Locations, together: Agre
                 f"training diverged at epoch {epoch + 1} (loss is not finite); lower learning_rate"
             )
         number = epoch + 1
-        val_map, validation_seconds = validator.after_epoch(number)
+        val_map, ema_map, validation_seconds = _validate(validator, average, number)
         entry = done.entry(number, lr=sgd.learning_rate, val_map=val_map, validation_seconds=validation_seconds)
+        if average is not None:
+            entry["ema_val_map"] = ema_map
         improved = progress.record(entry)
         if hosts.writer:
-            print(epoch_line(number, done.means, lr=entry["lr"], speed=done.speed, val_map=val_map), flush=True)
+            line = epoch_line(
+                number, done.means, lr=entry["lr"], speed=done.speed, val_map=val_map, ema_val_map=ema_map
+            )
+            print(line, flush=True)
             _checkpoint(checkpoints, learner, progress, improved=improved)
         if number == stop_after:
             raise parameter_server.AllHosts(f"stopped after epoch {number} ({STOP_ENV})")
     together.show_one_model(net, ctx)
     if hosts.writer:
-        trained = Trained(net=net, progress=progress, best=checkpoints.best, data=data, validator=validator)
+        trained = Trained(
+            net=net, progress=progress, best=checkpoints.best, best_ema=checkpoints.best_average, data=data,
+            validator=validator,
+        )  # fmt: skip
         write_model(trained, hp, where.model)
     return progress
 
@@ -155,11 +179,24 @@ def _network(
     return net, transform, names
 
 
-def _checkpoint(checkpoints: Checkpoints, learner: Learner, progress: Progress, *, improved: bool) -> None:
+def _validate(
+    validator: Validator, average: WeightAverage | None, number: int
+) -> tuple[float | None, float | None, float]:
+    """The mAP@0.5 after epoch `number` of the raw weights and of their average (None when the epoch does not
+    validate, or the job does not average), and the seconds both took."""
+    val_map, seconds = validator.after_epoch(number)
+    if average is None or val_map is None:
+        return val_map, None, seconds
+    with average.in_place():
+        ema_map, more = validator.after_epoch(number)
+    return val_map, ema_map, seconds + more
+
+
+def _checkpoint(checkpoints: Checkpoints, learner: Learner, progress: Progress, *, improved: tuple[str, ...]) -> None:
     """The epoch's checkpoint, and where the epoch's time went."""
     entry = progress.history[-1]
     saved = time.monotonic()
-    checkpoints.save(learner.net, learner.trainer, progress, improved=improved)
+    checkpoints.save(learner.net, learner.trainer, progress, improved=improved, average=learner.average)
     entry["checkpoint_seconds"] = time.monotonic() - saved
     jobs.event(log, "epoch time", **{k: round(entry[k], 3) for k in TIMES}, epoch=entry["epoch"])
 

@@ -117,10 +117,14 @@ def training_root(
     return root
 
 
+def finished_training(root: Path, splits: Path, hyperparameters: dict[str, str]) -> JobResult:
+    """A training job in `root` on the synthetic splits, which must succeed."""
+    result = run_job("detector.train", training_root(root, splits, hyperparameters))
+    assert result.returncode == 0, result.stderr + result.failure("failure")
+    return result
+
+
 @pytest.fixture(scope="session")
 def trained(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> JobResult:
     """A finished tiny training job (two epochs at 96x64)."""
-    root = training_root(tmp_path_factory.mktemp("training"), splits, TINY_HYPERPARAMETERS)
-    result = run_job("detector.train", root)
-    assert result.returncode == 0, result.stderr + result.failure("failure")
-    return result
+    return finished_training(tmp_path_factory.mktemp("training"), splits, TINY_HYPERPARAMETERS)

@@ -252,6 +252,7 @@ def test_without_a_champion_the_report_says_so_and_what_the_model_learnt_from(
     assert model["train_images"] == len(RecordFileDetection(str(next((splits / OUTPUT / "train").glob("*.rec")))))
     assert model["validation_images"] > 0
     assert model["training_seconds"] > 0
+    assert model["weights"] == "raw"  # the job kept no moving average of its weights
     found = sum(c["true_positives"] for c in report["per_class"].values())
     assert report["recall"] == round(found / report["counts"]["boxes"], 6)
     # both pictures beside the report: the predictions and the model's training curves

@@ -11,8 +11,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 from detector import checkpoints, hyperparameters, jobs, model, nms, trainer
+from detector.arrays import Array
 
-from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, run_job, training_root
+from .conftest import REPO, TINY_HYPERPARAMETERS, JobResult, finished_training, run_job, training_root
 
 EPOCH_LINE = re.compile(r"^epoch=\d+ ", re.MULTILINE)
 
@@ -116,11 +117,13 @@ def test_best_epoch_choice(val_map: float | None, best: float | None, expected: 
 def test_one_epoch_line_each_that_the_metric_regexes_read(trained: JobResult) -> None:
     lines = epoch_lines(trained)
     assert len(lines) == 2
-    definitions = [d for d in metric_definitions() if d["Name"] != "train:box_loss"]  # no GIoU term by default
+    # no GIoU term and no weight average by default
+    definitions = [d for d in metric_definitions() if d["Name"] not in ("train:box_loss", "validation:ema_map")]
     for line in lines:
         found = {d["Name"]: re.search(d["Regex"], line) for d in definitions}
         assert all(match is not None for match in found.values()), (line, found)
         assert "box_loss" not in line
+        assert "ema_val_map" not in line
     values = {d["Name"]: float(re.search(d["Regex"], lines[-1]).group(1)) for d in definitions}  # type: ignore[union-attr]
     curves = json.loads((trained.root / "model" / "training_curves.json").read_text())["epochs"][-1]
     assert values["validation:map"] == round(curves["val_map"], 4)
@@ -148,6 +151,72 @@ def test_resumes_from_checkpoints_after_an_interruption(trained: JobResult, spli
     assert resumed.keys() == uninterrupted.keys()
     for name, value in resumed.items():
         np.testing.assert_array_equal(value.asnumpy(), uninterrupted[name].asnumpy(), err_msg=name)
+
+
+EMA_HYPERPARAMETERS = {**TINY_HYPERPARAMETERS, "ema_decay": "0.5"}
+
+
+@pytest.fixture(scope="module")
+def trained_ema(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> JobResult:
+    """The tiny training job of `trained`, keeping a moving average of its weights."""
+    return finished_training(tmp_path_factory.mktemp("training-ema"), splits, EMA_HYPERPARAMETERS)
+
+
+def params(path: Path) -> dict[str, Array]:
+    return {name: value.asnumpy() for name, value in mx.nd.load(str(path)).items()}
+
+
+def assert_same_params(first: Path, second: Path) -> None:
+    one, other = params(first), params(second)
+    assert one.keys() == other.keys()
+    for name, value in one.items():
+        np.testing.assert_array_equal(value, other[name], err_msg=name)
+
+
+def test_the_average_leaves_the_training_as_it_was_and_validates_beside_it(
+    trained: JobResult, trained_ema: JobResult
+) -> None:
+    # the same losses, raw validation mAP and learned weights as the job without an average, bit for bit
+    lines = epoch_lines(trained_ema)
+    assert [re.sub(r" ema_val_map=\S+", "", without_speed(line)) for line in lines] == [
+        without_speed(line) for line in epoch_lines(trained)
+    ]
+    latest = Path("checkpoints", "latest.params")
+    assert_same_params(trained_ema.root / latest, trained.root / latest)
+    assert not (trained.root / "checkpoints" / "latest-ema.params").exists()  # ema off: no average at all
+    # every validating epoch's line has the average's mAP, which the metric regex reads
+    (ema_map,) = [d for d in metric_definitions() if d["Name"] == "validation:ema_map"]
+    curves = json.loads((trained_ema.root / "model" / "training_curves.json").read_text())["epochs"]
+    found = [float(re.search(ema_map["Regex"], line).group(1)) for line in lines]  # type: ignore[union-attr]
+    assert found == [round(entry["ema_val_map"], 4) for entry in curves]
+    # the exported weights are the better of the two bests, and the metadata says which
+    meta = json.loads((trained_ema.root / "model" / "model-meta.json").read_text())
+    raw_best, ema_best = max(e["val_map"] for e in curves), max(e["ema_val_map"] for e in curves)
+    assert (meta["raw_best_val_map"], meta["ema_best_val_map"]) == (raw_best, ema_best)
+    assert meta["weights"] == ("ema" if ema_best > raw_best else "raw")
+    assert meta["best_val_map"] == max(raw_best, ema_best)
+    state = json.loads((trained_ema.root / "checkpoints" / "state.json").read_text())
+    assert state["ema_updates"] == sum(entry["updates"] for entry in curves)
+
+
+def test_resumes_the_average_from_checkpoints_and_ends_as_the_uninterrupted_job(
+    trained_ema: JobResult, splits: Path, tmp_path: Path
+) -> None:
+    # Given the checkpoints of a job with an average that stopped after epoch 1
+    root = training_root(tmp_path, splits, EMA_HYPERPARAMETERS)
+    first = run_job("detector.train", root, env={"DETECTOR_STOP_AFTER_EPOCHS": "1"})
+    assert first.returncode != 0
+    # When it restarts
+    second = run_job("detector.train", root)
+    # Then it ends as the uninterrupted job: the same epoch line, weights, average and exported model, bit for bit
+    assert second.returncode == 0, second.stderr
+    assert "resumed from checkpoint epochs_done=1" in second.stdout
+    assert [without_speed(line) for line in epoch_lines(second)] == [without_speed(epoch_lines(trained_ema)[1])]
+    for name in ("checkpoints/latest.params", "checkpoints/latest-ema.params", "model/model-0000.params"):
+        assert_same_params(root / name, trained_ema.root / name)
+    meta, uninterrupted = (json.loads((r / "model" / "model-meta.json").read_text()) for r in (root, trained_ema.root))
+    for key in ("weights", "best_epoch", "best_val_map", "raw_best_val_map", "ema_best_val_map", "nms_threshold"):
+        assert meta[key] == uninterrupted[key], key
 
 
 def test_starts_from_the_weights_of_a_pretrained_channel(trained: JobResult, splits: Path, tmp_path: Path) -> None:

@@ -270,6 +270,7 @@ def test_hyperparameters_reach_the_training_job(steps: dict[str, Json], default_
         "ignore_iou": "0.7",
         "giou_loss_weight": "0.0",
         "val_interval": "1",
+        "ema_decay": "0.0",
         "classes": "scratch",
     }
     # a per-run override wins over the config's value
@@ -540,7 +541,7 @@ def test_config_values_reach_the_definition(make_config: ConfigFactory) -> None:
 
 def test_metric_regexes_read_the_epoch_line() -> None:
     line = "epoch=12 obj_loss=1.25 center_loss=0.5 scale_loss=2.5e-01 cls_loss=0.125 box_loss=0.75 lr=0.001 speed=5.9"
-    line += " val_map=0.4567"
+    line += " val_map=0.4567 ema_val_map=0.5678"
     values = {}
     for definition in metric_definitions():
         match = re.search(definition["Regex"], line)
@@ -555,6 +556,7 @@ def test_metric_regexes_read_the_epoch_line() -> None:
         "train:learning_rate": 0.001,
         "train:images_per_second": 5.9,
         "validation:map": 0.4567,
+        "validation:ema_map": 0.5678,
     }
     assert len(metric_definitions()) == len(EPOCH_METRICS)
 
@@ -563,6 +565,8 @@ def test_metric_regexes_ignore_other_lines() -> None:
     validation = next(d["Regex"] for d in metric_definitions() if d["Name"] == "validation:map")
     assert re.search(validation, "epoch=3 obj_loss=1.0 center_loss=1 scale_loss=1 cls_loss=1 lr=0.1 speed=5") is None
     assert re.search(validation, "loading val_map=0.9 from checkpoint") is None
+    # the weight average's figure is not the raw weights'
+    assert re.search(validation, "epoch=3 obj_loss=1.0 center_loss=1 scale_loss=1 cls_loss=1 ema_val_map=0.5") is None
 
 
 @pytest.mark.parametrize("job", ["preprocess", "evaluation"])
