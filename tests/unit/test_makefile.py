@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -56,10 +57,15 @@ def make_environment(variable: str, target: str, folder: Path, python: Path | st
     return subprocess.run(
         ["make", "--no-print-directory", f"{variable}={folder}", f"PYTHON={python}", target.format(folder)],
         cwd=REPO,
+        env=OWN_MAKE,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+# a make of its own, as a person runs it: not a sub-make of `make unit` (whose messages say make[1])
+OWN_MAKE = {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}}
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
